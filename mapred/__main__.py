@@ -1,0 +1,4 @@
+"""``python -m mapred`` is the ``mapred`` command."""
+from .cli import main
+
+main()

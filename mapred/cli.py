@@ -1,0 +1,29 @@
+"""The ``mapred`` command: one click group; each node and tool is a subcommand.
+
+Subcommands live beside what they drive (``mapred/storage/cli.py`` for the
+store) and are added here, so ``mapred --help`` lists everything.
+"""
+from __future__ import annotations
+
+import click
+
+from .version import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mapred")
+def main() -> None:
+    """mapred: a MapReduce engine in Python.
+
+    Run a job on an embedded local cluster with `mapred run JOBFILE INPUT -o OUT`,
+    keep data in the block store with `mapred fs`, and start cluster nodes with
+    `mapred namenode`, `mapred datanode`, `mapred master` and `mapred worker`.
+    """
+
+
+def _register() -> None:
+    from .runcli import run
+    main.add_command(run)
+
+
+_register()

@@ -1,0 +1,113 @@
+"""Frozen ids and records shared by the scheduler, executors and the wire.
+
+States are ``str`` enums so that msgpack carries them as plain strings and a
+log line reads as English.  Ids render to short strings (``job-1-m-00003-a2``)
+that double as directory names for attempt output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class TaskKind(str, Enum):
+    MAP = "m"
+    REDUCE = "r"
+
+
+class TaskState(str, Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class AttemptState(str, Enum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    LOST = "LOST"
+
+
+class JobState(str, Enum):
+    SUBMITTED = "SUBMITTED"
+    MAPPING = "MAPPING"
+    REDUCING = "REDUCING"
+    COMMITTING = "COMMITTING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED)
+
+
+@dataclass(frozen=True, order=True)
+class TaskId:
+    """One task of a job: the ``index``-th map or reduce."""
+
+    job: str
+    kind: TaskKind
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.job}-{self.kind.value}-{self.index:05d}"
+
+    @classmethod
+    def parse(cls, text: str) -> "TaskId":
+        job, kind, index = text.rsplit("-", 2)
+        return cls(job, TaskKind(kind), int(index))
+
+
+@dataclass(frozen=True, order=True)
+class AttemptId:
+    """The ``n``-th run of a task; ``n`` only grows, so a stale report is recognisable."""
+
+    task: TaskId
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.task}-a{self.n}"
+
+    @classmethod
+    def parse(cls, text: str) -> "AttemptId":
+        task, n = text.rsplit("-a", 1)
+        return cls(TaskId.parse(task), int(n))
+
+
+@dataclass(frozen=True)
+class Split:
+    """A slice of job input that one map task reads.
+
+    ``fmt`` is ``text`` (byte range of a file, Hadoop line rule), ``records``
+    (a msgpack record file, split on frame boundaries recorded at planning) or
+    ``array`` (rows ``start:end`` of a row-aligned numpy dataset).  ``hosts``
+    are the hosts holding the data, for locality.  ``dataset`` names a cached
+    dataset (empty when not cached).
+    """
+
+    index: int
+    fmt: str
+    path: str
+    start: int
+    end: int
+    hosts: tuple = ()
+    dataset: str = ""
+    extra: tuple = field(default=(), compare=False)
+
+    def describe(self) -> str:
+        unit = "rows" if self.fmt == "array" else "bytes"
+        return f"{self.path} [{unit} {self.start}:{self.end}]"
+
+    def to_wire(self) -> dict:
+        return {"index": self.index, "fmt": self.fmt, "path": self.path, "start": self.start,
+                "end": self.end, "hosts": list(self.hosts), "dataset": self.dataset,
+                "extra": list(self.extra)}
+
+    @classmethod
+    def from_wire(cls, d: dict) -> "Split":
+        return cls(int(d["index"]), str(d["fmt"]), str(d["path"]), int(d["start"]), int(d["end"]),
+                   tuple(d.get("hosts", ())), str(d.get("dataset", "")), tuple(d.get("extra", ())))
