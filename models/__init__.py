@@ -1,0 +1,24 @@
+"""Models as map and reduce functions on mapred's public API.
+
+Every model is a small driver loop over ``mapred`` jobs: map computes
+per-split sufficient statistics on whole numpy blocks, the combiner and reducer
+add them, and the driver updates the model.  The API follows scikit-learn's
+names (``fit``, ``predict``, ``coef_``, ``cluster_centers_``...), plus
+``predict_job`` (batch prediction as a job), ``save`` / ``load`` (a versioned
+directory of msgpack + ``.npy``, never pickle) and ``history_`` (loss, seconds
+and records read per pass).
+"""
+from ._common import Data, csr_to_ell, ell_to_csr
+from .base import collect_predictions
+from .kmeans import KMeans
+from .linear import LinearRegression, LogisticRegression
+from .naive_bayes import GaussianNB, MultinomialNB
+from .persist import load
+from .preprocess import OneHotEncoder, StandardScaler, hash_features, read_csv, split
+from .text import TfidfVectorizer, make_tokenizer
+
+__all__ = [
+    "Data", "csr_to_ell", "ell_to_csr", "collect_predictions", "KMeans", "LinearRegression",
+    "LogisticRegression", "GaussianNB", "MultinomialNB", "load", "OneHotEncoder", "StandardScaler",
+    "hash_features", "read_csv", "split", "TfidfVectorizer", "make_tokenizer",
+]

@@ -1,0 +1,235 @@
+"""Shared plumbing of every model: datasets in, jobs run, sums added, input checked.
+
+Every model is a driver loop over mapred jobs whose map functions compute
+per-split sufficient statistics and whose combiner and reducer add them (the
+"summation form").  The helpers here are the pieces all of them share, so that
+each model module only holds its own arithmetic:
+
+- ``Data`` wraps a dataset with what models need to know about it (sparse or
+  dense, number of features), because an engine dataset is only row-aligned
+  arrays;
+- ``sum_job`` builds the job "map a block to one float64 vector, add the
+  vectors" that most passes are;
+- ``check_block`` finds non-finite features and names the first bad row;
+- ``Runner`` carries ``workers`` / ``cluster`` to every job of a fit and keeps
+  a history of passes (loss, seconds, records read).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+import mapred
+from mapred.errors import ModelError
+
+RECORDS = ("models", "records")
+
+
+@dataclass
+class Data:
+    """A dataset plus how models read its blocks.
+
+    Dense datasets hold ``X`` (and optionally ``y``).  Sparse datasets (text
+    features) hold row-aligned padded index/value arrays, ELL layout: row i's
+    non-zeros are ``idx[i, :]`` / ``val[i, :]`` with padding index -1, so they
+    split on any row boundary like dense arrays do.
+    """
+
+    ds: Any
+    n_features: int
+    sparse: bool = False
+    has_y: bool = True
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.ds.num_rows)
+
+
+def _array_shapes(ds) -> list[tuple]:
+    """Shapes of a dataset's arrays, whatever form ``ds.arrays`` takes."""
+    shapes = []
+    for info in ds.arrays:
+        if isinstance(info, dict):
+            shapes.append(tuple(info["shape"]))
+        elif hasattr(info, "shape"):
+            shapes.append(tuple(info.shape))
+        else:
+            shapes.append(tuple(info[1]))
+    return shapes
+
+
+def as_data(data, y=None, *, splits: int = 4, need_y: bool = True) -> Data:
+    """Accept a ``Data``, an engine dataset, or numpy ``X`` (and ``y``); return a ``Data``."""
+    if isinstance(data, Data):
+        if need_y and not data.has_y:
+            raise ModelError("this model needs labels: the dataset has no y array")
+        return data
+    if hasattr(data, "num_splits"):
+        shapes = _array_shapes(data)
+        if len(shapes) == 0 or shapes[0][0] == 0:
+            raise ModelError("the dataset is empty (0 rows)")
+        if need_y and len(shapes) < 2:
+            raise ModelError("this model needs labels: the dataset has one array (X) and no y")
+        width = shapes[0][1] if len(shapes[0]) > 1 else 1
+        return Data(data, int(width), has_y=len(shapes) >= 2)
+    X = np.asarray(data)
+    if X.ndim != 2:
+        raise ModelError(f"X must be 2-dimensional (rows x features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ModelError("the dataset is empty (0 rows)")
+    if y is None:
+        if need_y:
+            raise ModelError("this model needs labels: pass y or a dataset with a y array")
+        return Data(mapred.from_numpy(X, splits=max(1, min(splits, len(X)))), X.shape[1], has_y=False)
+    y = np.asarray(y)
+    if len(y) != len(X):
+        raise ModelError(f"y has {len(y)} rows but X has {len(X)}")
+    return Data(mapred.from_numpy(X, y, splits=max(1, min(splits, len(X)))), X.shape[1])
+
+
+def unpack(block, sparse: bool = False, n_features: int = 0):
+    """A block as ``(X, y)``: ``y`` is None for unlabelled data; sparse X becomes CSR."""
+    arrays = block if isinstance(block, tuple) else (block,)
+    if sparse:
+        X = ell_to_csr(arrays[0], arrays[1], n_features)
+        y = arrays[2] if len(arrays) > 2 else None
+        return X, y
+    X = arrays[0]
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    return X, (arrays[1] if len(arrays) > 1 else None)
+
+
+def ell_to_csr(idx: np.ndarray, val: np.ndarray, n_features: int):
+    """Padded (ELL) rows to a scipy CSR matrix, whole block at once."""
+    import scipy.sparse as sp
+    mask = idx >= 0
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
+    return sp.csr_matrix((val[mask], idx[mask], indptr), shape=(idx.shape[0], n_features))
+
+
+def csr_to_ell(X, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """A CSR matrix to padded (ELL) index/value arrays, row-aligned for ``from_numpy``."""
+    X = X.tocsr()
+    counts = np.diff(X.indptr)
+    width = max(1, int(counts.max()) if len(counts) else 1)
+    idx = np.full((X.shape[0], width), -1, dtype=np.int32)
+    val = np.zeros((X.shape[0], width), dtype=dtype)
+    rows = np.repeat(np.arange(X.shape[0]), counts)
+    cols = np.arange(len(X.indices)) - np.repeat(X.indptr[:-1], counts)
+    idx[rows, cols] = X.indices
+    val[rows, cols] = X.data
+    return idx, val
+
+
+def block_start() -> int:
+    """The global row id of the current block's first row."""
+    return int(mapred.context().split.start)
+
+
+def check_block(X, where: str = "") -> None:
+    """Raise ``ModelError`` naming the first row with a NaN or infinite feature."""
+    data = X.data if hasattr(X, "tocsr") else X
+    if data.dtype.kind in "fc" and not np.isfinite(data).all():
+        if hasattr(X, "tocsr"):
+            bad = int(np.nonzero(~np.isfinite(X.toarray()).all(axis=1))[0][0])
+        else:
+            bad = int(np.nonzero(~np.isfinite(X).all(axis=1))[0][0])
+        row = block_start() + bad
+        raise ModelError(f"row {row}{where}: NaN or infinite feature value")
+
+
+def add_values(key, values: Iterable) -> Iterable:
+    """Combiner and reducer of the summation form: the element-wise sum of the vectors."""
+    total = None
+    for v in values:
+        total = np.array(v, dtype=np.float64, copy=True) if total is None else total + v
+    yield key, total
+
+
+def sum_job(stat: Callable, name: str, params: dict | None = None) -> "mapred.Job":
+    """A job whose map turns each block into one float64 vector and whose reduce adds them.
+
+    ``stat(block)`` returns the vector (or None to emit nothing).  Counting the
+    block's rows into the ``models.records`` counter gives every history its
+    "records read".
+    """
+    def map_batch(block):
+        vec = stat(block)
+        first = block[0] if isinstance(block, tuple) else block
+        mapred.counter(*RECORDS, int(first.shape[0]))
+        if vec is not None:
+            yield 0, np.asarray(vec, dtype=np.float64)
+
+    return mapred.Job(map_batch=map_batch, combiner=add_values, reducer=add_values,
+                      params=params or {}, output_format="msgpack", name=name)
+
+
+@dataclass
+class Runner:
+    """Runs a model's jobs with one set of engine options and records each pass."""
+
+    workers: int | None = None
+    cluster: Any = None
+    history: list = field(default_factory=list)
+
+    def run(self, job, inputs, output=None):
+        """Run a job; return (pairs, counters)."""
+        kw = {"workers": self.workers}
+        if self.cluster is not None:
+            kw["cluster"] = self.cluster
+        result = job.run(inputs, output=output, overwrite=output is not None, **kw)
+        return result.to_list() if output is None else result, getattr(result, "counters", {})
+
+    def run_sum(self, job, inputs) -> np.ndarray | None:
+        """Run a ``sum_job``; return the summed vector (None when no block emitted one)."""
+        pairs, counters = self.run(job, inputs)
+        self.last_records = int(counters.get(RECORDS[0], {}).get(RECORDS[1], 0))
+        return np.asarray(pairs[0][1], dtype=np.float64) if pairs else None
+
+    def record(self, step: int, started: float, **values) -> dict:
+        """Append one pass to the history: its number, seconds, records read and ``values``."""
+        entry = {"iter": step, "time": time.perf_counter() - started,
+                 "records": getattr(self, "last_records", 0)}
+        entry.update({k: float(v) for k, v in values.items() if v is not None})
+        self.history.append(entry)
+        return entry
+
+
+def check_width(X: np.ndarray, expected: int, what: str = "X") -> np.ndarray:
+    """Local prediction input: 2-d, the fitted width, finite; else ``ModelError`` naming the row."""
+    X = np.asarray(X) if not hasattr(X, "tocsr") else X
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+    if X.shape[1] != expected:
+        raise ModelError(f"{what} has {X.shape[1]} features per row, the model was fitted on {expected}")
+    data = X.data if hasattr(X, "tocsr") else X
+    if data.dtype.kind in "fc" and not np.isfinite(data).all():
+        rows = np.nonzero(~np.isfinite(X.toarray() if hasattr(X, "tocsr") else X).all(axis=1))[0]
+        raise ModelError(f"{what} row {int(rows[0])}: NaN or infinite feature value")
+    return X
+
+
+def check_finite_loss(loss: float, step: int, what: str = "loss") -> None:
+    """Stop a diverging fit before non-finite weights can be saved, naming the pass."""
+    if not np.isfinite(loss):
+        raise ModelError(f"training diverged at pass {step}: {what} is {loss}; lower the learning rate")
+
+
+def seeded_rng(seed, *more) -> np.random.Generator:
+    """A generator fixed by the model seed plus e.g. (pass, split): reproducible in any executor."""
+    return np.random.default_rng([int(seed or 0)] + [int(m) for m in more])
+
+
+def row_hash(rows: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform [0, 1) value per row id (splitmix64), the same in every process and split."""
+    z = rows.astype(np.uint64) + np.uint64((int(seed) * 0x9E3779B97F4A7C15) % 2**64)
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)

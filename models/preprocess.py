@@ -1,0 +1,309 @@
+"""Data preparation as jobs: moments and standardisation, deterministic splits, CSV, one-hot, hashing.
+
+- ``moments``: map emits a block's (n, mean, M2); combiner and reducer merge
+  them with Chan's parallel formula — associative, so any number of combines
+  gives the same result, and numerically sound unlike raw sums of squares.
+- ``split``: map assigns each row to a part by a hash of (seed, row id), so
+  the split is the same for any number of splits and workers; the driver
+  writes each part as a new array dataset.
+- ``read_csv``: map parses lines into rows (naming the file offset of a bad
+  line); the driver orders rows by offset and writes an array dataset.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import zlib
+
+import numpy as np
+
+import mapred
+from mapred.errors import ModelError
+
+from ._common import RECORDS, Data, Runner, as_data, block_start, check_width, row_hash, unpack
+from .base import Estimator, translate_errors
+from .persist import register
+
+
+def merge_moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Merge two [n, mean..., M2...] vectors (Chan et al.)."""
+    na, nb = a[0], b[0]
+    if na == 0:
+        return b
+    if nb == 0:
+        return a
+    d = (len(a) - 1) // 2
+    n = na + nb
+    delta = b[1:d + 1] - a[1:d + 1]
+    mean = a[1:d + 1] + delta * (nb / n)
+    m2 = a[d + 1:] + b[d + 1:] + delta * delta * (na * nb / n)
+    return np.concatenate([[n], mean, m2])
+
+
+def block_moments(X: np.ndarray) -> np.ndarray:
+    """[n, mean, M2] of one block's columns."""
+    mean = X.mean(axis=0)
+    return np.concatenate([[len(X)], mean, ((X - mean) ** 2).sum(axis=0)])
+
+
+def _merge_job(key, values):
+    acc = None
+    for v in values:
+        acc = np.asarray(v, dtype=np.float64) if acc is None else merge_moments(acc, v)
+    yield key, acc
+
+
+def moments(data: Data, runner: Runner, by_label: bool = False):
+    """Row count, column means and (population) variances of a dataset, by one map-reduce.
+
+    With ``by_label`` the statistics are per label: returns {label: (n, mean, var)}.
+    """
+    sparse, width = data.sparse, data.n_features
+
+    def map_batch(block):
+        X, y = unpack(block, sparse, width)
+        X = X.toarray() if sparse else np.asarray(X, dtype=np.float64)
+        mapred.counter(*RECORDS, X.shape[0])
+        if not by_label:
+            yield 0, block_moments(X)
+            return
+        for label in np.unique(y):
+            yield (label.item() if isinstance(label, np.generic) else label), block_moments(X[y == label])
+
+    job = mapred.Job(map_batch=map_batch, combiner=_merge_job, reducer=_merge_job,
+                     output_format="msgpack", name="models.moments")
+    pairs, counters = runner.run(job, data.ds)
+    runner.last_records = int(counters.get(RECORDS[0], {}).get(RECORDS[1], 0))
+    if not pairs:
+        raise ModelError("the dataset is empty (0 rows)")
+    out = {}
+    for key, v in pairs:
+        v = np.asarray(v)
+        d = (len(v) - 1) // 2
+        out[key] = (int(v[0]), v[1:d + 1], v[d + 1:] / v[0])
+    return out if by_label else out[0]
+
+
+@register
+class StandardScaler(Estimator):
+    """Zero mean, unit variance per feature; mean and variance by one reduce."""
+
+    _param_names = ("with_mean", "with_std")
+    _array_names = ("mean_", "var_", "scale_")
+    _attr_names = ("n_samples_seen_", "n_features_in_")
+
+    def __init__(self, with_mean=True, with_std=True):
+        self.with_mean, self.with_std = with_mean, with_std
+
+    def fit(self, dataset, *, workers=None, cluster=None):
+        data = as_data(dataset, need_y=False)
+        runner = self._runner(workers, cluster)
+        from .scan import scan
+        scan(data, runner, labels=False)
+        n, self.mean_, self.var_ = moments(data, runner)
+        scale = np.sqrt(self.var_)
+        self.scale_ = np.where(scale == 0, 1.0, scale)
+        self.n_samples_seen_, self.n_features_in_ = n, data.n_features
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        self._check_fitted()
+        X = check_width(X, self.n_features_in_).astype(np.float64)
+        if self.with_mean:
+            X = X - self.mean_
+        return X / self.scale_ if self.with_std else X
+
+    def fit_transform(self, X, **kw):
+        return self.fit(X, **kw).transform(X)
+
+    def transform_dataset(self, dataset, *, path=None, splits=None, workers=None, cluster=None):
+        """Standardise a whole dataset by a map-only job; returns a new dataset (labels kept)."""
+        data = as_data(dataset, need_y=False)
+        transform = self.transform
+
+        def fn(X, y):
+            return (transform(X),) if y is None else (transform(X), y)
+
+        return map_arrays(data, fn, path=path, splits=splits, workers=workers, cluster=cluster)
+
+    def _predict_block(self, X):
+        return self.transform(X)
+
+
+def map_arrays(data: Data, fn, *, path=None, splits=None, workers=None, cluster=None):
+    """Run ``fn(X, y) -> tuple of row-aligned arrays`` on every block; write a new dataset.
+
+    The engine has no job output format that is an array dataset, so the
+    blocks come back to the driver and ``mapred.from_numpy`` writes them.
+    """
+    sparse, width = data.sparse, data.n_features
+
+    def map_batch(block):
+        X, y = unpack(block, sparse, width)
+        yield block_start(), tuple(fn(X, y))
+
+    job = mapred.Job(map_batch=map_batch, output_format="msgpack", name="models.map_arrays")
+    with translate_errors():
+        pairs, _ = Runner(workers, cluster).run(job, data.ds)
+    pairs.sort(key=lambda kv: kv[0])
+    arrays = [np.concatenate([np.asarray(v[i]) for _, v in pairs]) for i in range(len(pairs[0][1]))]
+    return mapred.from_numpy(*arrays, splits=splits or data.ds.num_splits, path=path)
+
+
+def split(dataset, fractions, seed=0, *, path=None, workers=None, cluster=None):
+    """Split a dataset into parts by a hash of (seed, row id): deterministic for any splits/workers.
+
+    ``fractions`` (e.g. ``[0.8, 0.1, 0.1]``) must be positive and sum to 1.
+    Returns one engine dataset per part (``path`` given: written under ``path/part-i``).
+    """
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if len(fractions) < 2 or (fractions <= 0).any() or abs(fractions.sum() - 1.0) > 1e-9:
+        raise ModelError(f"fractions must be positive and sum to 1, got {fractions.tolist()}")
+    data = dataset if isinstance(dataset, Data) else as_data(dataset, need_y=False)
+    edges = np.cumsum(fractions)[:-1]
+
+    def map_batch(block):
+        arrays = block if isinstance(block, tuple) else (block,)
+        start = block_start()
+        part = np.searchsorted(edges, row_hash(np.arange(start, start + len(arrays[0])), seed),
+                               side="right")
+        for p in range(len(fractions)):
+            mask = part == p
+            if mask.any():
+                yield (p, start), tuple(a[mask] for a in arrays)
+
+    job = mapred.Job(map_batch=map_batch, output_format="msgpack", name="models.split")
+    with translate_errors():
+        pairs, _ = Runner(workers, cluster).run(job, data.ds)
+    pairs.sort(key=lambda kv: kv[0])
+    parts = []
+    for p in range(len(fractions)):
+        blocks = [v for k, v in pairs if k[0] == p]
+        if not blocks:
+            raise ModelError(f"split part {p} (fraction {fractions[p]}) is empty; use more data")
+        arrays = [np.concatenate([b[i] for b in blocks]) for i in range(len(blocks[0]))]
+        n_splits = max(1, min(data.ds.num_splits, len(arrays[0])))
+        target = None if path is None else f"{path.rstrip('/')}/part-{p}"
+        ds = mapred.from_numpy(*arrays, splits=n_splits, path=target)
+        parts.append(Data(ds, data.n_features, data.sparse, data.has_y) if data.sparse else ds)
+    return parts
+
+
+def read_csv(paths, label=None, *, header=True, delimiter=",", dtype=np.float64, splits=8,
+             path=None, workers=None, cluster=None):
+    """Load CSV text (local or ``mrfs://``) into an array dataset of (X, y) or (X,).
+
+    ``label``: the name (with a header) or index of the label column.  A row
+    with the wrong number of fields or an unparsable value raises
+    ``ModelError`` naming the file offset of the line.
+    """
+    params = {"delim": delimiter}
+
+    def mapper(offset, line):
+        fields = line.strip().split(params["delim"])
+        if line.strip():
+            yield offset, fields
+
+    job = mapred.Job(mapper=mapper, output_format="msgpack", name="models.read_csv")
+    with translate_errors():
+        pairs, _ = Runner(workers, cluster).run(job, paths)
+    pairs.sort(key=lambda kv: kv[0])
+    rows = [v for _, v in pairs]
+    if header and rows:
+        names = rows[0]
+        rows = [r for r in rows[1:] if r != names]
+    else:
+        names = [str(i) for i in range(len(rows[0]))] if rows else []
+    if not rows:
+        raise ModelError(f"CSV input {paths!r} holds no data rows")
+    width = len(names)
+    offsets = [k for k, v in pairs if v != names or not header]
+    for off, r in zip(offsets, rows):
+        if len(r) != width:
+            raise ModelError(f"CSV {paths!r} line at byte offset {off}: {len(r)} fields, expected {width}")
+    try:
+        table = np.array(rows, dtype=dtype)
+    except ValueError as exc:
+        raise ModelError(f"CSV {paths!r}: a value is not a number ({exc})") from None
+    if label is None:
+        return mapred.from_numpy(table, splits=splits, path=path)
+    col = names.index(label) if isinstance(label, str) else int(label)
+    X = np.delete(table, col, axis=1)
+    return mapred.from_numpy(X, table[:, col], splits=splits, path=path)
+
+
+@register
+class OneHotEncoder(Estimator):
+    """One column per distinct value of each input column; categories found by map-reduce."""
+
+    _param_names = ("handle_unknown",)
+    _array_names = ()
+    _attr_names = ("categories_", "n_features_in_")
+
+    def __init__(self, handle_unknown="error"):
+        self.handle_unknown = handle_unknown
+
+    def fit(self, dataset, *, workers=None, cluster=None):
+        data = as_data(dataset, need_y=False)
+
+        def map_batch(block):
+            X, _ = unpack(block)
+            for j in range(X.shape[1]):
+                for v in np.unique(X[:, j]):
+                    yield (j, v.item()), 1
+
+        def first(key, values):
+            yield key, 1
+
+        job = mapred.Job(map_batch=map_batch, combiner=first, reducer=first,
+                         output_format="msgpack", name="models.onehot")
+        pairs, _ = self._runner(workers, cluster).run(job, data.ds)
+        cats = [[] for _ in range(data.n_features)]
+        for (j, v), _ in pairs:
+            cats[j].append(v)
+        self.categories_ = [sorted(c) for c in cats]
+        self.n_features_in_ = data.n_features
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        self._check_fitted()
+        X = check_width(X, self.n_features_in_)
+        cols = []
+        for j, cats in enumerate(self.categories_):
+            cats = np.asarray(cats)
+            pos = np.searchsorted(cats, X[:, j])
+            pos = np.clip(pos, 0, len(cats) - 1)
+            known = cats[pos] == X[:, j]
+            if not known.all() and self.handle_unknown == "error":
+                row = int(np.argmin(known))
+                raise ModelError(f"row {row}: column {j} value {X[row, j]!r} was not seen in fit")
+            cols.append((np.arange(len(cats)) == pos[:, None]) & known[:, None])
+        return np.hstack(cols).astype(np.float64)
+
+
+def hash_features(tokens_per_row, n_features=2 ** 18):
+    """Feature hashing of token lists into a CSR count matrix (stable crc32, signed like sklearn)."""
+    import scipy.sparse as sp
+    indptr, indices, values = [0], [], []
+    for tokens in tokens_per_row:
+        for t in tokens:
+            h = zlib.crc32(t.encode("utf-8"))
+            indices.append(h % n_features)
+            values.append(1.0 if h & 0x80000000 == 0 else -1.0)
+        indptr.append(len(indices))
+    X = sp.csr_matrix((values, indices, indptr), shape=(len(indptr) - 1, n_features))
+    X.sum_duplicates()
+    return X
+
+
+def write_lines(lines, path=None) -> str:
+    """Write documents one per line (newlines inside a document become spaces); return the path."""
+    if path is None:
+        fd, path = tempfile.mkstemp(prefix="mapred-docs-", suffix=".txt")
+        os.close(fd)
+    with open(path, "w", encoding="utf-8") as f:
+        for line in lines:
+            f.write(str(line).replace("\r", " ").replace("\n", " ") + "\n")
+    return path

@@ -1,0 +1,98 @@
+"""The first pass of a fit: row count, label set and the first bad row, by one map-reduce.
+
+Checking input in a pass of its own lets the driver raise a clear
+``ModelError`` (naming the row) before any training pass runs, instead of a
+task failing and being retried.  Map emits small keyed facts per block; the
+combiner and reducer add counts and keep the smallest bad row id.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import mapred
+from mapred.errors import ModelError
+
+from ._common import RECORDS, Data, Runner, block_start, unpack
+
+_MIN_KEYS = ("bad_feature", "bad_label", "bad_negative")
+
+
+def _merge(key, values):
+    kind = key[0] if isinstance(key, tuple) else key
+    if kind in _MIN_KEYS:
+        yield key, min(values)
+    else:
+        yield key, sum(values)
+
+
+def _label_key(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def scan(data: Data, runner: Runner, *, labels: bool = True, classes=None,
+         nonnegative: bool = False) -> dict:
+    """Validate a dataset and describe it: {"n": rows, "labels": {label: count}}.
+
+    Raises ``ModelError`` naming the first row with a NaN/infinite feature, a
+    label outside ``classes`` (when declared), or a negative feature when
+    ``nonnegative`` (multinomial naive Bayes counts).
+    """
+    sparse, width = data.sparse, data.n_features
+    declared = None if classes is None else np.asarray(classes)
+    want_labels = labels and data.has_y
+
+    def map_batch(block):
+        X, y = unpack(block, sparse, width)
+        start = block_start()
+        n = X.shape[0]
+        mapred.counter(*RECORDS, n)
+        yield "n", n
+        dense = X.toarray() if sparse else X
+        if dense.dtype.kind in "fc":
+            bad = ~np.isfinite(dense).all(axis=1)
+            if bad.any():
+                yield ("bad_feature",), start + int(np.argmax(bad))
+        if nonnegative and (dense < 0).any():
+            yield ("bad_negative",), start + int(np.argmax((dense < 0).any(axis=1)))
+        if want_labels and y is not None:
+            if declared is not None:
+                outside = ~np.isin(y, declared)
+                if outside.any():
+                    yield ("bad_label",), start + int(np.argmax(outside))
+            values, counts = np.unique(y, return_counts=True)
+            for v, c in zip(values, counts):
+                yield ("label", _label_key(v)), int(c)
+
+    job = mapred.Job(map_batch=map_batch, combiner=_merge, reducer=_merge,
+                     output_format="msgpack", name="models.scan")
+    pairs, counters = runner.run(job, data.ds)
+    runner.last_records = int(counters.get(RECORDS[0], {}).get(RECORDS[1], 0))
+    facts = {}
+    label_counts = {}
+    for k, v in pairs:
+        if isinstance(k, tuple) and k[0] == "label":
+            label_counts[k[1]] = v
+        else:
+            facts[k[0] if isinstance(k, tuple) else k] = v
+    if facts.get("bad_feature") is not None:
+        raise ModelError(f"row {facts['bad_feature']}: NaN or infinite feature value")
+    if facts.get("bad_label") is not None:
+        raise ModelError(f"row {facts['bad_label']}: label outside the declared classes "
+                         f"{list(declared)}")
+    if facts.get("bad_negative") is not None:
+        raise ModelError(f"row {facts['bad_negative']}: negative feature value "
+                         "(multinomial naive Bayes needs counts)")
+    n = int(facts.get("n", 0))
+    if n == 0:
+        raise ModelError("the dataset is empty (0 rows)")
+    return {"n": n, "labels": label_counts}
+
+
+def classes_from(info: dict, declared=None) -> np.ndarray:
+    """The sorted class labels; declared classes win when given."""
+    if declared is not None:
+        return np.asarray(sorted(declared))
+    classes = np.asarray(sorted(info["labels"]))
+    if len(classes) < 2:
+        raise ModelError(f"y holds a single class ({classes.tolist()}); a classifier needs two or more")
+    return classes
