@@ -1,0 +1,128 @@
+"""What every runner does around the scheduling core for one job: plan, spec, commit, finish.
+
+``JobPlan`` turns a ``Job`` and its inputs into splits, a pickled code blob
+and the ``JobSubmitted`` event; ``attempt_spec`` turns an ``AssignAttempt``
+into the dict an executor runs; ``apply_commit`` / ``apply_discard`` carry out
+the core's commit decisions on the output file system.  The local runner and
+the distributed master share all of it.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from . import commit, events as ev
+from .config import Config
+from .errors import ConfigError, JobFailed, JobKilled, MapredError
+from .executor import cache_key
+from .inputs import plan_splits
+from .types import AttemptId, JobState, TaskKind
+
+_job_numbers = itertools.count(1)
+
+
+def new_job_id() -> str:
+    return f"job{next(_job_numbers)}{uuid.uuid4().hex[:6]}"
+
+
+def pickle_job(job) -> bytes:
+    import cloudpickle
+    try:
+        return cloudpickle.dumps(job)
+    except Exception as exc:  # noqa: BLE001 - anything unpicklable in user code
+        raise ConfigError(f"job {job.name!r} cannot be shipped to executors: {type(exc).__name__}: {exc}") from None
+
+
+@dataclass
+class JobPlan:
+    """Everything needed to run one job, decided before the first task starts."""
+
+    job: object
+    job_id: str
+    splits: list
+    output: str
+    blob: bytes
+    config: Config
+    work_dir: str
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def make(cls, job, inputs, output: str, config: Config, work_root: str, overwrite: bool) -> "JobPlan":
+        split_size = job.split_size or config.split_size
+        splits = plan_splits(inputs, split_size)
+        blob = pickle_job(job)
+        commit.prepare_output(output, overwrite)
+        job_id = new_job_id()
+        return cls(job, job_id, splits, output, blob, config, os.path.join(work_root, job_id))
+
+    def submitted_event(self) -> ev.JobSubmitted:
+        return ev.JobSubmitted(self.job_id, len(self.splits), self.job.num_reducers,
+                               tuple(tuple(s.hosts) for s in self.splits),
+                               tuple(cache_key(s) for s in self.splits),
+                               self.job.max_attempts or self.config.max_attempts, time.monotonic())
+
+    def attempt_spec(self, a: ev.AssignAttempt, shuffle_addr: str = "", work_root: str | None = None) -> dict:
+        aid = a.attempt
+        root = work_root or self.work_dir
+        spec = {"job_id": self.job_id, "task": str(aid.task), "attempt": str(aid),
+                "task_index": aid.task.index, "output": self.output,
+                "work_dir": os.path.join(root, str(aid)),
+                "output_format": self.job.output_format}
+        if aid.task.kind == TaskKind.MAP:
+            spec.update(kind="map", split=self.splits[aid.task.index].to_wire(),
+                        num_partitions=self.job.num_reducers,
+                        sort_buffer_bytes=self.job.sort_buffer_bytes or self.config.sort_buffer_bytes,
+                        compression=self.config.spill_compression, batch_lines=self.config.batch_lines,
+                        errors=self.job.errors, shuffle_addr=shuffle_addr)
+        else:
+            spec.update(kind="reduce", partition=aid.task.index,
+                        sources=[list(s) for s in a.map_outputs])
+        return spec
+
+    def apply_commit(self, c: ev.CommitAttempt) -> None:
+        """Rename a reduce's (or a map-only map's) part files into the output."""
+        if c.attempt.task.kind == TaskKind.REDUCE or self.job.map_only:
+            commit.commit_task(self.output, str(c.attempt), list(c.output["files"]))
+
+    def apply_discard(self, d: ev.DiscardAttempt) -> None:
+        commit.discard_task(self.output, str(d.attempt))
+        if d.attempt.task.kind == TaskKind.MAP:
+            shutil.rmtree(os.path.join(self.work_dir, str(d.attempt)), ignore_errors=True)
+
+    def finish(self, done: ev.JobFinished) -> None:
+        """Write ``_SUCCESS`` or remove the output; drop map outputs either way."""
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        if done.state == JobState.SUCCEEDED:
+            commit.commit_job(self.output, {"job_id": self.job_id, "job": self.job.name,
+                                            "counters": done.counters})
+        else:
+            commit.abort_job(self.output)
+
+
+def job_error(plan_id: str, done: ev.JobFinished) -> MapredError:
+    """The exception a client raises for a job that did not succeed."""
+    if done.state == JobState.KILLED:
+        return JobKilled(f"job {plan_id} was killed: {done.error.get('message', '')}")
+    return JobFailed(describe_failure(plan_id, done.error), job_id=plan_id, cause=done.error)
+
+
+def describe_failure(job_id: str, e: dict) -> str:
+    where = [f"task {e.get('task', '?')}"]
+    if e.get("split"):
+        where.append(f"split {e['split']}")
+    if e.get("offset") is not None:
+        where.append(f"record offset {e['offset']}")
+    if e.get("key") is not None:
+        where.append(f"key {e['key']}")
+    head = (f"job {job_id} failed after {e.get('reason', 'an error')}: {', '.join(where)}: "
+            f"{e.get('type', 'Error')}: {e.get('message', '')}")
+    tb = e.get("traceback") or ""
+    return head + ("\n" + tb.rstrip() if tb.strip() and e.get("type") not in ("InputError", "RecordError") else "")
+
+
+def attempt_from_str(text: str) -> AttemptId:
+    return AttemptId.parse(text)

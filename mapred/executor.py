@@ -1,0 +1,281 @@
+"""One attempt, run inside an executor process: read → map → partition/sort/spill, or fetch → merge → reduce.
+
+Everything here is what a worker's executor does for a task, whoever
+scheduled it (the local runner or the distributed master).  The attempt's
+files go to temporary paths; the caller commits them on the master's word.
+User exceptions are caught here and turned into a failure report that names
+the task, the split, the record offset and the traceback.
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from typing import Any
+
+from . import taskcontext as ctxmod
+from .errors import InputError, MapredError, RecordError
+from .fs import get_fs
+from .inputs import SplitReader
+from .job import Job, TaskFunctions
+from .outputs import open_writer, part_name, temp_dir
+from .shuffle.combine import as_pair
+from .shuffle.fetch import FetchError, open_partition_runs
+from .shuffle.merge import merge_and_group
+from .shuffle.partition import resolve
+from .shuffle.sort import MapOutputBuffer
+from .types import Split
+
+# parsed split blocks kept across jobs in this process: cache key -> block
+SPLIT_CACHE: dict[str, Any] = {}
+
+
+class AttemptFailure(Exception):
+    """Raised by ``run_attempt`` with the report the master needs."""
+
+    def __init__(self, report: dict) -> None:
+        super().__init__(report.get("message", ""))
+        self.report = report
+
+
+def cache_key(split: Split) -> str:
+    return f"{split.dataset}:{split.start}:{split.end}" if split.dataset else ""
+
+
+class _Position:
+    """Where the attempt is in its input, for the error report."""
+
+    __slots__ = ("offset", "phase", "key")
+
+    def __init__(self) -> None:
+        self.offset: Any = None
+        self.phase = "setup"
+        self.key: Any = None
+
+
+def run_attempt(job: Job, spec: dict) -> dict:
+    """Run one map or reduce attempt described by ``spec``; return its success report."""
+    pos = _Position()
+    fns: TaskFunctions | None = None
+    try:
+        ctx = ctxmod.TaskContext(spec["job_id"], spec["task"], spec["attempt"], job.params)
+        ctxmod.set_current(ctx)
+        fns = job.task_functions()
+        if spec["kind"] == "map":
+            report = _run_map(job, spec, fns, ctx, pos)
+        else:
+            report = _run_reduce(job, spec, fns, ctx, pos)
+        _teardown(fns)
+        fns = None
+        for group, names in ctx.counters.items():
+            merged = report["counters"].setdefault(group, {})
+            for name, n in names.items():
+                merged[name] = merged.get(name, 0) + n
+        return report
+    except BaseException as exc:  # noqa: BLE001 - everything becomes a report
+        if fns is not None:
+            try:
+                _teardown(fns)
+            except Exception:
+                pass
+        raise AttemptFailure(_failure_report(exc, spec, pos)) from None
+    finally:
+        ctxmod.set_current(None)
+
+
+def _teardown(fns: TaskFunctions) -> None:
+    if fns.teardown is not None:
+        fns.teardown()
+
+
+def _failure_report(exc: BaseException, spec: dict, pos: _Position) -> dict:
+    split = Split.from_wire(spec["split"]).describe() if spec.get("split") else ""
+    fatal = isinstance(exc, (InputError, RecordError))
+    report = {"type": type(exc).__name__, "message": str(exc), "task": spec["task"],
+              "attempt": spec["attempt"], "split": split, "phase": pos.phase,
+              "offset": pos.offset, "traceback": traceback.format_exc(), "fatal": fatal}
+    if spec["kind"] == "reduce":
+        report["partition"] = spec["partition"]
+        report["key"] = repr(pos.key)[:200] if pos.key is not None else None
+    if isinstance(exc, FetchError):
+        report["fetch_failed_map"] = exc.map_index
+    return report
+
+
+# ---------------------------------------------------------------------------- map
+def _map_input(split: Split, reader: SplitReader, fns: TaskFunctions, batch_lines: int, counters: dict):
+    """``(offset, batch_or_record_iterable)``: what the map loop iterates, for every input format."""
+    if split.fmt == "text":
+        if fns.map_batch:
+            return reader.text_batches(batch_lines), True
+        return reader.text_records(), False
+    if split.fmt == "records":
+        if fns.map_batch:
+            return reader.record_batches(batch_lines), True
+        return reader.record_records(), False
+    key = cache_key(split)
+    block = SPLIT_CACHE.get(key) if key else None
+    if block is None:
+        block = reader.array_block()
+        if key:
+            SPLIT_CACHE[key] = block
+    else:
+        counters["cache_hits"] = counters.get("cache_hits", 0) + 1
+    if fns.map_batch:
+        return iter([(split.start, block)]), True
+    rows = zip(*block) if isinstance(block, tuple) else iter(block)
+    return ((split.start + i, row) for i, row in enumerate(rows)), False
+
+
+def _run_map(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> dict:
+    split = Split.from_wire(spec["split"])
+    ctx.split = split
+    counters: dict = {}
+    reader = SplitReader(split, spec.get("errors", job.errors))
+    output = spec.get("output")
+    if job.map_only:
+        sink, collect = _open_map_only_sink(job, spec)
+    else:
+        work = spec["work_dir"]
+        os.makedirs(work, exist_ok=True)
+        sink = MapOutputBuffer(spec["num_partitions"], resolve(job.partitioner), fns.combiner,
+                               spec["sort_buffer_bytes"], work, counters, spec.get("compression", "none"))
+        collect = sink.collect
+    started = time.perf_counter()
+    pos.phase = "map"
+    n_in, n_out = _map_loop(split, reader, fns, spec.get("batch_lines", 65536), counters, collect, pos)
+    counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_read)
+    if job.map_only:
+        files = sink()
+        result: dict = {"files": files, "output": output}
+    else:
+        index = sink.finish(os.path.join(spec["work_dir"], "file.out"))
+        counters["output_bytes"] = index.total_bytes
+        result = {"path": index.path, "addr": spec.get("shuffle_addr", "")}
+    counters["millis"] = int((time.perf_counter() - started) * 1000)
+    key = cache_key(split)
+    return {"output": result, "counters": {"map": counters}, "cached": [key] if key else []}
+
+
+def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dict, collect, pos) -> tuple:
+    n_in = n_out = 0
+    source, batched = _map_input(split, reader, fns, batch_lines, counters)
+    if fns.mapper_init is not None:
+        pos.phase = "mapper_init"
+        _emit_all(fns.mapper_init(), collect, "mapper_init")
+        pos.phase = "map"
+    if batched:
+        for offset, batch in source:
+            pos.offset = offset
+            n_in += len(batch)
+            n_out += _emit_all(fns.map_batch(batch), collect, "map_batch")
+    else:
+        mapper = fns.mapper
+        for key, value in source:
+            pos.offset = key
+            n_in += 1
+            out = mapper(key, value)
+            if out is None:
+                continue
+            for pair in out:
+                if type(pair) is not tuple or len(pair) != 2:
+                    pair = as_pair(pair, "mapper")
+                collect(pair[0], pair[1])
+                n_out += 1
+    if fns.mapper_final is not None:
+        pos.phase = "mapper_final"
+        n_out += _emit_all(fns.mapper_final(), collect, "mapper_final")
+    return n_in, n_out
+
+
+def _emit_all(out, collect, who: str) -> int:
+    if out is None:
+        return 0
+    n = 0
+    for pair in out:
+        if type(pair) is not tuple or len(pair) != 2:
+            pair = as_pair(pair, who)
+        collect(pair[0], pair[1])
+        n += 1
+    return n
+
+
+def _open_map_only_sink(job: Job, spec: dict):
+    """A writer for a map-only task's part file; returns (finish() -> files, collect)."""
+    output = spec["output"]
+    fs = get_fs(output)
+    name = part_name(spec["task_index"], job.output_format)
+    f = fs.open_write(fs.join(temp_dir(output, spec["attempt"]), name))
+    writer = open_writer(f, job.output_format)
+
+    def finish() -> list[str]:
+        writer.close()
+        f.close()
+        return [name]
+
+    return finish, writer.write
+
+
+# ---------------------------------------------------------------------------- reduce
+def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> dict:
+    partition = spec["partition"]
+    ctx.partition = partition
+    counters: dict = {}
+    started = time.perf_counter()
+    pos.phase = "fetch"
+    runs = open_partition_runs(spec["sources"], partition, spec["work_dir"])
+    output = spec["output"]
+    fs = get_fs(output)
+    name = part_name(partition, job.output_format)
+    n_groups = n_in = n_out = 0
+    with fs.open_write(fs.join(temp_dir(output, spec["attempt"]), name)) as f:
+        writer = open_writer(f, job.output_format)
+        write = writer.write
+        if fns.reducer_init is not None:
+            pos.phase = "reducer_init"
+            n_out += _emit_all(fns.reducer_init(), write, "reducer_init")
+        pos.phase = "reduce"
+        reducer = fns.reducer
+        for key, values in merge_and_group(runs):
+            pos.key = key
+            n_groups += 1
+            counted = _Counted(values)
+            out = reducer(key, counted)
+            if out is not None:
+                for pair in out:
+                    if type(pair) is not tuple or len(pair) != 2:
+                        pair = as_pair(pair, "reducer")
+                    write(pair[0], pair[1])
+                    n_out += 1
+            n_in += counted.drain()
+        pos.key = None
+        if fns.reducer_final is not None:
+            pos.phase = "reducer_final"
+            n_out += _emit_all(fns.reducer_final(), write, "reducer_final")
+        writer.close()
+    counters.update(input_groups=n_groups, input_records=n_in, output_records=n_out,
+                    millis=int((time.perf_counter() - started) * 1000))
+    return {"output": {"files": [name]}, "counters": {"reduce": counters}, "cached": []}
+
+
+class _Counted:
+    """An iterator over a key's values that counts what it yields (and what the reducer skipped)."""
+
+    __slots__ = ("it", "n")
+
+    def __init__(self, it) -> None:
+        self.it = it
+        self.n = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        v = next(self.it)
+        self.n += 1
+        return v
+
+    def drain(self) -> int:
+        for _ in self.it:
+            self.n += 1
+        return self.n

@@ -1,0 +1,12 @@
+"""Entry point of an executor process: ``python -m mapred.executor_main FD``.
+
+Kept apart from ``executor_pool`` so the child never re-imports the parent's
+``__main__`` (user scripts need no ``if __name__ == "__main__"`` guard).
+"""
+import sys
+from multiprocessing.connection import Connection
+
+from mapred.executor_pool import _executor_main
+
+if __name__ == "__main__":
+    _executor_main(Connection(int(sys.argv[1])))

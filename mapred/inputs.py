@@ -1,0 +1,215 @@
+"""Job input: turning paths and datasets into splits, and reading a split's records.
+
+Text splits follow the line rule: a split owns the lines that *start* inside
+its byte range.  A split not at offset 0 therefore skips its first partial
+line (it belongs to the previous split), and every split reads past its end to
+finish its last line — so each line is read exactly once, whatever the split
+size.  The key of a line is its byte offset in the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from . import recordfile
+from .datasets import ArrayDataset, is_dataset_dir, load_dataset
+from .errors import InputError
+from .fs import get_fs
+from .types import Split
+
+RECORD_SUFFIXES = (".mpk", ".msgpack")
+READ_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class RecordInput:
+    """Paths of msgpack record files (``mapred.records(path)``); also chosen by suffix ``.mpk``."""
+
+    paths: tuple
+
+
+def records(*paths: str) -> RecordInput:
+    return RecordInput(tuple(paths))
+
+
+def _as_list(inputs) -> list:
+    if isinstance(inputs, (str, ArrayDataset, RecordInput)) or hasattr(inputs, "__fspath__"):
+        return [inputs]
+    return list(inputs)
+
+
+def plan_splits(inputs, split_size: int) -> list[Split]:
+    """Every split of ``inputs`` in a stable order; raises ``InputError`` for missing input."""
+    items = _as_list(inputs)
+    if not items:
+        raise InputError("the job has no input paths")
+    splits: list[Split] = []
+    for item in items:
+        for split in _plan_one(item, split_size):
+            splits.append(Split(len(splits), split.fmt, split.path, split.start, split.end,
+                                split.hosts, split.dataset, split.extra))
+    return splits
+
+
+def _plan_one(item, split_size: int) -> list[Split]:
+    if isinstance(item, ArrayDataset):
+        return _array_splits(item)
+    if isinstance(item, RecordInput):
+        return [s for p in item.paths for f in get_fs(p).expand(p) for s in _file_splits(f, "records", split_size)]
+    path = str(item)
+    if is_dataset_dir(path):
+        return _array_splits(load_dataset(path))
+    out = []
+    for f in get_fs(path).expand(path):
+        fmt = "records" if f.endswith(RECORD_SUFFIXES) else "text"
+        out.extend(_file_splits(f, fmt, split_size))
+    return out
+
+
+def _file_splits(path: str, fmt: str, split_size: int) -> list[Split]:
+    fs = get_fs(path)
+    blocks = fs.block_locations(path, split_size)
+    return [Split(0, fmt, path, start, start + length, tuple(hosts)) for start, length, hosts in blocks]
+
+
+def _array_splits(ds: ArrayDataset) -> list[Split]:
+    fs = get_fs(ds.path)
+    hosts: tuple = ()
+    if hasattr(fs, "block_locations"):
+        blocks = fs.block_locations(ds.array_path(0), 1 << 62)
+        hosts = tuple(blocks[0][2]) if blocks else ()
+    tag = ds.id if ds.cached else ""
+    return [Split(0, "array", ds.path, a, b, hosts, tag) for a, b in ds.ranges]
+
+
+class SplitReader:
+    """Reads one split as records or batches, counting the bytes it read."""
+
+    def __init__(self, split: Split, errors: str = "strict") -> None:
+        self.split = split
+        self.errors = errors
+        self.bytes_read = 0
+
+    # -- text ---------------------------------------------------------------
+    def _text_blocks(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, bytes)`` blocks of whole lines owned by this split."""
+        s = self.split
+        with get_fs(s.path).open_read(s.path) as f:
+            pos = s.start
+            if pos > 0:
+                f.seek(pos - 1)
+                prev = f.read(1)
+                self.bytes_read += 1
+                if prev != b"\n":
+                    pos = self._skip_partial_line(f, pos)
+            f.seek(pos)
+            carry = b""
+            while pos < s.end or carry:
+                want = min(READ_CHUNK, max(s.end - pos, 0)) or 65536
+                data = f.read(want)
+                self.bytes_read += len(data)
+                if not data:
+                    if carry:
+                        yield pos - len(carry), carry
+                    return
+                data = carry + data
+                base = pos - len(carry)
+                pos += len(data) - len(carry)
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    carry = data
+                    continue
+                owned_end = self._owned_cut(data, base, cut)
+                if owned_end is not None:
+                    yield base, data[:owned_end]
+                    return
+                yield base, data[:cut + 1]
+                carry = data[cut + 1:]
+
+    def _owned_cut(self, data: bytes, base: int, cut: int):
+        """If this block reaches past the split's end, where the last owned line ends."""
+        end = self.split.end
+        if base + cut + 1 <= end:
+            return None
+        # lines starting before `end` are owned; find the newline ending the line that spans `end`
+        i = data.find(b"\n", max(end - base - 1, 0))
+        return i + 1
+
+    def _skip_partial_line(self, f, pos: int) -> int:
+        f.seek(pos)
+        while True:
+            data = f.read(65536)
+            self.bytes_read += len(data)
+            if not data:
+                return pos
+            i = data.find(b"\n")
+            if i >= 0:
+                return pos + i + 1
+            pos += len(data)
+
+    def _decode(self, raw: bytes, offset: int) -> str:
+        try:
+            return raw.decode("utf-8", errors=self.errors)
+        except UnicodeDecodeError as exc:
+            line_start = raw.rfind(b"\n", 0, exc.start) + 1
+            raise InputError(f"{self.split.path}: line at byte offset {offset + line_start} is not valid "
+                             f"UTF-8 (byte {offset + exc.start}); use errors='replace' to substitute") from None
+
+    @staticmethod
+    def _strip(lines: list) -> list:
+        return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+    def text_records(self) -> Iterator[tuple[int, str]]:
+        for base, block in self._text_blocks():
+            text = self._decode(block, base)
+            lines = text.split("\n")
+            if text.endswith("\n"):
+                lines.pop()
+            if text.isascii():
+                off = base
+                for ln in lines:
+                    yield off, ln[:-1] if ln.endswith("\r") else ln
+                    off += len(ln) + 1
+            else:
+                off = base
+                for ln in lines:
+                    yield off, ln[:-1] if ln.endswith("\r") else ln
+                    off += len(ln.encode("utf-8", errors="surrogatepass" if self.errors == "strict" else "replace")) + 1
+
+    def text_batches(self, batch_lines: int) -> Iterator[tuple[int, list]]:
+        for base, block in self._text_blocks():
+            text = self._decode(block, base)
+            lines = text.split("\n")
+            if text.endswith("\n"):
+                lines.pop()
+            if "\r" in text:
+                lines = self._strip(lines)
+            for i in range(0, len(lines), batch_lines):
+                yield base, lines[i:i + batch_lines]
+
+    # -- records ------------------------------------------------------------
+    def record_records(self) -> Iterator[tuple[Any, Any]]:
+        s = self.split
+        with get_fs(s.path).open_read(s.path) as f:
+            for _, payload in recordfile.iter_chunks(f, s.path, s.start, s.end):
+                self.bytes_read += len(payload)
+                yield from recordfile.iter_records(payload)
+
+    def record_batches(self, batch_size: int) -> Iterator[tuple[int, list]]:
+        s = self.split
+        with get_fs(s.path).open_read(s.path) as f:
+            for offset, payload in recordfile.iter_chunks(f, s.path, s.start, s.end):
+                self.bytes_read += len(payload)
+                yield offset, list(recordfile.iter_records(payload))
+
+    # -- arrays -------------------------------------------------------------
+    def array_block(self):
+        ds = load_dataset(self.split.path)
+        block = ds.read_rows(self.split.start, self.split.end)
+        self.bytes_read += sum(a.nbytes for a in block)
+        return block[0] if len(block) == 1 else block
+
+
+def line_offsets_exact(split: Split) -> list[tuple[int, str]]:
+    """All ``(offset, line)`` of a split (a convenience for tests and the reference)."""
+    return list(SplitReader(split).text_records())

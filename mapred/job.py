@@ -1,0 +1,217 @@
+"""How users declare jobs: mapper / combiner / reducer, batch forms, hooks and pipelines.
+
+Two forms run on the same engine:
+
+* ``Job(mapper=..., reducer=...)`` — plain functions (closures and lambdas too);
+* ``MRJob`` subclasses with ``mapper`` / ``combiner`` / ``reducer`` methods and
+  per-task ``setup`` / ``teardown`` — mrjob's shape.
+
+Contracts (the engine checks them and names the offender when one breaks):
+
+* ``mapper(key, value)`` yields zero or more ``(key, value)`` pairs.  For text
+  input the key is the line's byte offset and the value the line without its
+  newline.
+* ``map_batch(batch)`` yields pairs for a whole batch: a list of lines for text
+  input, a list of ``(key, value)`` pairs for record input, the rows of an
+  array dataset (a tuple of arrays when it has several).
+* ``combiner(key, values)`` and ``reducer(key, values)`` get every value of a
+  key as an iterator and yield pairs.  A combiner may run zero, one or many
+  times: it must be associative and not change the key.
+* ``*_init()`` hooks run before the first record of a task; ``*_final()``
+  hooks may yield pairs after the last.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+from .errors import ConfigError
+
+OUTPUT_FORMATS = ("text", "msgpack")
+
+
+@dataclass
+class TaskFunctions:
+    """The user functions one task calls, resolved from either job form."""
+
+    mapper: Optional[Callable] = None
+    map_batch: Optional[Callable] = None
+    combiner: Optional[Callable] = None
+    reducer: Optional[Callable] = None
+    mapper_init: Optional[Callable] = None
+    mapper_final: Optional[Callable] = None
+    reducer_init: Optional[Callable] = None
+    reducer_final: Optional[Callable] = None
+    teardown: Optional[Callable] = None
+
+
+def _identity_mapper(key, value):
+    yield key, value
+
+
+class Job:
+    """One map-reduce step.  ``job.run(inputs, output)`` runs it and returns a ``Result``."""
+
+    def __init__(self, mapper: Callable | None = None, *, map_batch: Callable | None = None,
+                 combiner: Callable | None = None, reducer: Callable | None = None,
+                 num_reducers: int = 1, partitioner: Any = None, params: dict | None = None,
+                 output_format: str = "text", name: str | None = None,
+                 mapper_init: Callable | None = None, mapper_final: Callable | None = None,
+                 reducer_init: Callable | None = None, reducer_final: Callable | None = None,
+                 errors: str = "strict", max_attempts: int | None = None,
+                 sort_buffer_bytes: int | None = None, split_size: int | None = None) -> None:
+        if mapper is not None and map_batch is not None:
+            raise ConfigError("give a job either mapper or map_batch, not both")
+        for label, fn in (("mapper", mapper), ("map_batch", map_batch), ("combiner", combiner),
+                          ("reducer", reducer), ("partitioner", partitioner)):
+            if fn is not None and not callable(fn):
+                raise ConfigError(f"{label} must be callable, got {type(fn).__name__}")
+        if not isinstance(num_reducers, int) or num_reducers < 0:
+            raise ConfigError(f"num_reducers must be a non-negative int, got {num_reducers!r}")
+        if output_format not in OUTPUT_FORMATS:
+            raise ConfigError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+        if errors not in ("strict", "replace"):
+            raise ConfigError(f"errors must be 'strict' or 'replace', got {errors!r}")
+        self.mapper = mapper if (mapper or map_batch) else _identity_mapper
+        self.map_batch = map_batch
+        self.combiner = combiner
+        self.reducer = reducer
+        self.num_reducers = num_reducers if reducer is not None else 0
+        self.partitioner = partitioner
+        self.params = dict(params or {})
+        self.output_format = output_format
+        self.name = name or _default_name(mapper or map_batch, reducer)
+        self.hooks = {"mapper_init": mapper_init, "mapper_final": mapper_final,
+                      "reducer_init": reducer_init, "reducer_final": reducer_final}
+        self.errors = errors
+        self.max_attempts = max_attempts
+        self.sort_buffer_bytes = sort_buffer_bytes
+        self.split_size = split_size
+
+    @property
+    def map_only(self) -> bool:
+        return self.reducer is None
+
+    def task_functions(self) -> TaskFunctions:
+        """The functions a task calls (a fresh set per task; plain jobs share theirs)."""
+        return TaskFunctions(mapper=None if self.map_batch else self.mapper,
+                             map_batch=self.map_batch, combiner=self.combiner,
+                             reducer=self.reducer, **self.hooks)
+
+    def then(self, other: "Job") -> "Pipeline":
+        """A pipeline whose next step reads this job's output."""
+        return Pipeline([self, other])
+
+    def with_params(self, **params) -> "Job":
+        """This job with extra params (the job itself is not changed)."""
+        import copy
+        clone = copy.copy(self)
+        clone.params = {**self.params, **params}
+        return clone
+
+    def run(self, inputs, output: str | None = None, *, overwrite: bool = False,
+            workers: int | None = None, cluster=None, progress=None, config=None):
+        """Run the job on ``inputs`` and return its ``Result``.
+
+        Runs on an embedded local cluster unless ``cluster`` (from
+        ``mapred.connect``) is given.  ``output=None`` writes to a temporary
+        directory.  Raises ``JobFailed`` when a task fails past its retries.
+        """
+        from .runner import run_job
+        return run_job(self, inputs, output, overwrite=overwrite, workers=workers,
+                       cluster=cluster, progress=progress, config=config)
+
+    def __repr__(self) -> str:
+        return f"Job({self.name!r}, reducers={self.num_reducers})"
+
+
+def _default_name(mapper, reducer) -> str:
+    parts = [getattr(f, "__name__", "fn") for f in (mapper, reducer) if f is not None]
+    return "+".join(parts) or "identity"
+
+
+class MRJob:
+    """The class form.  Subclass and define ``mapper`` (or ``map_batch``), ``combiner``, ``reducer``.
+
+    One instance is made per task, so ``setup`` may build per-task state (a
+    model, an in-mapper dict) that ``mapper_final`` flushes.  Class attributes
+    ``NUM_REDUCERS``, ``PARAMS`` and ``OUTPUT_FORMAT`` set the job's options.
+    """
+
+    NUM_REDUCERS = 1
+    PARAMS: dict = {}
+    OUTPUT_FORMAT = "text"
+    PARTITIONER = None
+
+    def setup(self) -> None:
+        """Called once per task before any record."""
+
+    def teardown(self) -> None:
+        """Called once per task after the last record (also when the task fails)."""
+
+    @classmethod
+    def to_job(cls, **overrides) -> "Job":
+        """The ``Job`` that runs this class, a fresh instance per task."""
+        return _ClassJob(cls, **overrides)
+
+    @classmethod
+    def run(cls, inputs, output: str | None = None, **kwargs):
+        return cls.to_job().run(inputs, output, **kwargs)
+
+
+_CLASS_METHODS = ("mapper", "map_batch", "combiner", "reducer", "mapper_init", "mapper_final",
+                  "reducer_init", "reducer_final")
+
+
+def _defined(cls: type, name: str) -> bool:
+    return any(name in vars(base) for base in cls.__mro__ if base is not MRJob and base is not object)
+
+
+class _ClassJob(Job):
+    """A ``Job`` whose functions are the methods of a per-task ``MRJob`` instance."""
+
+    def __init__(self, cls: type, **overrides) -> None:
+        present = {n: getattr(cls, n) for n in _CLASS_METHODS if _defined(cls, n)}
+        if "mapper" not in present and "map_batch" not in present and "reducer" not in present:
+            raise ConfigError(f"{cls.__name__} defines none of mapper, map_batch, reducer")
+        super().__init__(mapper=present.get("mapper"), map_batch=present.get("map_batch"),
+                         combiner=present.get("combiner"), reducer=present.get("reducer"),
+                         num_reducers=overrides.pop("num_reducers", cls.NUM_REDUCERS),
+                         partitioner=overrides.pop("partitioner", cls.PARTITIONER),
+                         params={**cls.PARAMS, **overrides.pop("params", {})},
+                         output_format=overrides.pop("output_format", cls.OUTPUT_FORMAT),
+                         name=overrides.pop("name", cls.__name__), **overrides)
+        self.job_class = cls
+
+    def task_functions(self) -> TaskFunctions:
+        instance = self.job_class()
+        instance.setup()
+        bound = {n: getattr(instance, n) for n in _CLASS_METHODS if _defined(self.job_class, n)}
+        if "mapper" not in bound and "map_batch" not in bound:
+            bound["mapper"] = _identity_mapper
+        return TaskFunctions(teardown=instance.teardown, **bound)
+
+
+class Pipeline:
+    """Jobs run in order; each step's output is the next step's input."""
+
+    def __init__(self, jobs: Iterable[Job]) -> None:
+        self.jobs = list(jobs)
+        if not self.jobs:
+            raise ConfigError("a Pipeline needs at least one job")
+        for j in self.jobs:
+            if not isinstance(j, (Job, Pipeline)):
+                raise ConfigError(f"Pipeline steps must be Jobs, got {type(j).__name__}")
+        self.name = " | ".join(j.name for j in self.jobs)
+
+    def then(self, other: Job) -> "Pipeline":
+        return Pipeline([*self.jobs, other])
+
+    def run(self, inputs, output: str | None = None, **kwargs):
+        from .runner import run_pipeline
+        return run_pipeline(self, inputs, output, **kwargs)
+
+
+def is_job_class(obj: Any) -> bool:
+    return inspect.isclass(obj) and issubclass(obj, MRJob) and obj is not MRJob

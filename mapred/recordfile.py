@@ -1,0 +1,104 @@
+"""The msgpack record file: ``(key, value)`` pairs in chunks that can be split anywhere.
+
+Layout: ``MAGIC`` (8 bytes), a 16-byte random sync marker, then chunks of
+``sync | u32 length | msgpack stream of [key, value] arrays``.  Like Hadoop's
+SequenceFile, a split that starts mid-file scans forward to the next sync
+marker, and it reads every chunk whose marker starts before its end; so each
+chunk, and each record, is read by exactly one split.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from typing import BinaryIO, Iterator
+
+from . import codec
+from .errors import InputError
+
+MAGIC = b"MRREC1\n\x00"
+SYNC_LEN = 16
+HEADER_LEN = len(MAGIC) + SYNC_LEN
+_LEN = struct.Struct("<I")
+
+
+class RecordWriter:
+    """Appends pairs; a chunk is flushed every ``chunk_bytes`` of encoded records."""
+
+    def __init__(self, f: BinaryIO, chunk_bytes: int = 1 << 20) -> None:
+        self.f = f
+        self.sync = os.urandom(SYNC_LEN)
+        self.chunk_bytes = chunk_bytes
+        self.packer = codec.make_packer()
+        self.buf: list[bytes] = []
+        self.buffered = 0
+        self.records = 0
+        f.write(MAGIC + self.sync)
+
+    def write(self, key, value) -> None:
+        data = self.packer.pack([key, value])
+        self.buf.append(data)
+        self.buffered += len(data)
+        self.records += 1
+        if self.buffered >= self.chunk_bytes:
+            self.flush_chunk()
+
+    def flush_chunk(self) -> None:
+        if self.buf:
+            payload = b"".join(self.buf)
+            self.f.write(self.sync + _LEN.pack(len(payload)) + payload)
+            self.buf, self.buffered = [], 0
+
+    def close(self) -> None:
+        self.flush_chunk()
+
+
+def read_header(f: BinaryIO, path: str) -> bytes:
+    head = f.read(HEADER_LEN)
+    if len(head) < HEADER_LEN or not head.startswith(MAGIC):
+        raise InputError(f"{path} is not a mapred record file (bad magic)")
+    return head[len(MAGIC):]
+
+
+def _find_sync(f: BinaryIO, sync: bytes, pos: int, limit: int) -> int:
+    """The offset of the first sync marker at or after ``pos`` (before ``limit``), or -1."""
+    f.seek(pos)
+    carry = b""
+    base = pos
+    while base < limit:
+        block = f.read(1 << 20)
+        if not block:
+            return -1
+        data = carry + block
+        i = data.find(sync)
+        if i >= 0:
+            found = base - len(carry) + i
+            return found if found < limit else -1
+        carry = data[-(SYNC_LEN - 1):]
+        base += len(block)
+    return -1
+
+
+def iter_chunks(f: BinaryIO, path: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(offset, payload)`` of every chunk whose marker starts in ``[start, end)``."""
+    f.seek(0)
+    sync = read_header(f, path)
+    pos = _find_sync(f, sync, max(start, HEADER_LEN), end)
+    while 0 <= pos < end:
+        f.seek(pos)
+        head = f.read(SYNC_LEN + _LEN.size)
+        if len(head) < SYNC_LEN + _LEN.size or head[:SYNC_LEN] != sync:
+            raise InputError(f"{path}: corrupt record file at offset {pos}")
+        (length,) = _LEN.unpack(head[SYNC_LEN:])
+        payload = f.read(length)
+        if len(payload) != length:
+            raise InputError(f"{path}: truncated record chunk at offset {pos}")
+        yield pos, payload
+        pos += SYNC_LEN + _LEN.size + length
+
+
+def iter_records(payload: bytes) -> Iterator[tuple]:
+    """The ``(key, value)`` pairs of one chunk payload."""
+    unpacker = codec.make_unpacker()
+    unpacker.feed(payload)
+    for item in unpacker:
+        yield item[0], item[1]

@@ -1,0 +1,46 @@
+"""K-way merge of sorted runs and grouping of equal keys.
+
+Every run is sorted by ``codec.order_key`` and holds each key at most once, so
+the merge needs one heap entry per run and grouping needs one comparison per
+record.  Values of a key stream lazily from the runs that hold it, so a
+reducer can consume a key with more values than fit in memory.
+"""
+from __future__ import annotations
+
+import heapq
+from itertools import chain, groupby
+from operator import itemgetter
+from typing import Any, Iterable, Iterator
+
+from ..codec import order_key
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
+def _order_of_record(record) -> tuple:
+    return order_key(record[0])
+
+
+def merge_runs(runs: list[Iterable[tuple[Any, list]]]) -> Iterator[tuple[Any, list]]:
+    """Merge sorted ``(key, values)`` streams into one sorted stream (keys may repeat)."""
+    if len(runs) == 1:
+        return iter(runs[0])
+    return heapq.merge(*runs, key=_order_of_record)
+
+
+def group_values(records: Iterable[tuple[Any, list]]) -> Iterator[tuple[Any, Iterator]]:
+    """``(key, values iterator)`` for each distinct key of a sorted record stream."""
+    for key, group in groupby(records, key=_first):
+        yield key, chain.from_iterable(map(_second, group))
+
+
+def merge_and_group(runs: list[Iterable[tuple[Any, list]]]) -> Iterator[tuple[Any, Iterator]]:
+    """The reduce-side view: each key once, with all its values from every run."""
+    return group_values(merge_runs(runs))
+
+
+def merge_to_lists(runs: list[Iterable[tuple[Any, list]]]) -> Iterator[tuple[Any, list]]:
+    """Like ``merge_and_group`` but with the values of a key gathered into one list."""
+    for key, values in merge_and_group(runs):
+        yield key, list(values)

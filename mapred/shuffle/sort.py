@@ -1,0 +1,117 @@
+"""The map-side sort buffer: collect, combine, sort and spill, bounded in bytes.
+
+Pairs are grouped by key in a dict as they arrive (in-mapper combining: a key
+seen a million times costs one dict entry and a list).  When the estimated
+size passes the limit the buffer runs the combiner; if that does not bring it
+under half the limit it partitions, sorts and spills a run to disk.  At the
+end the runs are merged into one file with a segment per partition.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from ..codec import approx_size, sort_keys
+from ..errors import RecordError
+from .combine import combine_groups
+from .merge import merge_and_group
+from .partition import check_partition, hash_partition
+from .spill import RunIndex, RunWriter, read_segment
+
+PAIR_OVERHEAD = 24
+
+
+class MapOutputBuffer:
+    """Collects one map attempt's output and produces its final partitioned run."""
+
+    def __init__(self, num_partitions: int, partitioner: Callable | None, combiner: Callable | None,
+                 limit_bytes: int, work_dir: str, counters: dict, compression: str = "none") -> None:
+        self.n = num_partitions
+        self.partitioner = partitioner or hash_partition
+        self.combiner = combiner
+        self.limit = max(int(limit_bytes), 1024)
+        self.work_dir = work_dir
+        self.counters = counters
+        self.compression = compression
+        self.groups: dict[Any, list] = {}
+        self.bytes = 0
+        self.spills: list[RunIndex] = []
+
+    def collect(self, key: Any, value: Any) -> None:
+        groups = self.groups
+        try:
+            values = groups.get(key)
+        except TypeError:
+            raise RecordError(f"map output key {key!r:.60} of type {type(key).__name__} is not hashable") from None
+        if values is None:
+            groups[key] = [value]
+            self.bytes += approx_size(key) + approx_size(value) + PAIR_OVERHEAD
+        else:
+            values.append(value)
+            self.bytes += approx_size(value) + 8
+        if self.bytes > self.limit:
+            self._relieve()
+
+    def _relieve(self) -> None:
+        if self.combiner is not None:
+            self._combine_in_memory()
+            if self.bytes <= self.limit // 2:
+                return
+        self._spill()
+
+    def _combine_in_memory(self) -> None:
+        combined = dict(combine_groups(self.combiner, self.groups.items(), self.counters))
+        self.groups = combined
+        self.bytes = sum(approx_size(k) + sum(map(approx_size, vs)) + PAIR_OVERHEAD
+                         for k, vs in combined.items())
+
+    def _partitioned(self) -> list[list]:
+        parts: list[list] = [[] for _ in range(self.n)]
+        part_of = self.partitioner
+        n = self.n
+        for key in self.groups:
+            parts[check_partition(part_of(key, n), n, key) if n > 1 else 0].append(key)
+        return parts
+
+    def _write_run(self, path: str) -> RunIndex:
+        writer = RunWriter(path, self.n, self.compression)
+        groups = self.groups
+        for keys in self._partitioned():
+            writer.write_partition((k, groups[k]) for k in sort_keys(keys))
+        return writer.close()
+
+    def _spill(self) -> None:
+        path = os.path.join(self.work_dir, f"spill{len(self.spills)}.run")
+        self.spills.append(self._write_run(path))
+        self.counters["spills"] = self.counters.get("spills", 0) + 1
+        self.counters["spilled_records"] = self.counters.get("spilled_records", 0) + sum(
+            len(v) for v in self.groups.values())
+        self.groups = {}
+        self.bytes = 0
+
+    def finish(self, final_path: str) -> RunIndex:
+        """Write the final run at ``final_path`` (merging spills) and return its index."""
+        if not self.spills:
+            if self.combiner is not None and self.groups:
+                self._combine_in_memory()
+            index = self._write_run(final_path)
+            self.groups = {}
+            return index
+        if self.groups:
+            self._spill()
+        return self._merge_spills(final_path)
+
+    def _merge_spills(self, final_path: str) -> RunIndex:
+        writer = RunWriter(final_path, self.n, self.compression)
+        for p in range(self.n):
+            runs = [read_segment(run.segments[p]) for run in self.spills]
+            grouped = merge_and_group(runs)
+            if self.combiner is not None:
+                writer.write_partition(combine_groups(self.combiner, grouped, self.counters))
+            else:
+                writer.write_partition((k, list(vs)) for k, vs in grouped)
+        index = writer.close()
+        for run in self.spills:
+            os.remove(run.path)
+            os.remove(run.path + ".index")
+        return index

@@ -1,0 +1,159 @@
+"""Sorted runs on disk: one file, a segment per partition, and a small index beside it.
+
+A segment is a msgpack stream of ``[key, [values...]]`` records in key order
+(``codec.order_key``), each key once per run; with ``lz4`` the segment is one
+LZ4 frame.  The index (``<file>.index``, msgpack) lists each partition's
+``offset, length, records`` so that a reducer reads — or fetches over the
+network — exactly its byte range, like Hadoop's ``file.out.index``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Iterable, Iterator
+
+import lz4.frame
+import msgpack
+
+from .. import codec
+
+READ_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Where one partition of one run lives, and how to read it."""
+
+    path: str
+    offset: int
+    length: int
+    records: int
+    compression: str = "none"
+
+
+@dataclass
+class RunIndex:
+    """The per-partition segments of one run file."""
+
+    path: str
+    segments: list  # [Segment] indexed by partition
+    compression: str = "none"
+
+    def save(self) -> None:
+        meta = {"compression": self.compression,
+                "parts": [[s.offset, s.length, s.records] for s in self.segments]}
+        tmp = self.path + ".index.tmp"
+        with open(tmp, "wb") as f:
+            f.write(msgpack.packb(meta))
+        os.replace(tmp, self.path + ".index")
+
+    @classmethod
+    def load(cls, path: str) -> "RunIndex":
+        with open(path + ".index", "rb") as f:
+            meta = msgpack.unpackb(f.read())
+        comp = meta["compression"]
+        return cls(path, [Segment(path, o, n, r, comp) for o, n, r in meta["parts"]], comp)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(s.length for s in self.segments)
+
+
+class RunWriter:
+    """Writes one run: call ``write_partition`` in partition order, then ``close``."""
+
+    def __init__(self, path: str, num_partitions: int, compression: str = "none") -> None:
+        self.path = path
+        self.f: BinaryIO = open(path, "wb")
+        self.compression = compression
+        self.packer = codec.make_packer()
+        self.segments: list[Segment] = []
+        self.num_partitions = num_partitions
+
+    def write_partition(self, records: Iterable[tuple[Any, list]]) -> Segment:
+        """Append the next partition's sorted ``(key, values)`` records."""
+        start = self.f.tell()
+        pack, count = self.packer.pack, 0
+        if self.compression == "lz4":
+            comp = lz4.frame.LZ4FrameCompressor()
+            self.f.write(comp.begin())
+            chunk: list[bytes] = []
+            size = 0
+            for key, values in records:
+                data = pack([key, values])
+                chunk.append(data)
+                size += len(data)
+                count += 1
+                if size >= READ_BLOCK:
+                    self.f.write(comp.compress(b"".join(chunk)))
+                    chunk, size = [], 0
+            self.f.write(comp.compress(b"".join(chunk)))
+            self.f.write(comp.flush())
+        else:
+            buf: list[bytes] = []
+            size = 0
+            for key, values in records:
+                data = pack([key, values])
+                buf.append(data)
+                size += len(data)
+                count += 1
+                if size >= READ_BLOCK:
+                    self.f.write(b"".join(buf))
+                    buf, size = [], 0
+            self.f.write(b"".join(buf))
+        seg = Segment(self.path, start, self.f.tell() - start, count, self.compression)
+        self.segments.append(seg)
+        return seg
+
+    def close(self) -> RunIndex:
+        while len(self.segments) < self.num_partitions:
+            self.write_partition(())
+        self.f.close()
+        index = RunIndex(self.path, self.segments, self.compression)
+        index.save()
+        return index
+
+
+def _raw_chunks(f: BinaryIO, offset: int, length: int) -> Iterator[bytes]:
+    f.seek(offset)
+    left = length
+    while left > 0:
+        data = f.read(min(READ_BLOCK, left))
+        if not data:
+            raise OSError(f"segment truncated: {left} bytes missing")
+        left -= len(data)
+        yield data
+
+
+def _decoded_chunks(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
+    if compression != "lz4":
+        yield from chunks
+        return
+    dec = lz4.frame.LZ4FrameDecompressor()
+    for data in chunks:
+        out = dec.decompress(data)
+        if out:
+            yield out
+
+
+def iter_segment_chunks(chunks: Iterable[bytes], compression: str) -> Iterator[tuple[Any, list]]:
+    """Records of a segment given as raw byte chunks (from a file or the network)."""
+    unpacker = codec.make_unpacker()
+    for data in _decoded_chunks(chunks, compression):
+        unpacker.feed(data)
+        for key, values in unpacker:
+            yield key, values
+
+
+def read_segment(seg: Segment) -> Iterator[tuple[Any, list]]:
+    """Stream one segment's ``(key, values)`` records from its file, in bounded memory."""
+    if seg.length == 0:
+        return
+    with open(seg.path, "rb") as f:
+        yield from iter_segment_chunks(_raw_chunks(f, seg.offset, seg.length), seg.compression)
+
+
+def read_segment_bytes(seg: Segment) -> bytes:
+    """One segment's raw (possibly compressed) bytes, as served to a remote reducer."""
+    with open(seg.path, "rb") as f:
+        return b"".join(_raw_chunks(f, seg.offset, seg.length))

@@ -1,0 +1,134 @@
+"""Block files on a DataNode's disk, with CRC32C checksums over 64 KiB chunks.
+
+Layout under a DataNode data directory::
+
+    dnid                   this DataNode's persistent id
+    current/<xx>/blk_<id>        the block's bytes (xx = low byte of the id, hex)
+    current/<xx>/blk_<id>.meta   b"MRCK" | u32 chunk size | u32 LE CRC32C per chunk
+    tmp/                   blocks being received (wiped at start: never acknowledged)
+
+Paths are built from integer block ids only, so nothing from the network can
+steer a file operation outside the data directory.  Every read verifies the
+chunks it touches; the same code serves remote reads, short-circuit local
+reads by a client on the same host, and the background scanner.
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+import crc32c
+
+from ..errors import ChecksumError, StorageError
+
+CHUNK = 64 * 1024
+MAGIC = b"MRCK"
+_META_HEAD = struct.Struct("<4sI")
+
+
+class BlockMissing(StorageError):
+    """The block file or its checksum file is not on this disk."""
+
+
+def block_path(data_dir: str, block_id: int) -> str:
+    block_id = int(block_id)
+    if block_id <= 0:
+        raise StorageError(f"bad block id {block_id}")
+    return os.path.join(data_dir, "current", f"{block_id & 0xFF:02x}", f"blk_{block_id}")
+
+
+def chunk_crcs(data, chunk: int = CHUNK) -> bytes:
+    """CRC32C of each ``chunk``-sized piece of ``data``, packed as u32 LE."""
+    view = memoryview(data)
+    crcs = [crc32c.crc32c(view[i:i + chunk]) for i in range(0, len(view), chunk)]
+    return struct.pack(f"<{len(crcs)}I", *crcs)
+
+
+def meta_bytes(crcs: bytes, chunk: int = CHUNK) -> bytes:
+    return _META_HEAD.pack(MAGIC, chunk) + crcs
+
+
+def read_meta(path: str) -> tuple[int, bytes]:
+    """``(chunk_size, packed crcs)`` of a block's checksum file."""
+    try:
+        with open(path + ".meta", "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise BlockMissing(f"checksum file {path}.meta is missing") from None
+    if len(raw) < _META_HEAD.size:
+        raise ChecksumError(f"checksum file {path}.meta is truncated")
+    magic, chunk = _META_HEAD.unpack_from(raw)
+    if magic != MAGIC or chunk <= 0 or (len(raw) - _META_HEAD.size) % 4:
+        raise ChecksumError(f"checksum file {path}.meta is damaged")
+    return chunk, raw[_META_HEAD.size:]
+
+
+def read_verified(path: str, offset: int = 0, length: int = -1,
+                  expect_length: int | None = None) -> tuple[bytes, int]:
+    """``(bytes, block_length)`` of ``[offset, offset+length)``, every touched chunk verified.
+
+    Raises ``BlockMissing`` or ``ChecksumError`` naming the file and chunk.
+    """
+    chunk, crcs = read_meta(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            _check_size(path, size, chunk, crcs, expect_length)
+            if offset < 0 or offset > size:
+                raise StorageError(f"offset {offset} is outside block {path} of {size} bytes")
+            end = size if length < 0 else min(size, offset + length)
+            first = offset - offset % chunk
+            f.seek(first)
+            raw = f.read(end - first)
+    except FileNotFoundError:
+        raise BlockMissing(f"block file {path} is missing") from None
+    _verify(path, raw, first, chunk, crcs)
+    return raw[offset - first:], size
+
+
+def _check_size(path: str, size: int, chunk: int, crcs: bytes, expect: int | None) -> None:
+    if -(-size // chunk) != len(crcs) // 4 or (expect is not None and size != expect):
+        raise ChecksumError(f"block file {path} has {size} bytes, which its checksums "
+                            f"(or the NameNode) do not expect")
+
+
+def _verify(path: str, raw, start: int, chunk: int, crcs: bytes) -> None:
+    view = memoryview(raw)
+    first_index = start // chunk
+    for i in range(0, len(view), chunk):
+        idx = first_index + i // chunk
+        want = struct.unpack_from("<I", crcs, idx * 4)[0]
+        if crc32c.crc32c(view[i:i + chunk]) != want:
+            raise ChecksumError(f"block file {path}: chunk {idx} (byte {start + i}) "
+                                "fails its CRC32C checksum")
+
+
+def verify_file(path: str) -> int:
+    """Verify a whole block file; return its length."""
+    chunk, crcs = read_meta(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            _check_size(path, size, chunk, crcs, None)
+            pos = 0
+            while True:
+                raw = f.read(chunk * 64)
+                if not raw:
+                    return size
+                _verify(path, raw, pos, chunk, crcs)
+                pos += len(raw)
+    except FileNotFoundError:
+        raise BlockMissing(f"block file {path} is missing") from None
+
+
+def scan_dir(data_dir: str) -> dict[int, int]:
+    """``{block_id: length}`` of finalized blocks on disk (files with a checksum file)."""
+    found = {}
+    root = os.path.join(data_dir, "current")
+    for sub in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        for name in os.listdir(os.path.join(root, sub)):
+            if name.startswith("blk_") and not name.endswith(".meta") and name[4:].isdigit():
+                path = os.path.join(root, sub, name)
+                if os.path.exists(path + ".meta"):
+                    found[int(name[4:])] = os.path.getsize(path)
+    return found

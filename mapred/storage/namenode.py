@@ -1,0 +1,230 @@
+"""The NameNode process: a thin ROUTER loop around ``Namesystem``.
+
+Receive, decode (a bad message is logged and dropped), step the core, reply.
+Namespace changes are journaled and fsynced inside the core's ``log`` hook
+before the reply goes out.  A tick every ``TICK`` seconds drives liveness,
+leases, replication and checkpoints.  The loop never dies on a request: a
+``StorageError`` becomes an ``Error`` reply naming the problem, anything else
+is logged with its traceback and answered as an internal error.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import time
+
+import zmq
+
+from .. import wire
+from ..errors import MapredError, ProtocolError, StorageError
+from ..transport import bind, make_socket, recv, send, stop_authenticator
+from .journal import Journal
+from .namesystem import (BlockReportReceived, DatanodeRegistered, HeartbeatReceived, Namesystem,
+                         ReplicaCorrupt, ReplicaReceived, Settings, Tick)
+
+log = logging.getLogger("mapred.namenode")
+TICK = 0.25
+
+
+class NameNode:
+    """Owns the journal, the core and the ROUTER socket."""
+
+    def __init__(self, data_dir: str, settings: Settings, host: str = "127.0.0.1", port: int = 0,
+                 secret: str | None = None, checkpoint_every: int = 10000) -> None:
+        self.data_dir = os.path.abspath(data_dir)
+        self.journal = Journal(os.path.join(self.data_dir, "name"), checkpoint_every)
+        ns = self.journal.load()
+        self.core = Namesystem(ns, settings, log=self.journal.append)
+        self.ctx = zmq.Context()
+        self.sock = make_socket(self.ctx, zmq.ROUTER, secret=secret)
+        self.port = bind(self.sock, host, port)
+        self.addr = f"tcp://{host}:{self.port}"
+        self.running = True
+        log.info("NameNode at %s, %d files' blocks known, safe mode %s", self.addr,
+                 len(self.core.bmap.blocks), self.core.safemode)
+
+    def serve(self) -> None:
+        """Run until ``stop()`` (or SIGTERM/SIGINT in the CLI)."""
+        next_tick = 0.0
+        try:
+            while self.running:
+                now = time.monotonic()
+                if now >= next_tick:
+                    self._tick(now)
+                    next_tick = now + TICK
+                self._serve_one(max(0.0, next_tick - time.monotonic()))
+        finally:
+            self.close()
+
+    def _tick(self, now: float) -> None:
+        self.core.handle(Tick(now))
+        if self.journal.due() and not self.core.writing:
+            self.journal.checkpoint(self.core.ns)
+            log.info("checkpoint at txid %d", self.core.ns.txid)
+
+    def _serve_one(self, timeout: float) -> None:
+        try:
+            got = recv(self.sock, timeout, routed=True)
+        except ProtocolError as exc:
+            log.warning("dropped a malformed message: %s", exc)
+            return
+        if got is None:
+            return
+        route, msg, _ = got
+        reply = self._dispatch(msg)
+        send(self.sock, _with_rid(reply, msg.rid), route=route)
+
+    def _dispatch(self, msg: wire.Message) -> wire.Message:
+        handler = getattr(self, "_h_" + msg.TYPE.replace(".", "_"), None)
+        if handler is None:
+            return wire.Error(kind="ProtocolError", message=f"the NameNode does not serve {msg.TYPE}")
+        try:
+            return handler(msg) or wire.Ok()
+        except MapredError as exc:
+            return wire.Error(kind=type(exc).__name__, message=str(exc))
+        except OSError:
+            log.exception("journal failure; stopping so that nothing unacknowledged is served")
+            self.running = False
+            return wire.Error(kind="StorageError", message="NameNode journal failure")
+        except Exception as exc:  # a bug must not take the NameNode down
+            log.exception("internal error on %s", msg.TYPE)
+            return wire.Error(kind="MapredError", message=f"internal NameNode error: {exc}")
+
+    # -- client requests -------------------------------------------------------------------------
+
+    def _h_nn_mkdir(self, m: wire.Mkdir):
+        self.core.mkdir(m.path, m.parents, time.time())
+
+    def _h_nn_create(self, m: wire.Create):
+        self.core.create(m.path, m.overwrite, m.replication, m.block_size, m.client_host, time.time())
+
+    def _h_nn_add_block(self, m: wire.AddBlock):
+        _check_previous(m.previous)
+        block_id = self._new_block_id()
+        targets = self.core.add_block(m.path, m.previous, m.exclude, m.client_host, block_id,
+                                      time.monotonic())
+        return wire.BlockAllocated(block_id=block_id, targets=[list(t) for t in targets])
+
+    def _h_nn_complete(self, m: wire.Complete):
+        _check_previous(m.last)
+        self.core.complete(m.path, m.last, time.time())
+
+    def _h_nn_abandon(self, m: wire.Abandon):
+        self.core.abandon(m.path)
+
+    def _h_nn_list(self, m: wire.GetListing):
+        return wire.Listing(entries=self.core.listing(m.path))
+
+    def _h_nn_stat(self, m: wire.GetStatus):
+        return wire.FileStatus(entry=self.core.status(m.path))
+
+    def _h_nn_locations(self, m: wire.GetLocations):
+        length, blocks = self.core.locations(m.path)
+        return wire.Located(length=length, blocks=blocks)
+
+    def _h_nn_delete(self, m: wire.Delete):
+        self.core.delete(m.path, m.recursive)
+
+    def _h_nn_rename(self, m: wire.Rename):
+        self.core.rename(m.src, m.dst, time.time())
+
+    def _h_nn_setrep(self, m: wire.SetReplication):
+        return wire.Ok(info={"files": self.core.set_replication(m.path, m.replication)})
+
+    def _h_nn_bad_replica(self, m: wire.ReportBadReplica):
+        log.warning("replica of block %d on %s reported bad: %s", m.block_id, m.dnid, m.reason)
+        self.core.handle(ReplicaCorrupt(m.block_id, m.dnid))
+
+    def _h_nn_fsck(self, m: wire.Fsck):
+        return wire.FsckResult(report=self.core.fsck(m.path))
+
+    def _h_nn_report(self, m: wire.DatanodeReport):
+        now = time.monotonic()
+        nodes = self.core.datanode_report()
+        for node in nodes:
+            node["last_heartbeat_s"] = round(now - node.pop("last_seen"), 3)
+        return wire.Datanodes(nodes=nodes)
+
+    def _h_nn_safemode(self, m: wire.SafeMode):
+        return wire.Ok(info={"safemode": self.core.set_safemode(m.action)})
+
+    # -- DataNode messages -----------------------------------------------------------------------
+
+    def _h_dn_register(self, m: wire.Register):
+        log.info("DataNode %s registered from %s", m.dnid, m.addr)
+        self.core.handle(DatanodeRegistered(m.dnid, m.addr, m.host, m.data_dir, m.capacity,
+                                            m.used, m.remaining, time.monotonic()))
+
+    def _h_dn_heartbeat(self, m: wire.Heartbeat):
+        commands = self.core.handle(HeartbeatReceived(m.dnid, m.capacity, m.used, m.remaining,
+                                                      time.monotonic()))
+        return wire.Commands(commands=commands)
+
+    def _h_dn_block_report(self, m: wire.BlockReport):
+        try:
+            blocks = {int(b): int(n) for b, n in m.blocks}
+        except (TypeError, ValueError):
+            raise ProtocolError(f"block report from {m.dnid} is not a list of [id, length]") from None
+        return wire.Commands(commands=self.core.handle(
+            BlockReportReceived(m.dnid, blocks, time.monotonic())))
+
+    def _h_dn_received(self, m: wire.BlockReceived):
+        return wire.Commands(commands=self.core.handle(
+            ReplicaReceived(m.dnid, m.block_id, m.length, time.monotonic())))
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _new_block_id(self) -> int:
+        while True:
+            block_id = secrets.randbits(62) + 1
+            if block_id not in self.core.bmap.blocks:
+                return block_id
+
+    def stop(self, *_):
+        self.running = False
+
+    def close(self) -> None:
+        self.journal.close()
+        self.sock.close(0)
+        stop_authenticator(self.ctx)
+        self.ctx.term()
+
+
+def _check_previous(previous: list) -> None:
+    """``[block_id, length, [dnid, ...]]`` or empty; anything else is a protocol error."""
+    if not previous:
+        return
+    ok = (len(previous) == 3 and isinstance(previous[0], int) and isinstance(previous[1], int)
+          and previous[1] >= 0 and isinstance(previous[2], list)
+          and all(isinstance(d, str) for d in previous[2]))
+    if not ok:
+        raise ProtocolError(f"bad block description {previous!r:.200}")
+
+
+def _with_rid(reply: wire.Message, rid: int) -> wire.Message:
+    import dataclasses
+    return dataclasses.replace(reply, rid=rid)
+
+
+def run(data_dir: str, host: str, port: int, settings: Settings, ready_file: str = "") -> None:
+    """Start a NameNode and serve until SIGTERM/SIGINT."""
+    node = NameNode(data_dir, settings, host, port)
+    signal.signal(signal.SIGTERM, node.stop)
+    signal.signal(signal.SIGINT, node.stop)
+    if ready_file:
+        _write_ready(ready_file, node.addr)
+    node.serve()
+
+
+def _write_ready(path: str, addr: str) -> None:
+    """Atomically publish our address so a harness can poll for it."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(addr + "\n")
+    os.replace(tmp, path)
+
+
+HOSTNAME = socket.gethostname()

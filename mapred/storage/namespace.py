@@ -1,0 +1,275 @@
+"""The namespace tree: directories and files, each file a list of blocks.  Pure: no I/O, no clock.
+
+Every change is expressed as an *op*, a small dict of plain values
+(``{"op": "mkdir", "path": ..., "mtime": ...}``).  The live NameNode validates
+a request, builds its ops, has them journaled and fsynced, and only then
+``apply``-s them; replay on restart calls the same ``apply`` on the same ops,
+so the replayed tree is the tree that was acknowledged.  ``image()`` and
+``from_image()`` are the checkpoint form.
+
+Paths are absolute, ``/``-separated, with no empty, ``.`` or ``..``
+components and no NUL: ``normalize`` is the one gate every path from the
+network passes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import FileExists, FileNotFound, StorageError
+
+MAX_PATH = 4096
+MAX_NAME = 255
+
+
+class InvalidPath(StorageError):
+    """A path that breaks the naming rules (relative, ``..``, NUL, empty component)."""
+
+
+@dataclass
+class FileNode:
+    """A closed file: its blocks as ``[block_id, length]`` in order."""
+
+    replication: int
+    block_size: int
+    mtime: float
+    blocks: list = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        return sum(length for _, length in self.blocks)
+
+
+@dataclass
+class DirNode:
+    mtime: float = 0.0
+    children: dict = field(default_factory=dict)
+
+
+def normalize(path: str) -> str:
+    """The canonical form of ``path`` (no trailing ``/``), or ``InvalidPath`` naming it."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidPath(f"path {path!r} is not absolute")
+    if "\x00" in path or len(path) > MAX_PATH:
+        raise InvalidPath(f"path {path[:80]!r} contains NUL or is too long")
+    if path == "/":
+        return "/"
+    parts = path[1:].rstrip("/").split("/") if path != "/" else []
+    for part in parts:
+        if part in ("", ".", "..") or len(part) > MAX_NAME:
+            raise InvalidPath(f"path {path!r} has an empty, '.', '..' or over-long component")
+    return "/" + "/".join(parts)
+
+
+def split(path: str) -> tuple[str, str]:
+    """``(parent, name)`` of a normalized path other than ``/``."""
+    parent, _, name = path.rpartition("/")
+    return parent or "/", name
+
+
+def parts_of(path: str) -> list[str]:
+    return [] if path == "/" else path[1:].split("/")
+
+
+class Namespace:
+    """The tree.  Queries raise ``FileNotFound``/``FileExists``; ``apply`` trusts validated ops."""
+
+    def __init__(self) -> None:
+        self.root = DirNode()
+        self.txid = 0  # the id of the last applied op
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def lookup(self, path: str):
+        """The node at ``path`` or None."""
+        node = self.root
+        for part in parts_of(path):
+            if not isinstance(node, DirNode):
+                return None
+            node = node.children.get(part)
+            if node is None:
+                return None
+        return node
+
+    def get(self, path: str):
+        node = self.lookup(path)
+        if node is None:
+            raise FileNotFound(f"no such file or directory: {path}")
+        return node
+
+    def get_file(self, path: str) -> FileNode:
+        node = self.get(path)
+        if not isinstance(node, FileNode):
+            raise StorageError(f"{path} is a directory, not a file")
+        return node
+
+    def status(self, path: str) -> dict:
+        return self._entry(path, self.get(path))
+
+    def listing(self, path: str) -> list[dict]:
+        node = self.get(path)
+        if isinstance(node, FileNode):
+            return [self._entry(path, node)]
+        base = "" if path == "/" else path
+        return [self._entry(f"{base}/{name}", child) for name, child in sorted(node.children.items())]
+
+    @staticmethod
+    def _entry(path: str, node) -> dict:
+        if isinstance(node, FileNode):
+            return {"path": path, "type": "file", "length": node.length, "mtime": node.mtime,
+                    "replication": node.replication, "block_size": node.block_size,
+                    "blocks": len(node.blocks)}
+        return {"path": path, "type": "dir", "length": 0, "mtime": node.mtime,
+                "children": len(node.children)}
+
+    def walk_files(self, path: str):
+        """Yield ``(path, FileNode)`` for every file at or under ``path``, in name order."""
+        node = self.get(path)
+        stack = [(path, node)]
+        while stack:
+            here, node = stack.pop()
+            if isinstance(node, FileNode):
+                yield here, node
+                continue
+            base = "" if here == "/" else here
+            for name in sorted(node.children, reverse=True):
+                stack.append((f"{base}/{name}", node.children[name]))
+
+    def all_blocks(self):
+        """Yield ``(block_id, length, path, replication)`` of every block of every file."""
+        for path, node in self.walk_files("/"):
+            for block_id, length in node.blocks:
+                yield block_id, length, path, node.replication
+
+    # -- ops: building (validation) ----------------------------------------------------------
+
+    def mkdir_ops(self, path: str, parents: bool, now: float) -> list[dict]:
+        """Ops creating ``path`` (and missing parents when ``parents``)."""
+        node = self.lookup(path)
+        if node is not None:
+            if isinstance(node, DirNode) and parents:
+                return []
+            raise FileExists(f"{path} already exists")
+        parent, _ = split(path)
+        ops = []
+        pnode = self.lookup(parent)
+        if pnode is None:
+            if not parents:
+                raise FileNotFound(f"parent directory {parent} does not exist (use -p)")
+            ops = self.mkdir_ops(parent, True, now)
+        elif isinstance(pnode, FileNode):
+            raise FileExists(f"{parent} is a file, not a directory")
+        return ops + [{"op": "mkdir", "path": path, "mtime": now}]
+
+    def check_create(self, path: str, overwrite: bool) -> None:
+        """Raise unless a file may be created at ``path``."""
+        if path == "/":
+            raise FileExists("/ is a directory")
+        node = self.lookup(path)
+        if isinstance(node, DirNode):
+            raise FileExists(f"{path} is a directory")
+        if node is not None and not overwrite:
+            raise FileExists(f"{path} already exists (use overwrite)")
+        for ancestor in _ancestors(path):
+            if isinstance(self.lookup(ancestor), FileNode):
+                raise FileExists(f"{ancestor} is a file, not a directory")
+
+    def add_file_ops(self, path: str, replication: int, block_size: int, blocks: list,
+                     now: float) -> list[dict]:
+        """Ops making ``path`` a closed file (parents created as needed)."""
+        parent, _ = split(path)
+        ops = [] if isinstance(self.lookup(parent), DirNode) else self.mkdir_ops(parent, True, now)
+        return ops + [{"op": "add_file", "path": path, "replication": replication,
+                       "block_size": block_size, "mtime": now, "blocks": [list(b) for b in blocks]}]
+
+    def delete_ops(self, path: str, recursive: bool) -> list[dict]:
+        node = self.get(path)
+        if path == "/":
+            raise StorageError("refusing to delete /")
+        if isinstance(node, DirNode) and node.children and not recursive:
+            raise StorageError(f"{path} is a non-empty directory (use -r)")
+        return [{"op": "delete", "path": path}]
+
+    def rename_ops(self, src: str, dst: str, now: float) -> list[dict]:
+        """POSIX-like ``mv``: into ``dst`` when it is a directory, else to ``dst``."""
+        self.get(src)
+        if src == "/":
+            raise StorageError("cannot rename /")
+        target = self.lookup(dst)
+        if isinstance(target, DirNode):
+            dst = ("" if dst == "/" else dst) + "/" + split(src)[1]
+            target = self.lookup(dst)
+        if target is not None:
+            raise FileExists(f"rename target {dst} already exists")
+        if dst == src or dst.startswith(src + "/"):
+            raise StorageError(f"cannot move {src} into itself ({dst})")
+        parent = self.lookup(split(dst)[0])
+        if not isinstance(parent, DirNode):
+            raise FileNotFound(f"rename target's parent {split(dst)[0]} is not a directory")
+        return [{"op": "rename", "src": src, "dst": dst, "mtime": now}]
+
+    def setrep_ops(self, path: str, replication: int) -> list[dict]:
+        return [{"op": "setrep", "path": p, "replication": replication}
+                for p, _ in self.walk_files(path)]
+
+    # -- ops: applying ---------------------------------------------------------------------------
+
+    def apply(self, op: dict) -> None:
+        """Apply one validated op (live or in replay) and advance ``txid``."""
+        getattr(self, "_apply_" + op["op"])(op)
+        self.txid += 1
+
+    def _apply_mkdir(self, op: dict) -> None:
+        parent, name = split(op["path"])
+        self.get(parent).children[name] = DirNode(mtime=op["mtime"])
+
+    def _apply_add_file(self, op: dict) -> None:
+        parent, name = split(op["path"])
+        pnode = self.get(parent)
+        pnode.children[name] = FileNode(op["replication"], op["block_size"], op["mtime"],
+                                        [list(b) for b in op["blocks"]])
+        pnode.mtime = op["mtime"]
+
+    def _apply_delete(self, op: dict) -> None:
+        parent, name = split(op["path"])
+        self.get(parent).children.pop(name, None)
+
+    def _apply_rename(self, op: dict) -> None:
+        sparent, sname = split(op["src"])
+        dparent, dname = split(op["dst"])
+        node = self.get(sparent).children.pop(sname)
+        self.get(dparent).children[dname] = node
+        self.get(dparent).mtime = op["mtime"]
+
+    def _apply_setrep(self, op: dict) -> None:
+        self.get_file(op["path"]).replication = op["replication"]
+
+    # -- checkpoint form ----------------------------------------------------------------------
+
+    def image(self) -> dict:
+        """The whole tree as plain values (msgpack-able), with the last txid."""
+        return {"txid": self.txid, "root": _dump(self.root)}
+
+    @classmethod
+    def from_image(cls, image: dict) -> "Namespace":
+        ns = cls()
+        ns.txid = image["txid"]
+        ns.root = _load(image["root"])
+        return ns
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = parts_of(path)
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _dump(node) -> dict:
+    if isinstance(node, FileNode):
+        return {"f": [node.replication, node.block_size, node.mtime, node.blocks]}
+    return {"d": node.mtime, "c": {name: _dump(child) for name, child in node.children.items()}}
+
+
+def _load(data: dict):
+    if "f" in data:
+        replication, block_size, mtime, blocks = data["f"]
+        return FileNode(replication, block_size, mtime, [list(b) for b in blocks])
+    return DirNode(data["d"], {name: _load(child) for name, child in data["c"].items()})

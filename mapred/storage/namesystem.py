@@ -1,0 +1,431 @@
+"""The NameNode's brain: namespace + block map + liveness + replication + safe mode.  Pure.
+
+No sockets and no clock: time comes in as ``now`` arguments and ``Tick``
+events, block ids come in from the caller, and durability is a ``log``
+callable the caller supplies (the journal's append, which fsyncs).  Every
+namespace change is logged *before* it is applied, so what the namespace
+shows is always what the journal holds.
+
+Client requests are methods that return a value or raise a ``StorageError``.
+DataNode traffic is ``handle(event) -> commands``: the commands returned for
+a heartbeat are that DataNode's queued work (replicate, delete, register).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import NoLiveReplica, SafeModeError, StorageError
+from .blocks import BlockMap, BlockState, DatanodeInfo, NodeState
+from .namespace import Namespace, normalize
+from .placement import DeleteReplica, ReplicateBlock, choose_targets, replication_work
+
+MAX_REPLICATION = 32
+
+
+# -- events from DataNodes (and the clock) -----------------------------------------------------
+
+@dataclass(frozen=True)
+class DatanodeRegistered:
+    dnid: str
+    addr: str
+    host: str
+    data_dir: str
+    capacity: int
+    used: int
+    remaining: int
+    now: float
+
+
+@dataclass(frozen=True)
+class HeartbeatReceived:
+    dnid: str
+    capacity: int
+    used: int
+    remaining: int
+    now: float
+
+
+@dataclass(frozen=True)
+class BlockReportReceived:
+    dnid: str
+    blocks: dict          # block_id -> length
+    now: float
+
+
+@dataclass(frozen=True)
+class ReplicaReceived:
+    dnid: str
+    block_id: int
+    length: int
+    now: float
+
+
+@dataclass(frozen=True)
+class ReplicaCorrupt:
+    block_id: int
+    dnid: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    now: float
+
+
+@dataclass
+class UnderConstruction:
+    """A file being written: invisible until ``complete``; forgotten on abandon or restart."""
+
+    path: str
+    replication: int
+    block_size: int
+    client_host: str
+    last_active: float
+    blocks: list = field(default_factory=list)      # committed [block_id, length]
+    current: int | None = None                      # allocated, not yet committed
+
+
+@dataclass
+class Settings:
+    replication: int = 3
+    block_size: int = 64 * 1024 * 1024
+    dead_timeout: float = 10.0
+    safemode_threshold: float = 0.999
+    max_streams: int = 8            # concurrent re-replication copies
+    copy_timeout: float = 30.0      # a copy not confirmed by then is tried again
+    lease_timeout: float = 120.0    # a silent writer's file is abandoned after this
+
+
+class Namesystem:
+    """All NameNode state.  ``log(ops, txid)`` must make ops durable before returning."""
+
+    def __init__(self, ns: Namespace, settings: Settings,
+                 log: Callable[[list, int], None] = lambda ops, txid: None) -> None:
+        self.ns, self.cfg, self.log = ns, settings, log
+        self.bmap = BlockMap()
+        self.writing: dict[str, UnderConstruction] = {}
+        self.queued: dict[str, list] = {}         # dnid -> commands for its next heartbeat
+        self.in_flight: dict[int, dict] = {}      # block_id -> {target dnid: deadline}
+        self.safemode_manual = False
+        for block_id, length, path, replication in ns.all_blocks():
+            self.bmap.add_block(block_id, length, replication, path)
+        self.safemode_auto = bool(self.bmap.blocks)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def safemode(self) -> bool:
+        return self.safemode_manual or self.safemode_auto
+
+    def _writable(self) -> None:
+        if self.safemode:
+            raise SafeModeError("the NameNode is in safe mode (read-only); "
+                                "wait for block reports or run `mapred fs safemode leave`")
+
+    def _commit(self, ops: list[dict]) -> None:
+        """Journal then apply: nothing becomes visible before it is durable."""
+        if ops:
+            self.log(ops, self.ns.txid + len(ops))
+            for op in ops:
+                self.ns.apply(op)
+
+    def _queue(self, dnid: str, command: dict) -> None:
+        self.queued.setdefault(dnid, []).append(command)
+
+    def _delete_everywhere(self, block_id: int) -> None:
+        for dnid in self.bmap.remove_block(block_id):
+            self._queue(dnid, {"op": "delete", "blocks": [block_id]})
+        self.in_flight.pop(block_id, None)
+
+    # -- namespace requests ----------------------------------------------------------------------
+
+    def mkdir(self, path: str, parents: bool, now: float) -> None:
+        path = normalize(path)
+        self._writable()
+        self._commit(self.ns.mkdir_ops(path, parents, now))
+
+    def create(self, path: str, overwrite: bool, replication: int, block_size: int,
+               client_host: str, now: float) -> None:
+        path = normalize(path)
+        self._writable()
+        replication = replication or self.cfg.replication
+        block_size = block_size or self.cfg.block_size
+        if not 1 <= replication <= MAX_REPLICATION:
+            raise StorageError(f"replication {replication} for {path} is outside 1..{MAX_REPLICATION}")
+        if block_size <= 0:
+            raise StorageError(f"block size {block_size} for {path} must be positive")
+        self.ns.check_create(path, overwrite)
+        old = self.writing.get(path)
+        if old is not None and now - old.last_active < self.cfg.lease_timeout and not overwrite:
+            raise StorageError(f"{path} is being written by another client")
+        if old is not None:
+            self.abandon(path)
+        self.writing[path] = UnderConstruction(path, replication, block_size, client_host, now)
+
+    def _writer(self, path: str, now: float) -> UnderConstruction:
+        uc = self.writing.get(normalize(path))
+        if uc is None:
+            raise StorageError(f"{path} is not open for writing (lease lost or NameNode restarted)")
+        uc.last_active = now
+        return uc
+
+    def _commit_block(self, uc: UnderConstruction, previous: list) -> None:
+        """Record the writer's finished block: its length and the DataNodes that acked it."""
+        if not previous:
+            return
+        block_id, length, dnids = int(previous[0]), int(previous[1]), list(previous[2])
+        if block_id != uc.current:
+            raise StorageError(f"block {block_id} is not the block being written to {uc.path}")
+        self.bmap.add_block(block_id, length, uc.replication, uc.path, BlockState.UNDER_CONSTRUCTION)
+        for dnid in dnids:
+            self.bmap.add_replica(block_id, dnid)
+        uc.blocks.append([block_id, length])
+        uc.current = None
+
+    def add_block(self, path: str, previous: list, exclude: list, client_host: str,
+                  block_id: int, now: float) -> list[tuple[str, str]]:
+        """Allocate ``block_id`` for ``path``; return the pipeline ``[(dnid, addr), ...]``."""
+        self._writable()
+        uc = self._writer(path, now)
+        self._commit_block(uc, previous)
+        if uc.current is not None:   # the writer gave up on its block: retry elsewhere
+            self._delete_everywhere(uc.current)
+            uc.current = None
+        targets = choose_targets(self.bmap.live_nodes(), uc.replication,
+                                 writer_host=client_host or uc.client_host,
+                                 exclude=frozenset(exclude), block_size=uc.block_size)
+        if not targets:
+            raise NoLiveReplica(f"no live DataNode with room can take a block of {uc.path}")
+        self.bmap.add_block(block_id, 0, uc.replication, uc.path, BlockState.UNDER_CONSTRUCTION)
+        uc.current = block_id
+        return [(d, self.bmap.nodes[d].addr) for d in targets]
+
+    def complete(self, path: str, last: list, now: float) -> None:
+        """Close the file: journal it with all its blocks; it is visible from now on."""
+        self._writable()
+        uc = self._writer(path, now)
+        self._commit_block(uc, last)
+        if uc.current is not None:
+            self._delete_everywhere(uc.current)
+        replaced = self.ns.lookup(uc.path)
+        old_blocks = [b for b, _ in getattr(replaced, "blocks", [])]
+        self.ns.check_create(uc.path, overwrite=True)
+        ops = ([{"op": "delete", "path": uc.path}] if replaced is not None else [])
+        self._commit(ops + self.ns.add_file_ops(uc.path, uc.replication, uc.block_size,
+                                                uc.blocks, now))
+        del self.writing[uc.path]
+        for block_id in old_blocks:
+            self._delete_everywhere(block_id)
+        for block_id, _ in uc.blocks:
+            self.bmap.blocks[block_id].state = BlockState.COMPLETE
+
+    def abandon(self, path: str) -> None:
+        uc = self.writing.pop(normalize(path), None)
+        if uc is not None:
+            for block_id in [b for b, _ in uc.blocks] + ([uc.current] if uc.current else []):
+                self._delete_everywhere(block_id)
+
+    def delete(self, path: str, recursive: bool) -> None:
+        path = normalize(path)
+        self._writable()
+        ops = self.ns.delete_ops(path, recursive)
+        doomed = [b for _, node in self.ns.walk_files(path) for b, _ in node.blocks]
+        self._commit(ops)
+        for block_id in doomed:
+            self._delete_everywhere(block_id)
+
+    def rename(self, src: str, dst: str, now: float) -> None:
+        src, dst = normalize(src), normalize(dst)
+        self._writable()
+        ops = self.ns.rename_ops(src, dst, now)
+        self._commit(ops)
+        new_root = ops[0]["dst"]
+        for path, node in self.ns.walk_files(new_root):
+            for block_id, _ in node.blocks:
+                self.bmap.blocks[block_id].path = path
+
+    def set_replication(self, path: str, replication: int) -> int:
+        """Set the target factor of every file at or under ``path``; return the file count."""
+        path = normalize(path)
+        self._writable()
+        if not 1 <= replication <= MAX_REPLICATION:
+            raise StorageError(f"replication {replication} is outside 1..{MAX_REPLICATION}")
+        ops = self.ns.setrep_ops(path, replication)
+        self._commit(ops)
+        for p, node in self.ns.walk_files(path):
+            for block_id, _ in node.blocks:
+                self.bmap.blocks[block_id].replication = replication
+        return len(ops)
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def listing(self, path: str) -> list[dict]:
+        return self.ns.listing(normalize(path))
+
+    def status(self, path: str) -> dict:
+        return self.ns.status(normalize(path))
+
+    def locations(self, path: str) -> tuple[int, list]:
+        """``(length, [[block_id, offset, length, [[dnid, addr, host, data_dir], ...]], ...])``."""
+        node = self.ns.get_file(normalize(path))
+        out, offset = [], 0
+        for block_id, length in node.blocks:
+            replicas = [[d, self.bmap.nodes[d].addr, self.bmap.nodes[d].host,
+                         self.bmap.nodes[d].data_dir] for d in self.bmap.live_replicas(block_id)]
+            out.append([block_id, offset, length, replicas])
+            offset += length
+        return offset, out
+
+    def fsck(self, path: str) -> dict:
+        """Files, blocks and their health under ``path``; ``healthy`` is False if any block is lost."""
+        files = blocks = missing = corrupt = under = over = 0
+        problems = []
+        for fpath, node in self.ns.walk_files(normalize(path)):
+            files += 1
+            for block_id, _ in node.blocks:
+                blocks += 1
+                info = self.bmap.blocks[block_id]
+                live = len(self.bmap.live_replicas(block_id))
+                state = self._block_health(live, info, node.replication)
+                missing += state == "MISSING"
+                corrupt += state == "CORRUPT"
+                under += state == "UNDER_REPLICATED"
+                over += state == "OVER_REPLICATED"
+                if state != "HEALTHY" and len(problems) < 1000:
+                    problems.append({"path": fpath, "block_id": block_id, "state": state,
+                                     "live": live, "target": node.replication})
+        return {"path": normalize(path), "files": files, "blocks": blocks, "missing": missing,
+                "corrupt": corrupt, "under_replicated": under, "over_replicated": over,
+                "problems": problems, "healthy": missing == 0 and corrupt == 0,
+                "safemode": self.safemode, "live_datanodes": len(self.bmap.live_nodes())}
+
+    @staticmethod
+    def _block_health(live: int, info, target: int) -> str:
+        if live == 0:
+            return "CORRUPT" if info.corrupt else "MISSING"
+        if live < target:
+            return "UNDER_REPLICATED"
+        return "OVER_REPLICATED" if live > target else "HEALTHY"
+
+    def datanode_report(self) -> list[dict]:
+        return [n.describe() for _, n in sorted(self.bmap.nodes.items())]
+
+    def set_safemode(self, action: str) -> bool:
+        if action == "enter":
+            self.safemode_manual = True
+        elif action == "leave":
+            self.safemode_manual = self.safemode_auto = False
+        elif action != "get":
+            raise StorageError(f"unknown safemode action {action!r} (get, enter, leave)")
+        return self.safemode
+
+    def report_bad(self, block_id: int, dnid: str) -> None:
+        """A reader or scanner found a bad copy: stop counting it, delete it once others exist."""
+        if self.bmap.mark_corrupt(block_id, dnid) and self.bmap.live_replicas(block_id):
+            self._queue(dnid, {"op": "delete", "blocks": [block_id]})
+            self.bmap.remove_replica(block_id, dnid)
+
+    # -- DataNode events -------------------------------------------------------------------------
+
+    def handle(self, event) -> list[dict]:
+        """Step the core; return commands for the DataNode the event came from (if any)."""
+        kind = type(event).__name__
+        return getattr(self, "_on_" + kind)(event) or []
+
+    def _on_DatanodeRegistered(self, ev: DatanodeRegistered):
+        self.bmap.register(DatanodeInfo(ev.dnid, ev.addr, ev.host, ev.data_dir, ev.capacity,
+                                        ev.used, ev.remaining, ev.now))
+        self.queued.pop(ev.dnid, None)
+        return []
+
+    def _on_HeartbeatReceived(self, ev: HeartbeatReceived):
+        node = self.bmap.nodes.get(ev.dnid)
+        if node is None or node.state is NodeState.DEAD:
+            return [{"op": "register"}]
+        node.capacity, node.used, node.remaining, node.last_seen = (
+            ev.capacity, ev.used, ev.remaining, ev.now)
+        return self.queued.pop(ev.dnid, [])
+
+    def _on_BlockReportReceived(self, ev: BlockReportReceived):
+        if not self.bmap.is_live(ev.dnid):
+            return [{"op": "register"}]
+        self.bmap.nodes[ev.dnid].last_seen = ev.now
+        orphans = [b for b in self.bmap.apply_report(ev.dnid, ev.blocks) if not self.safemode_manual]
+        self._check_safemode()
+        return [{"op": "delete", "blocks": orphans}] if orphans else []
+
+    def _on_ReplicaReceived(self, ev: ReplicaReceived):
+        if not self.bmap.is_live(ev.dnid):
+            return [{"op": "register"}]
+        flights = self.in_flight.get(ev.block_id)
+        if flights is not None:
+            flights.pop(ev.dnid, None)
+            if not flights:
+                del self.in_flight[ev.block_id]
+        info = self.bmap.blocks.get(ev.block_id)
+        if info is None:
+            return []   # a write in progress reports before commit, or a stale block: ignore
+        if info.state is BlockState.COMPLETE and ev.length != info.length:
+            self.bmap.nodes[ev.dnid].blocks.add(ev.block_id)
+            self.bmap.mark_corrupt(ev.block_id, ev.dnid)
+            return []
+        self.bmap.add_replica(ev.block_id, ev.dnid)
+        return []
+
+    def _on_ReplicaCorrupt(self, ev: ReplicaCorrupt):
+        self.report_bad(ev.block_id, ev.dnid)
+        return []
+
+    def _on_Tick(self, ev: Tick):
+        for node in self.bmap.live_nodes():
+            if ev.now - node.last_seen > self.cfg.dead_timeout:
+                self.bmap.node_dead(node.dnid)
+        for path, uc in list(self.writing.items()):
+            if ev.now - uc.last_active > self.cfg.lease_timeout:
+                self.abandon(path)
+        self._expire_copies(ev.now)
+        self._check_safemode()
+        if not self.safemode:
+            self._schedule_replication(ev.now)
+        return []
+
+    def _expire_copies(self, now: float) -> None:
+        for block_id, flights in list(self.in_flight.items()):
+            for dnid, deadline in list(flights.items()):
+                if now > deadline or not self.bmap.is_live(dnid):
+                    del flights[dnid]
+            if not flights:
+                del self.in_flight[block_id]
+
+    def _schedule_replication(self, now: float) -> None:
+        pending = {b: set(f) for b, f in self.in_flight.items()}
+        for action in replication_work(self.bmap, pending, self.cfg.max_streams):
+            if isinstance(action, ReplicateBlock):
+                targets = [[d, self.bmap.nodes[d].addr] for d in action.targets]
+                self._queue(action.source, {"op": "replicate", "block_id": action.block_id,
+                                            "length": action.length, "targets": targets})
+                flights = self.in_flight.setdefault(action.block_id, {})
+                for dnid in action.targets:
+                    flights[dnid] = now + self.cfg.copy_timeout
+            elif isinstance(action, DeleteReplica):
+                self._queue(action.dnid, {"op": "delete", "blocks": [action.block_id]})
+                self.bmap.remove_replica(action.block_id, action.dnid)
+
+    def _check_safemode(self) -> None:
+        """Leave automatic safe mode once enough complete blocks have a live copy."""
+        if not self.safemode_auto:
+            return
+        complete = [b for b, i in self.bmap.blocks.items() if i.state is BlockState.COMPLETE]
+        if not complete:
+            self.safemode_auto = False
+            return
+        reported = sum(1 for b in complete if self.bmap.live_replicas(b))
+        if reported / len(complete) >= self.cfg.safemode_threshold:
+            self.safemode_auto = False
+
+    def validate(self) -> None:
+        """Invariants for tests: the block map agrees with the namespace and itself."""
+        self.bmap.validate()
+        for block_id, _, path, _ in self.ns.all_blocks():
+            assert block_id in self.bmap.blocks, (block_id, path)
+            assert self.bmap.blocks[block_id].path == path, (block_id, path)

@@ -1,0 +1,454 @@
+"""Every control message of mapred, and the one way they are framed.
+
+A message on any socket is a list of ZeroMQ frames::
+
+    [VERSION, header, data0, data1, ...]
+
+``VERSION`` is a fixed tag (``b"MRP1"``) so a peer speaking another protocol
+is recognised at the first frame.  ``header`` is a msgpack map
+``{"t": type, "rid": request id, ...fields}``.  Data (block bytes, shuffle
+partitions, arrays) travel as the raw frames after the header, never inside
+msgpack, so they are neither copied into nor parsed by the codec.
+
+Each message is a frozen, keyword-only dataclass registered under its type
+name with ``@message``.  ``decode`` checks the version, the type, that every
+field is present with the declared type, that no unknown field is there, and
+the size limits; anything wrong raises ``ProtocolError``, which receivers log
+and drop.  Nothing here unpickles: msgpack of plain types only.
+
+Sections: common replies; storage (client <-> NameNode, DataNode <->
+NameNode, data transfer).  The compute engine adds its master/worker
+messages in the section marked at the bottom.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import msgpack
+
+from .errors import ProtocolError
+
+VERSION = b"MRP1"
+MAX_HEADER_BYTES = 32 * 1024 * 1024   # a full block report of ~1M blocks fits
+MAX_DATA_FRAMES = 1024
+MAX_FRAME_BYTES = 512 * 1024 * 1024
+MAX_STR = 64 * 1024                   # any single string field
+MAX_ITEMS = 4 * 1024 * 1024           # any single list or dict field
+
+_REGISTRY: dict[str, type] = {}
+_SPECS: dict[type, dict[str, Any]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """Base of every message.  ``rid`` pairs a reply with its request (0 = none)."""
+
+    TYPE: typing.ClassVar[str] = ""
+    rid: int = 0
+
+
+def message(name: str):
+    """Register a keyword-only frozen dataclass as the message type ``name``."""
+
+    def wrap(cls):
+        if name in _REGISTRY:
+            raise ValueError(f"message type {name!r} registered twice")
+        cls = dataclass(frozen=True, kw_only=True)(cls)
+        cls.TYPE = name
+        _REGISTRY[name] = cls
+        _SPECS[cls] = {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+        return cls
+
+    return wrap
+
+
+def registered() -> dict[str, type]:
+    """A copy of the type-name -> class registry (for docs and tests)."""
+    return dict(_REGISTRY)
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding and validation
+
+
+def encode(msg: Message, *data) -> list:
+    """The frames of ``msg`` followed by the raw ``data`` frames (bytes or buffers)."""
+    spec = _SPECS.get(type(msg))
+    if spec is None:
+        raise ProtocolError(f"{type(msg).__name__} is not a registered message")
+    header = {"t": msg.TYPE}
+    for name in spec:
+        header[name] = _plain(getattr(msg, name))
+    return [VERSION, msgpack.packb(header, use_bin_type=True), *data]
+
+
+def _plain(value):
+    """Str-enums travel as their string; tuples as lists (msgpack has no tuple)."""
+    if isinstance(value, str):
+        return str(value) if type(value) is not str else value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def decode(frames) -> tuple[Message, list]:
+    """``(message, data_frames)`` from received frames; ``ProtocolError`` if anything is off."""
+    frames = list(frames)
+    if len(frames) < 2:
+        raise ProtocolError(f"message has {len(frames)} frame(s); need version and header")
+    if bytes(frames[0]) != VERSION:
+        raise ProtocolError(f"bad protocol version frame {bytes(frames[0])[:16]!r}")
+    header_raw = bytes(frames[1])
+    if len(header_raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header of {len(header_raw)} bytes exceeds {MAX_HEADER_BYTES}")
+    data = frames[2:]
+    if len(data) > MAX_DATA_FRAMES:
+        raise ProtocolError(f"{len(data)} data frames exceed the limit of {MAX_DATA_FRAMES}")
+    for frame in data:
+        if len(frame) > MAX_FRAME_BYTES:
+            raise ProtocolError(f"data frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
+    return _build(_unpack(header_raw)), data
+
+
+def _unpack(raw: bytes) -> dict:
+    try:
+        header = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_str_len=MAX_STR,
+                                 max_bin_len=MAX_HEADER_BYTES, max_array_len=MAX_ITEMS,
+                                 max_map_len=MAX_ITEMS, max_ext_len=0)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise ProtocolError(f"header is not valid msgpack: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(f"header is a {type(header).__name__}, not a map")
+    return header
+
+
+def _build(header: dict) -> Message:
+    kind = header.pop("t", None)
+    cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    spec = _SPECS[cls]
+    unknown = set(header) - set(spec)
+    if unknown:
+        raise ProtocolError(f"{kind}: unknown field(s) {sorted(map(str, unknown))}")
+    values = {}
+    for name, hint in spec.items():
+        if name not in header:
+            if _has_default(cls, name):
+                continue
+            raise ProtocolError(f"{kind}: missing field {name!r}")
+        values[name] = _check(kind, name, header[name], hint)
+    return cls(**values)
+
+
+def _has_default(cls, name: str) -> bool:
+    f = cls.__dataclass_fields__[name]
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+def _check(kind: str, name: str, value, hint):
+    """``value`` if it matches ``hint`` (converting lists to tuples where declared)."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _check(kind, name, value, option)
+            except ProtocolError:
+                continue
+        raise ProtocolError(f"{kind}.{name}: {type(value).__name__} matches no type of {hint}")
+    if hint is type(None):
+        if value is None:
+            return None
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint in (str, bytes, bool):
+        if isinstance(value, hint):
+            return value
+    elif hint is Any:
+        return value
+    elif origin in (list, tuple) or hint in (list, tuple):
+        if isinstance(value, list):
+            args = typing.get_args(hint)
+            if args and args[0] is not Any and args[-1] is not Ellipsis:
+                value = [_check(kind, name, v, args[0]) for v in value]
+            elif args and args[-1] is Ellipsis:
+                value = [_check(kind, name, v, args[0]) for v in value]
+            return tuple(value) if (origin or hint) is tuple else value
+    elif origin is dict or hint is dict:
+        if isinstance(value, dict):
+            return value
+    else:
+        raise ProtocolError(f"{kind}.{name}: unsupported declared type {hint}")
+    raise ProtocolError(f"{kind}.{name}: expected {getattr(hint, '__name__', hint)}, "
+                        f"got {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# common replies
+
+
+@message("ok")
+class Ok(Message):
+    """A request succeeded; ``info`` carries small optional results (counts, flags)."""
+
+    info: dict = field(default_factory=dict)
+
+
+@message("error")
+class Error(Message):
+    """A request failed.  ``kind`` names an error class of ``mapred.errors``."""
+
+    kind: str
+    message: str
+
+
+# ---------------------------------------------------------------------------------------------
+# storage: client -> NameNode
+
+
+@message("nn.mkdir")
+class Mkdir(Message):
+    path: str
+    parents: bool = False
+
+
+@message("nn.create")
+class Create(Message):
+    """Begin writing ``path``; it becomes visible only at ``Complete``."""
+
+    path: str
+    overwrite: bool = False
+    replication: int = 0       # 0 = the NameNode's default
+    block_size: int = 0
+    client_host: str = ""
+
+
+@message("nn.add_block")
+class AddBlock(Message):
+    """Commit the previous block (if any) and allocate the next one of a file being written."""
+
+    path: str
+    client_host: str = ""
+    previous: list = field(default_factory=list)   # [block_id, length, [dnid, ...]] or []
+    exclude: list[str] = field(default_factory=list)
+
+
+@message("nn.complete")
+class Complete(Message):
+    path: str
+    last: list = field(default_factory=list)       # [block_id, length, [dnid, ...]] or []
+
+
+@message("nn.abandon")
+class Abandon(Message):
+    """The writer gives up: forget the file being written."""
+
+    path: str
+
+
+@message("nn.list")
+class GetListing(Message):
+    path: str
+
+
+@message("nn.stat")
+class GetStatus(Message):
+    path: str
+
+
+@message("nn.locations")
+class GetLocations(Message):
+    path: str
+
+
+@message("nn.delete")
+class Delete(Message):
+    path: str
+    recursive: bool = False
+
+
+@message("nn.rename")
+class Rename(Message):
+    src: str
+    dst: str
+
+
+@message("nn.setrep")
+class SetReplication(Message):
+    path: str
+    replication: int
+
+
+@message("nn.bad_replica")
+class ReportBadReplica(Message):
+    """A reader or a scanner found ``dnid``'s copy of ``block_id`` corrupt or missing."""
+
+    block_id: int
+    dnid: str
+    reason: str = ""
+
+
+@message("nn.fsck")
+class Fsck(Message):
+    path: str = "/"
+
+
+@message("nn.report")
+class DatanodeReport(Message):
+    pass
+
+
+@message("nn.safemode")
+class SafeMode(Message):
+    action: str                # "get", "enter" or "leave"
+
+
+# ---------------------------------------------------------------------------------------------
+# storage: NameNode -> client replies
+
+
+@message("nn.block_allocated")
+class BlockAllocated(Message):
+    block_id: int
+    targets: list              # [[dnid, addr], ...] in pipeline order
+
+
+@message("nn.listing")
+class Listing(Message):
+    entries: list[dict]
+
+
+@message("nn.status")
+class FileStatus(Message):
+    entry: dict
+
+
+@message("nn.located")
+class Located(Message):
+    """A file's blocks: ``[block_id, offset, length, [[dnid, addr, host, data_dir], ...]]``."""
+
+    length: int
+    blocks: list
+
+
+@message("nn.fsck_result")
+class FsckResult(Message):
+    report: dict
+
+
+@message("nn.datanodes")
+class Datanodes(Message):
+    nodes: list[dict]
+
+
+# ---------------------------------------------------------------------------------------------
+# storage: DataNode -> NameNode
+
+
+@message("dn.register")
+class Register(Message):
+    dnid: str
+    addr: str                  # tcp://ip:port of the DataNode's data socket
+    host: str                  # host name, for locality
+    data_dir: str              # for short-circuit reads on the same host
+    capacity: int
+    used: int
+    remaining: int
+
+
+@message("dn.heartbeat")
+class Heartbeat(Message):
+    dnid: str
+    capacity: int
+    used: int
+    remaining: int
+    blocks: int
+    active: int = 0
+
+
+@message("dn.block_report")
+class BlockReport(Message):
+    dnid: str
+    blocks: list               # [[block_id, length], ...]
+
+
+@message("dn.received")
+class BlockReceived(Message):
+    dnid: str
+    block_id: int
+    length: int
+
+
+@message("dn.commands")
+class Commands(Message):
+    """Heartbeat reply: ``[{"op": "replicate"|"delete"|"register", ...}]``."""
+
+    commands: list[dict]
+
+
+# ---------------------------------------------------------------------------------------------
+# storage: data transfer (client or DataNode -> DataNode)
+
+
+@message("dt.read")
+class ReadBlock(Message):
+    block_id: int
+    offset: int = 0
+    length: int = -1           # -1 = to the end of the block
+
+
+@message("dt.data")
+class BlockData(Message):
+    """Reply to ReadBlock: the bytes follow as one data frame."""
+
+    block_id: int
+    offset: int
+    block_length: int
+
+
+@message("dt.packet")
+class WritePacket(Message):
+    """One packet of a block write; frames: data, then CRC32C of each 64 KiB chunk (uint32 LE).
+
+    ``pipeline`` lists the DataNodes after the receiver, which forwards to the
+    first of them.  ``seq`` 0 starts (or restarts) the block; ``last`` ends it.
+    """
+
+    block_id: int
+    seq: int
+    offset: int
+    last: bool
+    pipeline: list[str] = field(default_factory=list)
+    stream: str = ""
+
+
+@message("dt.ack")
+class PacketAck(Message):
+    """A packet (and with it every earlier one) is on disk at every node of the pipeline.
+
+    ``failed`` names downstream DataNodes (addresses) that did not answer; the
+    writer restarts the block without them.  ``error`` is set when the
+    receiver itself could not take the packet.
+    """
+
+    block_id: int
+    seq: int
+    stream: str = ""
+    failed: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# compute: master <-> worker messages go below this line (owned by the engine engineers).
