@@ -37,11 +37,39 @@ def pickle_job(job) -> bytes:
         raise ConfigError(f"job {job.name!r} cannot be shipped to executors: {type(exc).__name__}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class JobSettings:
+    """The plain facts about a job that schedulers need — no user code, so a master can hold them."""
+
+    name: str
+    num_reducers: int
+    map_only: bool
+    output_format: str
+    errors: str = "strict"
+    max_attempts: int = 0
+    sort_buffer_bytes: int = 0
+    split_size: int = 0
+
+    @classmethod
+    def of(cls, job) -> "JobSettings":
+        return cls(job.name, job.num_reducers, job.map_only, job.output_format, job.errors,
+                   job.max_attempts or 0, job.sort_buffer_bytes or 0, job.split_size or 0)
+
+    def to_wire(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_wire(cls, d: dict) -> "JobSettings":
+        return cls(str(d["name"]), int(d["num_reducers"]), bool(d["map_only"]), str(d["output_format"]),
+                   str(d.get("errors", "strict")), int(d.get("max_attempts", 0)),
+                   int(d.get("sort_buffer_bytes", 0)), int(d.get("split_size", 0)))
+
+
 @dataclass
 class JobPlan:
     """Everything needed to run one job, decided before the first task starts."""
 
-    job: object
+    job: JobSettings
     job_id: str
     splits: list
     output: str
@@ -57,7 +85,7 @@ class JobPlan:
         blob = pickle_job(job)
         commit.prepare_output(output, overwrite)
         job_id = new_job_id()
-        return cls(job, job_id, splits, output, blob, config, os.path.join(work_root, job_id))
+        return cls(JobSettings.of(job), job_id, splits, output, blob, config, os.path.join(work_root, job_id))
 
     def submitted_event(self) -> ev.JobSubmitted:
         return ev.JobSubmitted(self.job_id, len(self.splits), self.job.num_reducers,
