@@ -1,0 +1,165 @@
+"""Asynchronous SGD: tasks pull weights from a parameter holder and push gradients, no barrier.
+
+The fit starts ``models.param_server`` as a child process (loopback ZeroMQ),
+and kills it by pid in ``finally`` — it never outlives the fit.  Each pass is
+one map job: every task walks its cached block in seeded mini-batches; for
+each it computes the gradient at the weights it holds, pushes the gradient sum
+and gets the holder's current weights back (one round trip per step).  The
+holder applies a push only when at most ``max_staleness`` other updates landed
+since the weights it was computed from; staleness seen (mean, max, histogram,
+rejected pushes) lands in ``model.staleness_``.  Map emits the block's
+``[loss sum, correct, rows]``; reduce adds them for the pass's history.
+
+Tasks never block one another within a pass; passes are the only barrier
+(they give the per-pass history and early stopping).  Runs are reproducible
+in their mini-batch order but not bit-for-bit: that is what asynchrony is.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import mapred
+from mapred.errors import ModelError
+
+from ._common import check_finite_loss, seeded_rng, sum_job, unpack
+from .param_server import decode, encode
+
+TIMEOUT_MS = 30000
+
+
+class HolderClient:
+    """A REQ socket to the parameter holder; each call is one request and one reply."""
+
+    def __init__(self, address: str, shape_w, shape_b) -> None:
+        import zmq
+        self._ctx = zmq.Context.instance()
+        self.sock = self._ctx.socket(zmq.REQ)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+        self.sock.setsockopt(zmq.SNDTIMEO, TIMEOUT_MS)
+        self.sock.connect(address)
+        self.address, self.shape_w, self.shape_b = address, tuple(shape_w), tuple(shape_b)
+
+    def call(self, header: dict, *arrays) -> tuple[dict, list]:
+        import zmq
+        try:
+            self.sock.send_multipart(encode(header, *arrays))
+            reply, data = decode(self.sock.recv_multipart())
+        except zmq.Again:
+            raise ModelError(f"parameter holder at {self.address} did not answer "
+                             f"{header['t']!r} within {TIMEOUT_MS} ms") from None
+        if reply.get("t") == "error":
+            raise ModelError(f"parameter holder refused {header['t']!r}: {reply.get('message')}")
+        return reply, data
+
+    def weights(self, reply_data: list) -> tuple[np.ndarray, np.ndarray]:
+        W = np.frombuffer(reply_data[0], dtype=np.float64).reshape(self.shape_w)
+        b = np.frombuffer(reply_data[1], dtype=np.float64).reshape(self.shape_b)
+        return W, b
+
+    def pull(self):
+        reply, data = self.call({"t": "pull"})
+        return reply["version"], *self.weights(data)
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+def start_holder() -> tuple[subprocess.Popen, str]:
+    """Start the parameter holder process; return it and its address (read from its first line)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen([sys.executable, "-m", "models.param_server"], stdout=subprocess.PIPE,
+                            env=env, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        proc.wait()
+        raise ModelError(f"parameter holder did not start (said {line!r})")
+    return proc, f"tcp://127.0.0.1:{int(line.split()[1])}"
+
+
+def _pass_job(model, address, shape, data, step):
+    """One pass: every task runs its block's mini-batches against the holder."""
+    from .linear import softmax_stats
+    d, K = shape
+    classes, sparse, multinomial = model.classes_, data.sparse, K > 1
+    batch, seed = model.batch_size, model.seed
+
+    def stat(block):
+        X, y = unpack(block, sparse, d)
+        yi = np.searchsorted(classes, y)
+        client = HolderClient(address, (d, K), (K,))
+        try:
+            version, W, b = client.pull()
+            order = seeded_rng(seed, step, mapred.context().split.start).permutation(len(yi))
+            loss_sum, correct, rejected = 0.0, 0, 0
+            for lo in range(0, len(order), batch):
+                idx = np.sort(order[lo:lo + batch])
+                loss, gW, gb, c = softmax_stats(X[idx], yi[idx], W, b, multinomial)
+                loss_sum, correct = loss_sum + loss, correct + c
+                reply, frames = client.call({"t": "push", "base": version, "n": len(idx)}, gW, gb)
+                version = reply["version"]
+                rejected += 0 if reply["accepted"] else 1
+                W, b = client.weights(frames)
+            mapred.counter("async_sgd", "rejected_pushes", rejected)
+        finally:
+            client.close()
+        return np.array([loss_sum, correct, len(yi)])
+
+    return sum_job(stat, f"logreg.async.{step}")
+
+
+def fit_async(model, data, n, W, b, runner, valid):
+    """Train ``model`` (a LogisticRegression) by asynchronous SGD; return the final (W, b)."""
+    proc, address = start_holder()
+    client = None
+    try:
+        client = HolderClient(address, W.shape, b.shape)
+        client.call({"t": "init", "shape_w": list(W.shape), "shape_b": list(b.shape), "lr": model.lr,
+                     "alpha": model.alpha, "penalty": model.penalty or "none",
+                     "max_staleness": model.max_staleness}, W, b)
+        best, best_loss, waited, first = None, np.inf, 0, None
+        for step in range(model.epochs):
+            started = time.perf_counter()
+            client.call({"t": "config", "lr": model._lr_at(step)})
+            v = runner.run_sum(_pass_job(model, address, W.shape, data, step), data.ds)
+            _, W, b = client.pull()
+            loss, acc = v[0] / v[2], v[1] / v[2]
+            first = loss if first is None else first
+            check_finite_loss(loss, step)
+            if loss > 10 * max(first, np.log(2)) or not np.isfinite(W).all():
+                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} "
+                                 f"(first pass {first:.3g}); lower lr={model.lr}")
+            entry = {"loss": loss, "accuracy": acc}
+            if valid is not None:
+                vloss, vacc = model._loss_on(valid, W, b, runner)
+                entry.update(val_loss=vloss, val_accuracy=vacc)
+                if vloss < best_loss - model.tol:
+                    best, best_loss, waited = (W.copy(), b.copy()), vloss, 0
+                else:
+                    waited += 1
+            runner.record(step, started, **entry)
+            if valid is not None and waited >= model.n_iter_no_change:
+                break
+        stats, _ = client.call({"t": "stats"})
+        model.staleness_ = {"mean": stats["mean"], "max": stats["max"],
+                            "accepted": stats["accepted"], "rejected": stats["rejected"],
+                            "max_staleness": model.max_staleness,
+                            "histogram": {int(k): int(v) for k, v in stats["histogram"].items()}}
+        client.call({"t": "stop"})
+        return best if best is not None else (W.copy(), b.copy())
+    finally:
+        if client is not None:
+            client.close()
+        if proc.poll() is None:
+            os.kill(proc.pid, 9)
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
