@@ -9,6 +9,7 @@ directory of msgpack + ``.npy``, never pickle) and ``history_`` (loss, seconds
 and records read per pass).
 """
 from ._common import Data, csr_to_ell, ell_to_csr
+from .als import ALS
 from .base import collect_predictions
 from .kmeans import KMeans
 from .linear import LinearRegression, LogisticRegression
@@ -18,7 +19,7 @@ from .preprocess import OneHotEncoder, StandardScaler, hash_features, read_csv, 
 from .text import TfidfVectorizer, make_tokenizer
 
 __all__ = [
-    "Data", "csr_to_ell", "ell_to_csr", "collect_predictions", "KMeans", "LinearRegression",
+    "ALS", "Data", "csr_to_ell", "ell_to_csr", "collect_predictions", "KMeans", "LinearRegression",
     "LogisticRegression", "GaussianNB", "MultinomialNB", "load", "OneHotEncoder", "StandardScaler",
     "hash_features", "read_csv", "split", "TfidfVectorizer", "make_tokenizer",
 ]

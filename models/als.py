@@ -1,0 +1,211 @@
+"""Alternating least squares for recommendation from (user, item, rating) records.
+
+Map/reduce functions (docs/models.md), for the user half of an iteration (the
+item half swaps the roles):
+
+- map: with the item factors V broadcast, group the block's ratings by user
+  (numpy sort + ``reduceat``) and emit, per user, ``[Σ v vᵀ, Σ r v, count]``
+  over the user's ratings in the block;
+- reduce: the shuffle brings every block's partial sums of one user together
+  (joined by the user key); the reducer adds them and solves the user's
+  regularised least squares ``(Σ v vᵀ + λ n_u I) x = Σ r v`` (weighted-λ, as
+  Spark's ALS) and emits ``(user, x)``.
+
+RMSE per iteration is one more summing job.  Ratings come as a dataset of
+three row-aligned arrays (users, items, ratings) or one (n, 3) array.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import mapred
+from mapred.errors import ModelError
+
+from ._common import RECORDS, block_start, sum_job
+from .base import Estimator
+from .persist import register
+
+CHUNK = 8192  # ratings per outer-product chunk: bounds task memory at CHUNK * rank² floats
+
+
+def triples(block):
+    """A ratings block as (users, items, ratings) arrays."""
+    if isinstance(block, tuple) and len(block) >= 3:
+        u, i, r = block[:3]
+    else:
+        arr = block[0] if isinstance(block, tuple) else block
+        if arr.ndim != 2 or arr.shape[1] < 3:
+            raise ModelError(f"ratings need (user, item, rating) columns, got a block of shape {arr.shape}")
+        u, i, r = arr[:, 0], arr[:, 1], arr[:, 2]
+    return u.astype(np.int64), i.astype(np.int64), r.astype(np.float64)
+
+
+def normal_sums(keys: np.ndarray, other: np.ndarray, ratings: np.ndarray, F: np.ndarray):
+    """Per distinct key: Σ f fᵀ (k x k), Σ r f and the count, over the rows of this block."""
+    order = np.argsort(keys, kind="stable")
+    keys, other, ratings = keys[order], other[order], ratings[order]
+    uniq, starts, counts = np.unique(keys, return_index=True, return_counts=True)
+    k = F.shape[1]
+    A = np.zeros((len(uniq), k, k))
+    b = np.zeros((len(uniq), k))
+    group = np.repeat(np.arange(len(uniq)), counts)
+    for lo in range(0, len(keys), CHUNK):
+        f = F[other[lo:lo + CHUNK]]
+        g = group[lo:lo + CHUNK]
+        np.add.at(A, g, f[:, :, None] * f[:, None, :])
+        np.add.at(b, g, ratings[lo:lo + CHUNK, None] * f)
+    return uniq, A, b, counts
+
+
+@register
+class ALS(Estimator):
+    """Matrix factorisation ``rating ≈ U[user] · V[item]`` by alternating least-squares jobs."""
+
+    _param_names = ("rank", "reg", "iterations", "seed", "num_reducers")
+    _array_names = ("user_factors_", "item_factors_")
+    _attr_names = ("rmse_",)
+
+    def __init__(self, rank=10, reg=0.05, iterations=10, seed=0, num_reducers=2):
+        if int(rank) < 1:
+            raise ModelError(f"rank must be at least 1, got {rank!r}")
+        if reg < 0:
+            raise ModelError(f"reg must be non-negative, got {reg!r}")
+        self.rank, self.reg, self.iterations = int(rank), float(reg), int(iterations)
+        self.seed, self.num_reducers = seed, int(num_reducers)
+
+    def fit(self, ratings, *, validation=None, workers=None, cluster=None):
+        ds = self._dataset(ratings)
+        runner = self._runner(workers, cluster)
+        n_users, n_items = self._scan(ds, runner)
+        ds = ds.cache()
+        rng = np.random.default_rng(self.seed)
+        U = np.zeros((n_users, self.rank))
+        V = np.abs(rng.normal(size=(n_items, self.rank))) / np.sqrt(self.rank)
+        for step in range(self.iterations):
+            started = time.perf_counter()
+            U = self._half(ds, V, n_users, by_user=True, runner=runner, step=step)
+            V = self._half(ds, U, n_items, by_user=False, runner=runner, step=step)
+            entry = {"rmse": self._rmse(ds, U, V, runner)}
+            if validation is not None:
+                entry["val_rmse"] = self._rmse(self._dataset(validation), U, V, runner)
+            runner.record(step, started, loss=entry["rmse"], **entry)
+        self.user_factors_, self.item_factors_ = U, V
+        self.rmse_ = self.history_[-1]["rmse"] if self.history_ else float("nan")
+        self.fitted_ = True
+        return self
+
+    @staticmethod
+    def _dataset(ratings):
+        if hasattr(ratings, "num_splits"):
+            return ratings
+        arr = np.asarray(ratings)
+        if arr.ndim != 2 or arr.shape[1] != 3:
+            raise ModelError(f"ratings must be an (n, 3) array of user, item, rating; got {arr.shape}")
+        return mapred.from_numpy(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
+                                 arr[:, 2].astype(np.float64), splits=4)
+
+    def _scan(self, ds, runner) -> tuple[int, int]:
+        """Check ratings (finite, ids non-negative) and size the factor matrices."""
+        def stat(block):
+            u, i, r = triples(block)
+            bad = ~np.isfinite(r) | (u < 0) | (i < 0)
+            first_bad = block_start() + int(np.argmax(bad)) if bad.any() else -1
+            return [len(r), 1.0 if bad.any() else 0.0, first_bad if bad.any() else 0,
+                    u.max(initial=-1), i.max(initial=-1)]
+
+        def map_batch(block):  # maxima do not add: a map-only job keeps per-split facts apart
+            yield block_start(), np.asarray(stat(block), dtype=np.float64)
+
+        job = mapred.Job(map_batch=map_batch, output_format="msgpack", name="als.scan")
+        pairs, _ = runner.run(job, ds)
+        if not pairs:
+            raise ModelError("the ratings dataset is empty (0 rows)")
+        facts = np.array([v for _, v in sorted(pairs, key=lambda kv: kv[0])])
+        if facts[:, 0].sum() == 0:
+            raise ModelError("the ratings dataset is empty (0 rows)")
+        bad = facts[facts[:, 1] > 0]
+        if len(bad):
+            raise ModelError(f"row {int(bad[0, 2])}: rating is NaN/infinite or an id is negative")
+        return int(facts[:, 3].max()) + 1, int(facts[:, 4].max()) + 1
+
+    def _half(self, ds, F, n_out: int, *, by_user: bool, runner, step: int) -> np.ndarray:
+        """Solve one side's factors from the other side's (broadcast) factors."""
+        bc = mapred.broadcast(F)
+        k, reg = self.rank, self.reg
+
+        def map_batch(block):
+            u, i, r = triples(block)
+            keys, other = (u, i) if by_user else (i, u)
+            mapred.counter(*RECORDS, len(r))
+            uniq, A, b, counts = normal_sums(keys, other, r, bc.value)
+            for j, key in enumerate(uniq.tolist()):
+                yield key, np.concatenate([A[j].ravel(), b[j], [counts[j]]])
+
+        def add(key, values):
+            total = None
+            for v in values:
+                total = np.array(v, dtype=np.float64) if total is None else total + v
+            yield key, total
+
+        def solve(key, values):
+            (_, v), = add(key, values)
+            A, b, n = v[:k * k].reshape(k, k), v[k * k:k * k + k], v[-1]
+            yield key, np.linalg.solve(A + reg * n * np.eye(k), b)
+
+        job = mapred.Job(map_batch=map_batch, combiner=add, reducer=solve,
+                         num_reducers=self.num_reducers, output_format="msgpack",
+                         name=f"als.{'users' if by_user else 'items'}.{step}")
+        pairs, counters = runner.run(job, ds)
+        runner.last_records = int(counters.get(RECORDS[0], {}).get(RECORDS[1], 0))
+        out = np.zeros((n_out, k))
+        for key, x in pairs:
+            out[key] = x
+        return out
+
+    def _rmse(self, ds, U, V, runner) -> float:
+        bc = mapred.broadcast((U, V))
+
+        def stat(block):
+            u, i, r = triples(block)
+            Uf, Vf = bc.value
+            known = (u < len(Uf)) & (i < len(Vf))
+            err = r[known] - (Uf[u[known]] * Vf[i[known]]).sum(axis=1)
+            return [err @ err, known.sum()]
+
+        v = runner.run_sum(sum_job(stat, "als.rmse"), ds)
+        return float(np.sqrt(v[0] / max(v[1], 1)))
+
+    def predict(self, users, items) -> np.ndarray:
+        """Predicted ratings for pairs of ids (unknown ids predict 0)."""
+        self._check_fitted()
+        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+        U, V = self.user_factors_, self.item_factors_
+        ok = (users >= 0) & (users < len(U)) & (items >= 0) & (items < len(V))
+        out = np.zeros(len(users))
+        out[ok] = (U[users[ok]] * V[items[ok]]).sum(axis=1)
+        return out
+
+    def predict_job(self, ratings, output=None, *, workers=None, cluster=None):
+        """Batch prediction of (user, item[, rating]) records as a map-only job: (row id, predictions)."""
+        self._check_fitted()
+        ds, predict = self._dataset(ratings), self.predict
+
+        def map_batch(block):
+            u, i, _ = triples(block)
+            yield block_start(), predict(u, i)
+
+        job = mapred.Job(map_batch=map_batch, output_format="msgpack", name="als.predict")
+        kw = {"workers": workers} if cluster is None else {"workers": workers, "cluster": cluster}
+        return job.run(ds, output=output, overwrite=output is not None, **kw)
+
+    def recommend(self, user: int, n: int = 10, exclude=()) -> list:
+        """Top-``n`` (item, score) for a user, best first, skipping ``exclude`` (e.g. items seen)."""
+        self._check_fitted()
+        if not 0 <= int(user) < len(self.user_factors_):
+            raise ModelError(f"user {user} is not in the model ({len(self.user_factors_)} users)")
+        scores = self.item_factors_ @ self.user_factors_[int(user)]
+        scores[np.asarray(list(exclude), dtype=np.int64)] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:n]
+        return [(int(i), float(scores[i])) for i in top if np.isfinite(scores[i])]
