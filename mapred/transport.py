@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import threading
 import time
+import weakref
 
 import zmq
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 SERVER_KINDS = (zmq.ROUTER, zmq.REP, zmq.PUB, zmq.PULL)
 _auth_lock = threading.Lock()
 _authenticators: dict[int, object] = {}
+_socket_secret: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def derive_keys(secret: str, role: str) -> tuple[bytes, bytes]:
@@ -70,7 +72,7 @@ def make_socket(ctx: zmq.Context, kind: int, *, server: bool | None = None,
         sock.setsockopt(zmq.IDENTITY, identity)
     key = _secret(secret)
     is_server = kind in SERVER_KINDS if server is None else server
-    sock.mapred_secret = key  # remembered for the bind check
+    _socket_secret[sock] = key  # remembered for the bind check
     if key:
         if is_server:
             _ensure_authenticator(ctx, key)
@@ -128,7 +130,7 @@ def check_bind_host(host: str, secret: str) -> None:
 
 def bind_random(sock: zmq.Socket, host: str = "127.0.0.1") -> int:
     """Bind ``sock`` to a free port on ``host`` and return the port."""
-    check_bind_host(host, getattr(sock, "mapred_secret", ""))
+    check_bind_host(host, _socket_secret.get(sock, _secret(None)))
     return sock.bind_to_random_port(f"tcp://{host}")
 
 
@@ -136,7 +138,7 @@ def bind(sock: zmq.Socket, host: str = "127.0.0.1", port: int = 0) -> int:
     """Bind to ``host:port`` (0 = random) and return the port actually bound."""
     if not port:
         return bind_random(sock, host)
-    check_bind_host(host, getattr(sock, "mapred_secret", ""))
+    check_bind_host(host, _socket_secret.get(sock, _secret(None)))
     try:
         sock.bind(f"tcp://{host}:{port}")
     except zmq.ZMQError as exc:

@@ -9,6 +9,7 @@ is logged with its traceback and answered as an internal error.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -60,7 +61,7 @@ class NameNode:
             self.close()
 
     def _tick(self, now: float) -> None:
-        self.core.handle(Tick(now))
+        self.core.handle(Tick(time.time()))
         if self.journal.due() and not self.core.writing:
             self.journal.checkpoint(self.core.ns)
             log.info("checkpoint at txid %d", self.core.ns.txid)
@@ -99,13 +100,15 @@ class NameNode:
         self.core.mkdir(m.path, m.parents, time.time())
 
     def _h_nn_create(self, m: wire.Create):
-        self.core.create(m.path, m.overwrite, m.replication, m.block_size, m.client_host, time.time())
+        uc = self.core.create(m.path, m.overwrite, m.replication, m.block_size, m.client_host,
+                              time.time())
+        return wire.Ok(info={"block_size": uc.block_size, "replication": uc.replication})
 
     def _h_nn_add_block(self, m: wire.AddBlock):
         _check_previous(m.previous)
         block_id = self._new_block_id()
         targets = self.core.add_block(m.path, m.previous, m.exclude, m.client_host, block_id,
-                                      time.monotonic())
+                                      time.time())
         return wire.BlockAllocated(block_id=block_id, targets=[list(t) for t in targets])
 
     def _h_nn_complete(self, m: wire.Complete):
@@ -142,7 +145,7 @@ class NameNode:
         return wire.FsckResult(report=self.core.fsck(m.path))
 
     def _h_nn_report(self, m: wire.DatanodeReport):
-        now = time.monotonic()
+        now = time.time()
         nodes = self.core.datanode_report()
         for node in nodes:
             node["last_heartbeat_s"] = round(now - node.pop("last_seen"), 3)
@@ -156,11 +159,11 @@ class NameNode:
     def _h_dn_register(self, m: wire.Register):
         log.info("DataNode %s registered from %s", m.dnid, m.addr)
         self.core.handle(DatanodeRegistered(m.dnid, m.addr, m.host, m.data_dir, m.capacity,
-                                            m.used, m.remaining, time.monotonic()))
+                                            m.used, m.remaining, time.time()))
 
     def _h_dn_heartbeat(self, m: wire.Heartbeat):
         commands = self.core.handle(HeartbeatReceived(m.dnid, m.capacity, m.used, m.remaining,
-                                                      time.monotonic()))
+                                                      time.time()))
         return wire.Commands(commands=commands)
 
     def _h_dn_block_report(self, m: wire.BlockReport):
@@ -169,11 +172,11 @@ class NameNode:
         except (TypeError, ValueError):
             raise ProtocolError(f"block report from {m.dnid} is not a list of [id, length]") from None
         return wire.Commands(commands=self.core.handle(
-            BlockReportReceived(m.dnid, blocks, time.monotonic())))
+            BlockReportReceived(m.dnid, blocks, time.time())))
 
     def _h_dn_received(self, m: wire.BlockReceived):
         return wire.Commands(commands=self.core.handle(
-            ReplicaReceived(m.dnid, m.block_id, m.length, time.monotonic())))
+            ReplicaReceived(m.dnid, m.block_id, m.length, time.time())))
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -205,13 +208,13 @@ def _check_previous(previous: list) -> None:
 
 
 def _with_rid(reply: wire.Message, rid: int) -> wire.Message:
-    import dataclasses
     return dataclasses.replace(reply, rid=rid)
 
 
-def run(data_dir: str, host: str, port: int, settings: Settings, ready_file: str = "") -> None:
+def run(data_dir: str, host: str, port: int, settings: Settings, ready_file: str = "",
+        checkpoint_every: int = 10000) -> None:
     """Start a NameNode and serve until SIGTERM/SIGINT."""
-    node = NameNode(data_dir, settings, host, port)
+    node = NameNode(data_dir, settings, host, port, checkpoint_every=checkpoint_every)
     signal.signal(signal.SIGTERM, node.stop)
     signal.signal(signal.SIGINT, node.stop)
     if ready_file:

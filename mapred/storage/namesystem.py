@@ -145,7 +145,7 @@ class Namesystem:
         self._commit(self.ns.mkdir_ops(path, parents, now))
 
     def create(self, path: str, overwrite: bool, replication: int, block_size: int,
-               client_host: str, now: float) -> None:
+               client_host: str, now: float) -> UnderConstruction:
         path = normalize(path)
         self._writable()
         replication = replication or self.cfg.replication
@@ -160,7 +160,8 @@ class Namesystem:
             raise StorageError(f"{path} is being written by another client")
         if old is not None:
             self.abandon(path)
-        self.writing[path] = UnderConstruction(path, replication, block_size, client_host, now)
+        uc = self.writing[path] = UnderConstruction(path, replication, block_size, client_host, now)
+        return uc
 
     def _writer(self, path: str, now: float) -> UnderConstruction:
         uc = self.writing.get(normalize(path))

@@ -1,0 +1,290 @@
+"""``mapred namenode``, ``mapred datanode`` and ``mapred fs ...``.
+
+Every store error becomes a one-line ``ClickException`` (exit status 1), never
+a traceback: the message names the path, block or node at fault.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import time
+
+import click
+
+from .. import config as _config
+from ..errors import MapredError
+
+GiB = 1024 ** 3
+
+
+def _daemon_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _clean(fn):
+    """Turn mapred errors into ClickExceptions."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MapredError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            raise click.ClickException(f"{exc.filename or ''}: {exc.strerror}") from None
+    return wrapper
+
+
+@click.command("namenode")
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False), help="journal and image")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="0 = random")
+@click.option("--replication", type=click.IntRange(1, 32), help="default replication")
+@click.option("--block-size", type=click.IntRange(1), help="default block size in bytes")
+@click.option("--dead-timeout", type=click.FloatRange(0.1), help="seconds before a DataNode is dead")
+@click.option("--safemode-threshold", type=click.FloatRange(0, 1))
+@click.option("--checkpoint-every", default=10000, show_default=True, help="edits per checkpoint")
+@click.option("--ready-file", default="", help="write the bound address here once serving")
+@click.option("-v", "--verbose", is_flag=True)
+@_clean
+def namenode(data_dir, host, port, replication, block_size, dead_timeout, safemode_threshold,
+             checkpoint_every, ready_file, verbose):
+    """Run the NameNode: the namespace, the block map and the replication monitor."""
+    from .namenode import NameNode, Settings, run  # noqa: F401  (import errors surface here)
+    cfg = _config.load(replication=replication, block_size=block_size, dead_timeout=dead_timeout,
+                       safemode_threshold=safemode_threshold)
+    _daemon_logging(verbose)
+    settings = Settings(replication=cfg.replication, block_size=cfg.block_size,
+                        dead_timeout=cfg.dead_timeout, safemode_threshold=cfg.safemode_threshold)
+    run(data_dir, host, port, settings, ready_file=ready_file, checkpoint_every=checkpoint_every)
+
+
+@click.command("datanode")
+@click.option("--namenode", "nn", envvar="MAPRED_NAMENODE", required=True, help="tcp://host:port")
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="0 = random")
+@click.option("--heartbeat", type=click.FloatRange(0.05), help="seconds between heartbeats")
+@click.option("--report-interval", default=60.0, show_default=True, help="seconds between block reports")
+@click.option("--scan-interval", default=300.0, show_default=True, help="seconds per scanner pass")
+@click.option("--sync/--no-sync", default=False, show_default=True, help="fsync each finished block")
+@click.option("--ready-file", default="")
+@click.option("-v", "--verbose", is_flag=True)
+@_clean
+def datanode(nn, data_dir, host, port, heartbeat, report_interval, scan_interval, sync, ready_file,
+             verbose):
+    """Run a DataNode: checksummed block files, served and received over ZeroMQ."""
+    from .datanode import run
+    cfg = _config.load()
+    _daemon_logging(verbose)
+    run(nn, data_dir, host, port, ready_file=ready_file, heartbeat=heartbeat or cfg.heartbeat_interval,
+        report_interval=report_interval, scan_interval=scan_interval, sync=sync)
+
+
+@click.group("fs")
+@click.option("--namenode", "nn", envvar="MAPRED_NAMENODE", default="",
+              help="tcp://host:port of the NameNode (or MAPRED_NAMENODE)")
+@click.pass_context
+def fs(ctx, nn):
+    """Use the block store: put, get, ls, cat, rm, mkdir, mv, stat, du, setrep, fsck, report, safemode."""
+    ctx.obj = {"nn": nn}
+
+
+def _client(path: str = ""):
+    """A Client for the --namenode option, or for the host:port of an mrfs:// path."""
+    from .client import Client
+    nn = (click.get_current_context().find_object(dict) or {}).get("nn", "")
+    if path.startswith("mrfs://") and not nn:
+        nn = "tcp://" + path[len("mrfs://"):].split("/", 1)[0]
+    if not nn:
+        raise click.ClickException("no NameNode: pass --namenode tcp://host:port or set MAPRED_NAMENODE")
+    return Client(nn)
+
+
+def _path(path: str) -> str:
+    if path.startswith("mrfs://"):
+        rest = path[len("mrfs://"):]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return path
+
+
+@fs.command("put")
+@click.argument("local", type=click.Path(exists=True, dir_okay=False))
+@click.argument("remote")
+@click.option("-f", "--overwrite", is_flag=True)
+@click.option("--replication", type=click.IntRange(1, 32))
+@click.option("--block-size", type=click.IntRange(1))
+@_clean
+def put(local, remote, overwrite, replication, block_size):
+    """Copy a local file into the store."""
+    with _client(remote) as c:
+        n = c.put(local, _path(remote), overwrite=overwrite, replication=replication or 0,
+                  block_size=block_size or 0)
+    click.echo(f"put {n} bytes to {remote}")
+
+
+@fs.command("get")
+@click.argument("remote")
+@click.argument("local", type=click.Path(dir_okay=False))
+@_clean
+def get(remote, local):
+    """Copy a stored file to a local path."""
+    with _client(remote) as c:
+        n = c.get(_path(remote), local)
+    click.echo(f"got {n} bytes into {local}")
+
+
+@fs.command("cat")
+@click.argument("remote")
+@_clean
+def cat(remote):
+    """Write a stored file to stdout."""
+    out = click.get_binary_stream("stdout")
+    with _client(remote) as c, c.open(_path(remote)) as f:
+        while True:
+            piece = f.read(1 << 20)
+            if not piece:
+                break
+            out.write(piece)
+    out.flush()
+
+
+@fs.command("ls")
+@click.argument("remote", default="/")
+@_clean
+def ls(remote):
+    """List a directory (or show one file)."""
+    with _client(remote) as c:
+        for e in c.ls(_path(remote)):
+            kind = "d" if e["type"] == "dir" else "-"
+            rep = e.get("replication", "-")
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["mtime"]))
+            click.echo(f"{kind} {rep:>2} {e['length']:>14} {when} {e['path']}")
+
+
+@fs.command("mkdir")
+@click.argument("remote")
+@click.option("-p", "--parents", is_flag=True, help="create missing parents; no error if it exists")
+@_clean
+def mkdir(remote, parents):
+    """Make a directory."""
+    with _client(remote) as c:
+        c.mkdir(_path(remote), parents=parents)
+
+
+@fs.command("rm")
+@click.argument("remote")
+@click.option("-r", "--recursive", is_flag=True)
+@_clean
+def rm(remote, recursive):
+    """Delete a file, or a directory with -r."""
+    with _client(remote) as c:
+        c.rm(_path(remote), recursive=recursive)
+
+
+@fs.command("mv")
+@click.argument("src")
+@click.argument("dst")
+@_clean
+def mv(src, dst):
+    """Rename or move (into DST when DST is a directory)."""
+    with _client(src) as c:
+        c.mv(_path(src), _path(dst))
+
+
+@fs.command("stat")
+@click.argument("remote")
+@_clean
+def stat(remote):
+    """Show a path's metadata as JSON."""
+    with _client(remote) as c:
+        click.echo(json.dumps(c.stat(_path(remote)), indent=2, sort_keys=True))
+
+
+@fs.command("du")
+@click.argument("remote", default="/")
+@_clean
+def du(remote):
+    """Bytes used by each entry (and the total), before replication."""
+    with _client(remote) as c:
+        report = c.fsck(_path(remote))
+        total = 0
+        for e in c.ls(_path(remote)):
+            size = e["length"] if e["type"] == "file" else _tree_size(c, e["path"])
+            total += size
+            click.echo(f"{size:>14} {e['path']}")
+        click.echo(f"{total:>14} total ({report['files']} files, {report['blocks']} blocks)")
+
+
+def _tree_size(c, path: str) -> int:
+    return sum(e["length"] if e["type"] == "file" else _tree_size(c, e["path"]) for e in c.ls(path))
+
+
+@fs.command("setrep")
+@click.argument("replication", type=click.IntRange(1, 32))
+@click.argument("remote")
+@_clean
+def setrep(replication, remote):
+    """Set the replication factor of a file or every file under a directory."""
+    with _client(remote) as c:
+        n = c.setrep(_path(remote), replication)
+    click.echo(f"replication {replication} set on {n} file(s)")
+
+
+@fs.command("fsck")
+@click.argument("remote", default="/")
+@click.option("--json", "as_json", is_flag=True)
+@_clean
+def fsck(remote, as_json):
+    """Check files and blocks; exit 1 when a block is missing or corrupt."""
+    with _client(remote) as c:
+        r = c.fsck(_path(remote))
+    if as_json:
+        click.echo(json.dumps(r, indent=2, sort_keys=True))
+    else:
+        for p in r["problems"]:
+            click.echo(f"{p['path']}: block {p['block_id']} {p['state']} ({p['live']}/{p['target']} live)")
+        click.echo(f"files {r['files']}  blocks {r['blocks']}  missing {r['missing']}  corrupt "
+                   f"{r['corrupt']}  under-replicated {r['under_replicated']}  over-replicated "
+                   f"{r['over_replicated']}  live datanodes {r['live_datanodes']}")
+        click.echo("status: " + ("HEALTHY" if r["healthy"] else "UNHEALTHY"))
+    if not r["healthy"]:
+        sys.exit(1)
+
+
+@fs.command("report")
+@_clean
+def report():
+    """DataNodes: address, state, capacity, used, blocks, last heartbeat."""
+    with _client() as c:
+        nodes = c.report()
+    for n in nodes:
+        click.echo(f"{n['dnid']} {n['addr']} {n['state']} capacity {n['capacity'] / GiB:.1f} GiB "
+                   f"used {n['used']} B  remaining {n['remaining'] / GiB:.1f} GiB  blocks "
+                   f"{n['blocks']}  last heartbeat {n['last_heartbeat_s']:.1f}s ago")
+    click.echo(f"{sum(n['state'] == 'LIVE' for n in nodes)} live, "
+               f"{sum(n['state'] != 'LIVE' for n in nodes)} dead")
+
+
+@fs.command("safemode")
+@click.argument("action", type=click.Choice(["get", "enter", "leave", "wait"]))
+@click.option("--timeout", default=60.0, show_default=True, help="seconds for `wait`")
+@_clean
+def safemode(action, timeout):
+    """Show, enter, leave or wait for the end of safe mode."""
+    with _client() as c:
+        if action == "wait":
+            deadline = time.monotonic() + timeout
+            while c.safemode("get"):
+                if time.monotonic() > deadline:
+                    raise click.ClickException(f"still in safe mode after {timeout:g}s")
+                time.sleep(0.2)
+            on = False
+        else:
+            on = c.safemode(action)
+    click.echo("safe mode is " + ("ON" if on else "OFF"))
+
+
+COMMANDS = (namenode, datanode, fs)

@@ -1,0 +1,371 @@
+"""The block store's client: namespace calls to the NameNode, bytes to and from DataNodes.
+
+``Client("tcp://H:P")`` is the whole API (``MrFS`` and ``mapred fs`` sit on
+it).  Reads pick the nearest replica (a DataNode on this host is read
+straight from its block file, still checksum-verified), and fail over to the
+next one on a checksum mismatch, a missing block or a silent DataNode,
+reporting bad copies to the NameNode.  Writes buffer one block, ask the
+NameNode for a block and its pipeline, and stream it (see ``pipeline``).
+A file becomes visible when its writer is closed.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import socket
+import threading
+
+import zmq
+
+from .. import errors, wire
+from ..errors import ClusterError, MapredError, NoLiveReplica, ProtocolError, StorageError
+from ..transport import RpcClient, make_socket, recv, send
+from . import blockstore as bs
+from .namespace import InvalidPath
+from .pipeline import write_block
+
+log = logging.getLogger("mapred.client")
+READ_SIZE = 8 * 1024 * 1024
+HOSTNAME = socket.gethostname()
+
+
+def _raise(reply: wire.Error):
+    """Turn an ``Error`` reply back into the typed exception it names."""
+    cls = InvalidPath if reply.kind == "InvalidPath" else getattr(errors, reply.kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, MapredError)):
+        cls = StorageError
+    raise cls(reply.message)
+
+
+class Client:
+    """A connection to one NameNode (``tcp://host:port``).  Safe to share between threads."""
+
+    def __init__(self, namenode: str, timeout: float = 15.0, secret: str | None = None,
+                 short_circuit: bool = True, read_timeout: float = 5.0) -> None:
+        if not isinstance(namenode, str) or not namenode.startswith("tcp://"):
+            raise errors.ConfigError(f"NameNode address {namenode!r} must look like tcp://host:port")
+        self.namenode, self.secret = namenode, secret
+        self.short_circuit, self.read_timeout = short_circuit, read_timeout
+        self.ctx = zmq.Context.instance()
+        self._rpc = RpcClient(self.ctx, namenode, timeout, secret)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def call(self, msg: wire.Message, retry: bool = False) -> wire.Message:
+        """One NameNode request; an ``Error`` reply is raised as its typed exception."""
+        with self._lock:
+            reply, _ = self._rpc.call(msg, retry=retry)
+        if isinstance(reply, wire.Error):
+            _raise(reply)
+        return reply
+
+    def close(self) -> None:
+        with self._lock:
+            self._rpc.close()
+        for sock in getattr(self._local, "socks", {}).values():
+            sock.close(0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- namespace -------------------------------------------------------------------------------
+
+    def mkdir(self, path: str, parents: bool = False) -> None:
+        self.call(wire.Mkdir(path=path, parents=parents))
+
+    def ls(self, path: str = "/") -> list[dict]:
+        """Entries of a directory (or the file itself): path, type, length, mtime, replication."""
+        return self.call(wire.GetListing(path=path), retry=True).entries
+
+    def stat(self, path: str) -> dict:
+        return self.call(wire.GetStatus(path=path), retry=True).entry
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+            return True
+        except errors.FileNotFound:
+            return False
+
+    def rm(self, path: str, recursive: bool = False) -> None:
+        self.call(wire.Delete(path=path, recursive=recursive))
+
+    def mv(self, src: str, dst: str) -> None:
+        self.call(wire.Rename(src=src, dst=dst))
+
+    def setrep(self, path: str, replication: int) -> int:
+        return self.call(wire.SetReplication(path=path, replication=replication)).info["files"]
+
+    def locations(self, path: str) -> tuple[int, list]:
+        """``(length, [[block_id, offset, length, [[dnid, addr, host, data_dir], ...]], ...])``."""
+        reply = self.call(wire.GetLocations(path=path), retry=True)
+        return reply.length, reply.blocks
+
+    def block_locations(self, path: str) -> list[tuple[int, int, tuple]]:
+        """``[(offset, length, (host, ...)), ...]`` per block, for locality-aware scheduling."""
+        _, blocks = self.locations(path)
+        return [(off, length, tuple(sorted({r[2] for r in reps}))) for _, off, length, reps in blocks]
+
+    def fsck(self, path: str = "/") -> dict:
+        return self.call(wire.Fsck(path=path), retry=True).report
+
+    def report(self) -> list[dict]:
+        return self.call(wire.DatanodeReport(), retry=True).nodes
+
+    def safemode(self, action: str = "get") -> bool:
+        return self.call(wire.SafeMode(action=action), retry=action == "get").info["safemode"]
+
+    def report_bad(self, block_id: int, dnid: str, reason: str) -> None:
+        try:
+            self.call(wire.ReportBadReplica(block_id=block_id, dnid=dnid, reason=reason[:500]))
+        except MapredError as exc:
+            log.warning("could not report bad block %d on %s: %s", block_id, dnid, exc)
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def open(self, path: str, mode: str = "rb", *, overwrite: bool = False, replication: int = 0,
+             block_size: int = 0, buffer_size: int = 1024 * 1024):
+        """A buffered, seekable reader (``"rb"``) or a writer (``"wb"``) of ``path``."""
+        if mode in ("rb", "r"):
+            return io.BufferedReader(BlockReader(self, path), buffer_size)
+        if mode in ("wb", "w"):
+            return BlockWriter(self, path, overwrite, replication, block_size)
+        raise errors.ConfigError(f"open mode {mode!r} is not 'rb' or 'wb'")
+
+    def put(self, local: str, path: str, *, overwrite: bool = False, replication: int = 0,
+            block_size: int = 0) -> int:
+        """Copy a local file into the store; return the bytes written."""
+        try:
+            src = open(local, "rb")
+        except OSError as exc:
+            raise StorageError(f"cannot read local file {local}: {exc.strerror}") from None
+        with src, self.open(path, "wb", overwrite=overwrite, replication=replication,
+                            block_size=block_size) as out:
+            while True:
+                piece = src.read(out.block_size)
+                if not piece:
+                    return out.written
+                out.write(piece)
+
+    def get(self, path: str, local: str) -> int:
+        """Copy a stored file to a local path; return the bytes read."""
+        total = 0
+        with self.open(path) as src, open(local, "wb") as out:
+            while True:
+                piece = src.read(READ_SIZE)
+                if not piece:
+                    return total
+                out.write(piece)
+                total += len(piece)
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.open(path) as f:
+            return f.read()
+
+    def write_bytes(self, path: str, data: bytes, **kw) -> None:
+        with self.open(path, "wb", **kw) as f:
+            f.write(data)
+
+    # -- replica access (used by BlockReader) ----------------------------------------------------
+
+    def read_replica(self, replica: list, block_id: int, offset: int, length: int,
+                     block_length: int) -> bytes:
+        """Bytes of one block range from one replica; raises on any failure."""
+        dnid, addr, host, data_dir = replica
+        if self.short_circuit and host == HOSTNAME and data_dir:
+            path = bs.block_path(data_dir, block_id)
+            if os.path.exists(path):
+                data, _ = bs.read_verified(path, offset, length, expect_length=block_length)
+                return data
+        return self._remote_read(addr, block_id, offset, length)
+
+    def _dn_socket(self, addr: str) -> zmq.Socket:
+        socks = self._local.__dict__.setdefault("socks", {})
+        if addr not in socks:
+            sock = make_socket(self.ctx, zmq.DEALER, secret=self.secret)
+            sock.connect(addr)
+            socks[addr] = sock
+        return socks[addr]
+
+    def _drop_socket(self, addr: str) -> None:
+        sock = self._local.__dict__.get("socks", {}).pop(addr, None)
+        if sock is not None:
+            sock.close(0)
+
+    def _remote_read(self, addr: str, block_id: int, offset: int, length: int) -> bytes:
+        sock = self._dn_socket(addr)
+        rid = random.getrandbits(31)
+        send(sock, wire.ReadBlock(rid=rid, block_id=block_id, offset=offset, length=length))
+        while True:
+            got = recv(sock, self.read_timeout)
+            if got is None:
+                self._drop_socket(addr)
+                raise ClusterError(f"DataNode {addr} did not answer a read of block {block_id}")
+            _, reply, data = got
+            if reply.rid != rid:
+                continue
+            if isinstance(reply, wire.Error):
+                _raise(reply)
+            if not isinstance(reply, wire.BlockData) or len(data) != 1:
+                raise ProtocolError(f"DataNode {addr} sent {reply.TYPE} for a read")
+            return bytes(data[0])
+
+
+class BlockReader(io.RawIOBase):
+    """Raw, seekable reader of a stored file; wrap in ``io.BufferedReader`` (``Client.open``)."""
+
+    def __init__(self, client: Client, path: str) -> None:
+        super().__init__()
+        self.client, self.path = client, path
+        self.length, self.blocks = client.locations(path)
+        self.pos = 0
+        self._buf, self._buf_start = b"", 0
+        self._bad: set = set()   # (block_id, dnid) pairs that failed for this reader
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.length}[whence]
+        if base + offset < 0:
+            raise StorageError(f"seek to {base + offset} before the start of {self.path}")
+        self.pos = base + offset
+        return self.pos
+
+    def readinto(self, b) -> int:
+        if self.pos >= self.length:
+            return 0
+        rel = self.pos - self._buf_start
+        if not 0 <= rel < len(self._buf):
+            self._fill()
+            rel = 0
+        n = min(len(b), len(self._buf) - rel)
+        b[:n] = self._buf[rel:rel + n]
+        self.pos += n
+        return n
+
+    def _fill(self) -> None:
+        """Fetch up to ``READ_SIZE`` bytes at ``pos`` from within one block."""
+        block = next(blk for blk in self.blocks if blk[1] <= self.pos < blk[1] + blk[2])
+        block_id, start, length, _ = block
+        off = self.pos - start
+        want = min(READ_SIZE, length - off)
+        self._buf = self._from_replicas(block, off, want)
+        self._buf_start = self.pos
+        if len(self._buf) != want:
+            raise StorageError(f"{self.path}: block {block_id} gave {len(self._buf)} of {want} bytes")
+
+    def _from_replicas(self, block: list, off: int, want: int) -> bytes:
+        for attempt in range(2):
+            for replica in self._ordered(block[3], block[0]):
+                try:
+                    return self.client.read_replica(replica, block[0], off, want, block[2])
+                except (errors.ChecksumError, bs.BlockMissing) as exc:
+                    self._bad.add((block[0], replica[0]))
+                    self.client.report_bad(block[0], replica[0], str(exc))
+                except (MapredError, OSError) as exc:
+                    log.warning("replica %s of block %d failed: %s", replica[1], block[0], exc)
+                    self._bad.add((block[0], replica[0]))
+            if attempt == 0:
+                self._refresh()
+                block = next((b for b in self.blocks if b[0] == block[0]), block)
+        raise NoLiveReplica(f"{self.path}: no live replica of block {block[0]} "
+                            f"(bytes {block[1]}..{block[1] + block[2]}) could be read")
+
+    def _ordered(self, replicas: list, block_id: int) -> list:
+        """Replicas on this host first, the rest shuffled; ones that failed here skipped."""
+        good = [r for r in replicas if (block_id, r[0]) not in self._bad]
+        random.shuffle(good)
+        return sorted(good, key=lambda r: r[2] != HOSTNAME)
+
+    def _refresh(self) -> None:
+        try:
+            _, self.blocks = self.client.locations(self.path)
+        except MapredError as exc:
+            log.warning("could not refresh locations of %s: %s", self.path, exc)
+
+
+class BlockWriter(io.RawIOBase):
+    """Buffers one block, then writes it down a pipeline; ``close()`` makes the file visible."""
+
+    def __init__(self, client: Client, path: str, overwrite: bool, replication: int,
+                 block_size: int) -> None:
+        super().__init__()
+        self.client, self.path = client, path
+        reply = client.call(wire.Create(path=path, overwrite=overwrite, replication=replication,
+                                        block_size=block_size, client_host=HOSTNAME))
+        self.block_size = int(reply.info["block_size"])
+        self.buf = bytearray()
+        self.previous: list = []
+        self.written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self.closed:
+            raise ValueError(f"write to closed writer of {self.path}")
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            take = min(len(view) - done, self.block_size - len(self.buf))
+            self.buf += view[done:done + take]
+            done += take
+            if len(self.buf) >= self.block_size:
+                self._send_block()
+        self.written += done
+        return done
+
+    def _send_block(self) -> None:
+        data, self.buf = self.buf, bytearray()
+        exclude: list = []
+        for _ in range(4):
+            reply = self.client.call(wire.AddBlock(path=self.path, client_host=HOSTNAME,
+                                                   previous=self.previous, exclude=exclude))
+            self.previous = []
+            addrs = {addr: dnid for dnid, addr in reply.targets}
+            stored, failed = write_block(self.client.ctx, list(addrs), reply.block_id, data,
+                                         secret=self.client.secret)
+            if stored:
+                self.previous = [reply.block_id, len(data), [addrs[a] for a in stored]]
+                return
+            exclude += [addrs[a] for a in failed]
+        raise NoLiveReplica(f"{self.path}: no DataNode pipeline accepted a block after 4 tries")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self.buf:
+                self._send_block()
+            self.client.call(wire.Complete(path=self.path, last=self.previous))
+        finally:
+            super().close()
+
+    def abort(self) -> None:
+        """Give up: the file never becomes visible."""
+        if not self.closed:
+            super().close()
+            try:
+                self.client.call(wire.Abandon(path=self.path))
+            except MapredError as exc:
+                log.warning("abandon of %s failed: %s", self.path, exc)
+
+    def __exit__(self, exc_type, *rest):
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()

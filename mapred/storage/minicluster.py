@@ -1,0 +1,221 @@
+"""A real block store on loopback for tests, benchmarks and ``mapred cluster up``.
+
+``StorageCluster(tmpdir, datanodes=3)`` starts one NameNode and N DataNode
+processes (``python -m mapred.storage ...``) on 127.0.0.1 random ports and
+returns once every DataNode is registered and live.  Readiness is polled with
+a deadline, never slept on.  Every process it started is killed by pid on
+exit, whatever happened.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ..errors import ClusterError, MapredError
+from .client import Client
+
+
+class _Fatal(Exception):
+    """A condition that can no longer become true (the process died)."""
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll ``predicate`` until it returns a truthy value; ``ClusterError`` naming ``what`` if not."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except _Fatal as exc:
+            raise ClusterError(str(exc)) from None
+        except MapredError as exc:
+            last_exc = exc
+        time.sleep(interval)
+    raise ClusterError(f"timed out after {timeout:g}s waiting for {what}"
+                       + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+class StorageCluster:
+    """One NameNode and ``datanodes`` DataNodes as child processes under ``tmpdir``."""
+
+    def __init__(self, tmpdir: str, datanodes: int = 3, block_size: int = 1024 * 1024,
+                 replication: int = 3, dead_timeout: float = 2.0, heartbeat: float = 0.25,
+                 scan_interval: float = 300.0, report_interval: float = 60.0,
+                 safemode_threshold: float = 0.999, sync: bool = False, env: dict | None = None,
+                 start_timeout: float = 30.0) -> None:
+        self.dir = os.path.abspath(str(tmpdir))
+        self.n_initial = datanodes
+        self.block_size, self.replication, self.dead_timeout = block_size, replication, dead_timeout
+        self.heartbeat, self.scan_interval, self.report_interval = heartbeat, scan_interval, report_interval
+        self.safemode_threshold, self.sync = safemode_threshold, sync
+        self.env = {**os.environ, **(env or {})}
+        self.start_timeout = start_timeout
+        self.namenode_proc: subprocess.Popen | None = None
+        self.datanodes: list[subprocess.Popen | None] = []
+        self.datanode_dirs: list[str] = []
+        self.port = 0
+        self._client: Client | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> "StorageCluster":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._start_namenode()
+        for _ in range(self.n_initial):
+            self.start_datanode(wait=False)
+        self.wait_live(self.n_initial)
+
+    def stop(self) -> None:
+        """Kill every process this cluster started (by pid) and reap them."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        procs = [p for p in self.datanodes + [self.namenode_proc] if p is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+    # -- addresses -------------------------------------------------------------------------------
+
+    @property
+    def namenode_addr(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    @property
+    def namenode_uri(self) -> str:
+        """``mrfs://127.0.0.1:PORT`` — prefix of every path on this cluster."""
+        return f"mrfs://127.0.0.1:{self.port}"
+
+    def client(self) -> Client:
+        """A shared Client (the harness closes it); make your own for concurrent use."""
+        if self._client is None:
+            self._client = Client(self.namenode_addr)
+        return self._client
+
+    # -- processes -------------------------------------------------------------------------------
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+        log = open(os.path.join(self.dir, log_name), "ab")
+        try:
+            return subprocess.Popen([sys.executable, "-m", "mapred.storage", *args], env=self.env,
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+
+    def _start_namenode(self) -> None:
+        ready = os.path.join(self.dir, "namenode.ready")
+        if os.path.exists(ready):
+            os.remove(ready)
+        args = ["namenode", "--data-dir", os.path.join(self.dir, "nn"), "--port", str(self.port),
+                "--replication", str(self.replication), "--block-size", str(self.block_size),
+                "--dead-timeout", str(self.dead_timeout), "--ready-file", ready,
+                "--safemode-threshold", str(self.safemode_threshold)]
+        os.makedirs(self.dir, exist_ok=True)
+        self.namenode_proc = self._spawn(args, "namenode.log")
+        addr = wait_for(lambda: self._read_ready(ready, self.namenode_proc), self.start_timeout,
+                        "the NameNode to listen")
+        self.port = int(addr.rsplit(":", 1)[1])
+
+    def _read_ready(self, path: str, proc: subprocess.Popen) -> str:
+        if proc.poll() is not None:
+            raise _Fatal(f"process {proc.pid} exited with {proc.returncode}; see logs in {self.dir}")
+        if os.path.exists(path):
+            with open(path) as f:
+                return f.read().strip()
+        return ""
+
+    def start_datanode(self, wait: bool = True) -> int:
+        """Start one more DataNode; return its index."""
+        index = len(self.datanodes)
+        data_dir = os.path.join(self.dir, f"dn{index}")
+        self.datanode_dirs.append(data_dir)
+        self.datanodes.append(self._spawn_datanode(index), )
+        if wait:
+            self.wait_live(self.live_count_expected())
+        return index
+
+    def _spawn_datanode(self, index: int) -> subprocess.Popen:
+        args = ["datanode", "--namenode", self.namenode_addr, "--data-dir", self.datanode_dirs[index],
+                "--heartbeat", str(self.heartbeat), "--scan-interval", str(self.scan_interval),
+                "--report-interval", str(self.report_interval)]
+        if self.sync:
+            args.append("--sync")
+        return self._spawn(args, f"dn{index}.log")
+
+    def restart_datanode(self, index: int, wait: bool = True) -> None:
+        """Start DataNode ``index`` again on its old data directory (after a kill)."""
+        self.datanodes[index] = self._spawn_datanode(index)
+        if wait:
+            self.wait_live(self.live_count_expected())
+
+    def live_count_expected(self) -> int:
+        return sum(1 for p in self.datanodes if p is not None and p.poll() is None)
+
+    def kill_datanode(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to DataNode ``index`` (SIGKILL: reaped and marked gone)."""
+        proc = self.datanodes[index]
+        if proc is None:
+            return
+        os.kill(proc.pid, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            proc.wait(timeout=10)
+
+    def datanode_pid(self, index: int) -> int:
+        return self.datanodes[index].pid
+
+    def kill_namenode(self, sig: int = signal.SIGKILL) -> None:
+        if self.namenode_proc is not None and self.namenode_proc.poll() is None:
+            os.kill(self.namenode_proc.pid, sig)
+            self.namenode_proc.wait(timeout=10)
+
+    def restart_namenode(self, sig: int = signal.SIGKILL, wait_safemode_off: bool = True) -> None:
+        """Kill the NameNode and start it again on the same port and journal."""
+        self.kill_namenode(sig)
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self._start_namenode()
+        self.wait_live(self.live_count_expected())
+        if wait_safemode_off:
+            wait_for(lambda: not self.client().safemode("get"), self.start_timeout,
+                     "the NameNode to leave safe mode")
+
+    # -- readiness -------------------------------------------------------------------------------
+
+    def live_datanodes(self) -> list[dict]:
+        return [n for n in self.client().report() if n["state"] == "LIVE"]
+
+    def wait_live(self, count: int, timeout: float | None = None) -> None:
+        """Wait until ``count`` DataNodes are live at the NameNode."""
+        wait_for(lambda: len(self.live_datanodes()) >= count, timeout or self.start_timeout,
+                 f"{count} live DataNodes")
+
+    def wait_healthy(self, path: str = "/", timeout: float = 30.0) -> dict:
+        """Wait until every block under ``path`` has exactly its target number of live replicas."""
+        def ok():
+            r = self.client().fsck(path)
+            return r if r["healthy"] and not r["under_replicated"] and not r["over_replicated"] else None
+        return wait_for(ok, timeout, f"every block under {path} to be fully replicated")
