@@ -22,6 +22,9 @@ def main() -> None:
 
 
 def _register() -> None:
+    from .storage.cli import COMMANDS as storage_commands
+    for command in storage_commands:
+        main.add_command(command)
     from .runcli import run
     main.add_command(run)
 
