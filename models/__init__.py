@@ -11,6 +11,8 @@ and records read per pass).
 from ._common import Data, csr_to_ell, ell_to_csr
 from .als import ALS
 from .base import collect_predictions
+from .evaluate import evaluate
+from .explain import coefficients, compress, permutation_importance
 from .kmeans import KMeans
 from .linear import LinearRegression, LogisticRegression
 from .naive_bayes import GaussianNB, MultinomialNB
@@ -19,7 +21,8 @@ from .preprocess import OneHotEncoder, StandardScaler, hash_features, read_csv, 
 from .text import TfidfVectorizer, make_tokenizer
 
 __all__ = [
-    "ALS", "Data", "csr_to_ell", "ell_to_csr", "collect_predictions", "KMeans", "LinearRegression",
+    "ALS", "Data", "csr_to_ell", "ell_to_csr", "collect_predictions", "evaluate", "coefficients",
+    "compress", "permutation_importance", "KMeans", "LinearRegression",
     "LogisticRegression", "GaussianNB", "MultinomialNB", "load", "OneHotEncoder", "StandardScaler",
     "hash_features", "read_csv", "split", "TfidfVectorizer", "make_tokenizer",
 ]

@@ -139,7 +139,9 @@ def fit_async(model, data, n, W, b, runner, valid):
                                  f"(first pass {first:.3g}); lower lr={model.lr}")
             entry = {"loss": loss, "accuracy": acc}
             if valid is not None:
+                records = runner.last_records
                 vloss, vacc = model._loss_on(valid, W, b, runner)
+                runner.last_records = records
                 entry.update(val_loss=vloss, val_accuracy=vacc)
                 if vloss < best_loss - model.tol:
                     best, best_loss, waited = (W.copy(), b.copy()), vloss, 0

@@ -292,7 +292,9 @@ class LogisticRegression(Estimator):
                                  f"(first pass {first:.3g}); lower lr={self.lr}")
             entry = {"loss": loss, "accuracy": acc}
             if valid is not None:
+                records = runner.last_records  # the history counts training records only
                 vloss, vacc = self._loss_on(valid, W, b, runner)
+                runner.last_records = records
                 entry.update(val_loss=vloss, val_accuracy=vacc)
                 if vloss < best_loss - self.tol:
                     best, best_loss, waited = (W.copy(), b.copy()), vloss, 0

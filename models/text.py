@@ -131,7 +131,7 @@ class TfidfVectorizer(Estimator):
         kept = sorted(t for t, (df, _) in stats.items() if lo <= df <= hi)
         if self.max_features is not None and len(kept) > self.max_features:
             tf = np.array([stats[t][1] for t in kept])
-            top = np.argsort(-tf, kind="stable")[:self.max_features]
+            top = (-tf).argsort()[:self.max_features]  # scikit-learn's own call, so ties break alike
             kept = sorted(kept[i] for i in top)
         if not kept:
             raise ModelError(f"no terms remain after min_df={self.min_df} / max_df={self.max_df}")
