@@ -107,7 +107,8 @@ class BlockMap:
     def mark_corrupt(self, block_id: int, dnid: str) -> bool:
         """The copy on ``dnid`` is bad; True if this was news."""
         info = self.blocks.get(block_id)
-        if info is None or dnid in info.corrupt:
+        node = self.nodes.get(dnid)
+        if info is None or node is None or block_id not in node.blocks or dnid in info.corrupt:
             return False
         info.replicas.discard(dnid)
         info.corrupt.add(dnid)

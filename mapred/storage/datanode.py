@@ -57,6 +57,8 @@ class DataNode:
         self.addr = f"tcp://{host}:{self.port}"
         self.nn = make_socket(self.ctx, zmq.DEALER, secret=secret)
         self.nn.setsockopt(zmq.SNDHWM, 1000)
+        self.nn.setsockopt(zmq.IMMEDIATE, 1)   # while the NameNode is down, drop, do not queue
+        self._registered_at = -1e9
         self.nn.connect(namenode)
         self.incoming: dict[int, Incoming] = {}
         self.findings: queue.Queue = queue.Queue()   # from scanner/copier threads
@@ -109,7 +111,7 @@ class DataNode:
 
     def _to_nn(self, msg: wire.Message) -> None:
         if not send(self.nn, msg, timeout=0):
-            log.warning("NameNode queue full; dropped %s", msg.TYPE)
+            log.debug("NameNode unreachable; dropped %s", msg.TYPE)
 
     def _stats(self) -> dict:
         try:
@@ -120,6 +122,7 @@ class DataNode:
         return {"capacity": capacity, "used": sum(self.blocks.values()), "remaining": remaining}
 
     def _register(self) -> None:
+        self._registered_at = time.monotonic()
         self._to_nn(wire.Register(dnid=self.dnid, addr=self.addr, host=socket.gethostname(),
                                   data_dir=self.data_dir, **self._stats()))
         self._send_report()
@@ -147,7 +150,8 @@ class DataNode:
         op = command.get("op")
         try:
             if op == "register":
-                self._register()
+                if time.monotonic() - self._registered_at > 2 * self.heartbeat:
+                    self._register()
             elif op == "delete":
                 for block_id in command.get("blocks", []):
                     self._delete(int(block_id))

@@ -321,10 +321,13 @@ class Namesystem:
         return self.safemode
 
     def report_bad(self, block_id: int, dnid: str) -> None:
-        """A reader or scanner found a bad copy: stop counting it, delete it once others exist."""
+        """A reader or scanner found a bad copy: stop counting it, delete it once others exist.
+
+        The node stays in the block's corrupt set (so no new copy is placed there
+        while the delete is on its way) until its next full block report.
+        """
         if self.bmap.mark_corrupt(block_id, dnid) and self.bmap.live_replicas(block_id):
             self._queue(dnid, {"op": "delete", "blocks": [block_id]})
-            self.bmap.remove_replica(block_id, dnid)
 
     # -- DataNode events -------------------------------------------------------------------------
 
