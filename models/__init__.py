@@ -18,6 +18,7 @@ from .linear import LinearRegression, LogisticRegression
 from .naive_bayes import GaussianNB, MultinomialNB
 from .persist import load
 from .preprocess import OneHotEncoder, StandardScaler, hash_features, read_csv, split
+from . import synthetic
 from .text import TfidfVectorizer, make_tokenizer
 
 __all__ = [
