@@ -278,7 +278,7 @@ class OneHotEncoder(Estimator):
             known = cats[pos] == X[:, j]
             if not known.all() and self.handle_unknown == "error":
                 row = int(np.argmin(known))
-                raise ModelError(f"row {row}: column {j} value {X[row, j]!r} was not seen in fit")
+                raise ModelError(f"row {row}: column {j} value {X[row, j].item()!r} was not seen in fit")
             cols.append((np.arange(len(cats)) == pos[:, None]) & known[:, None])
         return np.hstack(cols).astype(np.float64)
 
