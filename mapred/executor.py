@@ -20,7 +20,7 @@ from .inputs import SplitReader
 from .job import Job, TaskFunctions
 from .outputs import open_writer, part_name, temp_dir
 from .shuffle.combine import as_pair
-from .shuffle.fetch import FetchError, open_partition_runs
+from .shuffle.fetch import FetchError, configure as configure_fetch, open_partition_runs
 from .shuffle.merge import merge_and_group
 from .shuffle.partition import resolve
 from .shuffle.sort import MapOutputBuffer
@@ -223,6 +223,7 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
     counters: dict = {}
     started = time.perf_counter()
     pos.phase = "fetch"
+    configure_fetch(spec.get("shuffle"))
     runs = open_partition_runs(spec["sources"], partition, spec["work_dir"])
     output = spec["output"]
     fs = get_fs(output)

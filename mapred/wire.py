@@ -452,3 +452,159 @@ class PacketAck(Message):
 
 # ---------------------------------------------------------------------------------------------
 # compute: master <-> worker messages go below this line (owned by the engine engineers).
+
+# ---- compute plane (master <-> worker, client <-> master, reducer <-> shuffle server) ----------
+# Owned by the distributed-execution engineer.  Job code travels as one raw data frame after the
+# header of ``mc.submit`` / ``mw.assign``; nobody but the executor's ``_load_job`` unpickles it.
+
+
+@message("mw.register")
+class WorkerRegister(Message):
+    """A worker introduces itself; refused (``Error``) when ``version`` differs from the master's."""
+
+    worker_id: str
+    host: str
+    slots: int
+    memory: int
+    shuffle_addr: str
+    version: str
+    pid: int = 0
+
+
+@message("mw.heartbeat")
+class WorkerBeat(Message):
+    """Liveness plus what the worker runs; ``running`` lets the master spot forgotten attempts."""
+
+    worker_id: str
+    running: list[str] = field(default_factory=list)
+    progress: list = field(default_factory=list)        # [[attempt, fraction], ...]
+    free: int = 0
+
+
+@message("mw.done")
+class AttemptDone(Message):
+    worker_id: str
+    attempt: str
+    output: dict
+    counters: dict
+    cached: list[str] = field(default_factory=list)
+
+
+@message("mw.failed")
+class AttemptFail(Message):
+    """``report`` is the executor's failure report (type, message, traceback, offset ...)."""
+
+    worker_id: str
+    attempt: str
+    report: dict
+    fatal: bool = False
+    fetch_failed_map: int = -1
+
+
+@message("mw.assign")
+class Assign(Message):
+    """Run ``spec``; when ``with_code`` the job's code blob follows as one data frame."""
+
+    job_id: str
+    spec: dict
+    with_code: bool = False
+
+
+@message("mw.kill")
+class Kill(Message):
+    attempt: str
+    reason: str = ""
+
+
+@message("mw.discard")
+class Discard(Message):
+    """Delete a losing or failed map attempt's output on the worker's disk."""
+
+    attempt: str
+
+
+@message("mw.drop_job")
+class DropJob(Message):
+    """The job ended: forget its code and delete its map outputs."""
+
+    job_id: str
+
+
+@message("mw.reregister")
+class Reregister(Message):
+    """The master does not know this worker (restarted master, or declared dead): register again."""
+
+    reason: str = ""
+
+
+@message("mc.submit")
+class SubmitJob(Message):
+    """A planned job: settings, splits and output decided by the client; code as a data frame."""
+
+    job_id: str
+    settings: dict
+    splits: list[dict]
+    output: str
+
+
+@message("mc.submitted")
+class JobAccepted(Message):
+    job_id: str
+
+
+@message("mc.status")
+class JobStatusRequest(Message):
+    job_id: str
+    detail: bool = False
+
+
+@message("mc.job")
+class JobStatusReply(Message):
+    status: dict
+
+
+@message("mc.list")
+class ListJobs(Message):
+    pass
+
+
+@message("mc.jobs")
+class JobList(Message):
+    jobs: list[dict]
+    workers: list[dict] = field(default_factory=list)
+
+
+@message("mc.kill")
+class KillJob(Message):
+    job_id: str
+    reason: str = "killed by request"
+
+
+@message("mc.logs")
+class JobLogs(Message):
+    job_id: str
+    task: str = ""
+
+
+@message("mc.log_lines")
+class LogLines(Message):
+    lines: list[str]
+
+
+@message("sh.read")
+class ShuffleRead(Message):
+    """Bytes ``offset..offset+length`` of one partition's segment of a map output run."""
+
+    path: str
+    partition: int
+    offset: int = 0
+    length: int = 4 * 1024 * 1024
+
+
+@message("sh.data")
+class ShuffleData(Message):
+    """Reply to ShuffleRead: the bytes follow as one data frame; ``total`` is the segment length."""
+
+    offset: int
+    total: int
+    compression: str = "none"

@@ -24,12 +24,31 @@ class FetchError(MapredError):
 
 
 _remote_fetcher: Callable | None = None
+_short_circuit = True
 
 
 def set_remote_fetcher(fn: Callable | None) -> None:
     """Install ``fn(sources, partition, work_dir) -> {map_index: iterable}`` for non-local outputs."""
     global _remote_fetcher
     _remote_fetcher = fn
+
+
+def configure(settings: dict | None) -> None:
+    """Install the network fetcher an attempt's spec asks for (``spec["shuffle"]``).
+
+    ``settings``: ``buffer_bytes`` (reduce buffer before spilling fetched data),
+    ``retries``, ``timeout``, and ``short_circuit`` (False makes every read go
+    through the map worker's shuffle server, as it would across hosts).  A
+    spec without it leaves the process as it was (the local runner).
+    """
+    global _short_circuit
+    if not settings:
+        return
+    from .netfetch import NetFetcher  # ZeroMQ is imported only by executors that fetch remotely
+    _short_circuit = bool(settings.get("short_circuit", True))
+    set_remote_fetcher(NetFetcher(int(settings.get("buffer_bytes", 128 << 20)),
+                                  int(settings.get("retries", 3)), float(settings.get("timeout", 5.0)),
+                                  secret=settings.get("secret") or None))
 
 
 def _local_run(output: dict, partition: int, map_index: int) -> Iterable:
@@ -49,7 +68,7 @@ def open_partition_runs(sources: Iterable, partition: int, work_dir: str) -> lis
     for map_index, worker_id, output in sources:
         if output is None:
             raise FetchError(f"map {map_index} has no output to fetch", map_index)
-        if os.path.exists(output["path"] + ".index"):
+        if _short_circuit and os.path.exists(output["path"] + ".index"):
             runs[map_index] = _local_run(output, partition, map_index)
         else:
             remote.append((map_index, worker_id, output))

@@ -1,0 +1,174 @@
+"""A client's handle on a running cluster: ``mapred.connect("tcp://H:P")``.
+
+The client does the planning a master must not: it expands the inputs into
+splits (with block locations), pickles the job's code, prepares the output
+directory, and submits plain settings + splits + the code as one raw frame.
+It then polls the master for status.  A master that does not answer within
+``timeout`` seconds is a ``ClusterError`` — a dead or wrong address never
+hangs the caller.
+
+The same ``Job`` runs unchanged here and on the local runner: ``run`` has the
+signature of ``LocalCluster.run`` and returns the same ``Result``.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+
+import zmq
+
+from . import config as configmod
+from . import events as ev
+from . import wire
+from .driver import JobPlan, job_error
+from .errors import ClusterError, ConfigError, MapredError
+from .outputs import Result
+from .transport import RpcClient, stop_authenticator
+from .types import JobState
+
+POLL = 0.2
+
+
+def _expect(reply, kind):
+    msg, _ = reply
+    if isinstance(msg, wire.Error):
+        if msg.kind in ("UnknownJob", "ConfigError"):
+            raise ConfigError(msg.message)
+        raise ClusterError(f"{msg.kind}: {msg.message}")
+    if not isinstance(msg, kind):
+        raise ClusterError(f"the master answered {msg.TYPE}, expected {kind.TYPE}")
+    return msg
+
+
+class ClusterClient:
+    """Submit jobs to, and query, the master at ``address``."""
+
+    def __init__(self, address: str, timeout: float = 10.0, config=None) -> None:
+        if not address.startswith("tcp://"):
+            raise ConfigError(f"master address {address!r} must look like tcp://host:port")
+        self.address = address
+        self.timeout = timeout
+        self.config = config or configmod.load()
+        self.ctx = zmq.Context()
+        self.rpc = RpcClient(self.ctx, address, timeout)
+        try:
+            self.cluster_info()
+        except ClusterError:
+            self.close()
+            raise ClusterError(f"no mapred master answered at {address} within {timeout:g}s") from None
+
+    # ------------------------------------------------------------------ queries
+    def _call(self, msg, kind, *data, retry: bool = True):
+        try:
+            return _expect(self.rpc.call(msg, *data, retry=retry), kind)
+        except ClusterError as exc:
+            if "did not answer" in str(exc):
+                raise ClusterError(f"the master at {self.address} did not answer within "
+                                   f"{self.timeout:g}s (is it running?)") from None
+            raise
+
+    def cluster_info(self) -> dict:
+        """``{"jobs": [...], "workers": [...]}`` as the master sees them."""
+        msg = self._call(wire.ListJobs(), wire.JobList)
+        return {"jobs": msg.jobs, "workers": msg.workers}
+
+    def jobs(self) -> list[dict]:
+        return self.cluster_info()["jobs"]
+
+    def workers(self, alive_only: bool = True) -> list[dict]:
+        return [w for w in self.cluster_info()["workers"] if w["alive"] or not alive_only]
+
+    def status(self, job_id: str, detail: bool = False) -> dict:
+        return self._call(wire.JobStatusRequest(job_id=job_id, detail=detail), wire.JobStatusReply).status
+
+    def kill(self, job_id: str, reason: str = "killed by request") -> None:
+        self._call(wire.KillJob(job_id=job_id, reason=reason), wire.Ok)
+
+    def logs(self, job_id: str, task: str = "") -> list[str]:
+        return self._call(wire.JobLogs(job_id=job_id, task=task), wire.LogLines).lines
+
+    def handle(self, job_id: str, output: str = "") -> "JobHandle":
+        """A handle on a job submitted earlier (by this or another client)."""
+        return JobHandle(self, job_id, output or self.status(job_id)["output"])
+
+    # ------------------------------------------------------------------ jobs
+    def submit(self, job, inputs, output: str | None = None, *, overwrite: bool = False) -> "JobHandle":
+        """Plan ``job`` over ``inputs`` here, hand it to the master, return at once."""
+        if output is None:
+            output, overwrite = tempfile.mkdtemp(prefix="mapred-out-"), True
+        plan = JobPlan.make(job, inputs, str(output), self.config, tempfile.gettempdir(), overwrite)
+        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job.to_wire(),
+                             splits=[s.to_wire() for s in plan.splits], output=plan.output)
+        accepted = self._call(msg, wire.JobAccepted, plan.blob, retry=False)
+        return JobHandle(self, accepted.job_id, plan.output)
+
+    def run(self, job, inputs, output: str | None = None, *, overwrite: bool = False, progress=None) -> Result:
+        """Submit and wait; raise ``JobFailed`` / ``JobKilled`` like the local runner."""
+        handle = self.submit(job, inputs, output, overwrite=overwrite)
+        try:
+            return handle.wait(progress=progress)
+        except KeyboardInterrupt:
+            handle.kill("the client was interrupted")
+            raise
+
+    def close(self) -> None:
+        self.rpc.close()
+        stop_authenticator(self.ctx)
+        self.ctx.term()
+
+    def __enter__(self) -> "ClusterClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class JobHandle:
+    """One submitted job: ``status()``, ``wait()``, ``kill()``, ``counters()``, ``logs()``."""
+
+    def __init__(self, client: ClusterClient, job_id: str, output: str) -> None:
+        self.client, self.job_id, self.output = client, job_id, output
+        self.started = time.monotonic()
+
+    def status(self, detail: bool = False) -> dict:
+        return self.client.status(self.job_id, detail)
+
+    def counters(self) -> dict:
+        return self.status().get("counters", {})
+
+    def logs(self, task: str = "") -> list[str]:
+        return self.client.logs(self.job_id, task)
+
+    def kill(self, reason: str = "killed by request") -> None:
+        self.client.kill(self.job_id, reason)
+
+    def done(self) -> bool:
+        return JobState(self.status()["state"]).finished
+
+    def wait(self, timeout: float | None = None, progress=None) -> Result:
+        """Block until the job ends; its ``Result``, or the job's error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            st = self.status()
+            state = JobState(st["state"])
+            if progress is not None:
+                progress(st["progress"], st.get("counters", {}))
+            if state.finished:
+                return self._result(st, state)
+            if deadline is not None and time.monotonic() > deadline:
+                raise MapredError(f"job {self.job_id} still {state.value} after {timeout:g}s")
+            time.sleep(POLL)  # polling interval of a remote status, not synchronisation
+
+    def _result(self, st: dict, state: JobState) -> Result:
+        counters = st.get("counters", {})
+        if state != JobState.SUCCEEDED:
+            raise job_error(self.job_id, ev.JobFinished(self.job_id, state, st.get("error", {}), counters))
+        return Result(self.output, counters, self.job_id, time.monotonic() - self.started)
+
+    def __repr__(self) -> str:
+        return f"JobHandle({self.job_id!r} on {self.client.address})"
+
+
+def connect(address: str, timeout: float = 10.0, **kwargs) -> ClusterClient:
+    """A handle on the master at ``address``; ``ClusterError`` if none answers within ``timeout``."""
+    return ClusterClient(address, timeout, **kwargs)

@@ -1,0 +1,244 @@
+"""A whole cluster on this machine as real processes: NameNode, DataNodes, master, workers.
+
+``mapred cluster up`` uses it to start a cluster and leave it running (its
+pids go to a state file that ``mapred cluster down`` reads); tests and
+benchmarks use it as a context manager that kills every process it started
+— by pid, with their executor children — in ``finally``.  Readiness is
+polled with deadlines (the master's ready file, then the master's own list of
+live workers), never slept on.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from .errors import ClusterError
+
+STATE_FILE = "cluster.json"
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll ``predicate`` until truthy; ``ClusterError`` naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise ClusterError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+class Cluster:
+    """A master and ``workers`` workers (and optionally a block store) under directory ``dir``."""
+
+    def __init__(self, dir: str, workers: int = 3, slots: int = 1, datanodes: int = 0,
+                 dead_timeout: float = 10.0, heartbeat: float = 1.0, speculation: bool = True,
+                 short_circuit: bool = True, env: dict | None = None, start_timeout: float = 60.0,
+                 detach: bool = False) -> None:
+        self.dir = os.path.abspath(dir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.n_workers, self.slots, self.n_datanodes = workers, slots, datanodes
+        self.short_circuit, self.start_timeout, self.detach = short_circuit, start_timeout, detach
+        self.env = {**os.environ, "MAPRED_DEAD_TIMEOUT": str(dead_timeout),
+                    "MAPRED_HEARTBEAT_INTERVAL": str(heartbeat),
+                    "MAPRED_SPECULATION": "1" if speculation else "0", **(env or {})}
+        self.master_proc: subprocess.Popen | None = None
+        self.worker_procs: list[subprocess.Popen] = []
+        self.master_addr = ""
+        self.storage = None
+        self._client = None
+        self._extra_pids: set[int] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> "Cluster":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self.n_datanodes:
+            from .storage.minicluster import StorageCluster
+            self.storage = StorageCluster(os.path.join(self.dir, "store"), datanodes=self.n_datanodes,
+                                          replication=min(3, self.n_datanodes), env=self.env)
+            self.storage.start()
+        self._start_master()
+        for _ in range(self.n_workers):
+            self.start_worker(wait=False)
+        self.wait_workers(self.n_workers)
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+        with open(os.path.join(self.dir, log_name), "ab") as logf:
+            return subprocess.Popen([sys.executable, "-m", "mapred.clustercli", *args], env=self.env,
+                                    stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=self.detach)
+
+    def _start_master(self) -> None:
+        ready = os.path.join(self.dir, "master.addr")
+        if os.path.exists(ready):
+            os.remove(ready)
+        self.master_proc = self._spawn(["master", "--ready-file", ready], "master.log")
+
+        def up():
+            if self.master_proc.poll() is not None:
+                raise ClusterError(f"master exited with {self.master_proc.returncode}; see {self.dir}/master.log")
+            return os.path.exists(ready) and open(ready).read().strip()
+
+        self.master_addr = wait_for(up, self.start_timeout, "the master to start")
+
+    def start_worker(self, wait: bool = True, extra: list[str] | None = None) -> int:
+        """Start one more worker; returns its index."""
+        index = len(self.worker_procs)
+        args = ["worker", "--master", self.master_addr, "--slots", str(self.slots),
+                "--data-dir", os.path.join(self.dir, f"worker-{index}")]
+        if not self.short_circuit:
+            args.append("--no-short-circuit")
+        self.worker_procs.append(self._spawn(args + list(extra or []), f"worker-{index}.log"))
+        if wait:
+            self.wait_workers(len(self.live_worker_pids()))
+        return index
+
+    def wait_workers(self, n: int, timeout: float | None = None) -> list[dict]:
+        """Block until the master sees ``n`` live workers."""
+        def enough():
+            for i, p in enumerate(self.worker_procs):
+                if p.poll() is not None and i < n and p.returncode not in (None, -9, -15):
+                    raise ClusterError(f"worker {i} exited with {p.returncode}; see {self.dir}/worker-{i}.log")
+            live = self.client().workers()
+            return live if len(live) >= n else None
+        return wait_for(enough, timeout or self.start_timeout, f"{n} workers to register")
+
+    def client(self):
+        if self._client is None:
+            from .client import connect
+            self._client = connect(self.master_addr, timeout=10.0)
+        return self._client
+
+    # ------------------------------------------------------------------ faults
+    def worker_pid(self, index: int) -> int:
+        return self.worker_procs[index].pid
+
+    def live_worker_pids(self) -> list[int]:
+        return [p.pid for p in self.worker_procs if p.poll() is None]
+
+    def executor_pids(self, index: int) -> list[int]:
+        try:
+            return [c.pid for c in psutil.Process(self.worker_pid(index)).children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def signal_worker(self, index: int, sig: int) -> None:
+        """Send ``sig`` to a worker; remembers its executors so ``stop`` can still reap them."""
+        self._extra_pids.update(self.executor_pids(index))
+        os.kill(self.worker_pid(index), sig)
+
+    def kill_worker(self, index: int) -> None:
+        self.signal_worker(index, signal.SIGKILL)
+        self.worker_procs[index].wait(10)
+
+    # ------------------------------------------------------------------ state file
+    def state(self) -> dict:
+        pids = self.all_pids()
+        return {"master": self.master_addr, "namenode": self.namenode_uri(), "dir": self.dir,
+                "pids": [[pid, _create_time(pid)] for pid in pids]}
+
+    def namenode_uri(self) -> str:
+        return self.storage.namenode_uri if self.storage is not None else ""
+
+    def write_state(self) -> str:
+        path = os.path.join(self.dir, STATE_FILE)
+        with open(path + ".tmp", "w") as f:
+            json.dump(self.state(), f, indent=1)
+        os.replace(path + ".tmp", path)
+        return path
+
+    def all_pids(self) -> list[int]:
+        pids = [p.pid for p in self.worker_procs] + ([self.master_proc.pid] if self.master_proc else [])
+        if self.storage is not None:
+            pids += [p.pid for p in [self.storage.namenode_proc, *self.storage.datanodes] if p is not None]
+        return pids
+
+    # ------------------------------------------------------------------ stop
+    def stop(self) -> None:
+        """Kill every process started here, and their children, by pid; reap them."""
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001 - closing must not mask the test's own error
+                pass
+            self._client = None
+        pids = [p for p in self.all_pids()]
+        kill_pids(pids, self._extra_pids)
+        for p in self.worker_procs + ([self.master_proc] if self.master_proc else []):
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.storage is not None:
+            self.storage.stop()
+
+
+def _create_time(pid: int) -> float:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return 0.0
+
+
+def kill_pids(pids, extra=(), grace: float = 3.0, created: dict | None = None) -> int:
+    """SIGTERM ``pids`` and their descendants, SIGKILL what is left after ``grace``; returns how many.
+
+    ``created`` maps pid -> create time: a pid whose process started at
+    another time was reused by the system and is left alone.
+    """
+    procs: dict[int, psutil.Process] = {}
+    for pid in list(pids) + list(extra):
+        try:
+            p = psutil.Process(pid)
+            if created and created.get(pid) and abs(p.create_time() - created[pid]) > 1.0:
+                continue
+            procs[pid] = p
+            for c in p.children(recursive=True):
+                procs.setdefault(c.pid, c)
+        except psutil.Error:
+            continue
+    for p in procs.values():
+        try:
+            if p.status() == psutil.STATUS_STOPPED:
+                p.send_signal(signal.SIGCONT)
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=grace)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+    return len(procs)
+
+
+def down(dir: str) -> int:
+    """Stop the cluster whose state file is in ``dir``; returns how many processes were stopped."""
+    path = os.path.join(os.path.abspath(dir), STATE_FILE)
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"no running cluster recorded in {dir}: {exc}") from None
+    created = {int(pid): float(t) for pid, t in state["pids"]}
+    n = kill_pids(list(created), created=created)
+    os.remove(path)
+    return n

@@ -1,0 +1,204 @@
+"""CLI of the compute plane: ``mapred master``, ``worker``, ``cluster up|down``, ``job ...``.
+
+Also runnable alone as ``python -m mapred.clustercli ...`` — how ``Cluster``
+starts its daemons, so that they do not depend on every other subcommand
+importing cleanly.  Errors become one-line messages and non-zero exits.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+
+import click
+
+from .errors import MapredError
+
+
+def _clean(fn):
+    """Turn a ``MapredError`` into a one-line ``ClickException`` (exit status 1)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MapredError as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+def _daemon_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+
+
+@click.command("master")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="0 = random")
+@click.option("--namenode", default="", envvar="MAPRED_NAMENODE", help="tcp://H:P of the block store")
+@click.option("--ready-file", default="", help="write the bound address here once serving")
+@click.option("-v", "--verbose", is_flag=True)
+@_clean
+def master(host, port, namenode, ready_file, verbose):
+    """Run the master: accepts jobs, schedules tasks on workers."""
+    from .master import run
+    _daemon_logging(verbose)
+    run(host, port, namenode, ready_file)
+
+
+@click.command("worker")
+@click.option("--master", "master_addr", required=True, envvar="MAPRED_MASTER", help="tcp://H:P")
+@click.option("--slots", type=click.IntRange(1), help="task slots (default: cores)")
+@click.option("--data-dir", default="", help="map outputs go here (default: a temp dir)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address of the shuffle server")
+@click.option("--short-circuit/--no-short-circuit", default=True, show_default=True,
+              help="read map outputs on this host from disk instead of over the network")
+@click.option("--claim-version", default="", hidden=True, help="testing: report another version")
+@click.option("-v", "--verbose", is_flag=True)
+@_clean
+def worker(master_addr, slots, data_dir, host, short_circuit, claim_version, verbose):
+    """Run a worker: executes tasks for the master at --master."""
+    import tempfile
+
+    from .version import __version__
+    from .worker import run
+    _daemon_logging(verbose)
+    run(master_addr, data_dir or tempfile.mkdtemp(prefix="mapred-worker-"), slots, host,
+        short_circuit, claim_version or __version__)
+
+
+@click.group("cluster")
+def cluster() -> None:
+    """Start or stop a whole cluster on this machine."""
+
+
+@cluster.command("up")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--datanodes", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--slots", default=0, type=click.IntRange(0), help="slots per worker (default: cores / workers)")
+@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
+@click.option("--dead-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1))
+@_clean
+def cluster_up(workers, datanodes, slots, dir_, dead_timeout):
+    """Start master, workers (and NameNode + DataNodes) as background processes."""
+    from .cluster import STATE_FILE, Cluster
+    if os.path.exists(os.path.join(dir_, STATE_FILE)):
+        raise click.ClickException(f"a cluster is already recorded in {dir_}; run `mapred cluster down --dir {dir_}`")
+    slots = slots or max(1, (os.cpu_count() or 1) // workers)
+    c = Cluster(dir_, workers=workers, slots=slots, datanodes=datanodes, dead_timeout=dead_timeout, detach=True)
+    try:
+        c.start()
+        state = c.write_state()
+        c.client().close()
+        c._client = None
+    except BaseException:
+        c.stop()
+        raise
+    click.echo(f"master    {c.master_addr}")
+    if c.namenode_uri():
+        click.echo(f"namenode  {c.namenode_uri()}")
+    click.echo(f"workers   {workers} x {slots} slots")
+    click.echo(f"state     {state}")
+    click.echo(f"stop with `mapred cluster down --dir {dir_}`")
+
+
+@cluster.command("down")
+@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
+@_clean
+def cluster_down(dir_):
+    """Stop the cluster recorded in --dir (kills its processes by pid)."""
+    from .cluster import down
+    n = down(dir_)
+    click.echo(f"stopped {n} processes")
+
+
+@click.group("job")
+@click.option("--master", "master_addr", envvar="MAPRED_MASTER", default="", help="tcp://H:P")
+@click.option("--timeout", default=10.0, show_default=True, help="seconds to wait for the master")
+@click.pass_context
+def job(ctx, master_addr, timeout):
+    """Inspect and control jobs on a cluster (--master or MAPRED_MASTER)."""
+    ctx.obj = {"master": master_addr, "timeout": timeout}
+
+
+def _client(ctx):
+    from .client import connect
+    addr = ctx.obj["master"] or _recorded_master()
+    if not addr:
+        raise click.ClickException("no master: pass --master tcp://H:P or set MAPRED_MASTER")
+    return connect(addr, timeout=ctx.obj["timeout"])
+
+
+def _recorded_master() -> str:
+    from .cluster import STATE_FILE
+    path = os.path.join(".mapred-cluster", STATE_FILE)
+    try:
+        with open(path) as f:
+            return json.load(f)["master"]
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
+@job.command("list")
+@click.pass_context
+@_clean
+def job_list(ctx):
+    """Every job the master knows, newest last."""
+    with _client(ctx) as c:
+        for j in c.jobs():
+            p = j["progress"]
+            click.echo(f"{j['job_id']:<18} {j['state']:<10} maps {p.get('maps_done', 0)}/{p.get('maps', 0)} "
+                       f"reduces {p.get('reduces_done', 0)}/{p.get('reduces', 0)}  {j['name']}")
+
+
+@job.command("status")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="the whole status as JSON")
+@click.pass_context
+@_clean
+def job_status(ctx, job_id, as_json):
+    """A job's state, tasks, attempts (where each ran), counters, and its error with traceback."""
+    from .jobstatus import render
+    with _client(ctx) as c:
+        st = c.status(job_id, detail=True)
+    click.echo(json.dumps(st, indent=1, default=str) if as_json else render(st))
+
+
+@job.command("kill")
+@click.argument("job_id")
+@click.pass_context
+@_clean
+def job_kill(ctx, job_id):
+    """Kill a running job (its running attempts are stopped, its output removed)."""
+    with _client(ctx) as c:
+        c.kill(job_id)
+    click.echo(f"kill of {job_id} requested")
+
+
+@job.command("logs")
+@click.argument("job_id")
+@click.option("--task", default="", help="only lines about this task or attempt id")
+@click.pass_context
+@_clean
+def job_logs(ctx, job_id, task):
+    """The master's log of a job: assignments, failures with tracebacks, commits, kills."""
+    with _client(ctx) as c:
+        for line in c.logs(job_id, task):
+            click.echo(line)
+
+
+COMMANDS = [master, worker, cluster, job]
+
+
+@click.group()
+def main() -> None:
+    """The compute plane's commands alone (also available under `mapred`)."""
+
+
+for _command in COMMANDS:
+    main.add_command(_command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

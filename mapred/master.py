@@ -1,0 +1,330 @@
+"""The master process: a thin ROUTER loop around the scheduling core (``scheduler.MasterState``).
+
+Receive a message, decode it (garbage is logged and dropped), turn it into a
+core event, feed it, carry out the actions: send assignments and kills to
+workers, commit or discard attempt output, finish jobs.  A tick every
+``TICK`` seconds lets the core notice silent workers and stragglers.  The
+master plans nothing itself — clients send splits, settings and the job's
+code as bytes, which the master forwards to workers and never unpickles.
+
+Workers and clients share the one ROUTER socket; a worker's routing id is its
+worker id.  State for ``mapred job status`` (tasks, attempts, where they ran,
+errors) is read straight from the core, so it cannot disagree with what the
+scheduler believes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import zmq
+
+from . import config as configmod
+from . import events as ev
+from . import wire
+from .driver import JobPlan, JobSettings
+from .errors import ProtocolError
+from .jobstatus import job_status, job_summary
+from .scheduler import MasterState
+from .transport import bind, make_socket, recv, send, stop_authenticator
+from .types import AttemptId, JobState, Split
+from .version import __version__
+
+log = logging.getLogger("mapred.master")
+TICK = 0.25
+MAX_LOG_LINES = 5000
+
+
+@dataclass
+class WorkerInfo:
+    worker_id: str
+    host: str
+    slots: int
+    memory: int
+    shuffle_addr: str
+    pid: int
+    joined: float
+    code_sent: set = field(default_factory=set)
+
+
+@dataclass
+class JobRecord:
+    """What the master keeps about a job beyond the core: its plan, timing and log."""
+
+    plan: JobPlan
+    submitted: float
+    finished: float | None = None
+    lines: list = field(default_factory=list)
+
+    def log(self, text: str) -> None:
+        if len(self.lines) < MAX_LOG_LINES:
+            self.lines.append(f"{time.time() - self.submitted:9.3f}s {text}")
+
+
+class Master:
+    """Owns the ROUTER socket, the core, the plans of submitted jobs and the known workers."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, config=None, namenode: str = "") -> None:
+        self.config = config or configmod.load()
+        self.namenode = namenode
+        self.core = MasterState(dead_timeout=self.config.dead_timeout, speculation=self.config.speculation,
+                                speculation_slowdown=self.config.speculation_slowdown,
+                                blacklist_failures=self.config.blacklist_failures)
+        self.ctx = zmq.Context()
+        self.sock = make_socket(self.ctx, zmq.ROUTER)
+        self.port = bind(self.sock, host, port)
+        self.addr = f"tcp://{host}:{self.port}"
+        self.workers: dict[str, WorkerInfo] = {}
+        self.jobs: dict[str, JobRecord] = {}
+        self.scratch = tempfile.mkdtemp(prefix="mapred-master-")
+        self.running = True
+        log.info("master %s at %s", __version__, self.addr)
+
+    # ------------------------------------------------------------------ loop
+    def serve(self) -> None:
+        next_tick = 0.0
+        try:
+            while self.running:
+                now = time.monotonic()
+                if now >= next_tick:
+                    self._step(ev.Tick(now))
+                    next_tick = now + TICK
+                self._serve_one(max(0.0, next_tick - time.monotonic()))
+        finally:
+            self.close()
+
+    def _serve_one(self, timeout: float) -> None:
+        try:
+            got = recv(self.sock, timeout, routed=True)
+        except ProtocolError as exc:
+            log.warning("dropped a bad message: %s", exc)
+            return
+        if got is None:
+            return
+        route, msg, data = got
+        try:
+            self._dispatch(route, msg, data)
+        except Exception:  # noqa: BLE001 - one bad request must never stop the master
+            log.error("error handling %s:\n%s", msg.TYPE, traceback.format_exc())
+            self._reply(route, wire.Error(rid=msg.rid, kind="InternalError",
+                                          message=f"master failed handling {msg.TYPE}"))
+
+    def _reply(self, route, msg: wire.Message, *data) -> None:
+        send(self.sock, msg, *data, route=route)
+
+    def _to_worker(self, worker_id: str, msg: wire.Message, *data) -> None:
+        send(self.sock, msg, *data, route=[worker_id.encode()])
+
+    def _step(self, event) -> None:
+        """Feed one event to the core and carry out every action it returns."""
+        for action in self.core.handle(event):
+            try:
+                self._apply(action)
+            except Exception:  # noqa: BLE001 - e.g. an output file system error while committing
+                log.error("error applying %r:\n%s", action, traceback.format_exc())
+
+    # ------------------------------------------------------------------ messages
+    def _dispatch(self, route, msg, data) -> None:
+        handler = getattr(self, "_on_" + type(msg).__name__, None)
+        if handler is None:
+            self._reply(route, wire.Error(rid=msg.rid, kind="ProtocolError",
+                                          message=f"the master does not serve {msg.TYPE}"))
+            return
+        handler(route, msg, data)
+
+    def _on_WorkerRegister(self, route, msg: wire.WorkerRegister, data) -> None:
+        if msg.version != __version__:
+            why = (f"worker {msg.worker_id} runs mapred {msg.version} but the master runs mapred "
+                   f"{__version__}; refusing its registration")
+            log.warning(why)
+            self._reply(route, wire.Error(rid=msg.rid, kind="VersionMismatch", message=why))
+            return
+        if not route or bytes(route[-1]) != msg.worker_id.encode():
+            self._reply(route, wire.Error(rid=msg.rid, kind="ProtocolError",
+                                          message="worker id must be the socket identity"))
+            return
+        now = time.monotonic()
+        self.workers[msg.worker_id] = WorkerInfo(msg.worker_id, msg.host, msg.slots, msg.memory,
+                                                 msg.shuffle_addr, msg.pid, now)
+        log.info("worker %s joined: host %s, %d slots", msg.worker_id, msg.host, msg.slots)
+        self._reply(route, wire.Ok(rid=msg.rid, info={"registered": msg.worker_id}))
+        self._step(ev.WorkerJoined(msg.worker_id, msg.host, msg.slots, now))
+
+    def _alive(self, worker_id: str) -> bool:
+        w = self.core.workers.get(worker_id)
+        return w is not None and w.alive and worker_id in self.workers
+
+    def _on_WorkerBeat(self, route, msg: wire.WorkerBeat, data) -> None:
+        if not self._alive(msg.worker_id):
+            self._reply(route, wire.Reregister(reason=f"the master does not know {msg.worker_id} as alive"))
+            return
+        self._reply(route, wire.Ok(rid=msg.rid))
+        known = {str(a) for a in self.core.workers[msg.worker_id].running}
+        for attempt in msg.running:
+            if attempt not in known:  # a kill that was lost, or an attempt from before a restart
+                self._to_worker(msg.worker_id, wire.Kill(attempt=attempt, reason="not assigned by the master"))
+        self._step(ev.WorkerHeartbeat(msg.worker_id, time.monotonic(), tuple(map(tuple, msg.progress))))
+
+    def _on_AttemptDone(self, route, msg: wire.AttemptDone, data) -> None:
+        aid = self._attempt_id(msg.attempt)
+        if aid is None:
+            return
+        if not self._alive(msg.worker_id):
+            self._reply(route, wire.Reregister(reason="report from a worker the master declared dead"))
+        self._note(aid, f"{aid} succeeded on {msg.worker_id}")
+        self._step(ev.AttemptSucceeded(aid, msg.worker_id, dict(msg.output), dict(msg.counters),
+                                       tuple(msg.cached), time.monotonic()))
+
+    def _on_AttemptFail(self, route, msg: wire.AttemptFail, data) -> None:
+        aid = self._attempt_id(msg.attempt)
+        if aid is None:
+            return
+        report = dict(msg.report)
+        self._note(aid, f"{aid} failed on {msg.worker_id}: {report.get('type', 'Error')}: "
+                        f"{report.get('message', '')}\n{report.get('traceback', '')}".rstrip())
+        if msg.fetch_failed_map >= 0:
+            self._step(ev.FetchFailed(aid, msg.fetch_failed_map, str(report.get("message", ""))))
+        self._step(ev.AttemptFailed(aid, msg.worker_id, report, msg.fatal, time.monotonic()))
+
+    @staticmethod
+    def _attempt_id(text: str):
+        try:
+            return AttemptId.parse(text)
+        except (ValueError, KeyError):
+            log.warning("dropped a report about malformed attempt id %r", text)
+            return None
+
+    def _note(self, aid: AttemptId, text: str) -> None:
+        rec = self.jobs.get(aid.task.job)
+        if rec is not None:
+            rec.log(text)
+
+    # ------------------------------------------------------------------ client requests
+    def _on_SubmitJob(self, route, msg: wire.SubmitJob, data) -> None:
+        try:
+            plan = self._plan(msg, data)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._reply(route, wire.Error(rid=msg.rid, kind="ConfigError", message=f"bad job submission: {exc}"))
+            return
+        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time())
+        rec.log(f"submitted {plan.job.name!r}: {len(plan.splits)} maps, {plan.job.num_reducers} reduces, "
+                f"output {plan.output}")
+        self._reply(route, wire.JobAccepted(rid=msg.rid, job_id=plan.job_id))
+        self._step(plan.submitted_event())
+
+    def _plan(self, msg: wire.SubmitJob, data) -> JobPlan:
+        if msg.job_id in self.jobs or not msg.job_id.isalnum():
+            raise ValueError(f"job id {msg.job_id!r} is taken or not alphanumeric")
+        if len(data) != 1:
+            raise ValueError("the job's code must follow as exactly one data frame")
+        settings = JobSettings.from_wire(msg.settings)
+        splits = [Split.from_wire(s) for s in msg.splits]
+        return JobPlan(settings, msg.job_id, splits, msg.output, bytes(data[0]), self.config,
+                       os.path.join(self.scratch, msg.job_id))
+
+    def _on_JobStatusRequest(self, route, msg: wire.JobStatusRequest, data) -> None:
+        rec = self.jobs.get(msg.job_id)
+        if rec is None:
+            self._reply(route, _unknown(msg))
+            return
+        self._reply(route, wire.JobStatusReply(rid=msg.rid, status=job_status(self.core, rec, msg.detail,
+                                                                                self.workers)))
+
+    def _on_ListJobs(self, route, msg: wire.ListJobs, data) -> None:
+        jobs = [job_summary(self.core, rec) for rec in self.jobs.values()]
+        workers = [{"worker_id": w.worker_id, "host": w.host, "slots": w.slots, "pid": w.pid,
+                    "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id),
+                    "running": len(self.core.workers[w.worker_id].running) if w.worker_id in self.core.workers else 0}
+                   for w in self.workers.values()]
+        self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers))
+
+    def _on_KillJob(self, route, msg: wire.KillJob, data) -> None:
+        rec = self.jobs.get(msg.job_id)
+        if rec is None:
+            self._reply(route, _unknown(msg))
+            return
+        rec.log(f"kill requested: {msg.reason}")
+        self._reply(route, wire.Ok(rid=msg.rid))
+        self._step(ev.JobKillRequested(msg.job_id, msg.reason))
+
+    def _on_JobLogs(self, route, msg: wire.JobLogs, data) -> None:
+        rec = self.jobs.get(msg.job_id)
+        if rec is None:
+            self._reply(route, _unknown(msg))
+            return
+        lines = [line for line in rec.lines if not msg.task or msg.task in line]
+        self._reply(route, wire.LogLines(rid=msg.rid, lines=lines))
+
+    # ------------------------------------------------------------------ actions
+    def _apply(self, action) -> None:
+        if isinstance(action, ev.AssignAttempt):
+            self._assign(action)
+        elif isinstance(action, ev.KillAttempt):
+            self._note(action.attempt, f"kill {action.attempt} on {action.worker_id}: {action.reason}")
+            if action.worker_id in self.workers:
+                self._to_worker(action.worker_id, wire.Kill(attempt=str(action.attempt), reason=action.reason))
+        elif isinstance(action, ev.CommitAttempt):
+            rec = self.jobs[action.attempt.task.job]
+            rec.plan.apply_commit(action)
+            rec.log(f"committed {action.attempt}")
+        elif isinstance(action, ev.DiscardAttempt):
+            self.jobs[action.attempt.task.job].plan.apply_discard(action)
+            if action.worker_id in self.workers:
+                self._to_worker(action.worker_id, wire.Discard(attempt=str(action.attempt)))
+        elif isinstance(action, ev.JobFinished):
+            self._finish(action)
+
+    def _assign(self, a: ev.AssignAttempt) -> None:
+        rec = self.jobs[a.attempt.task.job]
+        info = self.workers[a.worker_id]
+        spec = rec.plan.attempt_spec(a, "", self.scratch)
+        with_code = rec.plan.job_id not in info.code_sent
+        rec.log(f"assign {a.attempt} to {a.worker_id} ({'speculative, ' if a.speculative else ''}"
+                f"{a.locality} locality)")
+        frames = [rec.plan.blob] if with_code else []
+        self._to_worker(a.worker_id, wire.Assign(job_id=rec.plan.job_id, spec=spec, with_code=with_code), *frames)
+        info.code_sent.add(rec.plan.job_id)
+
+    def _finish(self, done: ev.JobFinished) -> None:
+        rec = self.jobs[done.job_id]
+        rec.finished = time.time()
+        try:
+            rec.plan.finish(done)
+        finally:
+            rec.log(f"job {done.state.value}" + (f": {done.error.get('message', '')}" if done.error else ""))
+            for info in self.workers.values():
+                if done.job_id in info.code_sent:
+                    self._to_worker(info.worker_id, wire.DropJob(job_id=done.job_id))
+                    info.code_sent.discard(done.job_id)
+            rec.plan.blob = b""
+
+    # ------------------------------------------------------------------ shutdown
+    def stop(self, *_args) -> None:
+        self.running = False
+
+    def close(self) -> None:
+        self.sock.close(0)
+        stop_authenticator(self.ctx)
+        self.ctx.term()
+
+
+def _unknown(msg) -> wire.Error:
+    return wire.Error(rid=msg.rid, kind="UnknownJob", message=f"no job {msg.job_id!r} on this master")
+
+
+def run(host: str = "127.0.0.1", port: int = 0, namenode: str = "", ready_file: str = "") -> None:
+    """Start a master and serve until SIGTERM/SIGINT; ``ready_file`` receives its address."""
+    master = Master(host, port, namenode=namenode)
+    signal.signal(signal.SIGTERM, master.stop)
+    signal.signal(signal.SIGINT, master.stop)
+    if ready_file:
+        tmp = f"{ready_file}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(master.addr + "\n")
+        os.replace(tmp, ready_file)
+    master.serve()
