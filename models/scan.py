@@ -78,7 +78,7 @@ def scan(data: Data, runner: Runner, *, labels: bool = True, classes=None,
         raise ModelError(f"row {facts['bad_feature']}: NaN or infinite feature value")
     if facts.get("bad_label") is not None:
         raise ModelError(f"row {facts['bad_label']}: label outside the declared classes "
-                         f"{list(declared)}")
+                         f"{declared.tolist()}")
     if facts.get("bad_negative") is not None:
         raise ModelError(f"row {facts['bad_negative']}: negative feature value "
                          "(multinomial naive Bayes needs counts)")
