@@ -25,6 +25,7 @@ import time
 import weakref
 
 import zmq
+from zmq.utils import z85
 
 from . import config as _config
 from . import wire
@@ -41,7 +42,7 @@ _socket_secret: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def derive_keys(secret: str, role: str) -> tuple[bytes, bytes]:
     """The (public, secret) Z85 CURVE key pair for ``role`` ("server"/"client") from ``secret``."""
     seed = hashlib.sha256(f"mapred-curve-{role}:{secret}".encode()).digest()
-    secret_key = zmq.utils.z85.encode(seed)
+    secret_key = z85.encode(seed)
     return zmq.curve_public(secret_key), secret_key
 
 
@@ -106,7 +107,7 @@ class _KeyCheck:
         self.allowed = derive_keys(key, "client")[0]
 
     def callback(self, domain: str, client_key: bytes) -> bool:
-        ok = zmq.utils.z85.encode(client_key) == self.allowed if len(client_key) == 32 \
+        ok = z85.encode(client_key) == self.allowed if len(client_key) == 32 \
             else client_key == self.allowed
         if not ok:
             log.warning("refused a CURVE client with an unknown key")

@@ -101,6 +101,11 @@ class StorageCluster:
     # -- addresses -------------------------------------------------------------------------------
 
     @property
+    def secret(self) -> str:
+        """The cluster key its processes were started with (``MAPRED_SECRET`` in ``env``)."""
+        return self.env.get("MAPRED_SECRET", "")
+
+    @property
     def namenode_addr(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
 
@@ -112,7 +117,7 @@ class StorageCluster:
     def client(self) -> Client:
         """A shared Client (the harness closes it); make your own for concurrent use."""
         if self._client is None:
-            self._client = Client(self.namenode_addr)
+            self._client = Client(self.namenode_addr, secret=self.secret)
         return self._client
 
     # -- processes -------------------------------------------------------------------------------
