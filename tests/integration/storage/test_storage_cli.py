@@ -1,0 +1,89 @@
+"""`mapred fs` and friends through click's CliRunner: exit codes and messages, never tracebacks."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mapred.storage.cli import fs
+
+from storagekit import BLOCK, payload
+
+
+@pytest.fixture
+def run(shared_cluster):
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(fs, ["--namenode", shared_cluster.namenode_addr, *args], input=input)
+    return invoke
+
+
+@pytest.mark.timeout(90)
+def test_fs_commands_end_to_end(run, tmp_path):
+    src = tmp_path / "in.bin"
+    src.write_bytes(payload(2 * BLOCK + 9))
+    assert run("mkdir", "-p", "/cli/a/b").exit_code == 0
+    r = run("put", str(src), "/cli/a/b/f")
+    assert r.exit_code == 0 and f"put {2 * BLOCK + 9} bytes" in r.output
+    r = run("put", str(src), "/cli/a/b/f")
+    assert r.exit_code == 1 and "already exists" in r.output and "Traceback" not in r.output
+    assert run("put", "-f", "--replication", "2", str(src), "/cli/a/b/f").exit_code == 0
+    r = run("ls", "/cli/a/b")
+    assert r.exit_code == 0 and "/cli/a/b/f" in r.output and str(2 * BLOCK + 9) in r.output
+    r = run("cat", "/cli/a/b/f")
+    assert r.exit_code == 0 and r.stdout_bytes == src.read_bytes()
+    assert run("get", "/cli/a/b/f", str(tmp_path / "out.bin")).exit_code == 0
+    assert (tmp_path / "out.bin").read_bytes() == src.read_bytes()
+    stat = json.loads(run("stat", "/cli/a/b/f").output)
+    assert stat["length"] == 2 * BLOCK + 9 and stat["replication"] == 2
+    assert "setrep" not in run("setrep", "3", "/cli").output and run("setrep", "3", "/cli").exit_code == 0
+    assert json.loads(run("stat", "/cli/a/b/f").output)["replication"] == 3
+    assert run("mv", "/cli/a/b/f", "/cli/g").exit_code == 0
+    r = run("du", "/cli")
+    assert r.exit_code == 0 and "total" in r.output
+    r = run("fsck", "/cli")
+    assert r.exit_code == 0 and "HEALTHY" in r.output
+    r = run("report")
+    assert r.exit_code == 0 and "3 live, 0 dead" in r.output
+    assert "OFF" in run("safemode", "get").output
+    assert "ON" in run("safemode", "enter").output
+    r = run("mkdir", "/cli/blocked")
+    assert r.exit_code == 1 and "safe mode" in r.output
+    assert "OFF" in run("safemode", "leave").output
+    assert run("safemode", "wait", "--timeout", "5").exit_code == 0
+    r = run("rm", "/cli")
+    assert r.exit_code == 1 and "non-empty" in r.output
+    assert run("rm", "-r", "/cli").exit_code == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("args, words", [
+    (["cat", "/nope"], "no such file"),
+    (["ls", "/a/../b"], "'..'"),
+    (["mkdir", "relative"], "not absolute"),
+    (["get", "/nope", "/tmp/x"], "no such file"),
+    (["stat", "/nope"], "no such file"),
+    (["mv", "/nope", "/x"], "no such file"),
+    (["safemode", "sideways"], "Invalid value"),
+])
+def test_bad_input_is_one_clean_line(run, args, words):
+    r = run(*args)
+    assert r.exit_code != 0 and words in r.output and "Traceback" not in r.output
+
+
+def test_missing_namenode_is_explained(monkeypatch):
+    monkeypatch.delenv("MAPRED_NAMENODE", raising=False)
+    r = CliRunner().invoke(fs, ["ls", "/"])
+    assert r.exit_code == 1 and "--namenode" in r.output
+
+
+@pytest.mark.timeout(60)
+def test_fsck_exits_nonzero_when_blocks_are_missing(make_cluster):
+    cluster = make_cluster(datanodes=1, replication=1)
+    cluster.client().write_bytes("/lonely", payload(100))
+    cluster.kill_datanode(0)
+    runner = CliRunner()
+    from mapred.storage.minicluster import wait_for
+    wait_for(lambda: not cluster.client().fsck("/")["healthy"], 10, "the block to be missing")
+    r = runner.invoke(fs, ["--namenode", cluster.namenode_addr, "fsck", "/"])
+    assert r.exit_code == 1 and "MISSING" in r.output and "UNHEALTHY" in r.output
