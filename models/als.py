@@ -3,13 +3,15 @@
 Map/reduce functions (docs/models.md), for the user half of an iteration (the
 item half swaps the roles):
 
-- map: with the item factors V broadcast, group the block's ratings by user
-  (numpy sort + ``reduceat``) and emit, per user, ``[Σ v vᵀ, Σ r v, count]``
-  over the user's ratings in the block;
-- reduce: the shuffle brings every block's partial sums of one user together
-  (joined by the user key); the reducer adds them and solves the user's
+- map: with the item factors V broadcast, sum the block's ratings per user
+  (a sparse indicator matrix times the outer products) into rows
+  ``[Σ v vᵀ, Σ r v, count]`` and emit them keyed by user bucket
+  (``user % buckets``): one record per bucket per block, because the engine
+  pays per record and a record per user would cost more than the arithmetic;
+- combine / reduce: the shuffle joins every block's partial sums of a bucket;
+  rows of the same user are added, and the reducer solves all of the bucket's
   regularised least squares ``(Σ v vᵀ + λ n_u I) x = Σ r v`` (weighted-λ, as
-  Spark's ALS) and emits ``(user, x)``.
+  Spark's ALS) in one batched ``np.linalg.solve`` and emits ``(bucket, (users, X))``.
 
 RMSE per iteration is one more summing job.  Ratings come as a dataset of
 three row-aligned arrays (users, items, ratings) or one (n, 3) array.
@@ -43,20 +45,34 @@ def triples(block):
 
 
 def normal_sums(keys: np.ndarray, other: np.ndarray, ratings: np.ndarray, F: np.ndarray):
-    """Per distinct key: Σ f fᵀ (k x k), Σ r f and the count, over the rows of this block."""
-    order = np.argsort(keys, kind="stable")
-    keys, other, ratings = keys[order], other[order], ratings[order]
-    uniq, starts, counts = np.unique(keys, return_index=True, return_counts=True)
+    """Per distinct key: Σ f fᵀ (k x k), Σ r f and the count, over the rows of this block.
+
+    The per-key sums are one sparse (keys x rows) indicator matrix times the
+    rows' outer products, chunked so a task holds at most CHUNK * k² floats.
+    """
+    import scipy.sparse as sp
+    uniq, group, counts = np.unique(keys, return_inverse=True, return_counts=True)
     k = F.shape[1]
-    A = np.zeros((len(uniq), k, k))
+    A = np.zeros((len(uniq), k * k))
     b = np.zeros((len(uniq), k))
-    group = np.repeat(np.arange(len(uniq)), counts)
     for lo in range(0, len(keys), CHUNK):
         f = F[other[lo:lo + CHUNK]]
         g = group[lo:lo + CHUNK]
-        np.add.at(A, g, f[:, :, None] * f[:, None, :])
-        np.add.at(b, g, ratings[lo:lo + CHUNK, None] * f)
-    return uniq, A, b, counts
+        S = sp.csr_matrix((np.ones(len(g)), (g, np.arange(len(g)))), shape=(len(uniq), len(g)))
+        A += S @ (f[:, :, None] * f[:, None, :]).reshape(len(g), k * k)
+        b += S @ (ratings[lo:lo + CHUNK, None] * f)
+    return uniq, A.reshape(-1, k, k), b, counts
+
+
+def merge_rows(values) -> tuple[np.ndarray, np.ndarray]:
+    """Partial sums of (ids, rows) from several blocks, added per id (ids sorted)."""
+    import scipy.sparse as sp
+    parts = list(values)
+    ids = np.concatenate([np.asarray(p[0]) for p in parts])
+    rows = np.vstack([np.asarray(p[1]) for p in parts])
+    uniq, group = np.unique(ids, return_inverse=True)
+    S = sp.csr_matrix((np.ones(len(ids)), (group, np.arange(len(ids)))), shape=(len(uniq), len(ids)))
+    return uniq, np.asarray(S @ rows)
 
 
 @register
@@ -133,35 +149,34 @@ class ALS(Estimator):
     def _half(self, ds, F, n_out: int, *, by_user: bool, runner, step: int) -> np.ndarray:
         """Solve one side's factors from the other side's (broadcast) factors."""
         bc = mapred.broadcast(F)
-        k, reg = self.rank, self.reg
+        k, reg, buckets = self.rank, self.reg, max(1, self.num_reducers) * 4
 
         def map_batch(block):
             u, i, r = triples(block)
             keys, other = (u, i) if by_user else (i, u)
             mapred.counter(*RECORDS, len(r))
             uniq, A, b, counts = normal_sums(keys, other, r, bc.value)
-            for j, key in enumerate(uniq.tolist()):
-                yield key, np.concatenate([A[j].ravel(), b[j], [counts[j]]])
+            rows = np.hstack([A.reshape(len(uniq), -1), b, counts[:, None].astype(np.float64)])
+            for bucket in np.unique(uniq % buckets).tolist():
+                mine = uniq % buckets == bucket
+                yield bucket, (uniq[mine], rows[mine])
 
-        def add(key, values):
-            total = None
-            for v in values:
-                total = np.array(v, dtype=np.float64) if total is None else total + v
-            yield key, total
+        def combine(bucket, values):
+            yield bucket, merge_rows(values)
 
-        def solve(key, values):
-            (_, v), = add(key, values)
-            A, b, n = v[:k * k].reshape(k, k), v[k * k:k * k + k], v[-1]
-            yield key, np.linalg.solve(A + reg * n * np.eye(k), b)
+        def solve(bucket, values):
+            ids, rows = merge_rows(values)
+            A = rows[:, :k * k].reshape(-1, k, k) + reg * rows[:, -1, None, None] * np.eye(k)
+            yield bucket, (ids, np.linalg.solve(A, rows[:, k * k:k * k + k, None])[:, :, 0])
 
-        job = mapred.Job(map_batch=map_batch, combiner=add, reducer=solve,
+        job = mapred.Job(map_batch=map_batch, combiner=combine, reducer=solve,
                          num_reducers=self.num_reducers, output_format="msgpack",
                          name=f"als.{'users' if by_user else 'items'}.{step}")
         pairs, counters = runner.run(job, ds)
         runner.last_records = int(counters.get(RECORDS[0], {}).get(RECORDS[1], 0))
         out = np.zeros((n_out, k))
-        for key, x in pairs:
-            out[key] = x
+        for _, (ids, X) in pairs:
+            out[ids] = X
         return out
 
     def _rmse(self, ds, U, V, runner) -> float:
