@@ -82,10 +82,14 @@ def make_packer() -> msgpack.Packer:
     return msgpack.Packer(default=_default, use_bin_type=True, strict_types=True)
 
 
-def make_unpacker(file_like=None, max_buffer_size: int = 0) -> msgpack.Unpacker:
-    """A streaming unpacker producing the same values ``unpackb`` would."""
+def make_unpacker(file_like=None, max_buffer_size: int = 1 << 30, read_size: int = 32 * 1024) -> msgpack.Unpacker:
+    """A streaming unpacker producing the same values ``unpackb`` would.
+
+    ``read_size`` is kept small because a merge holds one unpacker per run
+    and msgpack sizes each one's buffer from it.
+    """
     return msgpack.Unpacker(file_like, ext_hook=_ext_hook, raw=False, strict_map_key=False,
-                            max_buffer_size=max_buffer_size)
+                            max_buffer_size=max_buffer_size, read_size=read_size)
 
 
 def encode_key(key: Any) -> bytes:
@@ -140,19 +144,21 @@ def sort_keys(keys: Iterable[Any]) -> list:
 
 
 def approx_size(obj: Any) -> int:
-    """A cheap estimate of a value's encoded size, for the sort buffer's byte bound."""
+    """A cheap estimate of the memory a value takes as Python objects, for the sort buffer's bound."""
     t = type(obj)
-    if t is str or t is bytes:
-        return len(obj) + 3
+    if t is str:
+        return len(obj) + 49
+    if t is bytes:
+        return len(obj) + 33
     if t is int or t is float or t is bool or obj is None:
-        return 9
+        return 28
     if t is tuple or t is list:
-        return 3 + sum(approx_size(x) for x in obj)
+        return 56 + sum(approx_size(x) + 8 for x in obj)
     if t is np.ndarray:
-        return obj.nbytes + 16
+        return obj.nbytes + 112
     if t is dict:
-        return 3 + sum(approx_size(k) + approx_size(v) for k, v in obj.items())
+        return 232 + sum(approx_size(k) + approx_size(v) + 24 for k, v in obj.items())
     try:
-        return len(packb(obj))
+        return len(packb(obj)) + 64
     except TypeError:
-        return 64
+        return 128

@@ -18,7 +18,9 @@ from .merge import merge_and_group
 from .partition import check_partition, hash_partition
 from .spill import RunIndex, RunWriter, read_segment
 
-PAIR_OVERHEAD = 24
+PAIR_OVERHEAD = 160   # a dict slot, a values list and their headers
+MERGE_READ_BLOCK = 64 * 1024
+MERGE_FACTOR = 16     # runs merged at once; more spills are merged in passes (Hadoop's io.sort.factor)
 
 
 class MapOutputBuffer:
@@ -102,16 +104,26 @@ class MapOutputBuffer:
         return self._merge_spills(final_path)
 
     def _merge_spills(self, final_path: str) -> RunIndex:
-        writer = RunWriter(final_path, self.n, self.compression)
+        """Merge the spills into ``final_path``, at most ``MERGE_FACTOR`` runs at a time."""
+        runs = list(self.spills)
+        passes = 0
+        while len(runs) > MERGE_FACTOR:
+            path = os.path.join(self.work_dir, f"merge{passes}.run")
+            runs = [self._merge_runs(runs[:MERGE_FACTOR], path)] + runs[MERGE_FACTOR:]
+            passes += 1
+        self.counters["merge_passes"] = self.counters.get("merge_passes", 0) + passes + 1
+        return self._merge_runs(runs, final_path)
+
+    def _merge_runs(self, runs: list[RunIndex], path: str) -> RunIndex:
+        writer = RunWriter(path, self.n, self.compression)
         for p in range(self.n):
-            runs = [read_segment(run.segments[p]) for run in self.spills]
-            grouped = merge_and_group(runs)
+            grouped = merge_and_group([read_segment(run.segments[p], MERGE_READ_BLOCK) for run in runs])
             if self.combiner is not None:
                 writer.write_partition(combine_groups(self.combiner, grouped, self.counters))
             else:
                 writer.write_partition((k, list(vs)) for k, vs in grouped)
         index = writer.close()
-        for run in self.spills:
+        for run in runs:
             os.remove(run.path)
             os.remove(run.path + ".index")
         return index

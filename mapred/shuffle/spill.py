@@ -114,11 +114,11 @@ class RunWriter:
         return index
 
 
-def _raw_chunks(f: BinaryIO, offset: int, length: int) -> Iterator[bytes]:
+def _raw_chunks(f: BinaryIO, offset: int, length: int, block: int = READ_BLOCK) -> Iterator[bytes]:
     f.seek(offset)
     left = length
     while left > 0:
-        data = f.read(min(READ_BLOCK, left))
+        data = f.read(min(block, left))
         if not data:
             raise OSError(f"segment truncated: {left} bytes missing")
         left -= len(data)
@@ -145,12 +145,12 @@ def iter_segment_chunks(chunks: Iterable[bytes], compression: str) -> Iterator[t
             yield key, values
 
 
-def read_segment(seg: Segment) -> Iterator[tuple[Any, list]]:
-    """Stream one segment's ``(key, values)`` records from its file, in bounded memory."""
+def read_segment(seg: Segment, block: int = READ_BLOCK) -> Iterator[tuple[Any, list]]:
+    """Stream one segment's ``(key, values)`` records from its file, ``block`` bytes at a time."""
     if seg.length == 0:
         return
     with open(seg.path, "rb") as f:
-        yield from iter_segment_chunks(_raw_chunks(f, seg.offset, seg.length), seg.compression)
+        yield from iter_segment_chunks(_raw_chunks(f, seg.offset, seg.length, block), seg.compression)
 
 
 def read_segment_bytes(seg: Segment) -> bytes:

@@ -1,0 +1,81 @@
+"""Loading the job a JOBFILE defines, for ``mapred run`` and ``mapred cluster`` submissions.
+
+A JOBFILE is a Python file that defines a ``Job``, a ``Pipeline`` or an
+``MRJob`` subclass.  It runs under its own module name (not importable
+elsewhere), so cloudpickle ships its functions by value to executors.
+"""
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+
+from .errors import ConfigError
+from .job import Job, Pipeline, is_job_class
+
+
+def _parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(pairs) -> dict:
+    """``["k=v", ...]`` → ``{"k": v}`` with ints and floats recognised."""
+    params = {}
+    for pair in pairs or ():
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--param {pair!r} is not of the form key=value")
+        params[key] = _parse_value(value)
+    return params
+
+
+def load_job(path: str, name: str | None = None):
+    """The Job / Pipeline / MRJob class defined in ``path`` (the one named ``name`` if given)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"JOBFILE {path!r} does not exist")
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        namespace = runpy.run_path(path, run_name="__mapred_jobfile__")
+    except SyntaxError as exc:
+        raise ConfigError(f"JOBFILE {path!r} has a syntax error at line {exc.lineno}: {exc.msg}") from None
+    found = {k: v for k, v in namespace.items()
+             if not k.startswith("_") and (isinstance(v, (Job, Pipeline)) or is_job_class(v))}
+    found = {k: v for k, v in found.items() if not (is_job_class(v) and v.__module__ != "__mapred_jobfile__")}
+    if name is not None:
+        if name not in found:
+            raise ConfigError(f"JOBFILE {path!r} defines no job named {name!r} (it has: {', '.join(found) or 'none'})")
+        obj = found[name]
+    elif "job" in found:
+        obj = found["job"]
+    elif len(found) == 1:
+        obj = next(iter(found.values()))
+    elif not found:
+        raise ConfigError(f"JOBFILE {path!r} defines no Job, Pipeline or MRJob subclass")
+    else:
+        raise ConfigError(f"JOBFILE {path!r} defines several jobs ({', '.join(sorted(found))}); choose one with --job")
+    return obj.to_job() if is_job_class(obj) else obj
+
+
+def configure(job, params: dict, reducers: int | None, output_format: str | None, errors: str | None):
+    """Apply command-line options to a loaded job or pipeline (the last step gets -r and --format)."""
+    if isinstance(job, Pipeline):
+        steps = [s.with_params(**params) for s in job.jobs]
+        steps[-1] = configure(steps[-1], {}, reducers, output_format, errors)
+        return Pipeline(steps)
+    job = job.with_params(**params)
+    if reducers is not None:
+        if job.map_only and reducers:
+            raise ConfigError("-r/--reducers was given but the job has no reducer (it is map-only)")
+        job.num_reducers = reducers
+    if output_format is not None:
+        job.output_format = output_format
+    if errors is not None:
+        job.errors = errors
+    return job

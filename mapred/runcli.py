@@ -1,0 +1,52 @@
+"""``mapred run``: run the job a JOBFILE defines, with a live progress line and a counters summary."""
+from __future__ import annotations
+
+import click
+
+from .errors import MapredError
+
+
+@click.command("run")
+@click.argument("jobfile", type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Output directory (local path or mrfs:// URI).")
+@click.option("-r", "--reducers", type=click.IntRange(min=0), default=None, help="Number of reduce tasks.")
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=None,
+              help="Executor processes of the embedded cluster (default: one per core).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A job parameter (repeatable).")
+@click.option("--job", "job_name", default=None, help="Which job to run when JOBFILE defines several.")
+@click.option("--format", "output_format", type=click.Choice(["text", "msgpack"]), default=None,
+              help="Output format (default: the job's own, text unless it says otherwise).")
+@click.option("--errors", type=click.Choice(["strict", "replace"]), default=None,
+              help="Undecodable input lines: fail naming file and offset (strict) or substitute (replace).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--master", default=None, metavar="tcp://HOST:PORT", help="Run on a cluster instead of locally.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line and no counters.")
+def run(jobfile, inputs, output, reducers, workers, params, job_name, output_format, errors, overwrite,
+        master, quiet):
+    """Run the Job (or MRJob class, or Pipeline) defined in JOBFILE on INPUT... and write OUTPUT.
+
+    INPUT may be files, directories, globs or mrfs:// paths.  Runs on an
+    embedded local cluster unless --master is given.  Exits 0 on success and
+    non-zero, with the error, on failure.
+    """
+    from .jobfile import configure, load_job, parse_params
+    from .progress import ProgressLine, format_counters
+    progress = None
+    try:
+        job = configure(load_job(jobfile, job_name), parse_params(params), reducers, output_format, errors)
+        cluster = None
+        if master:
+            import mapred
+            cluster = mapred.connect(master)
+        progress = None if quiet else ProgressLine()
+        result = job.run(list(inputs), output, overwrite=overwrite, workers=workers, cluster=cluster,
+                         progress=progress)
+    except MapredError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if progress is not None:
+            progress.close()
+    if not quiet:
+        click.echo(format_counters(result.counters), err=True)
+        click.echo(f"output: {result.path} ({result.elapsed:.2f}s)", err=True)

@@ -1,0 +1,34 @@
+import os
+import sys
+
+import pytest
+
+from mapred.testing import ClusterPool
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+
+
+@pytest.fixture(scope="session")
+def clusters():
+    """Embedded clusters of 1, 2 or 3 executors, shared by the session, killed by pid at the end."""
+    pool = ClusterPool(speculation=False)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def write_files(tmp_path):
+    """Write {name: text} under a fresh input dir; returns the list of paths."""
+    def write(files: dict) -> list:
+        d = tmp_path / "in"
+        d.mkdir(exist_ok=True)
+        paths = []
+        for name, text in files.items():
+            p = d / name
+            p.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+            paths.append(str(p))
+        return paths
+    return write

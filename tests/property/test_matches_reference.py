@@ -1,0 +1,70 @@
+"""THE property: a run on the embedded cluster equals the sequential reference.
+
+For random text inputs, split sizes, reducer counts, worker counts, buffer
+sizes that force spills, and the combiner on or off, word count and the
+inverted index produce exactly the reference's output.
+"""
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import mapred
+from mapred.testing import assert_matches_reference, text_strategy
+
+import inverted_index
+import wordcount
+
+
+def per_record_mapper(offset, line):
+    for word in line.split():
+        yield word, 1
+
+
+def add(word, counts):
+    yield word, sum(counts)
+
+
+def wordcount_job(combine: bool, batch: bool, reducers: int, split_size: int, buffer: int) -> mapred.Job:
+    kwargs = {"map_batch": wordcount.count_batch} if batch else {"mapper": per_record_mapper}
+    return mapred.Job(**kwargs, combiner=add if combine else None, reducer=add, num_reducers=reducers,
+                      split_size=split_size, sort_buffer_bytes=buffer)
+
+
+cases = dict(files=st.lists(text_strategy(), min_size=1, max_size=3), split_size=st.integers(8, 300),
+             reducers=st.integers(1, 4), workers=st.integers(1, 3), buffer=st.sampled_from([1024, 4096, 1 << 20]),
+             combine=st.booleans())
+
+
+@pytest.mark.timeout(600)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.booleans(), **cases)
+def test_wordcount_equals_reference(clusters, tmp_path_factory, files, split_size, reducers, workers, buffer,
+                                    combine, batch):
+    paths = _write(tmp_path_factory, files)
+    job = wordcount_job(combine, batch, reducers, split_size, buffer)
+    out = str(tmp_path_factory.mktemp("out") / "wc")
+    result = clusters.get(workers).run(job, paths, out)
+    assert_matches_reference(job, paths, result)
+
+
+@pytest.mark.timeout(600)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**cases)
+def test_inverted_index_equals_reference(clusters, tmp_path_factory, files, split_size, reducers, workers,
+                                         buffer, combine):
+    paths = _write(tmp_path_factory, files)
+    base = inverted_index.job
+    job = mapred.Job(mapper=base.mapper, combiner=base.combiner if combine else None, reducer=base.reducer,
+                     num_reducers=reducers, split_size=split_size, sort_buffer_bytes=buffer)
+    out = str(tmp_path_factory.mktemp("out") / "ii")
+    result = clusters.get(workers).run(job, paths, out)
+    assert_matches_reference(job, paths, result)
+
+
+def _write(tmp_path_factory, files):
+    d = tmp_path_factory.mktemp("in")
+    paths = []
+    for i, text in enumerate(files):
+        p = d / f"f{i}.txt"
+        p.write_bytes(text.encode("utf-8"))
+        paths.append(str(p))
+    return paths
