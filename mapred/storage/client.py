@@ -10,12 +10,14 @@ A file becomes visible when its writer is closed.
 """
 from __future__ import annotations
 
+import collections
 import io
 import logging
 import os
 import random
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import zmq
 
@@ -157,17 +159,15 @@ class Client:
     def get(self, path: str, local: str) -> int:
         """Copy a stored file to a local path; return the bytes read."""
         total = 0
-        with self.open(path) as src, open(local, "wb") as out:
-            while True:
-                piece = src.read(READ_SIZE)
-                if not piece:
-                    return total
+        reader = BlockReader(self, path)
+        with open(local, "wb") as out:
+            for piece in reader.chunks():
                 out.write(piece)
                 total += len(piece)
+        return total
 
     def read_bytes(self, path: str) -> bytes:
-        with self.open(path) as f:
-            return f.read()
+        return b"".join(BlockReader(self, path).chunks())
 
     def write_bytes(self, path: str, data: bytes, **kw) -> None:
         with self.open(path, "wb", **kw) as f:
@@ -257,6 +257,31 @@ class BlockReader(io.RawIOBase):
         self.pos += n
         return n
 
+    def chunks(self, lookahead: int = 2):
+        """Yield the rest of the file in pieces of up to ``READ_SIZE``, fetching ahead in threads.
+
+        The fast path for whole-file copies: no copy into a caller's buffer, and
+        the next pieces are read and checksum-verified while this one is used.
+        """
+        ranges = []
+        for block in self.blocks:
+            block_id, start, length, _ = block
+            for off in range(max(0, self.pos - start), length, READ_SIZE):
+                if start + off >= self.pos:
+                    ranges.append((block, off, min(READ_SIZE, length - off)))
+        with ThreadPoolExecutor(max_workers=lookahead) as pool:
+            pending = collections.deque()
+            for item in ranges:
+                pending.append(pool.submit(self._from_replicas, *item))
+                if len(pending) > lookahead:
+                    yield self._advance(pending.popleft().result())
+            while pending:
+                yield self._advance(pending.popleft().result())
+
+    def _advance(self, piece: bytes) -> bytes:
+        self.pos += len(piece)
+        return piece
+
     def _fill(self) -> None:
         """Fetch up to ``READ_SIZE`` bytes at ``pos`` from within one block."""
         block = next(blk for blk in self.blocks if blk[1] <= self.pos < blk[1] + blk[2])
@@ -321,16 +346,20 @@ class BlockWriter(io.RawIOBase):
         view = memoryview(data).cast("B")
         done = 0
         while done < len(view):
+            if not self.buf and len(view) - done >= self.block_size:   # whole block: no copy
+                self._send_block(view[done:done + self.block_size])
+                done += self.block_size
+                continue
             take = min(len(view) - done, self.block_size - len(self.buf))
             self.buf += view[done:done + take]
             done += take
             if len(self.buf) >= self.block_size:
-                self._send_block()
+                self._send_block(self.buf)
+                self.buf = bytearray()
         self.written += done
         return done
 
-    def _send_block(self) -> None:
-        data, self.buf = self.buf, bytearray()
+    def _send_block(self, data) -> None:
         exclude: list = []
         for _ in range(4):
             reply = self.client.call(wire.AddBlock(path=self.path, client_host=HOSTNAME,
@@ -350,7 +379,8 @@ class BlockWriter(io.RawIOBase):
             return
         try:
             if self.buf:
-                self._send_block()
+                self._send_block(self.buf)
+                self.buf = bytearray()
             self.client.call(wire.Complete(path=self.path, last=self.previous))
         finally:
             super().close()

@@ -32,8 +32,8 @@ from . import blockstore as bs
 
 log = logging.getLogger("mapred.pipeline")
 
-PACKET = 1024 * 1024
-WINDOW = 16
+PACKET = 4 * 1024 * 1024
+WINDOW = 8
 ACK_TIMEOUT = float(os.environ.get("MAPRED_ACK_TIMEOUT", "3.0"))
 _ADDR = re.compile(r"^tcp://[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
