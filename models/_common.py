@@ -90,6 +90,12 @@ def as_data(data, y=None, *, splits: int = 4, need_y: bool = True) -> Data:
     return Data(mapred.from_numpy(X, y, splits=max(1, min(splits, len(X)))), X.shape[1])
 
 
+def cached(data: Data) -> Data:
+    """The same data marked cached: executors keep parsed blocks, so later passes read nothing."""
+    ds = data.ds.cache() if hasattr(data.ds, "cache") else data.ds
+    return Data(ds, data.n_features, data.sparse, data.has_y)
+
+
 def unpack(block, sparse: bool = False, n_features: int = 0):
     """A block as ``(X, y)``: ``y`` is None for unlabelled data; sparse X becomes CSR."""
     arrays = block if isinstance(block, tuple) else (block,)

@@ -92,10 +92,9 @@ class ALS(Estimator):
         self.seed, self.num_reducers = seed, int(num_reducers)
 
     def fit(self, ratings, *, validation=None, workers=None, cluster=None):
-        ds = self._dataset(ratings)
+        ds = self._dataset(ratings).cache()  # read once by the scan, reused by every half-iteration
         runner = self._runner(workers, cluster)
         n_users, n_items = self._scan(ds, runner)
-        ds = ds.cache()
         rng = np.random.default_rng(self.seed)
         U = np.zeros((n_users, self.rank))
         V = np.abs(rng.normal(size=(n_items, self.rank))) / np.sqrt(self.rank)

@@ -22,7 +22,8 @@ import numpy as np
 import mapred
 from mapred.errors import ModelError
 
-from ._common import RECORDS, Data, as_data, block_start, check_width, row_hash, sum_job, unpack
+from ._common import (RECORDS, Data, as_data, block_start, cached, check_width, row_hash, sum_job,
+                      unpack)
 from .base import Estimator
 from .persist import register
 from .preprocess import moments
@@ -97,14 +98,13 @@ class KMeans(Estimator):
         self.oversampling, self.init_rounds = float(oversampling), int(init_rounds)
 
     def fit(self, dataset, *, workers=None, cluster=None):
-        data = as_data(dataset, need_y=False)
+        data = cached(as_data(dataset, need_y=False))  # read once by the scan, reused by every pass
         runner = self._runner(workers, cluster)
         n = scan(data, runner, labels=False)["n"]
         k = self.n_clusters
         if k > n:
             raise ModelError(f"n_clusters={k} is larger than the number of points ({n})")
         self.n_features_in_ = data.n_features
-        data = Data(data.ds.cache(), data.n_features, data.sparse, data.has_y)
         tol = 0.0
         if self.tol > 0:
             _, _, var = moments(data, runner)

@@ -22,7 +22,7 @@ import numpy as np
 import mapred
 from mapred.errors import ModelError
 
-from ._common import Data, as_data, check_finite_loss, check_width, seeded_rng, sum_job, unpack
+from ._common import Data, as_data, cached, check_finite_loss, check_width, seeded_rng, sum_job, unpack
 from .base import Estimator
 from .persist import register
 from .preprocess import moments
@@ -54,6 +54,8 @@ class LinearRegression(Estimator):
 
     def fit(self, dataset, y=None, *, workers=None, cluster=None):
         data = as_data(dataset, y)
+        if self.solver == "gd":
+            data = cached(data)  # the scan reads the blocks once; every GD pass reuses them
         runner = self._runner(workers, cluster)
         scan(data, runner, labels=False)
         self.n_features_in_ = data.n_features
@@ -245,7 +247,7 @@ class LogisticRegression(Estimator):
 
     def fit(self, dataset, y=None, *, validation=None, workers=None, cluster=None):
         """Train on ``dataset`` (an engine dataset, ``Data``, or numpy X with y)."""
-        data = as_data(dataset, y)
+        data = cached(as_data(dataset, y))  # the scan reads the blocks once; passes reuse them
         runner = self._runner(workers, cluster)
         info = scan(data, runner, classes=self.classes)
         self.classes_ = classes_from(info, self.classes)
@@ -258,8 +260,6 @@ class LogisticRegression(Estimator):
                                  f"{data.n_features}")
         K = 1 if len(self.classes_) == 2 else len(self.classes_)
         W, b = np.zeros((data.n_features, K)), np.zeros(K)
-        if data.ds is not None and hasattr(data.ds, "cache"):
-            data = Data(data.ds.cache(), data.n_features, data.sparse, data.has_y)
         if self.solver == "async":
             from .async_sgd import fit_async
             W, b = fit_async(self, data, info["n"], W, b, runner, valid)
