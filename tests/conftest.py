@@ -7,6 +7,7 @@ from mapred.testing import ClusterPool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "apps"))
 
 
 @pytest.fixture(scope="session")
