@@ -181,9 +181,7 @@ def _check(kind: str, name: str, value, hint):
     elif origin in (list, tuple) or hint in (list, tuple):
         if isinstance(value, list):
             args = typing.get_args(hint)
-            if args and args[0] is not Any and args[-1] is not Ellipsis:
-                value = [_check(kind, name, v, args[0]) for v in value]
-            elif args and args[-1] is Ellipsis:
+            if args and args[0] is not Any:   # list[X] and tuple[X, ...]: check every item
                 value = [_check(kind, name, v, args[0]) for v in value]
             return tuple(value) if (origin or hint) is tuple else value
     elif origin is dict or hint is dict:

@@ -106,6 +106,8 @@ class DataNode:
                     self._on_downstream(downstream[sock])
             except ProtocolError as exc:
                 log.warning("dropped a malformed message: %s", exc)
+            except Exception:  # a bug in one request must not take the DataNode down
+                log.exception("internal error while handling a message; dropped it")
 
     # -- NameNode side ---------------------------------------------------------------------------
 
