@@ -87,3 +87,21 @@ def test_fsck_exits_nonzero_when_blocks_are_missing(make_cluster):
     wait_for(lambda: not cluster.client().fsck("/")["healthy"], 10, "the block to be missing")
     r = runner.invoke(fs, ["--namenode", cluster.namenode_addr, "fsck", "/"])
     assert r.exit_code == 1 and "MISSING" in r.output and "UNHEALTHY" in r.output
+
+
+@pytest.mark.timeout(60)
+def test_real_command_line(shared_cluster, tmp_path):
+    """One run of the installed entry point, as a user would type it."""
+    import os
+    import subprocess
+    import sys
+    src = tmp_path / "hello.txt"
+    src.write_bytes(b"hello, store\n")
+    env = {**os.environ, "MAPRED_NAMENODE": shared_cluster.namenode_addr}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "mapred", "fs", *a], env=env,  # noqa: E731
+                                    capture_output=True, timeout=30)
+    assert run("put", str(src), "/cli-real/hello.txt").returncode == 0
+    out = run("cat", "/cli-real/hello.txt")
+    assert out.returncode == 0 and out.stdout == b"hello, store\n"
+    bad = run("cat", "/cli-real/../x")
+    assert bad.returncode == 1 and b"Traceback" not in bad.stderr and b"'..'" in bad.stderr

@@ -147,3 +147,22 @@ def test_datanode_dying_mid_write_write_completes_on_the_others(make_cluster, si
     cluster.start_datanode(wait=False)
     wait_for(lambda: c.fsck("/")["healthy"] and not c.fsck("/")["under_replicated"],
              cluster.dead_timeout + RECOVERY_BOUND, "re-replication after the failed write")
+
+
+@pytest.mark.timeout(60)
+def test_block_file_deleted_behind_datanode_fails_over_and_is_replaced(make_cluster):
+    cluster = make_cluster(datanodes=3, replication=2)
+    c = cluster.client()
+    data = payload(BLOCK + 100, seed=5)
+    c.write_bytes("/d/gone", data)
+    block_id, _, _, replicas = c.locations("/d/gone")[1][0]
+    os.remove(blockstore.block_path(replicas[0][3], block_id))
+    remote = Client(cluster.namenode_addr, short_circuit=False)
+
+    def reported():
+        assert remote.read_bytes("/d/gone") == data and c.read_bytes("/d/gone") == data
+        return replicas[0][0] not in [r[0] for r in c.locations("/d/gone")[1][0][3]]
+
+    wait_for(reported, 20, "the missing replica to be reported")
+    wait_for(lambda: len(c.locations("/d/gone")[1][0][3]) == 2, 20, "a replacement copy")
+    assert c.read_bytes("/d/gone") == data
