@@ -25,6 +25,9 @@ def _register() -> None:
     from .storage.cli import COMMANDS as storage_commands
     for command in storage_commands:
         main.add_command(command)
+    from .clustercli import COMMANDS as compute_commands  # master, worker, cluster, job
+    for command in compute_commands:
+        main.add_command(command)
     from .runcli import run
     main.add_command(run)
 

@@ -14,7 +14,10 @@ Rules it keeps:
 * a failed attempt is retried until ``max_attempts``; a fatal failure (bad
   input) fails the job at once;
 * map tasks go to a worker caching their split, else holding their data,
-  else anywhere; reduces start when every map is done;
+  else anywhere; a task whose split is cached on a busy live worker waits up
+  to ``locality_wait`` seconds for it (delay scheduling), so iterative jobs
+  never re-read a cached split only because its worker was a moment late;
+  reduces start when every map is done;
 * a lost worker's running attempts are re-run, and so are its finished map
   outputs while a reduce of that job may still need them;
 * a task running far slower than its finished peers gets one backup attempt.
@@ -58,6 +61,7 @@ class Task:
     output_worker: str | None = None
     counters: dict = field(default_factory=dict)
     duration: float | None = None
+    ready_since: float = 0.0          # when it last became PENDING (for the locality wait)
 
     def running(self) -> list[Attempt]:
         return [a for a in self.attempts.values() if a.state == AttemptState.RUNNING]
@@ -95,12 +99,13 @@ class MasterState:
 
     def __init__(self, *, dead_timeout: float = 10.0, speculation: bool = True,
                  speculation_slowdown: float = 3.0, speculation_min_seconds: float = 1.0,
-                 blacklist_failures: int = 3) -> None:
+                 blacklist_failures: int = 3, locality_wait: float = 3.0) -> None:
         self.dead_timeout = dead_timeout
         self.speculation = speculation
         self.slowdown = speculation_slowdown
         self.spec_min = speculation_min_seconds
         self.blacklist_failures = blacklist_failures
+        self.locality_wait = locality_wait
         self.jobs: dict[str, Job] = {}
         self.workers: dict[str, Worker] = {}
         self.now = 0.0
@@ -158,7 +163,7 @@ class MasterState:
             self._end_attempt(w, a, AttemptState.LOST)
             self._count(self.jobs[aid.task.job], "lost_attempts")
             if task.state == TaskState.RUNNING and not task.running():
-                task.state = TaskState.PENDING
+                self._make_pending(task)
         for job in self.jobs.values() if outputs_lost else ():
             if job.state in (JobState.MAPPING, JobState.REDUCING) and job.reduces:
                 for task in job.maps:
@@ -173,7 +178,8 @@ class MasterState:
             return []
         hosts = list(e.split_hosts) + [()] * (e.num_maps - len(e.split_hosts))
         keys = list(e.split_cache_keys) + [""] * (e.num_maps - len(e.split_cache_keys))
-        maps = [Task(TaskId(e.job_id, TaskKind.MAP, i), tuple(hosts[i]), keys[i]) for i in range(e.num_maps)]
+        maps = [Task(TaskId(e.job_id, TaskKind.MAP, i), tuple(hosts[i]), keys[i], ready_since=self.now)
+                for i in range(e.num_maps)]
         reduces = [Task(TaskId(e.job_id, TaskKind.REDUCE, i)) for i in range(e.num_reduces)]
         job = Job(e.job_id, maps, reduces, max(1, e.max_attempts), e.now or self.now)
         self.jobs[e.job_id] = job
@@ -255,7 +261,7 @@ class MasterState:
                      "reason": why, **e.error}
             return actions + self._finish_job(job, JobState.FAILED, error)
         if not task.running():
-            task.state = TaskState.PENDING
+            self._make_pending(task)
         return actions
 
     def _on_FetchFailed(self, e: ev.FetchFailed) -> list:
@@ -271,7 +277,10 @@ class MasterState:
     def _rerun_map(self, job: Job, task: Task, why: str) -> list:
         """Forget a finished map's output; stop reduces that need it; go back to MAPPING."""
         log.warning("re-running %s: %s", task.id, why)
-        task.state = TaskState.PENDING
+        old = task.attempts.get(task.committed.n) if task.committed is not None else None
+        if old is not None and old.state == AttemptState.SUCCEEDED:
+            old.state = AttemptState.LOST   # its output is gone; the re-run's success is the only one
+        self._make_pending(task)
         task.committed = None
         task.output = None
         task.output_worker = None
@@ -284,7 +293,7 @@ class MasterState:
                 self._end_attempt(self.workers.get(ra.worker_id), ra, AttemptState.KILLED)
                 actions.append(ev.KillAttempt(ra.worker_id, ra.id, f"map {task.id} is re-running"))
             if rtask.state == TaskState.RUNNING:
-                rtask.state = TaskState.PENDING
+                self._make_pending(rtask)
         return actions
 
     # ------------------------------------------------------------------ scheduling
@@ -340,11 +349,18 @@ class MasterState:
                         if w.host in task.hosts:
                             return task, w, "node"
         worker = min(workers, key=lambda w: (len(w.running) / max(w.slots, 1), w.id))
-        # a task whose cache lives on a busy worker is left for that worker when others remain
+        # a task whose cache lives on a busy live worker is left for that worker for a while
         for task in pending:
-            if not task.cache_key or not any(task.cache_key in w.cached and w.alive for w in self.workers.values()):
+            if not self._cached_elsewhere(task) or self.now - task.ready_since >= self.locality_wait:
                 return task, worker, "any"
-        return pending[0], worker, "any"
+        return None
+
+    def _cached_elsewhere(self, task: Task) -> bool:
+        return bool(task.cache_key) and any(task.cache_key in w.cached and w.alive for w in self.workers.values())
+
+    def _make_pending(self, task: Task) -> None:
+        task.state = TaskState.PENDING
+        task.ready_since = self.now
 
     def _start_attempt(self, job: Job, task: Task, worker: Worker, locality: str,
                        speculative: bool) -> ev.AssignAttempt:
