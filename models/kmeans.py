@@ -48,6 +48,15 @@ def lloyd_stats(X: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return onehot @ X, counts, near, labels
 
 
+def farthest(near: np.ndarray, top: int) -> np.ndarray:
+    """Indices of the ``top`` largest distances, largest first (a partition, not a full sort)."""
+    if len(near) > top:
+        part = np.argpartition(-near, top - 1)[:top]
+    else:
+        part = np.arange(len(near))
+    return part[np.argsort(-near[part], kind="stable")]
+
+
 def kmeans_pp(X: np.ndarray, k: int, rng: np.random.Generator, weights=None) -> np.ndarray:
     """(Weighted) k-means++ seeding on an in-memory sample: D²-weighted draws."""
     w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -141,7 +150,7 @@ class KMeans(Estimator):
             sums, counts, near, _ = lloyd_stats(X, bc.value)
             mapred.counter(*RECORDS, len(X))
             yield 0, np.concatenate([sums.ravel(), counts, [near.sum()]])
-            far = np.argsort(-near, kind="stable")[:top]
+            far = farthest(near, top)
             yield 1, (near[far], np.asarray(X[far], dtype=np.float64))
 
         def reduce(key, values):

@@ -157,7 +157,8 @@ def softmax_stats(X, yi, W, b, multinomial: bool):
     ``W`` is (d, K) with K = 1 for binary (sigmoid) and K = classes for softmax;
     ``yi`` are class indices.  Works on dense arrays and scipy CSR blocks alike.
     """
-    Z = np.asarray(X @ W) + b
+    low = X.dtype == np.float32  # float32 data: multiply in float32, never copy the block to float64
+    Z = np.asarray(X @ (W.astype(np.float32) if low else W), dtype=np.float64) + b
     if multinomial:
         Z = Z - Z.max(axis=1, keepdims=True)
         expZ = np.exp(Z)
@@ -174,7 +175,7 @@ def softmax_stats(X, yi, W, b, multinomial: bool):
         loss = float(np.sum(np.logaddexp(0.0, z) - t * z))
         G = (_sigmoid(z) - t)[:, None]
         correct = int(np.sum((z > 0) == (yi == 1)))
-    gW = np.asarray(X.T @ G)
+    gW = np.asarray(X.T @ (G.astype(np.float32) if low else G), dtype=np.float64)
     return loss, gW, G.sum(axis=0), correct
 
 
