@@ -78,9 +78,9 @@ class Cluster:
             self.start_worker(wait=False)
         self.wait_workers(self.n_workers)
 
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+    def _spawn(self, args: list[str], log_name: str, env: dict | None = None) -> subprocess.Popen:
         with open(os.path.join(self.dir, log_name), "ab") as logf:
-            return subprocess.Popen([sys.executable, "-m", "mapred.clustercli", *args], env=self.env,
+            return subprocess.Popen([sys.executable, "-m", "mapred.clustercli", *args], env=env or self.env,
                                     stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=self.detach)
 
@@ -97,14 +97,14 @@ class Cluster:
 
         self.master_addr = wait_for(up, self.start_timeout, "the master to start")
 
-    def start_worker(self, wait: bool = True, extra: list[str] | None = None) -> int:
-        """Start one more worker; returns its index."""
+    def start_worker(self, wait: bool = True, extra: list[str] | None = None, env: dict | None = None) -> int:
+        """Start one more worker (``env`` replaces the cluster's environment); returns its index."""
         index = len(self.worker_procs)
         args = ["worker", "--master", self.master_addr, "--slots", str(self.slots),
                 "--data-dir", os.path.join(self.dir, f"worker-{index}")]
         if not self.short_circuit:
             args.append("--no-short-circuit")
-        self.worker_procs.append(self._spawn(args + list(extra or []), f"worker-{index}.log"))
+        self.worker_procs.append(self._spawn(args + list(extra or []), f"worker-{index}.log", env))
         if wait:
             self.wait_workers(len(self.live_worker_pids()))
         return index
