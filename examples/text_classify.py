@@ -9,7 +9,6 @@ are sparse rows stored as padded CSR arrays in an array dataset.
 import argparse
 import time
 
-import mapred  # noqa: F401  (the engine the models run on)
 import models
 from models.synthetic import make_corpus
 

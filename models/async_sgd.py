@@ -125,18 +125,17 @@ def fit_async(model, data, n, W, b, runner, valid):
         client.call({"t": "init", "shape_w": list(W.shape), "shape_b": list(b.shape), "lr": model.lr,
                      "alpha": model.alpha, "penalty": model.penalty or "none",
                      "max_staleness": model.max_staleness}, W, b)
-        best, best_loss, waited, first = None, np.inf, 0, None
+        best, best_loss, waited = None, np.inf, 0
         for step in range(model.epochs):
             started = time.perf_counter()
             client.call({"t": "config", "lr": model._lr_at(step)})
             v = runner.run_sum(_pass_job(model, address, W.shape, data, step), data.ds)
             _, W, b = client.pull()
             loss, acc = v[0] / v[2], v[1] / v[2]
-            first = loss if first is None else first
             check_finite_loss(loss, step)
-            if loss > 10 * max(first, np.log(2)) or not np.isfinite(W).all():
-                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} "
-                                 f"(first pass {first:.3g}); lower lr={model.lr}")
+            if loss > model._loss_limit() or not np.isfinite(W).all():
+                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
+                                 f"the constant guess's; lower lr={model.lr}")
             entry = {"loss": loss, "accuracy": acc}
             if valid is not None:
                 records = runner.last_records

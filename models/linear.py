@@ -122,8 +122,8 @@ class LinearRegression(Estimator):
             check_finite_loss(loss, step)
             first = loss if first is None else first
             if loss > 10 * max(first, 1e-12):
-                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} "
-                                 f"(first pass {first:.3g}); lower lr={self.lr}")
+                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
+                                 f"the constant guess's; lower lr={self.lr}")
             runner.record(step, started, loss=loss)
             vw = self.momentum * vw - self.lr * (v[:d] / n + self.alpha * w)
             w = w + vw
@@ -270,6 +270,10 @@ class LogisticRegression(Estimator):
         self.fitted_ = True
         return self
 
+    def _loss_limit(self) -> float:
+        """Divergence: a mean loss 10x that of the zero model (log K, the constant guess)."""
+        return 10.0 * np.log(max(2, len(self.classes_)))
+
     def _lr_at(self, step: int) -> float:
         if self.lr_schedule == "constant" or self.solver == "gd":
             return self.lr
@@ -277,7 +281,7 @@ class LogisticRegression(Estimator):
 
     def _fit_sync(self, data, n, W, b, runner, valid):
         """GD or parameter-mixing SGD: one job per pass, weights broadcast, early stopping."""
-        best, best_loss, waited, first = (W, b), np.inf, 0, None
+        best, best_loss, waited = (W, b), np.inf, 0
         prev = np.inf
         self._velocity = (np.zeros_like(W), np.zeros_like(b))
         for step in range(self.epochs):
@@ -286,11 +290,10 @@ class LogisticRegression(Estimator):
             job = self._pass_job(bc, W.shape, data, step)
             v = runner.run_sum(job, data.ds)
             W, b, loss, acc = self._apply(v, W, b, n, step)
-            first = loss if first is None else first
             check_finite_loss(loss, step)
-            if loss > 10 * max(first, np.log(2)) or not np.isfinite(W).all():
-                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} "
-                                 f"(first pass {first:.3g}); lower lr={self.lr}")
+            if loss > self._loss_limit() or not np.isfinite(W).all():
+                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
+                                 f"the constant guess's; lower lr={self.lr}")
             entry = {"loss": loss, "accuracy": acc}
             if valid is not None:
                 records = runner.last_records  # the history counts training records only

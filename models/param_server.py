@@ -72,10 +72,10 @@ class Holder:
             self.lr, self.alpha = float(header["lr"]), float(header["alpha"])
             self.penalty, self.max_staleness = header["penalty"], int(header["max_staleness"])
             return encode({"t": "ok"})
-        if self.W is None:
-            raise ValueError("not initialised")
         if t == "stop":
             return encode({"t": "ok"})
+        if self.W is None:
+            raise ValueError("not initialised")
         if t == "config":
             self.lr = float(header["lr"])
             return encode({"t": "ok"})

@@ -1,5 +1,4 @@
 """Shared fixtures of the models tests: a 2-executor embedded cluster and scikit-learn's data."""
-import numpy as np
 import pytest
 from sklearn import datasets, model_selection, preprocessing
 

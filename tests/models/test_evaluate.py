@@ -1,7 +1,7 @@
 """Evaluation, explanation and compression against scikit-learn's metrics."""
 import numpy as np
 import pytest
-from sklearn import datasets, linear_model, metrics
+from sklearn import datasets, metrics
 
 import mapred
 import models

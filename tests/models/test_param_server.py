@@ -1,0 +1,86 @@
+"""The async-SGD parameter holder: its sans-IO core, its wire checks, and its lifetime."""
+import msgpack
+import numpy as np
+import psutil
+import pytest
+
+import mapred
+import models
+from mapred.errors import ModelError
+from models.async_sgd import HolderClient, start_holder
+from models.param_server import PROTOCOL, Holder, decode, encode
+
+
+def init(holder, max_staleness=2):
+    header, data = decode(encode({"t": "init", "shape_w": [3, 1], "shape_b": [1], "lr": 0.5, "alpha": 0.0,
+                                  "penalty": "l2", "max_staleness": max_staleness},
+                                 np.zeros((3, 1)), np.zeros(1)))
+    holder.handle(header, data)
+
+
+def push(holder, base, grad=1.0):
+    header, data = decode(encode({"t": "push", "base": base, "n": 1}, np.full((3, 1), grad), np.ones(1)))
+    return msgpack.unpackb(holder.handle(header, data)[1], strict_map_key=False)
+
+
+def test_pushes_apply_and_stale_ones_are_rejected():
+    h = Holder()
+    init(h, max_staleness=2)
+    assert push(h, 0)["accepted"] and push(h, 0)["staleness"] == 1
+    assert push(h, 0)["staleness"] == 2
+    late = push(h, 0)
+    assert late["staleness"] == 3 and not late["accepted"]
+    np.testing.assert_allclose(h.W, -1.5)  # three accepted steps of lr 0.5
+    assert (h.accepted, h.rejected, h.staleness_max) == (3, 1, 3)
+    assert h.histogram == {0: 1, 1: 1, 2: 1, 3: 1}
+
+
+def test_malformed_requests_are_refused_without_change():
+    h = Holder()
+    init(h)
+    with pytest.raises(ValueError):
+        decode([b"other-protocol", msgpack.packb({"t": "pull"})])
+    with pytest.raises(ValueError):
+        decode([PROTOCOL, msgpack.packb([1, 2])])
+    with pytest.raises(ValueError, match="array frame of 8 bytes"):
+        h.handle({"t": "push", "base": 0, "n": 1}, [b"\0" * 8, b"\0" * 8])
+    with pytest.raises(ValueError, match="unknown request"):
+        h.handle({"t": "exec"}, [])
+    np.testing.assert_array_equal(h.W, 0.0)
+
+
+def holders():
+    return [p for p in psutil.Process().children(recursive=True)
+            if "models.param_server" in " ".join(p.cmdline())]
+
+
+@pytest.mark.timeout(60)
+def test_holder_process_is_gone_after_fit_and_after_failure(c2):
+    X, y, *_ = models.synthetic.make_logistic(5000, 5, seed=0)
+    models.LogisticRegression(solver="async", epochs=2).fit(mapred.from_numpy(X, y, splits=2), cluster=c2)
+    assert holders() == []
+    Xbig = X * 1e4
+    with pytest.raises(ModelError, match="diverged at pass"):
+        models.LogisticRegression(solver="async", lr=100.0, epochs=5, lr_schedule="constant").fit(
+            mapred.from_numpy(Xbig, y, splits=2), cluster=c2)
+    assert holders() == []
+
+
+@pytest.mark.timeout(30)
+def test_a_garbage_frame_gets_an_error_reply_and_the_holder_lives_on():
+    proc, address = start_holder()
+    try:
+        client = HolderClient(address, (3, 1), (1,))
+        client.sock.send_multipart([b"junk", b"\xc1"])
+        reply, _ = decode(client.sock.recv_multipart())
+        assert reply["t"] == "error"
+        with pytest.raises(ModelError, match="refused 'pull'"):
+            client.pull()  # not initialised
+        client.call({"t": "stop"})
+        client.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
