@@ -5,6 +5,7 @@ embedded ``LocalCluster`` or a real cluster, read its ``Result``.  Inside
 tasks, ``context()``, ``counter()`` and broadcasts are available.
 """
 from . import errors
+from .arrays import ArrayPairs
 from .taskcontext import Broadcast, broadcast, context, counter
 from .datasets import ArrayDataset, from_numpy, load_dataset
 from .errors import JobFailed, JobKilled, MapredError
@@ -12,7 +13,7 @@ from .inputs import RecordInput, records
 from .job import Job, MRJob, Pipeline
 from .local import LocalCluster
 from .outputs import Result
-from .shuffle.partition import HashPartitioner, RangePartitioner
+from .shuffle.partition import HashPartitioner, RangePartitioner, TotalOrderPartitioner
 from .version import __version__
 
 
@@ -22,6 +23,6 @@ def connect(address: str, **kwargs):
     return _connect(address, **kwargs)
 
 
-__all__ = ["ArrayDataset", "Broadcast", "HashPartitioner", "Job", "JobFailed", "JobKilled", "LocalCluster",
+__all__ = ["ArrayPairs", "TotalOrderPartitioner", "ArrayDataset", "Broadcast", "HashPartitioner", "Job", "JobFailed", "JobKilled", "LocalCluster",
            "MRJob", "MapredError", "Pipeline", "RangePartitioner", "RecordInput", "Result", "__version__",
            "broadcast", "connect", "context", "counter", "errors", "from_numpy", "load_dataset", "records"]

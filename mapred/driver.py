@@ -46,13 +46,14 @@ class JobSettings:
     map_only: bool
     output_format: str
     errors: str = "strict"
+    input_mode: str = "lines"
     max_attempts: int = 0
     sort_buffer_bytes: int = 0
     split_size: int = 0
 
     @classmethod
     def of(cls, job) -> "JobSettings":
-        return cls(job.name, job.num_reducers, job.map_only, job.output_format, job.errors,
+        return cls(job.name, job.num_reducers, job.map_only, job.output_format, job.errors, job.input_mode,
                    job.max_attempts or 0, job.sort_buffer_bytes or 0, job.split_size or 0)
 
     def to_wire(self) -> dict:
@@ -61,7 +62,7 @@ class JobSettings:
     @classmethod
     def from_wire(cls, d: dict) -> "JobSettings":
         return cls(str(d["name"]), int(d["num_reducers"]), bool(d["map_only"]), str(d["output_format"]),
-                   str(d.get("errors", "strict")), int(d.get("max_attempts", 0)),
+                   str(d.get("errors", "strict")), str(d.get("input_mode", "lines")), int(d.get("max_attempts", 0)),
                    int(d.get("sort_buffer_bytes", 0)), int(d.get("split_size", 0)))
 
 
@@ -82,6 +83,8 @@ class JobPlan:
     def make(cls, job, inputs, output: str, config: Config, work_root: str, overwrite: bool) -> "JobPlan":
         split_size = job.split_size or config.split_size
         splits = plan_splits(inputs, split_size)
+        if hasattr(job.partitioner, "prepare"):
+            job.partitioner.prepare(splits, job.num_reducers)   # e.g. sample range boundaries
         blob = pickle_job(job)
         commit.prepare_output(output, overwrite)
         job_id = new_job_id()
@@ -105,7 +108,7 @@ class JobPlan:
                         num_partitions=self.job.num_reducers,
                         sort_buffer_bytes=self.job.sort_buffer_bytes or self.config.sort_buffer_bytes,
                         compression=self.config.spill_compression, batch_lines=self.config.batch_lines,
-                        errors=self.job.errors, shuffle_addr=shuffle_addr)
+                        errors=self.job.errors, input_mode=self.job.input_mode, shuffle_addr=shuffle_addr)
         else:
             spec.update(kind="reduce", partition=aid.task.index,
                         sources=[list(s) for s in a.map_outputs])

@@ -13,7 +13,10 @@ import time
 import traceback
 from typing import Any
 
+import numpy as np
+
 from . import taskcontext as ctxmod
+from .arrays import ArrayPairs, concat_chunks, sort_pairs
 from .errors import InputError, MapredError, RecordError
 from .fs import get_fs
 from .inputs import SplitReader
@@ -103,9 +106,12 @@ def _failure_report(exc: BaseException, spec: dict, pos: _Position) -> dict:
 
 
 # ---------------------------------------------------------------------------- map
-def _map_input(split: Split, reader: SplitReader, fns: TaskFunctions, batch_lines: int, counters: dict):
+def _map_input(split: Split, reader: SplitReader, fns: TaskFunctions, batch_lines: int, counters: dict,
+               input_mode: str = "lines"):
     """``(offset, batch_or_record_iterable)``: what the map loop iterates, for every input format."""
     if split.fmt == "text":
+        if fns.map_batch and input_mode == "bytes":
+            return reader.text_byte_blocks(), True
         if fns.map_batch:
             return reader.text_batches(batch_lines), True
         return reader.text_records(), False
@@ -143,7 +149,8 @@ def _run_map(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> d
         collect = sink.collect
     started = time.perf_counter()
     pos.phase = "map"
-    n_in, n_out = _map_loop(split, reader, fns, spec.get("batch_lines", 65536), counters, collect, pos)
+    n_in, n_out = _map_loop(split, reader, fns, spec.get("batch_lines", 65536), counters, collect, pos,
+                            spec.get("input_mode", "lines"), getattr(sink, "collect_arrays", None))
     counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_read)
     if job.map_only:
         files = sink()
@@ -151,15 +158,16 @@ def _run_map(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> d
     else:
         index = sink.finish(os.path.join(spec["work_dir"], "file.out"))
         counters["output_bytes"] = index.total_bytes
-        result = {"path": index.path, "addr": spec.get("shuffle_addr", "")}
+        result = {"path": index.path, "addr": spec.get("shuffle_addr", ""), "kind": sink.kind}
     counters["millis"] = int((time.perf_counter() - started) * 1000)
     key = cache_key(split)
     return {"output": result, "counters": {"map": counters}, "cached": [key] if key else []}
 
 
-def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dict, collect, pos) -> tuple:
+def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dict, collect, pos,
+              input_mode: str, collect_arrays) -> tuple:
     n_in = n_out = 0
-    source, batched = _map_input(split, reader, fns, batch_lines, counters)
+    source, batched = _map_input(split, reader, fns, batch_lines, counters, input_mode)
     if fns.mapper_init is not None:
         pos.phase = "mapper_init"
         _emit_all(fns.mapper_init(), collect, "mapper_init")
@@ -167,8 +175,8 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
     if batched:
         for offset, batch in source:
             pos.offset = offset
-            n_in += len(batch)
-            n_out += _emit_all(fns.map_batch(batch), collect, "map_batch")
+            n_in += batch.count(b"\n") if type(batch) is bytes else len(batch)
+            n_out += _emit_all(fns.map_batch(batch), collect, "map_batch", collect_arrays)
     else:
         mapper = fns.mapper
         for key, value in source:
@@ -188,12 +196,19 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
     return n_in, n_out
 
 
-def _emit_all(out, collect, who: str) -> int:
+def _emit_all(out, collect, who: str, collect_arrays=None) -> int:
+    """Send every pair (or ``ArrayPairs`` batch) a user function yields to ``collect``."""
     if out is None:
         return 0
     n = 0
     for pair in out:
         if type(pair) is not tuple or len(pair) != 2:
+            if isinstance(pair, ArrayPairs):
+                if collect_arrays is None:
+                    raise RecordError(f"{who} yielded ArrayPairs where only single pairs can go")
+                collect_arrays(pair)
+                n += len(pair)
+                continue
             pair = as_pair(pair, who)
         collect(pair[0], pair[1])
         n += 1
@@ -207,12 +222,14 @@ def _open_map_only_sink(job: Job, spec: dict):
     name = part_name(spec["task_index"], job.output_format)
     f = fs.open_write(fs.join(temp_dir(output, spec["attempt"]), name))
     writer = open_writer(f, job.output_format)
+    finish_writer = writer.close
 
     def finish() -> list[str]:
-        writer.close()
+        finish_writer()
         f.close()
         return [name]
 
+    finish.collect_arrays = writer.write_arrays
     return finish, writer.write
 
 
@@ -229,15 +246,24 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
     fs = get_fs(output)
     name = part_name(partition, job.output_format)
     n_groups = n_in = n_out = 0
+    arrays = any(out and out.get("kind") == "arrays" for _, _, out in spec["sources"])
     with fs.open_write(fs.join(temp_dir(output, spec["attempt"]), name)) as f:
         writer = open_writer(f, job.output_format)
         write = writer.write
         if fns.reducer_init is not None:
             pos.phase = "reducer_init"
-            n_out += _emit_all(fns.reducer_init(), write, "reducer_init")
+            n_out += _emit_all(fns.reducer_init(), write, "reducer_init", writer.write_arrays)
         pos.phase = "reduce"
+        if arrays:
+            n_groups, n_in, n_out2 = _reduce_arrays(runs, fns, writer, pos)
+            n_out += n_out2
+            runs = []
         reducer = fns.reducer
-        for key, values in merge_and_group(runs):
+        if fns.reduce_batch is not None and not arrays:
+            runs = []
+            n_groups, n_in, n_out2 = _reduce_records_batch(spec, fns, writer, pos)
+            n_out += n_out2
+        for key, values in merge_and_group(runs) if runs else ():
             pos.key = key
             n_groups += 1
             counted = _Counted(values)
@@ -252,11 +278,36 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
         pos.key = None
         if fns.reducer_final is not None:
             pos.phase = "reducer_final"
-            n_out += _emit_all(fns.reducer_final(), write, "reducer_final")
+            n_out += _emit_all(fns.reducer_final(), write, "reducer_final", writer.write_arrays)
         writer.close()
     counters.update(input_groups=n_groups, input_records=n_in, output_records=n_out,
                     millis=int((time.perf_counter() - started) * 1000))
     return {"output": {"files": [name]}, "counters": {"reduce": counters}, "cached": []}
+
+
+def _reduce_arrays(runs, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:
+    """A partition of array pairs: concatenated, sorted by key, then reduced as a batch or key by key."""
+    merged = concat_chunks([chunk for run in runs for chunk in run])
+    if merged is None:
+        return 0, 0, 0
+    keys, values = sort_pairs(*merged)
+    if fns.reduce_batch is not None:
+        n_out = _emit_all(fns.reduce_batch(keys, values), writer.write, "reduce_batch", writer.write_arrays)
+        groups = int(np.count_nonzero(keys[1:] != keys[:-1])) + 1 if len(keys) else 0
+        return groups, len(keys), n_out
+    n_groups = n_out = 0
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.array([], dtype=int)
+    bounds = np.r_[starts, len(keys)]
+    for i in range(len(starts)):
+        key = keys[bounds[i]].item()
+        pos.key = key
+        n_groups += 1
+        n_out += _emit_all(fns.reducer(key, iter(values[bounds[i]:bounds[i + 1]])), writer.write, "reducer")
+    return n_groups, len(keys), n_out
+
+
+def _reduce_records_batch(spec, fns, writer, pos):
+    raise RecordError("reduce_batch needs map output as ArrayPairs; this job's maps emitted single pairs")
 
 
 class _Counted:

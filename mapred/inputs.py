@@ -176,6 +176,10 @@ class SplitReader:
                     yield off, ln[:-1] if ln.endswith("\r") else ln
                     off += len(ln.encode("utf-8", errors="surrogatepass" if self.errors == "strict" else "replace")) + 1
 
+    def text_byte_blocks(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, bytes)`` blocks of whole lines, undecoded (``input_mode="bytes"``)."""
+        return self._text_blocks()
+
     def text_batches(self, batch_lines: int) -> Iterator[tuple[int, list]]:
         for base, block in self._text_blocks():
             text = self._decode(block, base)

@@ -14,6 +14,12 @@ Contracts (the engine checks them and names the offender when one breaks):
 * ``map_batch(batch)`` yields pairs for a whole batch: a list of lines for text
   input, a list of ``(key, value)`` pairs for record input, the rows of an
   array dataset (a tuple of arrays when it has several).
+* ``map_batch`` may also yield ``mapred.ArrayPairs(keys, values)``: a whole
+  batch of pairs as two numpy arrays, shuffled without per-record Python;
+  ``reduce_batch(keys, values)`` then gets a partition's pairs as arrays,
+  sorted by key.  With ``input_mode="bytes"`` text splits reach ``map_batch``
+  as raw bytes of whole lines; ``output_format="raw"`` writes the bytes a
+  reducer yields verbatim.
 * ``combiner(key, values)`` and ``reducer(key, values)`` get every value of a
   key as an iterator and yield pairs.  A combiner may run zero, one or many
   times: it must be associative and not change the key.
@@ -28,7 +34,8 @@ from typing import Any, Callable, Iterable, Optional
 
 from .errors import ConfigError
 
-OUTPUT_FORMATS = ("text", "msgpack")
+OUTPUT_FORMATS = ("text", "msgpack", "raw")
+INPUT_MODES = ("lines", "bytes")
 
 
 @dataclass
@@ -39,6 +46,7 @@ class TaskFunctions:
     map_batch: Optional[Callable] = None
     combiner: Optional[Callable] = None
     reducer: Optional[Callable] = None
+    reduce_batch: Optional[Callable] = None
     mapper_init: Optional[Callable] = None
     mapper_final: Optional[Callable] = None
     reducer_init: Optional[Callable] = None
@@ -55,6 +63,7 @@ class Job:
 
     def __init__(self, mapper: Callable | None = None, *, map_batch: Callable | None = None,
                  combiner: Callable | None = None, reducer: Callable | None = None,
+                 reduce_batch: Callable | None = None, input_mode: str = "lines",
                  num_reducers: int = 1, partitioner: Any = None, params: dict | None = None,
                  output_format: str = "text", name: str | None = None,
                  mapper_init: Callable | None = None, mapper_final: Callable | None = None,
@@ -63,8 +72,12 @@ class Job:
                  sort_buffer_bytes: int | None = None, split_size: int | None = None) -> None:
         if mapper is not None and map_batch is not None:
             raise ConfigError("give a job either mapper or map_batch, not both")
+        if reducer is not None and reduce_batch is not None:
+            raise ConfigError("give a job either reducer or reduce_batch, not both")
+        if input_mode not in INPUT_MODES:
+            raise ConfigError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
         for label, fn in (("mapper", mapper), ("map_batch", map_batch), ("combiner", combiner),
-                          ("reducer", reducer), ("partitioner", partitioner)):
+                          ("reducer", reducer), ("reduce_batch", reduce_batch), ("partitioner", partitioner)):
             if fn is not None and not callable(fn):
                 raise ConfigError(f"{label} must be callable, got {type(fn).__name__}")
         if not isinstance(num_reducers, int) or num_reducers < 0:
@@ -77,7 +90,9 @@ class Job:
         self.map_batch = map_batch
         self.combiner = combiner
         self.reducer = reducer
-        self.num_reducers = num_reducers if reducer is not None else 0
+        self.reduce_batch = reduce_batch
+        self.input_mode = input_mode
+        self.num_reducers = num_reducers if (reducer or reduce_batch) is not None else 0
         self.partitioner = partitioner
         self.params = dict(params or {})
         self.output_format = output_format
@@ -91,13 +106,13 @@ class Job:
 
     @property
     def map_only(self) -> bool:
-        return self.reducer is None
+        return self.reducer is None and self.reduce_batch is None
 
     def task_functions(self) -> TaskFunctions:
         """The functions a task calls (a fresh set per task; plain jobs share theirs)."""
         return TaskFunctions(mapper=None if self.map_batch else self.mapper,
                              map_batch=self.map_batch, combiner=self.combiner,
-                             reducer=self.reducer, **self.hooks)
+                             reducer=self.reducer, reduce_batch=self.reduce_batch, **self.hooks)
 
     def then(self, other: "Job") -> "Pipeline":
         """A pipeline whose next step reads this job's output."""
@@ -160,7 +175,7 @@ class MRJob:
         return cls.to_job().run(inputs, output, **kwargs)
 
 
-_CLASS_METHODS = ("mapper", "map_batch", "combiner", "reducer", "mapper_init", "mapper_final",
+_CLASS_METHODS = ("mapper", "map_batch", "combiner", "reducer", "reduce_batch", "mapper_init", "mapper_final",
                   "reducer_init", "reducer_final")
 
 
@@ -173,10 +188,11 @@ class _ClassJob(Job):
 
     def __init__(self, cls: type, **overrides) -> None:
         present = {n: getattr(cls, n) for n in _CLASS_METHODS if _defined(cls, n)}
-        if "mapper" not in present and "map_batch" not in present and "reducer" not in present:
-            raise ConfigError(f"{cls.__name__} defines none of mapper, map_batch, reducer")
+        if not {"mapper", "map_batch", "reducer", "reduce_batch"} & set(present):
+            raise ConfigError(f"{cls.__name__} defines none of mapper, map_batch, reducer, reduce_batch")
         super().__init__(mapper=present.get("mapper"), map_batch=present.get("map_batch"),
                          combiner=present.get("combiner"), reducer=present.get("reducer"),
+                         reduce_batch=present.get("reduce_batch"),
                          num_reducers=overrides.pop("num_reducers", cls.NUM_REDUCERS),
                          partitioner=overrides.pop("partitioner", cls.PARTITIONER),
                          params={**cls.PARAMS, **overrides.pop("params", {})},

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
+import numpy as np
+
 from . import recordfile
 from .errors import InputError
 from .fs import get_fs
@@ -20,6 +22,38 @@ TEMPORARY = "_temporary"
 
 def part_name(index: int, fmt: str) -> str:
     return f"part-{index:05d}" + (".mpk" if fmt == "msgpack" else "")
+
+
+def _write_arrays_as_pairs(writer, pairs) -> None:
+    for key, value in zip(pairs.keys.tolist(), pairs.values):
+        writer.write(key, value.tolist() if hasattr(value, "tolist") else value)
+
+
+class RawWriter:
+    """``output_format="raw"``: bytes (or arrays' bytes) written exactly as the reducer yields them."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+        self.records = 0
+
+    def write(self, key: Any, value: Any = None) -> None:
+        data = value if value is not None else key
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if hasattr(data, "tobytes") and not isinstance(data, (bytes, bytearray)):
+            data = data.tobytes()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            from .errors import RecordError
+            raise RecordError(f"raw output takes bytes, got {type(data).__name__}")
+        self.f.write(data)
+        self.records += 1
+
+    def write_arrays(self, pairs) -> None:
+        self.f.write(np.ascontiguousarray(pairs.values).tobytes())
+        self.records += len(pairs)
+
+    def close(self) -> None:
+        pass
 
 
 class TextWriter:
@@ -34,6 +68,9 @@ class TextWriter:
         if len(self.buf) >= 8192:
             self.flush()
 
+    def write_arrays(self, pairs) -> None:
+        _write_arrays_as_pairs(self, pairs)
+
     def flush(self) -> None:
         if self.buf:
             self.f.write("".join(self.buf).encode("utf-8", errors="surrogateescape"))
@@ -44,11 +81,14 @@ class TextWriter:
 
 
 class MsgpackWriter(recordfile.RecordWriter):
-    pass
+    def write_arrays(self, pairs) -> None:
+        _write_arrays_as_pairs(self, pairs)
 
 
 def open_writer(f, fmt: str):
-    return MsgpackWriter(f) if fmt == "msgpack" else TextWriter(f)
+    if fmt == "msgpack":
+        return MsgpackWriter(f)
+    return RawWriter(f) if fmt == "raw" else TextWriter(f)
 
 
 def temp_dir(output: str, attempt: str) -> str:

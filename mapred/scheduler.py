@@ -154,7 +154,7 @@ class MasterState:
 
     def _lose_worker(self, w: Worker, reason: str, outputs_lost: bool = True) -> list:
         """Re-run what the worker was running and the map outputs it held that are still needed."""
-        log.warning("worker %s lost: %s", w.id, reason)
+        (log.warning if outputs_lost else log.info)("worker %s lost: %s", w.id, reason)
         w.alive = False
         actions: list = []
         for aid in list(w.running):

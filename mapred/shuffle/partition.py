@@ -40,6 +40,14 @@ class RangePartitioner:
         p = bisect.bisect_right(self._order, order_key(key))
         return min(p, n - 1)
 
+    def partition_array(self, keys, n: int):
+        """The vectorised form for ``ArrayPairs`` keys (one ``searchsorted`` per batch)."""
+        import numpy as np
+        if not self.boundaries:
+            return np.zeros(len(keys), dtype=np.int64)
+        bounds = np.array(self.boundaries, dtype=keys.dtype)
+        return np.minimum(np.searchsorted(bounds, keys, side="right"), n - 1)
+
     @classmethod
     def from_sample(cls, sample: Iterable[Any], n: int) -> "RangePartitioner":
         """Boundaries at the quantiles of a key sample, for ``n`` balanced partitions."""
@@ -65,3 +73,42 @@ def check_partition(p: Any, n: int, key: Any) -> int:
         from ..errors import RecordError
         raise RecordError(f"partitioner returned {p!r} for key {key!r:.60}; expected an int in [0, {n})")
     return p
+
+
+class TotalOrderPartitioner(RangePartitioner):
+    """A range partitioner whose boundaries come from sampling the job's input before it starts.
+
+    ``key(line_bytes)`` extracts the sort key from a raw input line.  Before
+    the job is shipped, ``prepare`` reads up to ``samples`` lines spread over
+    the splits (Hadoop's InputSampler) and sets balanced boundaries.
+    """
+
+    def __init__(self, key, samples: int = 100_000, max_splits: int = 20) -> None:
+        super().__init__([])
+        self.key = key
+        self.samples = samples
+        self.max_splits = max_splits
+
+    def prepare(self, splits, n: int) -> None:
+        from ..fs import get_fs
+        chosen = splits[:: max(1, len(splits) // self.max_splits)][: self.max_splits]
+        per_split = max(1, self.samples // max(1, len(chosen)))
+        sample = []
+        for split in chosen:
+            with get_fs(split.path).open_read(split.path) as f:
+                f.seek(split.start)
+                if split.start:
+                    f.readline()
+                for _ in range(per_split):
+                    line = f.readline()
+                    if not line:
+                        break
+                    sample.append(self.key(line.rstrip(b"\r\n")))
+        picked = RangePartitioner.from_sample(sample, n)
+        self.boundaries = picked.boundaries
+        self._order = picked._order
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["key"] = None          # only needed before the job ships
+        return state

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+import numpy as np
+
+from ..arrays import ArrayPairs, concat_chunks, partition_array, sort_order, sort_pairs
 from ..codec import approx_size, sort_keys
 from ..errors import RecordError
 from .combine import combine_groups
@@ -36,10 +39,34 @@ class MapOutputBuffer:
         self.counters = counters
         self.compression = compression
         self.groups: dict[Any, list] = {}
+        self.chunks: list[tuple] = []        # ArrayPairs mode: (keys, values) chunks
+        self.mode = ""                       # "records" or "arrays", fixed by the first output
         self.bytes = 0
         self.spills: list[RunIndex] = []
 
+    @property
+    def kind(self) -> str:
+        return self.mode or "records"
+
+    def _set_mode(self, mode: str) -> None:
+        if self.mode != mode:
+            if self.mode:
+                raise RecordError("a map task emitted both ArrayPairs and single pairs; use one form per job")
+            self.mode = mode
+
+    def collect_arrays(self, pairs: ArrayPairs) -> None:
+        """Buffer a batch of array pairs; spill when the buffer is full (no per-record Python)."""
+        if self.mode != "arrays":
+            self._set_mode("arrays")
+        if len(pairs):
+            self.chunks.append((pairs.keys, pairs.values))
+            self.bytes += pairs.keys.nbytes + pairs.values.nbytes
+        if self.bytes > self.limit:
+            self._spill()
+
     def collect(self, key: Any, value: Any) -> None:
+        if self.mode != "records":
+            self._set_mode("records")
         groups = self.groups
         try:
             values = groups.get(key)
@@ -55,7 +82,7 @@ class MapOutputBuffer:
             self._relieve()
 
     def _relieve(self) -> None:
-        if self.combiner is not None:
+        if self.combiner is not None and self.mode == "records":
             self._combine_in_memory()
             if self.bytes <= self.limit // 2:
                 return
@@ -77,18 +104,38 @@ class MapOutputBuffer:
 
     def _write_run(self, path: str) -> RunIndex:
         writer = RunWriter(path, self.n, self.compression)
+        if self.mode == "arrays":
+            for chunk in self._partitioned_arrays():
+                writer.write_partition([chunk] if chunk is not None else ())
+            return writer.close()
         groups = self.groups
         for keys in self._partitioned():
             writer.write_partition((k, groups[k]) for k in sort_keys(keys))
         return writer.close()
 
+    def _partitioned_arrays(self) -> list:
+        """The buffered array pairs split by partition, each sorted by key (None for an empty one)."""
+        merged = concat_chunks(self.chunks)
+        if merged is None:
+            return [None] * self.n
+        keys, values = merged
+        parts = partition_array(self.partitioner if self.partitioner is not hash_partition else None,
+                                keys, self.n)
+        order = sort_order(keys, major=parts)          # by partition, then key: one gather
+        keys, values, parts = keys[order], values[order], parts[order]
+        bounds = np.searchsorted(parts, np.arange(self.n + 1))
+        return [(keys[bounds[p]:bounds[p + 1]], values[bounds[p]:bounds[p + 1]])
+                if bounds[p + 1] > bounds[p] else None for p in range(self.n)]
+
     def _spill(self) -> None:
         path = os.path.join(self.work_dir, f"spill{len(self.spills)}.run")
         self.spills.append(self._write_run(path))
         self.counters["spills"] = self.counters.get("spills", 0) + 1
-        self.counters["spilled_records"] = self.counters.get("spilled_records", 0) + sum(
+        spilled = sum(len(c[0]) for c in self.chunks) if self.mode == "arrays" else sum(
             len(v) for v in self.groups.values())
+        self.counters["spilled_records"] = self.counters.get("spilled_records", 0) + spilled
         self.groups = {}
+        self.chunks = []
         self.bytes = 0
 
     def finish(self, final_path: str) -> RunIndex:
@@ -98,8 +145,9 @@ class MapOutputBuffer:
                 self._combine_in_memory()
             index = self._write_run(final_path)
             self.groups = {}
+            self.chunks = []
             return index
-        if self.groups:
+        if self.groups or self.chunks:
             self._spill()
         return self._merge_spills(final_path)
 
@@ -117,6 +165,10 @@ class MapOutputBuffer:
     def _merge_runs(self, runs: list[RunIndex], path: str) -> RunIndex:
         writer = RunWriter(path, self.n, self.compression)
         for p in range(self.n):
+            if self.mode == "arrays":
+                merged = concat_chunks([c for run in runs for c in read_segment(run.segments[p])])
+                writer.write_partition([sort_pairs(*merged)] if merged is not None else ())
+                continue
             grouped = merge_and_group([read_segment(run.segments[p], MERGE_READ_BLOCK) for run in runs])
             if self.combiner is not None:
                 writer.write_partition(combine_groups(self.combiner, grouped, self.counters))
