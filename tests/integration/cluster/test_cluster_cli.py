@@ -1,0 +1,66 @@
+"""`mapred cluster up/down`, `mapred run --master` and `mapred job ...` as a user types them."""
+import json
+import os
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from mapred.cluster import kill_pids
+
+from clusterkit import write_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def mapred_cmd(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "mapred", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.timeout(120)
+def test_cluster_up_run_job_cluster_down(tmp_path):
+    d = str(tmp_path / "cluster")
+    up = mapred_cmd("cluster", "up", "--workers", "2", "--slots", "1", "--dir", d, "--dead-timeout", "2")
+    state_path = os.path.join(d, "cluster.json")
+    pids = []
+    try:
+        assert up.returncode == 0, up.stderr
+        state = json.load(open(state_path))
+        pids = [p for p, _ in state["pids"]]
+        assert len(pids) == 3 and all(psutil.pid_exists(p) for p in pids)
+        master = state["master"]
+        assert f"master    {master}" in up.stdout
+        again = mapred_cmd("cluster", "up", "--dir", d)
+        assert again.returncode != 0 and "already recorded" in again.stderr
+
+        path = write_text(tmp_path / "in.txt", 500)
+        out = str(tmp_path / "out")
+        run = mapred_cmd("run", "--master", master, "examples/wordcount.py", path, "-o", out)
+        assert run.returncode == 0, run.stderr
+        expected = {}
+        for line in open(path):
+            for w in line.split():
+                expected[w] = expected.get(w, 0) + 1
+        got = {}
+        for name in os.listdir(out):
+            if name.startswith("part-"):
+                for line in open(os.path.join(out, name)).read().splitlines():
+                    k, v = line.split("\t")
+                    got[k] = int(v)
+        assert got == expected
+
+        listing = mapred_cmd("job", "--master", master, "list")
+        assert listing.returncode == 0 and "SUCCEEDED" in listing.stdout and "wordcount" in listing.stdout
+        job_id = listing.stdout.split()[0]
+        status = mapred_cmd("job", "--master", master, "status", job_id)
+        assert status.returncode == 0 and "SUCCEEDED" in status.stdout and "-a0 SUCCEEDED on" in status.stdout
+    finally:
+        down = mapred_cmd("cluster", "down", "--dir", d)
+        kill_pids(pids)     # in case `down` failed: nothing may outlive the test
+    assert down.returncode == 0, down.stderr
+    assert not os.path.exists(state_path)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    missing = mapred_cmd("cluster", "down", "--dir", d)
+    assert missing.returncode != 0 and "no running cluster" in missing.stderr
