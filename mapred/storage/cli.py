@@ -52,7 +52,7 @@ def _clean(fn):
 def namenode(data_dir, host, port, replication, block_size, dead_timeout, safemode_threshold,
              checkpoint_every, ready_file, verbose):
     """Run the NameNode: the namespace, the block map and the replication monitor."""
-    from .namenode import NameNode, Settings, run  # noqa: F401  (import errors surface here)
+    from .namenode import Settings, run
     cfg = _config.load(replication=replication, block_size=block_size, dead_timeout=dead_timeout,
                        safemode_threshold=safemode_threshold)
     _daemon_logging(verbose)

@@ -54,7 +54,7 @@ class DataNode:
         self.ctx = zmq.Context()
         self.data = make_socket(self.ctx, zmq.ROUTER, secret=secret)
         self.port = bind(self.data, host, port)
-        self.addr = f"tcp://{host}:{self.port}"
+        self.addr = f"tcp://{_advertised(host)}:{self.port}"
         self.nn = make_socket(self.ctx, zmq.DEALER, secret=secret)
         self.nn.setsockopt(zmq.SNDHWM, 1000)
         self.nn.setsockopt(zmq.IMMEDIATE, 1)   # while the NameNode is down, drop, do not queue
@@ -310,6 +310,16 @@ class DataNode:
         self.nn.close(0)
         stop_authenticator(self.ctx)
         self.ctx.term()
+
+
+def _advertised(host: str) -> str:
+    """The address peers should dial: a wildcard bind is advertised as this host's address."""
+    if host in ("0.0.0.0", "*", "::", ""):
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return "127.0.0.1"
+    return host
 
 
 def _load_dnid(data_dir: str) -> str:

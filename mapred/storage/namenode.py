@@ -14,13 +14,12 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import time
 
 import zmq
 
 from .. import wire
-from ..errors import MapredError, ProtocolError, StorageError
+from ..errors import MapredError, ProtocolError
 from ..transport import bind, make_socket, recv, send, stop_authenticator
 from .journal import Journal
 from .namesystem import (BlockReportReceived, DatanodeRegistered, HeartbeatReceived, Namesystem,
@@ -229,5 +228,3 @@ def _write_ready(path: str, addr: str) -> None:
         f.write(addr + "\n")
     os.replace(tmp, path)
 
-
-HOSTNAME = socket.gethostname()

@@ -1,11 +1,9 @@
 """Garbage, strangers and bad requests: a clear error or a logged drop; nodes keep running."""
-import os
 
 import msgpack
 import pytest
 import zmq
 
-from mapred import wire
 from mapred.errors import ConfigError, FileNotFound
 from mapred.storage import Client
 from mapred.storage.minicluster import StorageCluster
