@@ -47,7 +47,7 @@ class StorageCluster:
                  replication: int = 3, dead_timeout: float = 2.0, heartbeat: float = 0.25,
                  scan_interval: float = 300.0, report_interval: float = 60.0,
                  safemode_threshold: float = 0.999, sync: bool = False, env: dict | None = None,
-                 start_timeout: float = 30.0) -> None:
+                 start_timeout: float = 30.0, checkpoint_every: int = 10000) -> None:
         self.dir = os.path.abspath(str(tmpdir))
         self.n_initial = datanodes
         self.block_size, self.replication, self.dead_timeout = block_size, replication, dead_timeout
@@ -55,6 +55,7 @@ class StorageCluster:
         self.safemode_threshold, self.sync = safemode_threshold, sync
         self.env = {**os.environ, **(env or {})}
         self.start_timeout = start_timeout
+        self.checkpoint_every = checkpoint_every
         self.namenode_proc: subprocess.Popen | None = None
         self.datanodes: list[subprocess.Popen | None] = []
         self.datanode_dirs: list[str] = []
@@ -137,7 +138,8 @@ class StorageCluster:
         args = ["namenode", "--data-dir", os.path.join(self.dir, "nn"), "--port", str(self.port),
                 "--replication", str(self.replication), "--block-size", str(self.block_size),
                 "--dead-timeout", str(self.dead_timeout), "--ready-file", ready,
-                "--safemode-threshold", str(self.safemode_threshold)]
+                "--safemode-threshold", str(self.safemode_threshold),
+                "--checkpoint-every", str(self.checkpoint_every)]
         os.makedirs(self.dir, exist_ok=True)
         self.namenode_proc = self._spawn(args, "namenode.log")
         addr = wait_for(lambda: self._read_ready(ready, self.namenode_proc), self.start_timeout,

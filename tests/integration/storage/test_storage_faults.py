@@ -166,3 +166,55 @@ def test_block_file_deleted_behind_datanode_fails_over_and_is_replaced(make_clus
     wait_for(reported, 20, "the missing replica to be reported")
     wait_for(lambda: len(c.locations("/d/gone")[1][0][3]) == 2, 20, "a replacement copy")
     assert c.read_bytes("/d/gone") == data
+
+
+@pytest.mark.timeout(90)
+def test_restart_after_checkpoints_and_returning_datanode_is_trimmed(make_cluster):
+    cluster = make_cluster(datanodes=3, replication=2, checkpoint_every=5)
+    c = cluster.client()
+    files = {f"/cp/f{i}": payload(500 + i, seed=i) for i in range(12)}
+    for path, data in files.items():
+        c.write_bytes(path, data)
+    c.rm("/cp/f0")
+    c.mv("/cp/f1", "/cp/g1")
+    files["/cp/g1"] = files.pop("/cp/f1")
+    del files["/cp/f0"]
+    wait_for(lambda: os.path.exists(os.path.join(cluster.dir, "nn", "name", "image")), 5,
+             "a checkpoint image")
+    cluster.restart_namenode()
+    c = cluster.client()
+    assert_readable(c, files)
+    assert sorted(e["path"] for e in c.ls("/cp")) == sorted(files)
+    # a DataNode goes away, its blocks are copied elsewhere, then it comes back: surplus trimmed
+    cluster.kill_datanode(0)
+    wait_for(lambda: c.fsck("/")["under_replicated"] > 0, cluster.dead_timeout + 5, "node death")
+    wait_for(lambda: c.fsck("/")["under_replicated"] == 0, RECOVERY_BOUND, "re-replication")
+    cluster.restart_datanode(0)
+    wait_for(lambda: c.fsck("/")["over_replicated"] == 0 and c.fsck("/")["under_replicated"] == 0
+             and all(len(b[3]) == 2 for p in files for b in c.locations(p)[1]),
+             RECOVERY_BOUND, "surplus copies trimmed to 2")
+    assert_readable(c, files)
+
+
+@pytest.mark.timeout(90)
+def test_datanode_with_full_disk_is_dropped_from_pipelines(make_cluster):
+    import subprocess
+    cluster = make_cluster(datanodes=2, replication=3)
+    small = os.path.join(cluster.dir, "dn2")
+    os.makedirs(small)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", small],
+                      capture_output=True).returncode != 0:
+        pytest.skip("needs permission to mount a small tmpfs")
+    try:
+        cluster.start_datanode()
+        c = cluster.client()
+        data = payload(6 * BLOCK, seed=11)
+        c.write_bytes("/full/f", data)           # the small node fills up part-way
+        assert c.read_bytes("/full/f") == data
+        assert all(len(b[3]) >= 2 for b in c.locations("/full/f")[1])
+        c.write_bytes("/full/g", data[:BLOCK])   # and is then left out of placement
+        assert cluster.datanodes[2].poll() is None
+        assert c.fsck("/")["healthy"]
+    finally:
+        cluster.stop()
+        subprocess.run(["umount", "-l", small], capture_output=True)
