@@ -37,15 +37,22 @@ def sq_distances(X: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 
 def lloyd_stats(X: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One block's per-centre sums (k x d), counts, distances to the nearest centre and labels."""
-    D = sq_distances(X, C)
+    """One block's per-centre sums (k x d), counts, distances to the nearest centre and labels.
+
+    The argmin needs only ``-2 x·c + |c|²`` (one BLAS product, updated in
+    place); ``|x|²`` (an einsum, no n x d temporary) is added back for the
+    nearest centre only; the per-centre sums are a sparse indicator times X.
+    """
+    import scipy.sparse as sp
+    n, k = X.shape[0], C.shape[0]
+    D = X @ C.T
+    D *= -2.0
+    D += (C * C).sum(axis=1)
     labels = np.argmin(D, axis=1)
-    near = D[np.arange(len(X)), labels]
-    k = len(C)
+    near = np.maximum(D[np.arange(n), labels] + np.einsum("ij,ij->i", X, X), 0.0)
     counts = np.bincount(labels, minlength=k).astype(np.float64)
-    onehot = np.zeros((k, len(X)))
-    onehot[labels, np.arange(len(X))] = 1.0
-    return onehot @ X, counts, near, labels
+    indicator = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(k, n))
+    return np.asarray(indicator @ X, dtype=np.float64), counts, near, labels
 
 
 def farthest(near: np.ndarray, top: int) -> np.ndarray:

@@ -221,7 +221,7 @@ class LogisticRegression(Estimator):
 
     _param_names = ("solver", "lr", "epochs", "batch_size", "alpha", "penalty", "lr_schedule",
                     "power_t", "tol", "n_iter_no_change", "seed", "max_staleness", "fit_intercept",
-                    "momentum")
+                    "momentum", "classes")
     _array_names = ("coef_", "intercept_", "classes_")
     _attr_names = ("n_features_in_", "staleness_", "sparse_")
 

@@ -52,7 +52,7 @@ class _NB(Estimator):
 class MultinomialNB(_NB):
     """Multinomial naive Bayes with additive (Laplace when alpha=1) smoothing."""
 
-    _param_names = ("alpha", "fit_prior")
+    _param_names = ("alpha", "fit_prior", "classes")
     _array_names = ("classes_", "class_count_", "feature_count_", "feature_log_prob_",
                     "class_log_prior_")
     _attr_names = ("n_features_in_",)
@@ -99,7 +99,7 @@ class MultinomialNB(_NB):
 class GaussianNB(_NB):
     """Gaussian naive Bayes: per-class means and variances from one merged-moments reduce."""
 
-    _param_names = ("var_smoothing",)
+    _param_names = ("var_smoothing", "classes")
     _array_names = ("classes_", "class_count_", "class_prior_", "theta_", "var_")
     _attr_names = ("epsilon_", "n_features_in_")
 

@@ -77,6 +77,8 @@ def _plain(value):
     """Parameters and attributes as msgpack-safe values (numpy scalars to Python, tuples to lists)."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
