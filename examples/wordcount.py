@@ -2,13 +2,29 @@
 
     mapred run examples/wordcount.py INPUT... -o OUT
 
-``map_batch`` counts a whole batch of lines with a ``Counter`` (C speed) and
-emits each distinct word once, the combiner adds the partial counts, and
-reducers add them across maps.
+In-mapper combining: each map task keeps one ``Counter`` (in its per-task
+``state``), feeds it whole batches of lines at C speed, and emits each
+distinct word once at the end.  The combiner and reducers add the partial
+counts.  ``count_batch`` alone is a stateless batch mapper for the same job.
 """
 from collections import Counter
 
 import mapred
+
+
+def start_counting():
+    mapred.context().state["counts"] = Counter()
+
+
+def count_into_state(lines):
+    counts = mapred.context().state["counts"]
+    for line in lines:
+        counts.update(line.split())
+    return ()
+
+
+def emit_counts():
+    return mapred.context().state.pop("counts").items()
 
 
 def count_batch(lines):
@@ -22,4 +38,5 @@ def add(word, counts):
     yield word, sum(counts)
 
 
-job = mapred.Job(map_batch=count_batch, combiner=add, reducer=add, num_reducers=4, name="wordcount")
+job = mapred.Job(mapper_init=start_counting, map_batch=count_into_state, mapper_final=emit_counts,
+                 combiner=add, reducer=add, num_reducers=4, name="wordcount")

@@ -23,7 +23,7 @@ class Config:
     reduce_buffer_bytes: int = 128 * MiB # reduce-side in-memory fetch budget before merging on disk
     spill_compression: str = "none"      # "none" or "lz4"
     max_attempts: int = 4                # attempts per task before the job fails
-    batch_lines: int = 65536             # lines per map_batch call for text input
+    batch_lines: int = 131072            # lines per map_batch call for text input
     executor_memory_cap: int = 0         # bytes of RSS per executor; 0 = no cap
     # liveness
     heartbeat_interval: float = 1.0

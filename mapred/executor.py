@@ -24,7 +24,7 @@ from .job import Job, TaskFunctions
 from .outputs import open_writer, part_name, temp_dir
 from .shuffle.combine import as_pair
 from .shuffle.fetch import FetchError, configure as configure_fetch, open_partition_runs
-from .shuffle.merge import merge_and_group
+from .shuffle.merge import merge_and_group, native_order
 from .shuffle.partition import resolve
 from .shuffle.sort import MapOutputBuffer
 from .types import Split
@@ -150,7 +150,8 @@ def _run_map(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> d
     started = time.perf_counter()
     pos.phase = "map"
     n_in, n_out = _map_loop(split, reader, fns, spec.get("batch_lines", 65536), counters, collect, pos,
-                            spec.get("input_mode", "lines"), getattr(sink, "collect_arrays", None))
+                            spec.get("input_mode", "lines"), getattr(sink, "collect_arrays", None),
+                            getattr(sink, "collect_many", None))
     counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_read)
     if job.map_only:
         files = sink()
@@ -158,14 +159,20 @@ def _run_map(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> d
     else:
         index = sink.finish(os.path.join(spec["work_dir"], "file.out"))
         counters["output_bytes"] = index.total_bytes
-        result = {"path": index.path, "addr": spec.get("shuffle_addr", ""), "kind": sink.kind}
+        result = {"path": index.path, "addr": spec.get("shuffle_addr", ""), "kind": sink.kind,
+                  "keytypes": sink.key_type_tags()}
     counters["millis"] = int((time.perf_counter() - started) * 1000)
     key = cache_key(split)
     return {"output": result, "counters": {"map": counters}, "cached": [key] if key else []}
 
 
+def _plain_pairs(out) -> bool:
+    """Whether a map_batch result is a mapping view of pairs (``Counter.items()``): no ArrayPairs inside."""
+    return type(out).__name__ in ("dict_items", "odict_items") or type(out) is zip
+
+
 def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dict, collect, pos,
-              input_mode: str, collect_arrays) -> tuple:
+              input_mode: str, collect_arrays, collect_many=None) -> tuple:
     n_in = n_out = 0
     source, batched = _map_input(split, reader, fns, batch_lines, counters, input_mode)
     if fns.mapper_init is not None:
@@ -176,7 +183,11 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
         for offset, batch in source:
             pos.offset = offset
             n_in += batch.count(b"\n") if type(batch) is bytes else len(batch)
-            n_out += _emit_all(fns.map_batch(batch), collect, "map_batch", collect_arrays)
+            out = fns.map_batch(batch)
+            if collect_many is not None and _plain_pairs(out):
+                n_out += collect_many(out)
+            else:
+                n_out += _emit_all(out, collect, "map_batch", collect_arrays)
     else:
         mapper = fns.mapper
         for key, value in source:
@@ -192,7 +203,11 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
                 n_out += 1
     if fns.mapper_final is not None:
         pos.phase = "mapper_final"
-        n_out += _emit_all(fns.mapper_final(), collect, "mapper_final")
+        out = fns.mapper_final()
+        if collect_many is not None and _plain_pairs(out):
+            n_out += collect_many(out)
+        else:
+            n_out += _emit_all(out, collect, "mapper_final", collect_arrays)
     return n_in, n_out
 
 
@@ -263,7 +278,9 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
             runs = []
             n_groups, n_in, n_out2 = _reduce_records_batch(spec, fns, writer, pos)
             n_out += n_out2
-        for key, values in merge_and_group(runs) if runs else ():
+        native = native_order([(out or {}).get("keytypes", [None] * (partition + 1))[partition]
+                               for _, _, out in spec["sources"]])
+        for key, values in merge_and_group(runs, native) if runs else ():
             pos.key = key
             n_groups += 1
             counted = _Counted(values)

@@ -56,7 +56,7 @@ class LocalCluster:
             if output is None:
                 output = tempfile.mkdtemp(prefix="mapred-out-")
                 overwrite = True
-            plan = JobPlan.make(job, inputs, output, self.config, self.work_dir, overwrite)
+            plan = JobPlan.make(job, inputs, output, self.config, self.work_dir, overwrite, slots=self.size)
             return self._drive(plan, progress)
 
     def close(self) -> None:

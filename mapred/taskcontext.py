@@ -26,6 +26,7 @@ class TaskContext:
     split: Any = None
     partition: int | None = None
     counters: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)   # per-task scratch space (e.g. an in-mapper Counter)
 
     def counter(self, group: str, name: str, n: int = 1) -> None:
         names = self.counters.setdefault(str(group), {})

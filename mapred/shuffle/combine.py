@@ -15,8 +15,12 @@ def combine_groups(combiner: Callable, groups: Iterable[tuple[Any, Iterable]],
     """
     cin = cout = 0
     for key, values in groups:
-        values = list(values)
+        values = values if type(values) is list else list(values)
         cin += len(values)
+        if len(values) == 1:            # nothing to combine: running it zero times is allowed
+            cout += 1
+            yield key, values
+            continue
         out = []
         for pair in combiner(key, iter(values)):
             k2, v2 = as_pair(pair, "combiner")

@@ -26,6 +26,17 @@ MERGE_READ_BLOCK = 64 * 1024
 MERGE_FACTOR = 16     # runs merged at once; more spills are merged in passes (Hadoop's io.sort.factor)
 
 
+_NATIVE_TAGS = {frozenset({str}): "str", frozenset({bytes}): "bytes"}
+
+
+def _tag(types: set) -> str:
+    if not types:
+        return ""
+    if types <= {int, float, bool}:
+        return "num"
+    return _NATIVE_TAGS.get(frozenset(types), "mixed")
+
+
 class MapOutputBuffer:
     """Collects one map attempt's output and produces its final partitioned run."""
 
@@ -43,6 +54,15 @@ class MapOutputBuffer:
         self.mode = ""                       # "records" or "arrays", fixed by the first output
         self.bytes = 0
         self.spills: list[RunIndex] = []
+        self.key_types: list[set] = [set() for _ in range(num_partitions)]
+
+    def key_type_tags(self) -> list[str]:
+        """Per partition: ``str``, ``bytes`` or ``num`` when every key is of that native kind.
+
+        Reducers merge runs with plain comparisons when every run's tag agrees
+        (the same order as ``codec.order_key``), and with ``order_key`` otherwise.
+        """
+        return [_tag(types) for types in self.key_types]
 
     @property
     def kind(self) -> str:
@@ -63,6 +83,33 @@ class MapOutputBuffer:
             self.bytes += pairs.keys.nbytes + pairs.values.nbytes
         if self.bytes > self.limit:
             self._spill()
+
+    def collect_many(self, pairs) -> int:
+        """``collect`` for every ``(key, value)`` of an iterable, without a call per pair."""
+        if self.mode != "records":
+            self._set_mode("records")
+        groups, size, limit = self.groups, approx_size, self.limit
+        n = 0
+        try:
+            for key, value in pairs:
+                n += 1
+                values = groups.get(key)
+                vt = type(value)
+                vsize = 28 if vt is int or vt is float else size(value)
+                if values is None:
+                    groups[key] = [value]
+                    self.bytes += size(key) + vsize + PAIR_OVERHEAD
+                else:
+                    values.append(value)
+                    self.bytes += vsize + 8
+                if self.bytes > limit:
+                    self._relieve()
+                    groups = self.groups
+        except TypeError:
+            raise RecordError("map output key is not hashable, or an item is not a (key, value) pair") from None
+        except ValueError:
+            raise RecordError("map output item is not a (key, value) pair") from None
+        return n
 
     def collect(self, key: Any, value: Any) -> None:
         if self.mode != "records":
@@ -100,6 +147,8 @@ class MapOutputBuffer:
         n = self.n
         for key in self.groups:
             parts[check_partition(part_of(key, n), n, key) if n > 1 else 0].append(key)
+        for p, keys in enumerate(parts):
+            self.key_types[p].update(map(type, keys))
         return parts
 
     def _write_run(self, path: str) -> RunIndex:
