@@ -111,3 +111,13 @@ def test_save_and_load_on_the_block_store(c2, tmp_path):
         np.testing.assert_array_equal(models.load(uri).predict(X), clf.predict(X))
         with pytest.raises(ModelError, match="missing"):
             models.load(store.namenode_uri + "/models/none")
+        # training data on the store too: a dataset and a CSV file under mrfs://
+        stored = mapred.from_numpy(X, y, splits=3, path=store.namenode_uri + "/data/bc")
+        remote = models.GaussianNB().fit(stored, cluster=c2)
+        np.testing.assert_array_equal(remote.predict(X), clf.predict(X))
+        csv = "\n".join(["a,b,y"] + [f"{r[0]},{r[1]},{t}" for r, t in zip(X[:50], y[:50])]) + "\n"
+        with mapred.fs.get_fs(store.namenode_uri).open_write(store.namenode_uri + "/data/x.csv") as f:
+            f.write(csv.encode())
+        Xc, yc = models.read_csv(store.namenode_uri + "/data/x.csv", label="y", cluster=c2).to_numpy()
+        np.testing.assert_allclose(Xc, X[:50, :2])
+        np.testing.assert_array_equal(yc, y[:50])
