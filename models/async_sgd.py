@@ -26,7 +26,7 @@ import numpy as np
 import mapred
 from mapred.errors import ModelError
 
-from ._common import check_finite_loss, seeded_rng, sum_job, unpack
+from ._common import seeded_rng, sum_job, unpack
 from .param_server import decode, encode
 
 TIMEOUT_MS = 30000
@@ -118,6 +118,7 @@ def _pass_job(model, address, shape, data, step):
 
 def fit_async(model, data, n, W, b, runner, valid):
     """Train ``model`` (a LogisticRegression) by asynchronous SGD; return the final (W, b)."""
+    from .linear import PassMonitor
     proc, address = start_holder()
     client = None
     try:
@@ -125,29 +126,13 @@ def fit_async(model, data, n, W, b, runner, valid):
         client.call({"t": "init", "shape_w": list(W.shape), "shape_b": list(b.shape), "lr": model.lr,
                      "alpha": model.alpha, "penalty": model.penalty or "none",
                      "max_staleness": model.max_staleness}, W, b)
-        best, best_loss, waited = None, np.inf, 0
+        monitor = PassMonitor(model, runner, valid)
         for step in range(model.epochs):
             started = time.perf_counter()
             client.call({"t": "config", "lr": model._lr_at(step)})
             v = runner.run_sum(_pass_job(model, address, W.shape, data, step), data.ds)
             _, W, b = client.pull()
-            loss, acc = v[0] / v[2], v[1] / v[2]
-            check_finite_loss(loss, step)
-            if loss > model._loss_limit() or not np.isfinite(W).all():
-                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
-                                 f"the constant guess's; lower lr={model.lr}")
-            entry = {"loss": loss, "accuracy": acc}
-            if valid is not None:
-                records = runner.last_records
-                vloss, vacc = model._loss_on(valid, W, b, runner)
-                runner.last_records = records
-                entry.update(val_loss=vloss, val_accuracy=vacc)
-                if vloss < best_loss - model.tol:
-                    best, best_loss, waited = (W.copy(), b.copy()), vloss, 0
-                else:
-                    waited += 1
-            runner.record(step, started, **entry)
-            if valid is not None and waited >= model.n_iter_no_change:
+            if monitor.after_pass(step, started, W, b, v[0] / v[2], v[1] / v[2]):
                 break
         stats, _ = client.call({"t": "stats"})
         model.staleness_ = {"mean": stats["mean"], "max": stats["max"],
@@ -155,7 +140,7 @@ def fit_async(model, data, n, W, b, runner, valid):
                             "max_staleness": model.max_staleness,
                             "histogram": {int(k): int(v) for k, v in stats["histogram"].items()}}
         client.call({"t": "stop"})
-        return best if best is not None else (W.copy(), b.copy())
+        return monitor.result(W, b)
     finally:
         if client is not None:
             client.close()

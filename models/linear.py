@@ -211,6 +211,41 @@ def sgd_block(X, yi, W, b, *, lr, alpha, penalty, batch_size, rng, multinomial):
     return W, b, loss_sum, correct
 
 
+class PassMonitor:
+    """What every logistic pass ends with: divergence check, validation, early stopping, history.
+
+    Keeps the weights of the best validation loss; ``after_pass`` returns True
+    when ``n_iter_no_change`` passes in a row did not improve it by ``tol``.
+    """
+
+    def __init__(self, model, runner, valid) -> None:
+        self.model, self.runner, self.valid = model, runner, valid
+        self.best, self.best_loss, self.waited = None, np.inf, 0
+
+    def after_pass(self, step: int, started: float, W, b, loss: float, acc: float) -> bool:
+        model = self.model
+        check_finite_loss(loss, step)
+        if loss > model._loss_limit() or not np.isfinite(W).all():
+            raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
+                             f"the constant guess's; lower lr={model.lr}")
+        entry = {"loss": loss, "accuracy": acc}
+        if self.valid is not None:
+            records = self.runner.last_records  # the history counts training records only
+            vloss, vacc = model._loss_on(self.valid, W, b, self.runner)
+            self.runner.last_records = records
+            entry.update(val_loss=vloss, val_accuracy=vacc)
+            if vloss < self.best_loss - model.tol:
+                self.best, self.best_loss, self.waited = (W.copy(), b.copy()), vloss, 0
+            else:
+                self.waited += 1
+        self.runner.record(step, started, **entry)
+        return self.valid is not None and self.waited >= model.n_iter_no_change
+
+    def result(self, W, b):
+        """The best-validation weights when validating, else the last ones."""
+        return self.best if self.best is not None else (W.copy(), b.copy())
+
+
 @register
 class LogisticRegression(Estimator):
     """Binary (sigmoid) or multinomial (softmax) logistic regression with L2 or L1 (proximal).
@@ -281,36 +316,20 @@ class LogisticRegression(Estimator):
 
     def _fit_sync(self, data, n, W, b, runner, valid):
         """GD or parameter-mixing SGD: one job per pass, weights broadcast, early stopping."""
-        best, best_loss, waited = (W, b), np.inf, 0
+        monitor = PassMonitor(self, runner, valid)
         prev = np.inf
         self._velocity = (np.zeros_like(W), np.zeros_like(b))
         for step in range(self.epochs):
             started = time.perf_counter()
             bc = mapred.broadcast(np.concatenate([W.ravel(), b]))
-            job = self._pass_job(bc, W.shape, data, step)
-            v = runner.run_sum(job, data.ds)
+            v = runner.run_sum(self._pass_job(bc, W.shape, data, step), data.ds)
             W, b, loss, acc = self._apply(v, W, b, n, step)
-            check_finite_loss(loss, step)
-            if loss > self._loss_limit() or not np.isfinite(W).all():
-                raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
-                                 f"the constant guess's; lower lr={self.lr}")
-            entry = {"loss": loss, "accuracy": acc}
-            if valid is not None:
-                records = runner.last_records  # the history counts training records only
-                vloss, vacc = self._loss_on(valid, W, b, runner)
-                runner.last_records = records
-                entry.update(val_loss=vloss, val_accuracy=vacc)
-                if vloss < best_loss - self.tol:
-                    best, best_loss, waited = (W.copy(), b.copy()), vloss, 0
-                else:
-                    waited += 1
-            runner.record(step, started, **entry)
-            if valid is not None and waited >= self.n_iter_no_change:
-                return best
+            if monitor.after_pass(step, started, W, b, loss, acc):
+                break
             if valid is None and self.solver == "gd" and abs(prev - loss) <= self.tol * max(1.0, loss):
                 break
             prev = loss
-        return best if valid is not None else (W, b)
+        return monitor.result(W, b)
 
     def _pass_job(self, bc, shape, data: Data, step: int):
         d, K = shape
