@@ -130,6 +130,10 @@ class Master:
 
     # ------------------------------------------------------------------ messages
     def _dispatch(self, route, msg, data) -> None:
+        claimed = getattr(msg, "worker_id", None)
+        if claimed is not None and (not route or bytes(route[-1]) != claimed.encode()):
+            log.warning("dropped %s claiming to come from worker %s over another connection", msg.TYPE, claimed)
+            return
         handler = getattr(self, "_on_" + type(msg).__name__, None)
         if handler is None:
             self._reply(route, wire.Error(rid=msg.rid, kind="ProtocolError",
@@ -143,10 +147,6 @@ class Master:
                    f"{__version__}; refusing its registration")
             log.warning(why)
             self._reply(route, wire.Error(rid=msg.rid, kind="VersionMismatch", message=why))
-            return
-        if not route or bytes(route[-1]) != msg.worker_id.encode():
-            self._reply(route, wire.Error(rid=msg.rid, kind="ProtocolError",
-                                          message="worker id must be the socket identity"))
             return
         now = time.monotonic()
         self.workers[msg.worker_id] = WorkerInfo(msg.worker_id, msg.host, msg.slots, msg.memory,

@@ -129,3 +129,57 @@ def test_with_a_secret_a_worker_without_it_cannot_register(make_cluster, tmp_pat
     monkeypatch.delenv("MAPRED_SECRET")
     with pytest.raises(ClusterError):
         mapred.connect(cluster.master_addr, timeout=1.0)
+
+
+@pytest.mark.timeout(60)
+def test_executor_over_its_memory_cap_fails_with_a_clear_reason(make_cluster, tmp_path):
+    cluster = make_cluster(workers=1, env={"MAPRED_EXECUTOR_MEMORY_CAP": str(300 << 20)})
+
+    def hog(offset, line):
+        blob = bytearray(600 << 20)
+        time.sleep(5)
+        yield line, len(blob)
+
+    job = mapred.Job(hog, reducer=lambda k, vs: [(k, sum(vs))], name="hog", max_attempts=2)
+    path = write_text(tmp_path / "in.txt", 3)
+    with pytest.raises(mapred.JobFailed) as info:
+        job.run(path, str(tmp_path / "out"), cluster=cluster.client())
+    assert "MemoryCapExceeded" in str(info.value) and "over its cap of 300 MiB" in str(info.value)
+
+
+@pytest.mark.timeout(60)
+def test_a_dead_master_is_a_clear_error_for_a_waiting_client(make_cluster, tmp_path):
+    cluster = make_cluster(workers=1)
+    client = mapred.connect(cluster.master_addr, timeout=2.0)
+    try:
+        handle = client.submit(wordcount(map_sleep=30.0), write_text(tmp_path / "in.txt", 10),
+                               str(tmp_path / "out"))
+        cluster.master_proc.kill()
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match="did not answer"):
+            handle.wait()
+        assert time.monotonic() - started < 10
+    finally:
+        client.close()
+
+
+@pytest.mark.timeout(30)
+def test_reports_claiming_another_workers_identity_are_dropped(make_cluster):
+    import zmq
+    from mapred import wire
+    cluster = make_cluster(workers=1)
+    real = cluster.client().workers()[0]["worker_id"]
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(cluster.master_addr)
+        sock.send_multipart(wire.encode(wire.WorkerBeat(worker_id=real)))
+        sock.send_multipart(wire.encode(wire.ListJobs(rid=5)))
+        assert sock.poll(5000)
+        reply, _ = wire.decode(sock.recv_multipart())
+        assert isinstance(reply, wire.JobList)   # no Ok/Reregister for the forged heartbeat came first
+        sock.close()
+    finally:
+        ctx.term()
+    assert "claiming to come from worker" in open(os.path.join(cluster.dir, "master.log")).read()
