@@ -17,6 +17,17 @@ from .shuffle.partition import HashPartitioner, RangePartitioner, TotalOrderPart
 from .version import __version__
 
 
+def open(path: str, mode: str = "rb"):  # noqa: A001 - mirrors the builtin on purpose
+    """A binary file on a local path or ``mrfs://`` URI: ``"rb"`` to read, ``"wb"`` to write (visible on close)."""
+    from .fs import get_fs
+    fs = get_fs(str(path))
+    if mode in ("r", "rb"):
+        return fs.open_read(str(path))
+    if mode in ("w", "wb"):
+        return fs.open_write(str(path))
+    raise errors.ConfigError(f"mapred.open mode must be 'rb' or 'wb', got {mode!r}")
+
+
 def connect(address: str, **kwargs):
     """A handle on a running cluster's master (``tcp://host:port``), for ``job.run(..., cluster=c)``."""
     from .client import connect as _connect
@@ -25,4 +36,4 @@ def connect(address: str, **kwargs):
 
 __all__ = ["ArrayPairs", "TotalOrderPartitioner", "ArrayDataset", "Broadcast", "HashPartitioner", "Job", "JobFailed", "JobKilled", "LocalCluster",
            "MRJob", "MapredError", "Pipeline", "RangePartitioner", "RecordInput", "Result", "__version__",
-           "broadcast", "connect", "context", "counter", "errors", "from_numpy", "load_dataset", "records"]
+           "broadcast", "connect", "context", "open", "counter", "errors", "from_numpy", "load_dataset", "records"]

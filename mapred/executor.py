@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
 from . import taskcontext as ctxmod
 from .arrays import ArrayPairs, concat_chunks, sort_pairs
-from .errors import InputError, MapredError, RecordError
+from .errors import ConfigError, InputError, MapredError, ModelError, RecordError
 from .fs import get_fs
 from .inputs import SplitReader
 from .job import Job, TaskFunctions
@@ -29,8 +30,38 @@ from .shuffle.partition import resolve
 from .shuffle.sort import MapOutputBuffer
 from .types import Split
 
-# parsed split blocks kept across jobs in this process: cache key -> block
-SPLIT_CACHE: dict[str, Any] = {}
+class SplitCache:
+    """Parsed split blocks kept across jobs in this executor, least recently used evicted past a byte cap."""
+
+    def __init__(self, cap_bytes: int) -> None:
+        self.cap = cap_bytes
+        self.blocks: "OrderedDict[str, Any]" = OrderedDict()
+        self.sizes: dict[str, int] = {}
+
+    def get(self, key: str):
+        block = self.blocks.get(key)
+        if block is not None:
+            self.blocks.move_to_end(key)
+        return block
+
+    def put(self, key: str, block) -> None:
+        arrays = block if isinstance(block, tuple) else (block,)
+        size = sum(getattr(a, "nbytes", 0) for a in arrays)
+        self.blocks[key] = block
+        self.sizes[key] = size
+        while sum(self.sizes.values()) > self.cap and len(self.blocks) > 1:
+            old, _ = self.blocks.popitem(last=False)
+            self.sizes.pop(old, None)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.blocks
+
+
+SPLIT_CACHE = SplitCache(int(os.environ.get("MAPRED_EXECUTOR_CACHE_BYTES", 2 << 30)))
+
+
+# errors a retry cannot fix: bad input, a record the engine cannot carry, bad model input or settings
+FATAL_ERRORS = (InputError, RecordError, ModelError, ConfigError)
 
 
 class AttemptFailure(Exception):
@@ -93,7 +124,7 @@ def _teardown(fns: TaskFunctions) -> None:
 
 def _failure_report(exc: BaseException, spec: dict, pos: _Position) -> dict:
     split = Split.from_wire(spec["split"]).describe() if spec.get("split") else ""
-    fatal = isinstance(exc, (InputError, RecordError))
+    fatal = isinstance(exc, FATAL_ERRORS)
     report = {"type": type(exc).__name__, "message": str(exc), "task": spec["task"],
               "attempt": spec["attempt"], "split": split, "phase": pos.phase,
               "offset": pos.offset, "traceback": traceback.format_exc(), "fatal": fatal}
@@ -124,7 +155,7 @@ def _map_input(split: Split, reader: SplitReader, fns: TaskFunctions, batch_line
     if block is None:
         block = reader.array_block()
         if key:
-            SPLIT_CACHE[key] = block
+            SPLIT_CACHE.put(key, block)
     else:
         counters["cache_hits"] = counters.get("cache_hits", 0) + 1
     if fns.map_batch:
