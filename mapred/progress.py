@@ -15,12 +15,18 @@ class ProgressLine:
         self.last = 0.0
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self.printed = False
+        self.pending = None      # the latest state not yet shown (rate-limited)
 
     def __call__(self, progress: dict, counters: dict) -> None:
         now = time.monotonic()
         if now - self.last < self.interval:
+            self.pending = (progress, counters)
             return
+        self.pending = None
         self.last = now
+        self._show(progress, counters, now)
+
+    def _show(self, progress: dict, counters: dict, now: float) -> None:
         elapsed = now - self.started
         records = counters.get("map", {}).get("input_records", 0)
         line = (f"map {progress['maps_done']}/{progress['maps']}  reduce {progress['reduces_done']}/"
@@ -34,6 +40,10 @@ class ProgressLine:
         self.printed = True
 
     def close(self) -> None:
+        """Show the final state (it may have been rate-limited), then end the line."""
+        if self.pending is not None:
+            self._show(*self.pending, time.monotonic())
+            self.pending = None
         if self.printed and self.tty:
             self.stream.write("\n")
             self.stream.flush()
