@@ -131,12 +131,15 @@ class BlockMap:
         return [n for _, n in sorted(self.nodes.items()) if n.state is NodeState.LIVE]
 
     def register(self, info: DatanodeInfo) -> None:
-        """A (re)registering DataNode; its replicas are learned again from its block report."""
+        """A (re)registering DataNode.  Known replicas stay until its full block report says
+        otherwise, so a repeated registration does not make its blocks look lost for a moment."""
         old = self.nodes.get(info.dnid)
-        if old is not None:
-            for block_id in list(old.blocks):
-                self.remove_replica(block_id, info.dnid)
-        self.nodes[info.dnid] = info
+        if old is None:
+            self.nodes[info.dnid] = info
+            return
+        for name in ("addr", "host", "data_dir", "capacity", "used", "remaining", "last_seen"):
+            setattr(old, name, getattr(info, name))
+        old.state = NodeState.LIVE
 
     def node_dead(self, dnid: str) -> None:
         """A silent DataNode: its copies stop counting until it registers again."""

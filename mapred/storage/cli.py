@@ -57,7 +57,8 @@ def namenode(data_dir, host, port, replication, block_size, dead_timeout, safemo
                        safemode_threshold=safemode_threshold)
     _daemon_logging(verbose)
     settings = Settings(replication=cfg.replication, block_size=cfg.block_size,
-                        dead_timeout=cfg.dead_timeout, safemode_threshold=cfg.safemode_threshold)
+                        dead_timeout=cfg.dead_timeout, safemode_threshold=cfg.safemode_threshold,
+                        copy_timeout=min(30.0, max(5.0, 3 * cfg.dead_timeout)))
     run(data_dir, host, port, settings, ready_file=ready_file, checkpoint_every=checkpoint_every)
 
 

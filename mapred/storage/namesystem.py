@@ -339,7 +339,6 @@ class Namesystem:
     def _on_DatanodeRegistered(self, ev: DatanodeRegistered):
         self.bmap.register(DatanodeInfo(ev.dnid, ev.addr, ev.host, ev.data_dir, ev.capacity,
                                         ev.used, ev.remaining, ev.now))
-        self.queued.pop(ev.dnid, None)
         return []
 
     def _on_HeartbeatReceived(self, ev: HeartbeatReceived):

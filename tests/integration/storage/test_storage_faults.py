@@ -187,8 +187,10 @@ def test_restart_after_checkpoints_and_returning_datanode_is_trimmed(make_cluste
     assert sorted(e["path"] for e in c.ls("/cp")) == sorted(files)
     # a DataNode goes away, its blocks are copied elsewhere, then it comes back: surplus trimmed
     cluster.kill_datanode(0)
-    wait_for(lambda: c.fsck("/")["under_replicated"] > 0, cluster.dead_timeout + 5, "node death")
-    wait_for(lambda: c.fsck("/")["under_replicated"] == 0, RECOVERY_BOUND, "re-replication")
+    wait_for(lambda: any(n["state"] == "DEAD" for n in c.report()), cluster.dead_timeout + 5,
+             "the killed DataNode to be declared dead")
+    wait_for(lambda: all(len(b[3]) == 2 for p in files for b in c.locations(p)[1]),
+             RECOVERY_BOUND, "re-replication")
     cluster.restart_datanode(0)
     wait_for(lambda: c.fsck("/")["over_replicated"] == 0 and c.fsck("/")["under_replicated"] == 0
              and all(len(b[3]) == 2 for p in files for b in c.locations(p)[1]),

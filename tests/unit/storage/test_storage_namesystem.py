@@ -183,3 +183,13 @@ def test_placement_writer_first_then_distinct_hosts_then_emptiest():
     assert choose_targets(nodes, 2, exclude=frozenset({"b"}), existing=("d",)) == ["a", "c"]
     full = [node("z", "h9", 100)]
     assert choose_targets(full, 1, block_size=10) == []
+
+
+def test_repeated_registration_keeps_replicas_and_queued_work():
+    core, _ = make(4)
+    write_file(core, "/f")
+    core.handle(ReplicaCorrupt(100, "dn0"))
+    core.handle(DatanodeRegistered("dn1", "tcp://127.0.0.1:9", "dn1", "/d", 10 * GB, 0, 10 * GB, 1))
+    assert "dn1" in core.bmap.live_replicas(100) and core.bmap.nodes["dn1"].addr.endswith(":9")
+    assert {"op": "delete", "blocks": [100]} in beat(core, 1)["dn0"]
+    core.validate()
