@@ -25,5 +25,5 @@ __all__ = [
     "ALS", "Data", "csr_to_ell", "ell_to_csr", "collect_predictions", "evaluate", "coefficients",
     "compress", "permutation_importance", "KMeans", "LinearRegression",
     "LogisticRegression", "GaussianNB", "MultinomialNB", "load", "OneHotEncoder", "StandardScaler",
-    "hash_features", "read_csv", "split", "TfidfVectorizer", "make_tokenizer",
+    "hash_features", "read_csv", "split", "synthetic", "TfidfVectorizer", "make_tokenizer",
 ]

@@ -146,6 +146,10 @@ class TfidfVectorizer(Estimator):
         self.vocabulary_ = {t: i for i, t in enumerate(self.terms_.tolist())}
         self.ngram_range = tuple(self.ngram_range)
 
+    def predict_job(self, *args, **kwargs):
+        """A vectoriser predicts nothing; ``transform_dataset`` is its job."""
+        raise ModelError("TfidfVectorizer has no predict_job; use transform_dataset(docs, y)")
+
     def get_feature_names_out(self) -> np.ndarray:
         return np.asarray(self.terms_, dtype=object)
 
