@@ -52,3 +52,20 @@ def overlap_mapper(offset, line):
 
 def add(key, values):
     yield key, sum(values)
+
+
+def segfault_once_mapper(offset, line):
+    marker = os.path.join(_marker_dir(), "segfaulted")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        import ctypes
+        ctypes.string_at(0)          # SIGSEGV: the executor process dies
+    yield line, 1
+
+
+def hog_memory_mapper(offset, line):
+    block = bytearray(int(mapred.context().params["hog_bytes"]))
+    for i in range(0, len(block), 4096):
+        block[i] = 1                 # touch every page so RSS grows
+    time.sleep(3)
+    yield line, len(block)

@@ -106,3 +106,23 @@ def test_tasks_overlap_and_retries_do_not_duplicate_output(clusters, write_files
     overlapping = any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])
     assert overlapping, "no two map tasks ran at the same time on 2 executors"
     assert dict(result) == {f"line{i}": "1" for i in range(4)}
+
+
+def test_segfaulting_executor_fails_only_that_attempt(clusters, write_files, tmp_path):
+    paths = write_files({"a.txt": "x\ny\n"})
+    marker = tmp_path / "m"
+    marker.mkdir()
+    job = mapred.Job(mapper=probes.segfault_once_mapper, reducer=probes.add, params={"marker_dir": str(marker)})
+    result = clusters.get(2).run(job, paths, str(tmp_path / "out"))
+    assert dict(result) == {"x": "1", "y": "1"}
+    assert result.counters["job"]["failed_attempts"] == 1
+
+
+def test_memory_cap_exceeded_fails_attempts_with_a_clear_reason(write_files, tmp_path):
+    from mapred import config
+    paths = write_files({"a.txt": "x\n"})
+    job = mapred.Job(mapper=probes.hog_memory_mapper, reducer=probes.add, params={"hog_bytes": 400 << 20},
+                     max_attempts=2)
+    with mapred.LocalCluster(1, config=config.load(executor_memory_cap=200 << 20)) as cluster:
+        with pytest.raises(JobFailed, match=r"MemoryCapExceeded: executor used \d+ MiB, over its cap of 200 MiB"):
+            cluster.run(job, paths, str(tmp_path / "out"))
