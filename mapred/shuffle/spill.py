@@ -73,34 +73,22 @@ class RunWriter:
     def write_partition(self, records: Iterable[tuple[Any, list]]) -> Segment:
         """Append the next partition's sorted ``(key, values)`` records."""
         start = self.f.tell()
-        pack, count = self.packer.pack, 0
-        if self.compression == "lz4":
-            comp = lz4.frame.LZ4FrameCompressor()
+        comp = lz4.frame.LZ4FrameCompressor() if self.compression == "lz4" else None
+        emit = self.f.write if comp is None else (lambda data: self.f.write(comp.compress(data)))
+        if comp is not None:
             self.f.write(comp.begin())
-            chunk: list[bytes] = []
-            size = 0
-            for key, values in records:
-                data = pack([key, values])
-                chunk.append(data)
-                size += len(data)
-                count += 1
-                if size >= READ_BLOCK:
-                    self.f.write(comp.compress(b"".join(chunk)))
-                    chunk, size = [], 0
-            self.f.write(comp.compress(b"".join(chunk)))
+        pack, count, buf, size = self.packer.pack, 0, [], 0
+        for key, values in records:
+            data = pack([key, values])
+            buf.append(data)
+            size += len(data)
+            count += 1
+            if size >= READ_BLOCK:
+                emit(b"".join(buf))
+                buf, size = [], 0
+        emit(b"".join(buf))
+        if comp is not None:
             self.f.write(comp.flush())
-        else:
-            buf: list[bytes] = []
-            size = 0
-            for key, values in records:
-                data = pack([key, values])
-                buf.append(data)
-                size += len(data)
-                count += 1
-                if size >= READ_BLOCK:
-                    self.f.write(b"".join(buf))
-                    buf, size = [], 0
-            self.f.write(b"".join(buf))
         seg = Segment(self.path, start, self.f.tell() - start, count, self.compression)
         self.segments.append(seg)
         return seg
