@@ -14,7 +14,7 @@ from mapred.errors import ModelError
 
 from ._common import RECORDS, Data, Runner, block_start, unpack
 
-_MIN_KEYS = ("bad_feature", "bad_label", "bad_negative")
+_MIN_KEYS = ("bad_feature", "bad_label", "bad_negative", "bad_target")
 
 
 def _merge(key, values):
@@ -54,6 +54,8 @@ def scan(data: Data, runner: Runner, *, labels: bool = True, classes=None,
                 yield ("bad_feature",), start + int(np.argmax(bad))
         if nonnegative and (dense < 0).any():
             yield ("bad_negative",), start + int(np.argmax((dense < 0).any(axis=1)))
+        if y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
+            yield ("bad_target",), start + int(np.argmax(~np.isfinite(y)))
         if want_labels and y is not None:
             if declared is not None:
                 outside = ~np.isin(y, declared)
@@ -76,6 +78,8 @@ def scan(data: Data, runner: Runner, *, labels: bool = True, classes=None,
             facts[k[0] if isinstance(k, tuple) else k] = v
     if facts.get("bad_feature") is not None:
         raise ModelError(f"row {facts['bad_feature']}: NaN or infinite feature value")
+    if facts.get("bad_target") is not None:
+        raise ModelError(f"row {facts['bad_target']}: label (y) is NaN or infinite")
     if facts.get("bad_label") is not None:
         raise ModelError(f"row {facts['bad_label']}: label outside the declared classes "
                          f"{declared.tolist()}")

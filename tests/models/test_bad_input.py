@@ -29,6 +29,16 @@ def test_non_finite_feature_names_the_row(c2, iris, value, make):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("make", [lambda: models.LinearRegression(), lambda: models.LogisticRegression()])
+def test_non_finite_label_names_the_row(c2, iris, make):
+    X, y = iris
+    y = y.astype(float)
+    y[33] = np.nan
+    with pytest.raises(ModelError, match=r"row 33: label \(y\) is NaN or infinite"):
+        make().fit(mapred.from_numpy(X, y, splits=3), cluster=c2)
+
+
+@pytest.mark.timeout(60)
 def test_wrong_width(c2, iris):
     X, y = iris
     clf = models.LogisticRegression(epochs=3).fit(mapred.from_numpy(X, y, splits=2), cluster=c2)
