@@ -21,7 +21,7 @@ import numpy as np
 
 from mapred.errors import ModelError
 
-from ._common import Runner, as_data, seeded_rng, sum_job, unpack
+from ._common import Runner, as_data, block_start, seeded_rng, sum_job, unpack
 from .base import translate_errors
 
 
@@ -61,8 +61,7 @@ def permutation_importance(model, dataset, *, n_repeats=3, seed=0, feature_names
 
     def stat(block):
         X, y = unpack(block)
-        from mapred import context
-        start = context().split.start
+        start = block_start()
         out = [score(X, y)]
         for j in range(d):
             for r in range(n_repeats):

@@ -192,12 +192,16 @@ class KMeans(Estimator):
             return C.copy()
         if self.init == "k-means++":
             rate = min(1.0, max(self.sample_size, 4 * k) / n)
-            sample = self._sample(data, rate, self.seed, runner)
+            sample = self._sample(data, rate, self.seed, runner, minimum=k)
             return kmeans_pp(sample, k, rng)
         return self._kmeans_parallel(data, n, runner, rng)
 
-    def _sample(self, data: Data, rate: float, seed: int, runner) -> np.ndarray:
-        """Rows whose hash of (seed, row id) is under ``rate``, in row order."""
+    def _sample(self, data: Data, rate: float, seed: int, runner, minimum: int = 1) -> np.ndarray:
+        """Rows whose hash of (seed, row id) is under ``rate``, in row order.
+
+        Fewer than ``minimum`` rows (a tiny dataset or unlucky hashes): the
+        rate is raised tenfold and the sample drawn again.
+        """
         def map_batch(block):
             X, _ = unpack(block)
             start = block_start()
@@ -209,14 +213,14 @@ class KMeans(Estimator):
         pairs, _ = runner.run(job, data.ds)
         pairs.sort(key=lambda kv: kv[0])
         sample = np.vstack([v for _, v in pairs]) if pairs else np.empty((0, data.n_features))
-        if len(sample) < self.n_clusters:
-            return self._sample(data, 1.0, seed, runner) if rate < 1.0 else sample
+        if len(sample) < minimum and rate < 1.0:
+            return self._sample(data, min(1.0, rate * 10), seed, runner, minimum)
         return sample
 
     def _kmeans_parallel(self, data: Data, n: int, runner, rng) -> np.ndarray:
         """k-means|| (Bahmani et al.): oversampled rounds by jobs, then weighted k-means++ locally."""
         k, ell = self.n_clusters, self.oversampling * self.n_clusters
-        first = self._sample(data, min(1.0, 1.0 / n * 16), self.seed, runner)
+        first = self._sample(data, min(1.0, 16.0 / n), self.seed, runner)
         C = first[[int(rng.integers(len(first)))]]
         for r in range(self.init_rounds):
             bc = mapred.broadcast(C)
@@ -237,8 +241,8 @@ class KMeans(Estimator):
 
         w = runner.run_sum(sum_job(weights, "kmeans.par.weights"), data.ds)
         if len(C) < k:
-            extra = self._sample(data, 1.0, self.seed, runner)
-            return kmeans_pp(extra, k, rng)
+            rate = min(1.0, max(self.sample_size, 4 * k) / n)  # too few candidates: k-means++ instead
+            return kmeans_pp(self._sample(data, rate, self.seed, runner, minimum=k), k, rng)
         return kmeans_pp(C, k, rng, weights=np.maximum(w, 1e-12))
 
     def _draw(self, data, bc, factor: float, seed: int, runner) -> np.ndarray:
