@@ -202,30 +202,31 @@ def read_csv(paths, label=None, *, header=True, delimiter=",", dtype=np.float64,
 
     def mapper(offset, line):
         fields = line.strip().split(params["delim"])
-        if line.strip():
-            yield offset, fields
+        if line.strip():  # keyed by (file, offset): rows come back in file and line order
+            yield (getattr(mapred.context().split, "path", ""), offset), fields
 
     job = mapred.Job(mapper=mapper, output_format="msgpack", name="models.read_csv")
     with translate_errors():
         pairs, _ = Runner(workers, cluster).run(job, paths)
     pairs.sort(key=lambda kv: kv[0])
-    rows = [v for _, v in pairs]
-    if header and rows:
-        names = rows[0]
-        rows = [r for r in rows[1:] if r != names]
-    else:
-        names = [str(i) for i in range(len(rows[0]))] if rows else []
-    if not rows:
+    if not pairs:
+        raise ModelError(f"CSV input {paths!r} holds no data rows")
+    names = pairs[0][1] if header else [str(i) for i in range(len(pairs[0][1]))]
+    if header:  # every file's first line is its header
+        pairs = [(k, v) for k, v in pairs if k[1] != 0]
+    if not pairs:
         raise ModelError(f"CSV input {paths!r} holds no data rows")
     width = len(names)
-    offsets = [k for k, v in pairs if v != names or not header]
-    for off, r in zip(offsets, rows):
+    for (file, off), r in pairs:
         if len(r) != width:
-            raise ModelError(f"CSV {paths!r} line at byte offset {off}: {len(r)} fields, expected {width}")
+            raise ModelError(f"CSV {file} line at byte offset {off}: {len(r)} fields, expected {width}")
+    rows = [v for _, v in pairs]
     try:
         table = np.array(rows, dtype=dtype)
     except ValueError as exc:
         raise ModelError(f"CSV {paths!r}: a value is not a number ({exc})") from None
+    if label is not None and isinstance(label, str) and label not in names:
+        raise ModelError(f"label column {label!r} is not in the CSV header {names}")
     if label is None:
         return mapred.from_numpy(table, splits=splits, path=path)
     col = names.index(label) if isinstance(label, str) else int(label)

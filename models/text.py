@@ -195,13 +195,10 @@ class TfidfVectorizer(Estimator):
         import scipy.sparse as sp
         self._check_fitted()
         paths, temp = _inputs(docs)
-        if not isinstance(paths, str) and len(paths) > 1:
-            raise ModelError("vectors take one file or a list of strings; "
-                             "row order across several files is not defined")
         row = self._row_fn()
 
-        def mapper(offset, line):
-            yield offset, row(line)
+        def mapper(offset, line):  # keyed by (file, offset): documents come back in input order
+            yield (getattr(mapred.context().split, "path", ""), offset), row(line)
 
         job = mapred.Job(mapper=mapper, output_format="msgpack", name="tfidf.vectors")
         try:

@@ -79,3 +79,14 @@ def test_one_hot_and_feature_hashing(c2):
     H = models.hash_features([["a", "b", "a"], ["c"]], n_features=16)
     assert H.shape == (2, 16) and abs(H[0]).sum() in (1.0, 3.0) and abs(H[1]).sum() == 1.0
     np.testing.assert_array_equal(H.toarray(), models.hash_features([["a", "b", "a"], ["c"]], 16).toarray())
+
+
+@pytest.mark.timeout(60)
+def test_read_csv_several_files_keep_file_and_line_order(c2, tmp_path):
+    X = np.arange(40, dtype=np.float64).reshape(20, 2)
+    for part, rows in (("b.csv", X[10:]), ("a.csv", X[:10])):
+        (tmp_path / part).write_text("u,v\n" + "".join(f"{r[0]},{r[1]}\n" for r in rows))
+    ds = models.read_csv(str(tmp_path / "*.csv"), splits=2, cluster=c2)
+    np.testing.assert_array_equal(ds.to_numpy()[0], X)
+    with pytest.raises(ModelError, match="label column 'w' is not in the CSV header"):
+        models.read_csv(str(tmp_path / "*.csv"), label="w", cluster=c2)

@@ -81,3 +81,17 @@ def test_tokenizer_matches_sklearn_analyzer():
     ref = SkTfidf(ngram_range=(1, 2)).build_analyzer()
     text = "The quick brown Fox — jumps over 2 lazy dogs; naïve café!"
     assert tok(text) == ref(text)
+
+
+@pytest.mark.timeout(60)
+def test_vectors_of_several_files_in_input_order(c2, tmp_path):
+    docs = stdlib_corpus()[:40]
+    flat = [d.replace("\n", " ") for d in docs]
+    (tmp_path / "a.txt").write_text("".join(d + "\n" for d in flat[:25]))
+    (tmp_path / "b.txt").write_text("".join(d + "\n" for d in flat[25:]))
+    paths = [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+    ours = models.TfidfVectorizer().fit(paths, cluster=c2)
+    data = ours.transform_dataset(paths, splits=2, cluster=c2)
+    ref = SkTfidf().fit(flat)
+    got = models.ell_to_csr(*data.ds.to_numpy(), len(ours.terms_))
+    assert abs(got - ref.transform(flat)).max() < 1e-12
