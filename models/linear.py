@@ -282,7 +282,11 @@ class LogisticRegression(Estimator):
     # -- fitting
 
     def fit(self, dataset, y=None, *, validation=None, workers=None, cluster=None):
-        """Train on ``dataset`` (an engine dataset, ``Data``, or numpy X with y)."""
+        """Train on ``dataset`` (an engine dataset, ``Data``, or numpy X with y).
+
+        ``validation`` (a dataset or an ``(X, y)`` tuple) turns on early
+        stopping: the weights of the best validation loss are kept.
+        """
         data = cached(as_data(dataset, y))  # the scan reads the blocks once; passes reuse them
         runner = self._runner(workers, cluster)
         info = scan(data, runner, classes=self.classes)
@@ -290,7 +294,7 @@ class LogisticRegression(Estimator):
         self.n_features_in_, self.sparse_ = data.n_features, data.sparse
         valid = None
         if validation is not None:
-            valid = as_data(validation)
+            valid = as_data(*validation) if isinstance(validation, tuple) else as_data(validation)
             if valid.n_features != data.n_features:
                 raise ModelError(f"validation has {valid.n_features} features, training data "
                                  f"{data.n_features}")
