@@ -38,7 +38,8 @@ def main(argv=None):
         print(f"  iteration {h['iter']}: train RMSE {h['rmse']:.4f}  test RMSE {h['val_rmse']:.4f}")
     print(f"fitted in {time.perf_counter() - started:.2f}s")
     seen = i[:cut][u[:cut] == 0]
-    print("top 5 for user 0:", ", ".join(f"item {it} ({s:.2f})" for it, s in als.recommend(0, 5, exclude=seen)))
+    top = als.recommend(0, 5, exclude=seen)
+    print("top 5 for user 0:", ", ".join(f"item {it} ({s:.2f})" for it, s in top))
     return als
 
 

@@ -92,6 +92,7 @@ class ALS(Estimator):
         self.seed, self.num_reducers = seed, int(num_reducers)
 
     def fit(self, ratings, *, validation=None, workers=None, cluster=None):
+        """Factorise the ratings; ``validation`` ratings add a held-out RMSE to each iteration."""
         ds = self._dataset(ratings).cache()  # read once by the scan, reused by every half-iteration
         runner = self._runner(workers, cluster)
         n_users, n_items = self._scan(ds, runner)

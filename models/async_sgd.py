@@ -46,6 +46,7 @@ class HolderClient:
         self.address, self.shape_w, self.shape_b = address, tuple(shape_w), tuple(shape_b)
 
     def call(self, header: dict, *arrays) -> tuple[dict, list]:
+        """Send one request and wait for its reply; a refusal or a silent holder is a ``ModelError``."""
         import zmq
         try:
             self.sock.send_multipart(encode(header, *arrays))
@@ -58,15 +59,18 @@ class HolderClient:
         return reply, data
 
     def weights(self, reply_data: list) -> tuple[np.ndarray, np.ndarray]:
+        """The (W, b) arrays of a ``weights`` reply's raw frames."""
         W = np.frombuffer(reply_data[0], dtype=np.float64).reshape(self.shape_w)
         b = np.frombuffer(reply_data[1], dtype=np.float64).reshape(self.shape_b)
         return W, b
 
     def pull(self):
+        """The holder's current (version, W, b)."""
         reply, data = self.call({"t": "pull"})
         return reply["version"], *self.weights(data)
 
     def close(self) -> None:
+        """Close the socket at once (linger 0)."""
         self.sock.close(0)
 
 

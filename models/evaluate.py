@@ -69,7 +69,8 @@ def _classifier_stat(model, data: Data, bins: int):
         yi_c = np.clip(yi, 0, C - 1)
         outside = classes[yi_c] != y
         if outside.any():
-            raise ModelError(f"row {block_start() + int(np.argmax(outside))}: label {np.asarray(y)[outside][0].item()!r} "
+            first = int(np.argmax(outside))
+            raise ModelError(f"row {block_start() + first}: label {np.asarray(y)[first].item()!r} "
                              f"is not one of the model's classes {classes.tolist()}")
         P = model.predict_proba(X)
         pred = np.argmax(P, axis=1)

@@ -114,6 +114,8 @@ class KMeans(Estimator):
         self.oversampling, self.init_rounds = float(oversampling), int(init_rounds)
 
     def fit(self, dataset, *, workers=None, cluster=None):
+        """Seed, then run Lloyd passes until the centre shift is under ``tol`` x the mean feature
+        variance (as scikit-learn scales it) or ``max_iter`` passes ran."""
         data = cached(as_data(dataset, need_y=False))  # read once by the scan, reused by every pass
         runner = self._runner(workers, cluster)
         n = scan(data, runner, labels=False)["n"]
@@ -262,11 +264,13 @@ class KMeans(Estimator):
     # -- prediction
 
     def predict(self, X):
+        """Index of the nearest centre of each row."""
         self._check_fitted()
         X = check_width(X, self.n_features_in_)
         return np.argmin(sq_distances(np.asarray(X, dtype=np.float64), self.cluster_centers_), axis=1)
 
     def transform(self, X):
+        """Euclidean distance of each row to each centre."""
         self._check_fitted()
         X = check_width(X, self.n_features_in_)
         return np.sqrt(sq_distances(np.asarray(X, dtype=np.float64), self.cluster_centers_))

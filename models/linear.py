@@ -53,6 +53,7 @@ class LinearRegression(Estimator):
         self.momentum = float(momentum)
 
     def fit(self, dataset, y=None, *, workers=None, cluster=None):
+        """Train on ``dataset`` (an engine dataset, ``Data``, or numpy X with y)."""
         data = as_data(dataset, y)
         if self.solver == "gd":
             data = cached(data)  # the scan reads the blocks once; every GD pass reuses them
@@ -137,6 +138,7 @@ class LinearRegression(Estimator):
         self.intercept_ = float(b - mean @ self.coef_)
 
     def predict(self, X):
+        """Predicted targets, X @ coef_ + intercept_."""
         self._check_fitted()
         X = check_width(X, self.n_features_in_)
         return X @ self.coef_ + self.intercept_
@@ -223,6 +225,7 @@ class PassMonitor:
         self.best, self.best_loss, self.waited = None, np.inf, 0
 
     def after_pass(self, step: int, started: float, W, b, loss: float, acc: float) -> bool:
+        """Check, validate and record one pass; True when early stopping says stop."""
         model = self.model
         check_finite_loss(loss, step)
         if loss > model._loss_limit() or not np.isfinite(W).all():
@@ -394,12 +397,14 @@ class LogisticRegression(Estimator):
     # -- prediction
 
     def decision_function(self, X):
+        """Raw scores: (n,) for binary, (n, classes) for multinomial."""
         self._check_fitted()
         X = check_width(X, self.n_features_in_)
         Z = np.asarray(X @ self.coef_.T) + self.intercept_
         return Z[:, 0] if Z.shape[1] == 1 else Z
 
     def predict_proba(self, X):
+        """Class probabilities, one column per entry of ``classes_``."""
         Z = self.decision_function(X)
         if Z.ndim == 1:
             p = _sigmoid(Z)
@@ -409,11 +414,13 @@ class LogisticRegression(Estimator):
         return E / E.sum(axis=1, keepdims=True)
 
     def predict(self, X):
+        """The most likely class of each row."""
         Z = self.decision_function(X)
         idx = (Z > 0).astype(int) if Z.ndim == 1 else np.argmax(Z, axis=1)
         return self.classes_[idx]
 
     def score(self, X, y) -> float:
+        """Mean accuracy on (X, y)."""
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
     def _after_load(self) -> None:

@@ -31,17 +31,21 @@ class _NB(Estimator):
         raise NotImplementedError
 
     def predict_log_proba(self, X):
+        """Log of the normalised class probabilities."""
         J = self._jll(X)
         top = J.max(axis=1, keepdims=True)
         return J - (top + np.log(np.exp(J - top).sum(axis=1, keepdims=True)))
 
     def predict_proba(self, X):
+        """Class probabilities, one column per entry of ``classes_``."""
         return np.exp(self.predict_log_proba(X))
 
     def predict(self, X):
+        """The most likely class of each row."""
         return self.classes_[np.argmax(self._jll(X), axis=1)]
 
     def score(self, X, y) -> float:
+        """Mean accuracy on (X, y)."""
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
     def _after_load(self) -> None:
@@ -63,6 +67,7 @@ class MultinomialNB(_NB):
         self.alpha, self.fit_prior, self.classes = float(alpha), fit_prior, classes
 
     def fit(self, dataset, y=None, *, workers=None, cluster=None):
+        """Count by one map-reduce pass after the scan; labels from the data or ``classes``."""
         data = as_data(dataset, y)
         runner = self._runner(workers, cluster)
         info = scan(data, runner, classes=self.classes, nonnegative=True)
@@ -107,6 +112,7 @@ class GaussianNB(_NB):
         self.var_smoothing, self.classes = float(var_smoothing), classes
 
     def fit(self, dataset, y=None, *, workers=None, cluster=None):
+        """Count by one map-reduce pass after the scan; labels from the data or ``classes``."""
         data = as_data(dataset, y)
         if data.sparse:
             raise ModelError("GaussianNB needs dense features; use MultinomialNB for sparse counts")

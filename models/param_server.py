@@ -63,6 +63,7 @@ class Holder:
         return np.frombuffer(raw, dtype=np.float64).reshape(like.shape)
 
     def handle(self, header: dict, data: list) -> list:
+        """Apply one validated request; return the reply frames (raises ValueError for bad ones)."""
         t = header["t"]
         if t == "init":
             self.W = np.zeros(tuple(header["shape_w"]))

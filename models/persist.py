@@ -150,6 +150,7 @@ class Persistable:
     _attr_names: tuple = ()
 
     def save(self, path: str) -> str:
+        """Write the fitted model to a directory (local or ``mrfs://``); returns the path."""
         if not getattr(self, "fitted_", False):
             raise ModelError(f"{type(self).__name__} is not fitted; fit it before save")
         params = {k: getattr(self, k) for k in self._param_names}
@@ -160,6 +161,7 @@ class Persistable:
 
     @classmethod
     def load(cls, path: str):
+        """Load a model saved by this class; another class in the directory is an error."""
         model = load(path)
         if not isinstance(model, cls):
             raise ModelError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")

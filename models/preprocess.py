@@ -96,6 +96,7 @@ class StandardScaler(Estimator):
         self.with_mean, self.with_std = with_mean, with_std
 
     def fit(self, dataset, *, workers=None, cluster=None):
+        """Mean and variance of every feature by one map-reduce pass (after the scan)."""
         data = as_data(dataset, need_y=False)
         runner = self._runner(workers, cluster)
         from .scan import scan
@@ -108,6 +109,7 @@ class StandardScaler(Estimator):
         return self
 
     def transform(self, X):
+        """Standardise X locally with the fitted mean and scale."""
         self._check_fitted()
         X = check_width(X, self.n_features_in_).astype(np.float64)
         if self.with_mean:
@@ -115,6 +117,7 @@ class StandardScaler(Estimator):
         return X / self.scale_ if self.with_std else X
 
     def fit_transform(self, X, **kw):
+        """``fit`` on X, then ``transform`` it."""
         return self.fit(X, **kw).transform(X)
 
     def transform_dataset(self, dataset, *, path=None, splits=None, workers=None, cluster=None):
@@ -246,6 +249,7 @@ class OneHotEncoder(Estimator):
         self.handle_unknown = handle_unknown
 
     def fit(self, dataset, *, workers=None, cluster=None):
+        """The distinct values of every column by one map-reduce pass."""
         data = as_data(dataset, need_y=False)
 
         def map_batch(block):
@@ -269,6 +273,7 @@ class OneHotEncoder(Estimator):
         return self
 
     def transform(self, X):
+        """One-hot columns of X; unseen values are an error naming the row."""
         self._check_fitted()
         X = check_width(X, self.n_features_in_)
         cols = []

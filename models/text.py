@@ -101,6 +101,7 @@ class TfidfVectorizer(Estimator):
     # -- fit: document frequencies by map-reduce
 
     def fit(self, docs, *, workers=None, cluster=None):
+        """Learn the vocabulary and idf from documents (a list of strings, or text file paths)."""
         paths, temp = _inputs(docs)
         tokenize = self._tokenizer()
 
@@ -151,6 +152,7 @@ class TfidfVectorizer(Estimator):
         raise ModelError("TfidfVectorizer has no predict_job; use transform_dataset(docs, y)")
 
     def get_feature_names_out(self) -> np.ndarray:
+        """The vocabulary in column order."""
         return np.asarray(self.terms_, dtype=object)
 
     # -- transform
@@ -186,6 +188,7 @@ class TfidfVectorizer(Estimator):
         return _stack(rows, len(self.terms_), sp)
 
     def fit_transform(self, docs, **kw):
+        """``fit``, then the vectors of the same documents by a job, as CSR."""
         docs = list(docs) if not isinstance(docs, str) else docs
         self.fit(docs, **kw)
         return self._transform_job(docs, **kw)
@@ -228,6 +231,7 @@ def _stack(rows, width, sp):
     """(indices, values) per row to one CSR matrix."""
     lengths = [len(r[0]) for r in rows]
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    indices = np.concatenate([np.asarray(r[0], dtype=np.int32) for r in rows]) if rows else np.empty(0, np.int32)
+    indices = (np.concatenate([np.asarray(r[0], dtype=np.int32) for r in rows]) if rows
+               else np.empty(0, np.int32))
     data = np.concatenate([np.asarray(r[1], dtype=np.float64) for r in rows]) if rows else np.empty(0)
     return sp.csr_matrix((data, indices, indptr), shape=(len(rows), width))
