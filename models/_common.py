@@ -10,7 +10,7 @@ each model module only holds its own arithmetic:
   arrays;
 - ``sum_job`` builds the job "map a block to one float64 vector, add the
   vectors" that most passes are;
-- ``check_block`` finds non-finite features and names the first bad row;
+- ``rows_where`` finds the first row with a bad entry (NaN, negative), dense or CSR;
 - ``Runner`` carries ``workers`` / ``cluster`` to every job of a fit and keeps
   a history of passes (loss, seconds, records read).
 """
@@ -136,16 +136,18 @@ def block_start() -> int:
     return int(mapred.context().split.start)
 
 
-def check_block(X, where: str = "") -> None:
-    """Raise ``ModelError`` naming the first row with a NaN or infinite feature."""
-    data = X.data if hasattr(X, "tocsr") else X
-    if data.dtype.kind in "fc" and not np.isfinite(data).all():
-        if hasattr(X, "tocsr"):
-            bad = int(np.nonzero(~np.isfinite(X.toarray()).all(axis=1))[0][0])
-        else:
-            bad = int(np.nonzero(~np.isfinite(X).all(axis=1))[0][0])
-        row = block_start() + bad
-        raise ModelError(f"row {row}{where}: NaN or infinite feature value")
+def rows_where(X, test) -> int | None:
+    """The first row with an entry for which ``test`` holds (dense or CSR, never densified)."""
+    if hasattr(X, "tocsr"):
+        X = X.tocsr()
+        hit = test(X.data)
+        if not hit.any():
+            return None
+        return int(np.searchsorted(X.indptr, int(np.argmax(hit)), side="right") - 1)
+    hit = test(X)
+    if not hit.any():
+        return None
+    return int(np.argmax(hit.any(axis=1)))
 
 
 def add_values(key, values: Iterable) -> Iterable:
@@ -212,10 +214,9 @@ def check_width(X: np.ndarray, expected: int, what: str = "X") -> np.ndarray:
         X = X.reshape(1, -1)
     if X.shape[1] != expected:
         raise ModelError(f"{what} has {X.shape[1]} features per row, the model was fitted on {expected}")
-    data = X.data if hasattr(X, "tocsr") else X
-    if data.dtype.kind in "fc" and not np.isfinite(data).all():
-        rows = np.nonzero(~np.isfinite(X.toarray() if hasattr(X, "tocsr") else X).all(axis=1))[0]
-        raise ModelError(f"{what} row {int(rows[0])}: NaN or infinite feature value")
+    bad = rows_where(X, lambda v: ~np.isfinite(v)) if X.dtype.kind in "fc" else None
+    if bad is not None:
+        raise ModelError(f"{what} row {bad}: NaN or infinite feature value")
     return X
 
 

@@ -109,6 +109,8 @@ class KMeans(Estimator):
             raise ModelError(f"init must be 'k-means++', 'k-means||' or an array, got {init!r}")
         if int(n_clusters) < 1:
             raise ModelError(f"n_clusters must be at least 1, got {n_clusters!r}")
+        if int(max_iter) < 1:
+            raise ModelError(f"max_iter must be at least 1, got {max_iter!r}")
         self.n_clusters, self.init, self.max_iter, self.tol = int(n_clusters), init, int(max_iter), float(tol)
         self.seed, self.sample_size = seed, int(sample_size)
         self.oversampling, self.init_rounds = float(oversampling), int(init_rounds)

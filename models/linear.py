@@ -124,7 +124,7 @@ class LinearRegression(Estimator):
             first = loss if first is None else first
             if loss > 10 * max(first, 1e-12):
                 raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
-                                 f"the constant guess's; lower lr={self.lr}")
+                                 f"the first pass's (the zero model's); lower lr={self.lr}")
             runner.record(step, started, loss=loss)
             vw = self.momentum * vw - self.lr * (v[:d] / n + self.alpha * w)
             w = w + vw

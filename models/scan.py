@@ -12,7 +12,7 @@ import numpy as np
 import mapred
 from mapred.errors import ModelError
 
-from ._common import RECORDS, Data, Runner, block_start, unpack
+from ._common import RECORDS, Data, Runner, block_start, rows_where, unpack
 
 _MIN_KEYS = ("bad_feature", "bad_label", "bad_negative", "bad_target")
 
@@ -47,13 +47,12 @@ def scan(data: Data, runner: Runner, *, labels: bool = True, classes=None,
         n = X.shape[0]
         mapred.counter(*RECORDS, n)
         yield "n", n
-        dense = X.toarray() if sparse else X
-        if dense.dtype.kind in "fc":
-            bad = ~np.isfinite(dense).all(axis=1)
-            if bad.any():
-                yield ("bad_feature",), start + int(np.argmax(bad))
-        if nonnegative and (dense < 0).any():
-            yield ("bad_negative",), start + int(np.argmax((dense < 0).any(axis=1)))
+        bad = rows_where(X, lambda v: ~np.isfinite(v)) if X.dtype.kind in "fc" else None
+        if bad is not None:
+            yield ("bad_feature",), start + bad
+        negative = rows_where(X, lambda v: v < 0) if nonnegative else None
+        if negative is not None:
+            yield ("bad_negative",), start + negative
         if y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
             yield ("bad_target",), start + int(np.argmax(~np.isfinite(y)))
         if want_labels and y is not None:

@@ -93,3 +93,23 @@ def test_bad_parameters_are_named():
         models.KMeans(3, init="random")
     with pytest.raises(ModelError, match="negative feature value"):
         models.MultinomialNB().fit(np.array([[1.0, -1.0], [0.0, 2.0]]), np.array([0, 1]))
+
+
+@pytest.mark.timeout(60)
+def test_sparse_bad_rows_are_named_without_densifying(c2):
+    import scipy.sparse as sp
+    X = sp.random(40, 10_000, density=0.001, format="csr", random_state=0)
+    X.data[:] = 1.0
+    y = np.arange(40) % 2
+    bad = X.tolil()
+    bad[17, 5] = np.nan
+    idx, val = models.csr_to_ell(bad.tocsr())
+    data = models.Data(mapred.from_numpy(idx, val, y, splits=3), 10_000, sparse=True)
+    with pytest.raises(ModelError, match="row 17: NaN or infinite feature"):
+        models.MultinomialNB().fit(data, cluster=c2)
+    neg = X.tolil()
+    neg[29, 7] = -2.0
+    idx, val = models.csr_to_ell(neg.tocsr())
+    data = models.Data(mapred.from_numpy(idx, val, y, splits=3), 10_000, sparse=True)
+    with pytest.raises(ModelError, match="row 29: negative feature value"):
+        models.MultinomialNB().fit(data, cluster=c2)
