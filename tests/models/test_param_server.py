@@ -23,6 +23,7 @@ def push(holder, base, grad=1.0):
     return msgpack.unpackb(holder.handle(header, data)[1], strict_map_key=False)
 
 
+@pytest.mark.timeout(30)
 def test_pushes_apply_and_stale_ones_are_rejected():
     h = Holder()
     init(h, max_staleness=2)
@@ -35,6 +36,7 @@ def test_pushes_apply_and_stale_ones_are_rejected():
     assert h.histogram == {0: 1, 1: 1, 2: 1, 3: 1}
 
 
+@pytest.mark.timeout(30)
 def test_malformed_requests_are_refused_without_change():
     h = Holder()
     init(h)

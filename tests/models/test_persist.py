@@ -61,6 +61,7 @@ def saved(c2, tmp_path):
     return path
 
 
+@pytest.mark.timeout(30)
 def test_missing_model_file(saved, tmp_path):
     with pytest.raises(ModelError, match="model.msgpack is missing"):
         models.load(str(tmp_path / "nowhere"))
@@ -69,6 +70,7 @@ def test_missing_model_file(saved, tmp_path):
         models.load(saved)
 
 
+@pytest.mark.timeout(30)
 def test_truncated_model_files(saved):
     arr = os.path.join(saved, "coef_.npy")
     data = open(arr, "rb").read()
@@ -81,6 +83,7 @@ def test_truncated_model_files(saved):
         models.load(saved)
 
 
+@pytest.mark.timeout(30)
 def test_other_format_version_and_foreign_files(saved, tmp_path):
     meta_path = os.path.join(saved, "model.msgpack")
     meta = msgpack.unpackb(open(meta_path, "rb").read())
@@ -95,6 +98,7 @@ def test_other_format_version_and_foreign_files(saved, tmp_path):
         models.load(str(other))
 
 
+@pytest.mark.timeout(30)
 def test_unfitted_model_cannot_be_saved(tmp_path):
     with pytest.raises(ModelError, match="not fitted"):
         models.KMeans(3).save(str(tmp_path / "x"))

@@ -76,6 +76,7 @@ def test_tfidf_then_classifiers_on_generated_topics(c2):
         == pytest.approx(lr.score(Xte, yte))
 
 
+@pytest.mark.timeout(30)
 def test_tokenizer_matches_sklearn_analyzer():
     tok = models.make_tokenizer(ngram_range=(1, 2))
     ref = SkTfidf(ngram_range=(1, 2)).build_analyzer()
