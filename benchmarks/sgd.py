@@ -17,8 +17,10 @@ Prints, in one run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
 
 # one BLAS thread per process: the executors are one per core already, and threaded BLAS in
@@ -73,8 +75,10 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=0.5)
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--store", action="store_true",
+                    help="keep the dataset in a block store (mrfs://) started for the run")
+    ap.add_argument("--block-mb", type=int, default=8, help="block size of that store")
     args = ap.parse_args(argv)
-    from sklearn.linear_model import SGDClassifier
 
     X, y, _, _, _ = make_logistic(args.rows, args.features, seed=0, dtype=np.dtype(args.dtype))
     cut = int(0.9 * len(X))
@@ -82,14 +86,29 @@ def main(argv=None):
     print(f"data: {cut} train + {len(X) - cut} test rows x {args.features} {args.dtype}, "
           f"{args.workers} workers, {args.splits} splits, batch {args.batch_size}")
 
+    with contextlib.ExitStack() as stack:
+        root = None
+        if args.store:
+            from mapred.storage.minicluster import StorageCluster
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            store = stack.enter_context(StorageCluster(tmp, datanodes=1, replication=1,
+                                                       block_size=args.block_mb * 2**20))
+            root = store.namenode_uri + "/bench"
+            print(f"dataset in the block store at {root}")
+        return run(args, Xtr, ytr, Xte, yte, root)
+
+
+def run(args, Xtr, ytr, Xte, yte, root):
+    """Everything timed, with the dataset written under ``root`` (mrfs://) or a local temp dir."""
+    from sklearn.linear_model import SGDClassifier
     t0 = time.perf_counter()
-    ds = mapred.from_numpy(Xtr, ytr, splits=args.splits)
+    ds = mapred.from_numpy(Xtr, ytr, splits=args.splits, path=root and root + "/train")
     load = time.perf_counter() - t0
     cluster = mapred.LocalCluster(args.workers)
     try:
         cluster.run(sum_job(lambda b: [0.0], "bench.warmup"), mapred.from_numpy(np.zeros((4, 1)), splits=2))
         W0, b0 = np.zeros((args.features, 1)), np.zeros(1)
-        cold = ds.cache()
+        cold = mapred.from_numpy(Xtr, ytr, splits=args.splits, path=root and root + "/cold").cache()
         times = []
         for _ in range(4):  # the first reads and caches; the rest find the blocks in memory
             t = time.perf_counter()

@@ -119,6 +119,11 @@ def test_save_and_load_on_the_block_store(c2, tmp_path):
         stored = mapred.from_numpy(X, y, splits=3, path=store.namenode_uri + "/data/bc")
         remote = models.GaussianNB().fit(stored, cluster=c2)
         np.testing.assert_array_equal(remote.predict(X), clf.predict(X))
+        Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+        scaled = mapred.from_numpy(Xs, y, splits=3, path=store.namenode_uri + "/data/bcs")
+        local = models.LogisticRegression(epochs=10).fit(mapred.from_numpy(Xs, y, splits=3), cluster=c2)
+        cached = models.LogisticRegression(epochs=10).fit(scaled, cluster=c2)  # cached from the store
+        np.testing.assert_allclose(cached.coef_, local.coef_, rtol=1e-9)
         csv = "\n".join(["a,b,y"] + [f"{r[0]},{r[1]},{t}" for r, t in zip(X[:50], y[:50])]) + "\n"
         with mapred.fs.get_fs(store.namenode_uri).open_write(store.namenode_uri + "/data/x.csv") as f:
             f.write(csv.encode())
