@@ -25,7 +25,7 @@ from .job import Job, TaskFunctions
 from .outputs import open_writer, part_name, temp_dir
 from .shuffle.combine import as_pair
 from .shuffle.fetch import FetchError, configure as configure_fetch, open_partition_runs
-from .shuffle.merge import merge_and_group, native_order
+from .shuffle.merge import Tally, merge_for_reduce, native_order
 from .shuffle.partition import resolve
 from .shuffle.sort import MapOutputBuffer
 from .types import Split
@@ -59,6 +59,8 @@ class SplitCache:
 
 SPLIT_CACHE = SplitCache(int(os.environ.get("MAPRED_EXECUTOR_CACHE_BYTES", 2 << 30)))
 
+
+REDUCE_MEMORY_BUDGET = 128 << 20   # bytes of records a reducer sorts in memory before heap-merging
 
 # errors a retry cannot fix: bad input, a record the engine cannot carry, bad model input or settings
 FATAL_ERRORS = (InputError, RecordError, ModelError, ConfigError)
@@ -283,54 +285,56 @@ def _open_map_only_sink(job: Job, spec: dict):
 def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> dict:
     partition = spec["partition"]
     ctx.partition = partition
-    counters: dict = {}
     started = time.perf_counter()
     pos.phase = "fetch"
     configure_fetch(spec.get("shuffle"))
     runs = open_partition_runs(spec["sources"], partition, spec["work_dir"])
-    output = spec["output"]
-    fs = get_fs(output)
+    fs = get_fs(spec["output"])
     name = part_name(partition, job.output_format)
-    n_groups = n_in = n_out = 0
-    arrays = any(out and out.get("kind") == "arrays" for _, _, out in spec["sources"])
-    with fs.open_write(fs.join(temp_dir(output, spec["attempt"]), name)) as f:
+    with fs.open_write(fs.join(temp_dir(spec["output"], spec["attempt"]), name)) as f:
         writer = open_writer(f, job.output_format)
-        write = writer.write
+        n_out = 0
         if fns.reducer_init is not None:
             pos.phase = "reducer_init"
-            n_out += _emit_all(fns.reducer_init(), write, "reducer_init", writer.write_arrays)
+            n_out += _emit_all(fns.reducer_init(), writer.write, "reducer_init", writer.write_arrays)
         pos.phase = "reduce"
-        if arrays:
-            n_groups, n_in, n_out2 = _reduce_arrays(runs, fns, writer, pos)
-            n_out += n_out2
-            runs = []
-        reducer = fns.reducer
-        if fns.reduce_batch is not None and not arrays:
-            runs = []
-            n_groups, n_in, n_out2 = _reduce_records_batch(spec, fns, writer, pos)
-            n_out += n_out2
-        native = native_order([(out or {}).get("keytypes", [None] * (partition + 1))[partition]
-                               for _, _, out in spec["sources"]])
-        for key, values in merge_and_group(runs, native) if runs else ():
-            pos.key = key
-            n_groups += 1
-            counted = _Counted(values)
-            out = reducer(key, counted)
-            if out is not None:
-                for pair in out:
-                    if type(pair) is not tuple or len(pair) != 2:
-                        pair = as_pair(pair, "reducer")
-                    write(pair[0], pair[1])
-                    n_out += 1
-            n_in += counted.drain()
-        pos.key = None
+        if any(out and out.get("kind") == "arrays" for _, _, out in spec["sources"]):
+            n_groups, n_in, n = _reduce_arrays(runs, fns, writer, pos)
+        elif fns.reduce_batch is not None:
+            raise RecordError("reduce_batch needs map output as ArrayPairs; this job's maps emitted single pairs")
+        else:
+            n_groups, n_in, n = _reduce_records(runs, spec, fns, writer, pos)
+        n_out += n
         if fns.reducer_final is not None:
             pos.phase = "reducer_final"
-            n_out += _emit_all(fns.reducer_final(), write, "reducer_final", writer.write_arrays)
+            n_out += _emit_all(fns.reducer_final(), writer.write, "reducer_final", writer.write_arrays)
         writer.close()
-    counters.update(input_groups=n_groups, input_records=n_in, output_records=n_out,
-                    millis=int((time.perf_counter() - started) * 1000))
+    counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
+                "millis": int((time.perf_counter() - started) * 1000)}
     return {"output": {"files": [name]}, "counters": {"reduce": counters}, "cached": []}
+
+
+def _reduce_records(runs, spec: dict, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:
+    """Merge a partition's runs and call the reducer once per key, keys in order."""
+    partition = spec["partition"]
+    native = native_order([(out or {}).get("keytypes", [None] * (partition + 1))[partition]
+                           for _, _, out in spec["sources"]])
+    budget = (spec.get("shuffle") or {}).get("buffer_bytes", REDUCE_MEMORY_BUDGET)
+    tally = Tally()
+    reducer, write = fns.reducer, writer.write
+    n_groups = n_out = 0
+    for key, values in merge_for_reduce(runs, native, budget, tally):
+        pos.key = key
+        n_groups += 1
+        out = reducer(key, values)
+        if out is not None:
+            for pair in out:
+                if type(pair) is not tuple or len(pair) != 2:
+                    pair = as_pair(pair, "reducer")
+                write(pair[0], pair[1])
+                n_out += 1
+    pos.key = None
+    return n_groups, tally.values, n_out
 
 
 def _reduce_arrays(runs, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:
@@ -352,30 +356,3 @@ def _reduce_arrays(runs, fns: TaskFunctions, writer, pos) -> tuple[int, int, int
         n_groups += 1
         n_out += _emit_all(fns.reducer(key, iter(values[bounds[i]:bounds[i + 1]])), writer.write, "reducer")
     return n_groups, len(keys), n_out
-
-
-def _reduce_records_batch(spec, fns, writer, pos):
-    raise RecordError("reduce_batch needs map output as ArrayPairs; this job's maps emitted single pairs")
-
-
-class _Counted:
-    """An iterator over a key's values that counts what it yields (and what the reducer skipped)."""
-
-    __slots__ = ("it", "n")
-
-    def __init__(self, it) -> None:
-        self.it = it
-        self.n = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        v = next(self.it)
-        self.n += 1
-        return v
-
-    def drain(self) -> int:
-        for _ in self.it:
-            self.n += 1
-        return self.n

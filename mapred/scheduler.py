@@ -343,17 +343,20 @@ class MasterState:
                     for w in workers:
                         if task.cache_key in w.cached:
                             return task, w, "cache"
+            pending = [t for t in pending if not self._waiting_for_cache(t)]
             for task in pending:
                 if task.hosts:
                     for w in workers:
                         if w.host in task.hosts:
                             return task, w, "node"
+        if not pending:
+            return None
         worker = min(workers, key=lambda w: (len(w.running) / max(w.slots, 1), w.id))
-        # a task whose cache lives on a busy live worker is left for that worker for a while
-        for task in pending:
-            if not self._cached_elsewhere(task) or self.now - task.ready_since >= self.locality_wait:
-                return task, worker, "any"
-        return None
+        return pending[0], worker, "any"
+
+    def _waiting_for_cache(self, task: Task) -> bool:
+        """A task whose split is cached on a busy live worker waits for it, up to ``locality_wait``."""
+        return self._cached_elsewhere(task) and self.now - task.ready_since < self.locality_wait
 
     def _cached_elsewhere(self, task: Task) -> bool:
         return bool(task.cache_key) and any(task.cache_key in w.cached and w.alive for w in self.workers.values())

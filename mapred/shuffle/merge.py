@@ -54,3 +54,47 @@ def merge_to_lists(runs: list[Iterable[tuple[Any, list]]]) -> Iterator[tuple[Any
     """Like ``merge_and_group`` but with the values of a key gathered into one list."""
     for key, values in merge_and_group(runs):
         yield key, list(values)
+
+
+class Tally:
+    """How many values a reduce-side merge has handed out (counted per record, not per value)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values = 0
+
+
+def _counted(records: Iterable[tuple[Any, list]], tally: Tally) -> Iterator[tuple[Any, list]]:
+    for record in records:
+        tally.values += len(record[1])
+        yield record
+
+
+def merge_for_reduce(runs: list[Iterable[tuple[Any, list]]], native: bool, budget: int,
+                     tally: Tally) -> Iterator[tuple[Any, Iterator]]:
+    """Each key once with all its values: sorted in memory while the data fits ``budget``.
+
+    Records are gathered from the runs into one list until the estimated size
+    passes ``budget``; the list is sorted (timsort merges the concatenated
+    sorted runs in C) and becomes one more sorted run, heap-merged with what
+    is left of the others.  Small partitions never touch the heap merge.
+    """
+    gathered: list = []
+    size = 0
+    iters = [iter(r) for r in runs]
+    leftovers = []
+    for it in iters:
+        if size <= budget:
+            for record in it:
+                gathered.append(record)
+                size += 64 + 16 * len(record[1])
+                if size > budget:
+                    break
+        leftovers.append(it)
+    gathered.sort(key=_first if native else _order_of_record)
+    tally.values += sum(map(len, map(_second, gathered)))
+    rest = [_counted(it, tally) for it in leftovers if size > budget]
+    if not rest:
+        return group_values(gathered)
+    return group_values(merge_runs([gathered, *rest], native))

@@ -81,3 +81,27 @@ def test_speculative_backup_commits_once():
     late = core.handle(ev.AttemptSucceeded(aid("j", TaskKind.MAP, 2), "w3", {"files": ["d"]}, now=12.0))
     assert not any(isinstance(a, ev.CommitAttempt) for a in late)
     core.validate()
+
+
+def test_cached_split_waits_for_its_worker_even_when_another_is_node_local():
+    core = MasterState(locality_wait=3.0, speculation=False)
+    core.handle(ev.WorkerJoined("x", "h", 1, 0.0))
+    core.handle(ev.WorkerJoined("y", "h", 1, 0.0))
+    core.handle(ev.JobSubmitted("j1", 2, 0, (("h",), ("h",)), ("k0", "k1"), now=0.0))
+    cached_on = {}
+    for task in core.jobs["j1"].maps:
+        a = task.running()[0]
+        cached_on[a.worker_id] = task.id.index
+        core.handle(ev.AttemptSucceeded(a.id, a.worker_id, {"files": []}, cached=(task.cache_key,), now=1.0))
+    core.handle(ev.JobSubmitted("j0", 1, 0, now=1.5))           # occupies one of the two workers
+    busy = core.jobs["j0"].maps[0].running()[0].worker_id
+    free = "y" if busy == "x" else "x"
+    acts = core.handle(ev.JobSubmitted("j2", 2, 0, (("h",), ("h",)), ("k0", "k1"), now=2.0))
+    started = [a for a in acts if isinstance(a, ev.AssignAttempt)]
+    assert [(a.attempt.task.index, a.worker_id, a.locality) for a in started] == [(cached_on[free], free, "cache")]
+    acts = core.handle(ev.AttemptSucceeded(started[0].attempt, free, {"files": []}, now=2.5))
+    assert not any(isinstance(a, ev.AssignAttempt) for a in acts)   # the other split waits for its busy worker
+    acts = core.handle(ev.Tick(5.1))                                  # ...but not forever
+    late = [a for a in acts if isinstance(a, ev.AssignAttempt)]
+    assert [(a.attempt.task.index, a.worker_id, a.locality) for a in late] == [(cached_on[busy], free, "node")]
+    core.validate()
