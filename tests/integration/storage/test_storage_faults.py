@@ -31,7 +31,7 @@ def all_at(c, replicas):
     r = c.fsck("/")
     if r["under_replicated"] or r["over_replicated"] or not r["healthy"]:
         return False
-    _, blocks = 0, [b for e in c.ls("/d") for b in c.locations(e["path"])[1]]
+    blocks = [b for e in c.ls("/d") for b in c.locations(e["path"])[1]]
     return all(len(b[3]) == replicas for b in blocks)
 
 
@@ -45,6 +45,8 @@ def test_kill_datanode_then_add_one_restores_three_replicas(make_cluster):
     assert_readable(c, files)
     cluster.start_datanode(wait=False)
     start = time.monotonic()
+    wait_for(lambda: any(n["state"] == "DEAD" for n in c.report()), cluster.dead_timeout + 5,
+             "the killed DataNode to be declared dead")
     wait_for(lambda: all_at(c, 3), cluster.dead_timeout + RECOVERY_BOUND, "3 live replicas per block")
     assert time.monotonic() - start < cluster.dead_timeout + RECOVERY_BOUND
     report = c.fsck("/")
