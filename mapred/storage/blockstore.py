@@ -78,12 +78,13 @@ def read_verified(path: str, offset: int = 0, length: int = -1,
                 raise StorageError(f"offset {offset} is outside block {path} of {size} bytes")
             end = size if length < 0 else min(size, offset + length)
             first = offset - offset % chunk
+            last = min(size, -(-end // chunk) * chunk)     # whole chunks: a CRC covers a whole chunk
             f.seek(first)
-            raw = f.read(end - first)
+            raw = f.read(last - first)
     except FileNotFoundError:
         raise BlockMissing(f"block file {path} is missing") from None
     _verify(path, raw, first, chunk, crcs)
-    return raw[offset - first:], size
+    return raw[offset - first:end - first], size
 
 
 def _check_size(path: str, size: int, chunk: int, crcs: bytes, expect: int | None) -> None:
