@@ -24,6 +24,11 @@ import psutil
 
 log = logging.getLogger(__name__)
 
+# executors are one per core: threaded BLAS in each would oversubscribe the cores and spin,
+# so each gets one thread unless the user's environment says otherwise
+_ONE_THREAD_BLAS = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                           "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
 
 def _load_job(blob: bytes):
     """The one place job code is unpickled: bytes from a job the master accepted."""
@@ -119,7 +124,7 @@ class ExecutorPool:
     def _start(self, slot: Slot) -> None:
         """A fresh interpreter running ``mapred.executor_main`` (no re-import of the user's ``__main__``)."""
         parent, child = socket.socketpair()
-        env = {**os.environ, **self.env,
+        env = {**_ONE_THREAD_BLAS, **os.environ, **self.env,
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = subprocess.Popen([sys.executable, "-m", "mapred.executor_main", str(child.fileno())],
                                 pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL)
