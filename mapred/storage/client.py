@@ -54,7 +54,8 @@ class Client:
         self.ctx = zmq.Context.instance()
         self._rpc = RpcClient(self.ctx, namenode, timeout, secret)
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._socks: dict[str, list] = {}     # DataNode address -> idle DEALERs
+        self._sock_lock = threading.Lock()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -69,8 +70,11 @@ class Client:
     def close(self) -> None:
         with self._lock:
             self._rpc.close()
-        for sock in getattr(self._local, "socks", {}).values():
-            sock.close(0)
+        with self._sock_lock:
+            pools, self._socks = list(self._socks.values()), {}
+        for pool in pools:
+            for sock in pool:
+                sock.close(0)
 
     def __enter__(self):
         return self
@@ -192,36 +196,47 @@ class Client:
                 return data
         return self._remote_read(addr, block_id, offset, length)
 
-    def _dn_socket(self, addr: str) -> zmq.Socket:
-        socks = self._local.__dict__.setdefault("socks", {})
-        if addr not in socks:
-            sock = make_socket(self.ctx, zmq.DEALER, secret=self.secret)
-            sock.connect(addr)
-            socks[addr] = sock
-        return socks[addr]
+    def _borrow(self, addr: str) -> zmq.Socket:
+        """A DEALER to DataNode ``addr`` from the pool (sockets are never shared between threads)."""
+        with self._sock_lock:
+            free = self._socks.get(addr)
+            if free:
+                return free.pop()
+        sock = make_socket(self.ctx, zmq.DEALER, secret=self.secret)
+        sock.connect(addr)
+        return sock
 
-    def _drop_socket(self, addr: str) -> None:
-        sock = self._local.__dict__.get("socks", {}).pop(addr, None)
-        if sock is not None:
-            sock.close(0)
+    def _give_back(self, addr: str, sock: zmq.Socket) -> None:
+        with self._sock_lock:
+            self._socks.setdefault(addr, []).append(sock)
 
-    def _remote_read(self, addr: str, block_id: int, offset: int, length: int) -> bytes:
-        sock = self._dn_socket(addr)
-        rid = random.getrandbits(31)
-        send(sock, wire.ReadBlock(rid=rid, block_id=block_id, offset=offset, length=length))
+    def _remote_read(self, addr: str, block_id: int, offset: int, length: int):
+        """Bytes (a buffer) of a block range from DataNode ``addr``."""
+        sock = self._borrow(addr)
+        healthy = False
+        try:
+            rid = random.getrandbits(31)
+            send(sock, wire.ReadBlock(rid=rid, block_id=block_id, offset=offset, length=length))
+            reply, data = self._await(sock, rid, addr, block_id)
+            healthy = True
+        finally:
+            if healthy:
+                self._give_back(addr, sock)
+            else:   # a late reply must never reach the next request: drop the socket
+                sock.close(0)
+        if isinstance(reply, wire.Error):
+            _raise(reply)
+        if not isinstance(reply, wire.BlockData) or len(data) != 1:
+            raise ProtocolError(f"DataNode {addr} sent {reply.TYPE} for a read")
+        return data[0]
+
+    def _await(self, sock, rid: int, addr: str, block_id: int):
         while True:
             got = recv(sock, self.read_timeout)
             if got is None:
-                self._drop_socket(addr)
                 raise ClusterError(f"DataNode {addr} did not answer a read of block {block_id}")
-            _, reply, data = got
-            if reply.rid != rid:
-                continue
-            if isinstance(reply, wire.Error):
-                _raise(reply)
-            if not isinstance(reply, wire.BlockData) or len(data) != 1:
-                raise ProtocolError(f"DataNode {addr} sent {reply.TYPE} for a read")
-            return bytes(data[0])
+            if got[1].rid == rid:
+                return got[1], got[2]
 
 
 class BlockReader(io.RawIOBase):

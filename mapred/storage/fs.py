@@ -9,6 +9,7 @@ blocks and the scheduler can place map tasks beside their data.
 from __future__ import annotations
 
 import fnmatch
+import os
 import threading
 from typing import BinaryIO
 
@@ -16,7 +17,7 @@ from ..errors import FileNotFound, InputError, StorageError
 from .client import Client
 
 SCHEME = "mrfs://"
-_instances: dict[str, "MrFS"] = {}
+_instances: dict[tuple, "MrFS"] = {}
 _lock = threading.Lock()
 
 
@@ -45,10 +46,11 @@ class MrFS:
     @classmethod
     def for_uri(cls, uri: str) -> "MrFS":
         netloc, _ = split_uri(uri)
+        key = (netloc, os.getpid())   # a forked child must not reuse its parent's sockets
         with _lock:
-            if netloc not in _instances:
-                _instances[netloc] = cls(netloc)
-            return _instances[netloc]
+            if key not in _instances:
+                _instances[key] = cls(netloc)
+            return _instances[key]
 
     def _p(self, uri: str) -> str:
         netloc, path = split_uri(uri)
