@@ -129,8 +129,7 @@ def iter_segment_chunks(chunks: Iterable[bytes], compression: str) -> Iterator[t
     unpacker = codec.make_unpacker()
     for data in _decoded_chunks(chunks, compression):
         unpacker.feed(data)
-        for key, values in unpacker:
-            yield key, values
+        yield from unpacker          # [key, values] lists, iterated in C
 
 
 def read_segment(seg: Segment, block: int = READ_BLOCK) -> Iterator[tuple[Any, list]]:
