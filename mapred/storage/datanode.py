@@ -306,10 +306,8 @@ class DataNode:
         self.copiers.shutdown(wait=False, cancel_futures=True)
         for inc in list(self.incoming.values()):
             inc.abort()
-        self.data.close(0)
-        self.nn.close(0)
         stop_authenticator(self.ctx)
-        self.ctx.term()
+        self.ctx.destroy(linger=0)   # also closes sockets a copier thread may still hold
 
 
 def _advertised(host: str) -> str:

@@ -40,6 +40,13 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
                        + (f" (last error: {last_exc})" if last_exc else ""))
 
 
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.kill(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 class StorageCluster:
     """One NameNode and ``datanodes`` DataNodes as child processes under ``tmpdir``."""
 
@@ -81,20 +88,23 @@ class StorageCluster:
             self.start_datanode(wait=False)
         self.wait_live(self.n_initial)
 
-    def stop(self) -> None:
-        """Kill every process this cluster started (by pid) and reap them."""
+    def stop(self, grace: float = 2.0) -> None:
+        """Stop every process this cluster started, by pid: SIGTERM, then SIGKILL after ``grace``."""
         if self._client is not None:
             self._client.close()
             self._client = None
         procs = [p for p in self.datanodes + [self.namenode_proc] if p is not None]
         for proc in procs:
             if proc.poll() is None:
-                proc.kill()
+                _signal(proc, signal.SIGCONT)      # a SIGSTOPped node cannot act on SIGTERM
+                _signal(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
         for proc in procs:
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=max(0.01, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                pass
+                proc.kill()
+                proc.wait(timeout=10)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
