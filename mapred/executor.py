@@ -309,9 +309,18 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
             pos.phase = "reducer_final"
             n_out += _emit_all(fns.reducer_final(), writer.write, "reducer_final", writer.write_arrays)
         writer.close()
+        out_bytes = _tell(f)
     counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
-                "millis": int((time.perf_counter() - started) * 1000)}
+                "output_bytes": out_bytes, "millis": int((time.perf_counter() - started) * 1000)}
     return {"output": {"files": [name]}, "counters": {"reduce": counters}, "cached": []}
+
+
+def _tell(f) -> int:
+    """Bytes written so far to an output file (0 where the file system cannot say)."""
+    try:
+        return int(f.tell())
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def _reduce_records(runs, spec: dict, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:
