@@ -94,6 +94,7 @@ class Settings:
     max_streams: int = 8            # concurrent re-replication copies
     copy_timeout: float = 30.0      # a copy not confirmed by then is tried again
     lease_timeout: float = 120.0    # a silent writer's file is abandoned after this
+    scan_period: float = 1.0        # seconds between replication scans (each is O(blocks))
 
 
 class Namesystem:
@@ -107,6 +108,7 @@ class Namesystem:
         self.queued: dict[str, list] = {}         # dnid -> commands for its next heartbeat
         self.in_flight: dict[int, dict] = {}      # block_id -> {target dnid: deadline}
         self.safemode_manual = False
+        self._next_scan = float("-inf")
         for block_id, length, path, replication in ns.all_blocks():
             self.bmap.add_block(block_id, length, replication, path)
         self.safemode_auto = bool(self.bmap.blocks)
@@ -388,7 +390,8 @@ class Namesystem:
                 self.abandon(path)
         self._expire_copies(ev.now)
         self._check_safemode()
-        if not self.safemode:
+        if not self.safemode and ev.now >= self._next_scan:
+            self._next_scan = ev.now + self.cfg.scan_period
             self._schedule_replication(ev.now)
         return []
 

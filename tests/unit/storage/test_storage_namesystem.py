@@ -66,13 +66,15 @@ def test_dead_datanode_triggers_copy_to_new_node_and_fsck_recovers():
     core.handle(Tick(12))                                  # dn2 silent for 12s > 10s
     assert core.fsck("/")["under_replicated"] == 1
     join(core, "dn3", now=12)
-    core.handle(Tick(12.5))
+    core.handle(Tick(12.5))                                # scans run once per scan_period
+    assert not any(beat(core, 12.6).values())
+    core.handle(Tick(13))
     commands = beat(core, 13)
     copies = [c for cs in commands.values() for c in cs if c["op"] == "replicate"]
     assert len(copies) == 1 and copies[0]["targets"][0][0] == "dn3"
-    core.handle(Tick(13))                                  # in flight: not scheduled twice
-    assert not any(c["op"] == "replicate" for cs in beat(core, 13.1).values() for c in cs)
-    core.handle(ReplicaReceived("dn3", 100, 10, 14))
+    core.handle(Tick(14))                                  # in flight: not scheduled twice
+    assert not any(c["op"] == "replicate" for cs in beat(core, 14.1).values() for c in cs)
+    core.handle(ReplicaReceived("dn3", 100, 10, 14.2))
     assert core.fsck("/")["under_replicated"] == 0
     core.validate()
 
