@@ -259,7 +259,10 @@ class DataNode:
         if msg.seq == 0:
             if inc is not None:
                 inc.abort()
-            inc = Incoming.start(self, route, msg)
+            try:
+                inc = Incoming.start(self, route, msg)
+            except (ProtocolError, OSError) as exc:
+                return self._nack(route, msg, str(exc))
             self.incoming[msg.block_id] = inc
         if inc is None or inc.stream != msg.stream:
             return self._nack(route, msg, f"block {msg.block_id}: no write in progress for stream")

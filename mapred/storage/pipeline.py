@@ -35,6 +35,7 @@ log = logging.getLogger("mapred.pipeline")
 PACKET = 4 * 1024 * 1024
 WINDOW = 8
 ACK_TIMEOUT = float(os.environ.get("MAPRED_ACK_TIMEOUT", "3.0"))
+IDLE_TIMEOUT = 60.0   # a half-written block whose writer is silent this long is discarded
 _ADDR = re.compile(r"^tcp://[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 
@@ -129,6 +130,7 @@ class Incoming:
         self.crcs = bytearray()
         self.next_seq = self.written = 0
         self.done = False
+        self.last_packet = time.monotonic()
         self.pending: collections.deque = collections.deque()   # (seq, sent time)
         self.failed: list[str] = []
         self.down = None
@@ -147,6 +149,7 @@ class Incoming:
         if msg.seq != self.next_seq or msg.offset != self.written or len(data) != 2 or self.done:
             raise StorageError(f"block {self.block_id}: packet {msg.seq} at {msg.offset} is out of "
                                f"order (expected {self.next_seq} at {self.written})")
+        self.last_packet = time.monotonic()
         payload, crcs = data
         if bytes(crcs) != bs.chunk_crcs(payload):
             raise ChecksumError(f"block {self.block_id}: packet {msg.seq} arrived corrupt")
@@ -197,8 +200,13 @@ class Incoming:
         self._ack(ack.seq)
 
     def check_deadline(self, now: float) -> None:
+        """Drop a silent downstream node; forget a write whose writer went away."""
         if self.pending and now - self.pending[0][1] > ack_deadline(len(self.pipeline)):
             self._downstream_failed("no ack in time")
+        elif not self.done and now - self.last_packet > IDLE_TIMEOUT:
+            log.warning("block %d: the writer went silent; discarding the partial block",
+                        self.block_id)
+            self.abort()
 
     def _downstream_failed(self, why: str) -> None:
         """Drop the next node: report it upstream and go on alone."""
