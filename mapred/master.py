@@ -49,6 +49,7 @@ class WorkerInfo:
     shuffle_addr: str
     pid: int
     joined: float
+    session: int = 0
     code_sent: set = field(default_factory=set)
 
 
@@ -149,8 +150,13 @@ class Master:
             self._reply(route, wire.Error(rid=msg.rid, kind="VersionMismatch", message=why))
             return
         now = time.monotonic()
+        old = self.workers.get(msg.worker_id)
+        if old is not None and old.session == msg.session and self._alive(msg.worker_id):
+            # a registration repeated while the first answer was in flight: same worker, same life
+            self._reply(route, wire.Ok(rid=msg.rid, info={"registered": msg.worker_id}))
+            return
         self.workers[msg.worker_id] = WorkerInfo(msg.worker_id, msg.host, msg.slots, msg.memory,
-                                                 msg.shuffle_addr, msg.pid, now)
+                                                 msg.shuffle_addr, msg.pid, now, msg.session)
         log.info("worker %s joined: host %s, %d slots", msg.worker_id, msg.host, msg.slots)
         self._reply(route, wire.Ok(rid=msg.rid, info={"registered": msg.worker_id}))
         self._step(ev.WorkerJoined(msg.worker_id, msg.host, msg.slots, now))
@@ -164,11 +170,28 @@ class Master:
             self._reply(route, wire.Reregister(reason=f"the master does not know {msg.worker_id} as alive"))
             return
         self._reply(route, wire.Ok(rid=msg.rid))
-        known = {str(a) for a in self.core.workers[msg.worker_id].running}
-        for attempt in msg.running:
-            if attempt not in known:  # a kill that was lost, or an attempt from before a restart
-                self._to_worker(msg.worker_id, wire.Kill(attempt=attempt, reason="not assigned by the master"))
-        self._step(ev.WorkerHeartbeat(msg.worker_id, time.monotonic(), tuple(map(tuple, msg.progress))))
+        now = time.monotonic()
+        self._reconcile(msg.worker_id, set(msg.running), now)
+        self._step(ev.WorkerHeartbeat(msg.worker_id, now, tuple(map(tuple, msg.progress))))
+
+    def _reconcile(self, worker_id: str, reported: set, now: float) -> None:
+        """Kill attempts the worker runs unasked; fail attempts it should run but does not.
+
+        Messages on one connection arrive in order, so a heartbeat sent after an
+        attempt's report never lists it; an assignment may still be on its way,
+        hence the grace of a few heartbeats before a missing attempt is failed.
+        """
+        w = self.core.workers[worker_id]
+        known = {str(a): a for a in w.running}
+        for attempt in reported - set(known):  # a kill that was lost, or an attempt from an earlier life
+            self._to_worker(worker_id, wire.Kill(attempt=attempt, reason="not assigned by the master"))
+        grace = 3 * self.config.heartbeat_interval + 1.0
+        for text, aid in known.items():
+            a = self.core._attempt(aid)
+            if text not in reported and a is not None and now - a.started > grace:
+                self._note(aid, f"{aid} is not running on {worker_id} (assignment lost)")
+                self._step(ev.AttemptFailed(aid, worker_id, {"type": "AssignmentLost", "message":
+                                            f"{worker_id} does not run {aid}", "traceback": ""}, False, now))
 
     def _on_AttemptDone(self, route, msg: wire.AttemptDone, data) -> None:
         aid = self._attempt_id(msg.attempt)

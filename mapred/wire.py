@@ -467,6 +467,7 @@ class WorkerRegister(Message):
     shuffle_addr: str
     version: str
     pid: int = 0
+    session: int = 0           # grows each time the worker starts over; equal = a duplicate
 
 
 @message("mw.heartbeat")

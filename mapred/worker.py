@@ -58,6 +58,7 @@ class Worker:
         self.blobs: dict[str, bytes] = {}
         self.slot_cache: dict[int, set] = {s.index: set() for s in self.pool.slots}
         self.registered = False
+        self.session = 0
         self.running = True
         self.exit_reason = ""
         self.last_heard = time.monotonic()
@@ -106,7 +107,8 @@ class Worker:
             mem = psutil.virtual_memory().total
             send(self.sock, wire.WorkerRegister(worker_id=self.worker_id, host=HOSTNAME, slots=self.slots,
                                                 memory=mem, shuffle_addr=self.shuffle.addr,
-                                                version=self.version, pid=os.getpid()))
+                                                version=self.version, pid=os.getpid(),
+                                                session=self.session))
             self.next_beat = now + self.register_backoff.next()
             return
         running = [s.attempt for s in self.pool.slots if s.attempt is not None]
@@ -117,6 +119,7 @@ class Worker:
     def _forget_master(self) -> None:
         """Start over with a fresh socket: kill running attempts (the master re-runs them)."""
         self.registered = False
+        self.session += 1
         for slot in self.pool.slots:
             if slot.attempt is not None:
                 self.pool.kill_attempt(slot)

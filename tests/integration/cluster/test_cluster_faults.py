@@ -183,3 +183,42 @@ def test_reports_claiming_another_workers_identity_are_dropped(make_cluster):
     finally:
         ctx.term()
     assert "claiming to come from worker" in open(os.path.join(cluster.dir, "master.log")).read()
+
+
+@pytest.mark.timeout(60)
+def test_assignments_a_worker_never_runs_are_failed_and_rerun(make_cluster, tmp_path):
+    """A worker that heartbeats but drops its assignments: the master notices and re-runs them."""
+    import zmq
+    from mapred import wire
+    cluster = make_cluster(workers=1, speculation=False)   # else backups would mask the loss
+    client = cluster.client()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IDENTITY, b"fake-worker")
+    sock.connect(cluster.master_addr)
+    try:
+        hello = wire.WorkerRegister(worker_id="fake-worker", host="elsewhere", slots=4, memory=1,
+                                    shuffle_addr="tcp://127.0.0.1:9", version=mapred.__version__)
+        sock.send_multipart(wire.encode(hello))
+        sock.send_multipart(wire.encode(hello))            # a duplicate: must not count as a rejoin
+        deadline = time.monotonic() + 10
+        while len(client.workers()) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        job = wordcount(reducers=2, split=4 * 1024)
+        path = write_text(tmp_path / "in.txt", 1000)
+        handle = client.submit(job, path, str(tmp_path / "out"))
+        deadline = time.monotonic() + 30
+        while not any("assignment lost" in line for line in handle.logs()):
+            assert time.monotonic() < deadline, "the master never noticed the dropped assignments"
+            sock.send_multipart(wire.encode(wire.WorkerBeat(worker_id="fake-worker", running=[])))
+            while sock.poll(0):
+                sock.recv_multipart()                      # assignments, dropped on the floor
+            time.sleep(0.25)
+    finally:
+        sock.close()
+        ctx.term()
+    result = handle.wait(timeout=40)                      # the fake goes silent and is declared dead
+    assert_matches_reference(job, [path], result)
+    assert "re-registered" not in open(os.path.join(cluster.dir, "master.log")).read()
