@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import ipaddress
 import logging
+import re
 import threading
 import time
 import weakref
@@ -127,6 +128,16 @@ def check_bind_host(host: str, secret: str) -> None:
     if not secret and not is_loopback(host):
         raise ConfigError(f"refusing to bind {host}: a non-loopback address needs MAPRED_SECRET "
                           "(CURVE keys) so that strangers cannot talk to this node")
+
+
+_TCP_ADDR = re.compile(r"^tcp://[^:/\s]+:\d{1,5}$")
+
+
+def check_tcp_addr(addr, what: str = "address") -> str:
+    """``addr`` if it looks like ``tcp://host:port``, else a ConfigError naming it."""
+    if not isinstance(addr, str) or not _TCP_ADDR.match(addr):
+        raise ConfigError(f"{what} {addr!r} must look like tcp://host:port")
+    return addr
 
 
 def bind_random(sock: zmq.Socket, host: str = "127.0.0.1") -> int:

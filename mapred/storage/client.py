@@ -24,7 +24,7 @@ import zmq
 
 from .. import errors, wire
 from ..errors import ClusterError, MapredError, NoLiveReplica, ProtocolError, StorageError
-from ..transport import RpcClient, make_socket, recv, send
+from ..transport import RpcClient, check_tcp_addr, make_socket, recv, send
 from . import blockstore as bs
 from .namespace import InvalidPath
 from .pipeline import write_block
@@ -47,8 +47,7 @@ class Client:
 
     def __init__(self, namenode: str, timeout: float = 15.0, secret: str | None = None,
                  short_circuit: bool = True, read_timeout: float = 5.0) -> None:
-        if not isinstance(namenode, str) or not namenode.startswith("tcp://"):
-            raise errors.ConfigError(f"NameNode address {namenode!r} must look like tcp://host:port")
+        check_tcp_addr(namenode, "NameNode address")
         self.namenode, self.secret = namenode, secret
         self.short_circuit, self.read_timeout = short_circuit, read_timeout
         self.ctx = zmq.Context.instance()

@@ -32,7 +32,7 @@ import zmq
 
 from .. import wire
 from ..errors import MapredError, ProtocolError, StorageError
-from ..transport import bind, make_socket, recv, send, stop_authenticator
+from ..transport import bind, check_tcp_addr, make_socket, recv, send, stop_authenticator
 from . import blockstore as bs
 from .pipeline import Incoming, write_block
 
@@ -44,6 +44,7 @@ class DataNode:
     def __init__(self, namenode: str, data_dir: str, host: str = "127.0.0.1", port: int = 0,
                  heartbeat: float = 1.0, report_interval: float = 60.0, scan_interval: float = 300.0,
                  sync: bool = False, secret: str | None = None) -> None:
+        check_tcp_addr(namenode, "NameNode address")
         self.data_dir = os.path.abspath(data_dir)
         self.secret, self.sync = secret, sync
         self.heartbeat, self.report_interval, self.scan_interval = heartbeat, report_interval, scan_interval

@@ -105,3 +105,8 @@ def test_real_command_line(shared_cluster, tmp_path):
     assert out.returncode == 0 and out.stdout == b"hello, store\n"
     bad = run("cat", "/cli-real/../x")
     assert bad.returncode == 1 and b"Traceback" not in bad.stderr and b"'..'" in bad.stderr
+
+
+def test_malformed_namenode_address_is_explained():
+    r = CliRunner().invoke(fs, ["--namenode", "tcp://nohostport", "ls", "/"])
+    assert r.exit_code == 1 and "tcp://host:port" in r.output
