@@ -72,21 +72,22 @@ class StorageCluster:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> "StorageCluster":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     def start(self) -> None:
-        self._start_namenode()
-        for _ in range(self.n_initial):
-            self.start_datanode(wait=False)
-        self.wait_live(self.n_initial)
+        """Start the NameNode and the DataNodes; on any failure stop what was started, then raise."""
+        try:
+            self._start_namenode()
+            for _ in range(self.n_initial):
+                self.start_datanode(wait=False)
+            self.wait_live(self.n_initial)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, grace: float = 2.0) -> None:
         """Stop every process this cluster started, by pid: SIGTERM, then SIGKILL after ``grace``."""
