@@ -38,13 +38,15 @@ def _daemon_logging(verbose: bool) -> None:
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="0 = random")
 @click.option("--namenode", default="", envvar="MAPRED_NAMENODE", help="tcp://H:P of the block store")
 @click.option("--ready-file", default="", help="write the bound address here once serving")
+@click.option("--dead-timeout", type=click.FloatRange(0.1), help="seconds of silence before a worker is dead")
+@click.option("--speculation/--no-speculation", default=None, help="backup attempts for stragglers")
 @click.option("-v", "--verbose", is_flag=True)
 @_clean
-def master(host, port, namenode, ready_file, verbose):
+def master(host, port, namenode, ready_file, dead_timeout, speculation, verbose):
     """Run the master: accepts jobs, schedules tasks on workers."""
     from .master import run
     _daemon_logging(verbose)
-    run(host, port, namenode, ready_file)
+    run(host, port, namenode, ready_file, dead_timeout=dead_timeout, speculation=speculation)
 
 
 @click.command("worker")
@@ -54,10 +56,12 @@ def master(host, port, namenode, ready_file, verbose):
 @click.option("--host", default="127.0.0.1", show_default=True, help="address of the shuffle server")
 @click.option("--short-circuit/--no-short-circuit", default=True, show_default=True,
               help="read map outputs on this host from disk instead of over the network")
+@click.option("--memory-cap", type=click.IntRange(0), help="MiB of RSS per executor before its attempt is killed")
+@click.option("--heartbeat", type=click.FloatRange(0.05), help="seconds between heartbeats")
 @click.option("--claim-version", default="", hidden=True, help="testing: report another version")
 @click.option("-v", "--verbose", is_flag=True)
 @_clean
-def worker(master_addr, slots, data_dir, host, short_circuit, claim_version, verbose):
+def worker(master_addr, slots, data_dir, host, short_circuit, memory_cap, heartbeat, claim_version, verbose):
     """Run a worker: executes tasks for the master at --master."""
     import tempfile
 
@@ -65,7 +69,9 @@ def worker(master_addr, slots, data_dir, host, short_circuit, claim_version, ver
     from .worker import run
     _daemon_logging(verbose)
     run(master_addr, data_dir or tempfile.mkdtemp(prefix="mapred-worker-"), slots, host,
-        short_circuit, claim_version or __version__)
+        short_circuit, claim_version or __version__,
+        executor_memory_cap=memory_cap << 20 if memory_cap is not None else None,
+        heartbeat_interval=heartbeat)
 
 
 @click.group("cluster")

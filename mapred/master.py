@@ -340,9 +340,13 @@ def _unknown(msg) -> wire.Error:
     return wire.Error(rid=msg.rid, kind="UnknownJob", message=f"no job {msg.job_id!r} on this master")
 
 
-def run(host: str = "127.0.0.1", port: int = 0, namenode: str = "", ready_file: str = "") -> None:
-    """Start a master and serve until SIGTERM/SIGINT; ``ready_file`` receives its address."""
-    master = Master(host, port, namenode=namenode)
+def run(host: str = "127.0.0.1", port: int = 0, namenode: str = "", ready_file: str = "",
+        **settings) -> None:
+    """Start a master and serve until SIGTERM/SIGINT; ``ready_file`` receives its address.
+
+    ``settings`` override ``Config`` fields (``dead_timeout``, ``speculation`` ...).
+    """
+    master = Master(host, port, configmod.load(**settings), namenode=namenode)
     signal.signal(signal.SIGTERM, master.stop)
     signal.signal(signal.SIGINT, master.stop)
     if ready_file:

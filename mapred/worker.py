@@ -263,9 +263,10 @@ class Worker:
 
 
 def run(master: str, data_dir: str, slots: int | None = None, host: str = "127.0.0.1",
-        short_circuit: bool = True, version: str = __version__) -> int:
-    """Start a worker and serve until SIGTERM/SIGINT; non-zero if the master refused it."""
-    worker = Worker(master, data_dir, slots, host, short_circuit=short_circuit, version=version)
+        short_circuit: bool = True, version: str = __version__, **settings) -> int:
+    """Start a worker and serve until SIGTERM/SIGINT; ``settings`` override ``Config`` fields."""
+    config = configmod.load(**settings)
+    worker = Worker(master, data_dir, slots, host, config, short_circuit=short_circuit, version=version)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     worker.serve()
