@@ -44,7 +44,7 @@ def _attempt(a, workers: dict) -> dict:
     w = workers.get(a.worker_id)
     took = (a.finished - a.started) if a.finished is not None else None
     return {"attempt": str(a.id), "worker": a.worker_id, "host": w.host if w else "",
-            "state": a.state.value, "speculative": a.speculative, "seconds": took,
+            "state": a.state.value, "speculative": a.speculative, "seconds": took, "progress": a.progress,
             "error": _plain(a.error)}
 
 
@@ -77,6 +77,8 @@ def render(st: dict) -> str:
         lines.append(f"  {task['task']} {task['state']}")
         for a in task["attempts"]:
             took = f" {a['seconds']:.2f}s" if a.get("seconds") is not None else ""
+            if a["state"] == "RUNNING" and a.get("progress"):
+                took = f" {100 * a['progress']:.0f}%"
             spec = " speculative" if a.get("speculative") else ""
             lines.append(f"    {a['attempt']} {a['state']} on {a['worker']} ({a['host']}){took}{spec}")
             if a.get("error", {}).get("message"):

@@ -172,7 +172,7 @@ class Master:
         self._reply(route, wire.Ok(rid=msg.rid))
         now = time.monotonic()
         self._reconcile(msg.worker_id, set(msg.running), now)
-        self._step(ev.WorkerHeartbeat(msg.worker_id, now, tuple(map(tuple, msg.progress))))
+        self._step(ev.WorkerHeartbeat(msg.worker_id, now, _progress(msg.progress)))
 
     def _reconcile(self, worker_id: str, reported: set, now: float) -> None:
         """Kill attempts the worker runs unasked; fail attempts it should run but does not.
@@ -334,6 +334,18 @@ class Master:
         self.sock.close(0)
         stop_authenticator(self.ctx)
         self.ctx.term()
+
+
+def _progress(entries: list) -> tuple:
+    """``((AttemptId, fraction), ...)`` from a heartbeat's ``[[attempt, fraction]]``; malformed ones skipped."""
+    out = []
+    for entry in entries:
+        try:
+            attempt, fraction = entry
+            out.append((AttemptId.parse(str(attempt)), min(1.0, max(0.0, float(fraction)))))
+        except (ValueError, TypeError, KeyError):
+            continue
+    return tuple(out)
 
 
 def _unknown(msg) -> wire.Error:

@@ -57,6 +57,7 @@ class Worker:
         self.sock = self._connect()
         self.blobs: dict[str, bytes] = {}
         self.slot_cache: dict[int, set] = {s.index: set() for s in self.pool.slots}
+        self.slot_io: dict[int, tuple] = {}     # slot -> (bytes read at start, split length)
         self.registered = False
         self.session = 0
         self.running = True
@@ -112,9 +113,28 @@ class Worker:
             self.next_beat = now + self.register_backoff.next()
             return
         running = [s.attempt for s in self.pool.slots if s.attempt is not None]
-        send(self.sock, wire.WorkerBeat(worker_id=self.worker_id, running=running,
+        send(self.sock, wire.WorkerBeat(worker_id=self.worker_id, running=running, progress=self._progress(),
                                         free=self.slots - len(running)))
         self.next_beat = now + self.config.heartbeat_interval
+
+    def _progress(self) -> list:
+        """``[[attempt, fraction]]`` of running maps, estimated from the bytes their executor read.
+
+        The executor runs user code in another process and reports only at the
+        end, so the worker reads the kernel's count of bytes the executor read
+        (psutil) against the split's length: approximate, never above 0.99.
+        """
+        out = []
+        for slot in self.pool.slots:
+            start, length = self.slot_io.get(slot.index, (0, 0))
+            if slot.attempt is None or length <= 0:
+                continue
+            try:
+                read = psutil.Process(slot.proc.pid).io_counters().read_chars - start
+            except (psutil.Error, AttributeError):
+                continue
+            out.append([slot.attempt, round(min(0.99, max(0.0, read / length)), 3)])
+        return out
 
     def _forget_master(self) -> None:
         """Start over with a fresh socket: kill running attempts (the master re-runs them)."""
@@ -194,7 +214,22 @@ class Worker:
         if spec.get("kind") == "reduce":
             spec["shuffle"] = {"buffer_bytes": self.config.reduce_buffer_bytes, "retries": 3,
                                "timeout": 5.0, "short_circuit": self.short_circuit}
+        self.slot_io[slot.index] = (self._read_chars(slot), self._split_length(spec))
         self.pool.start_attempt(slot, msg.job_id, blob, spec)
+
+    @staticmethod
+    def _read_chars(slot) -> int:
+        try:
+            return psutil.Process(slot.proc.pid).io_counters().read_chars
+        except (psutil.Error, AttributeError):
+            return 0
+
+    @staticmethod
+    def _split_length(spec: dict) -> int:
+        split = spec.get("split")
+        if not split or split.get("fmt") == "array":
+            return 0
+        return max(0, int(split["end"]) - int(split["start"]))
 
     def _free_slot(self, spec: dict):
         """An idle executor, preferring one that already caches this map's split."""

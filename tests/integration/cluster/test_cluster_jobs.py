@@ -154,3 +154,27 @@ def test_garbage_bytes_on_master_and_shuffle_sockets_are_dropped(shared_cluster,
     path = write_text(tmp_path / "in.txt", 500)
     assert_matches_reference(job, [path], job.run(path, str(tmp_path / "out"), cluster=shared_cluster.client()))
     assert all(p.poll() is None for p in shared_cluster.worker_procs + [shared_cluster.master_proc])
+
+
+@pytest.mark.timeout(60)
+def test_heartbeats_carry_the_progress_of_running_maps(shared_cluster, tmp_path):
+    client = shared_cluster.client()
+    path = write_text(tmp_path / "in.txt", 20000)
+
+    def slow_reader(offset, line):
+        time.sleep(0.0002)
+        yield line[:1], 1
+
+    job = mapred.Job(slow_reader, reducer=lambda k, vs: [(k, sum(vs))], name="slow-reader")
+    job.split_size = 256 * 1024
+    handle = client.submit(job, path, str(tmp_path / "out"))
+    try:
+        deadline = time.monotonic() + 40
+        seen = 0.0
+        while seen <= 0 and time.monotonic() < deadline:
+            st = handle.status(detail=True)
+            seen = max([a["progress"] for t in st["tasks"] for a in t["attempts"] if a["state"] == "RUNNING"] or [0])
+            time.sleep(0.1)
+        assert 0 < seen < 1
+    finally:
+        handle.kill()
