@@ -102,3 +102,18 @@ def test_replication_above_live_datanodes_is_accepted(shared_cluster):
     assert c.read_bytes("/rep5") == payload(1000)
     report = c.fsck("/rep5")
     assert report["healthy"] and report["under_replicated"] == 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("short_circuit", [True, False], ids=["local", "remote"])
+def test_reads_inside_a_block_larger_than_one_fetch(shared_cluster, short_circuit):
+    """Fetches that start and end mid-chunk, well inside a block (not at its end)."""
+    c = Client(shared_cluster.namenode_addr, short_circuit=short_circuit)
+    data = payload(20 * 1024 * 1024 + 3, seed=21)
+    c.write_bytes("/big-block", data, overwrite=True, block_size=32 * 1024 * 1024)
+    with c.open("/big-block") as f:
+        for pos in [1, 65537, 5 * 1024 * 1024 + 17, len(data) - 9]:
+            f.seek(pos)
+            assert f.read(100) == data[pos:pos + 100]
+    assert sha(c.read_bytes("/big-block")) == sha(data)
+    c.close()
