@@ -178,3 +178,31 @@ def test_heartbeats_carry_the_progress_of_running_maps(shared_cluster, tmp_path)
         assert 0 < seen < 1
     finally:
         handle.kill()
+
+
+@pytest.mark.timeout(60)
+def test_pipeline_and_mrjob_class_run_unchanged_on_the_cluster(shared_cluster, tmp_path):
+    """The same Job objects give the same output on the cluster as on the local runner."""
+    path = write_text(tmp_path / "in.txt", 800)
+
+    def invert(word, count):
+        yield int(count), word
+
+    def join(count, words):
+        yield count, ",".join(sorted(words))
+
+    class LineLengths(mapred.MRJob):
+        def mapper(self, offset, line):
+            yield len(line), 1
+
+        def reducer(self, length, ones):
+            yield length, sum(ones)
+
+    wc = wordcount(reducers=2)
+    wc.output_format = "msgpack"
+    pipe = wc.then(mapred.Job(invert, reducer=join, num_reducers=2, name="by-count"))
+    client = shared_cluster.client()
+    for target in (pipe, LineLengths):
+        on_cluster = sorted(target.run(path, str(tmp_path / "c"), cluster=client, overwrite=True))
+        local = sorted(target.run(path, str(tmp_path / "l"), workers=2, overwrite=True))
+        assert on_cluster == local and on_cluster
