@@ -81,6 +81,14 @@ class FetchFailed:
 
 
 @dataclass(frozen=True)
+class CommitFailed:
+    """Carrying out a ``CommitAttempt`` failed (the output file system refused): the job fails."""
+
+    attempt: AttemptId
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class JobKillRequested:
     job_id: str
     reason: str = "killed by request"

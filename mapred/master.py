@@ -122,12 +122,25 @@ class Master:
         send(self.sock, msg, *data, route=[worker_id.encode()])
 
     def _step(self, event) -> None:
-        """Feed one event to the core and carry out every action it returns."""
+        """Feed one event to the core and carry out every action it returns.
+
+        A commit that fails (the output file system refused the rename) ends
+        its job: the output can no longer be complete, and saying SUCCEEDED
+        would be a lie.  Other action failures are logged.
+        """
+        failed: dict = {}   # job -> (attempt, why) of a commit that failed
         for action in self.core.handle(event):
+            job = action.job_id if isinstance(action, ev.JobFinished) else action.attempt.task.job
+            if job in failed and isinstance(action, ev.JobFinished):
+                continue   # not SUCCEEDED after all: CommitFailed below finishes it as FAILED
             try:
                 self._apply(action)
-            except Exception:  # noqa: BLE001 - e.g. an output file system error while committing
+            except Exception as exc:  # noqa: BLE001 - e.g. an output file system error while committing
                 log.error("error applying %r:\n%s", action, traceback.format_exc())
+                if isinstance(action, ev.CommitAttempt):
+                    failed[job] = (action.attempt, f"committing {action.attempt} failed: {type(exc).__name__}: {exc}")
+        for attempt, why in failed.values():
+            self._step(ev.CommitFailed(attempt, why))
 
     # ------------------------------------------------------------------ messages
     def _dispatch(self, route, msg, data) -> None:

@@ -193,6 +193,15 @@ class MasterState:
             return []
         return self._finish_job(job, JobState.KILLED, {"message": e.reason})
 
+    def _on_CommitFailed(self, e: ev.CommitFailed) -> list:
+        """The output cannot be complete, even if the core already called the job SUCCEEDED."""
+        job = self.jobs.get(e.attempt.task.job)
+        if job is None or job.state in (JobState.FAILED, JobState.KILLED):
+            return []
+        error = {"task": str(e.attempt.task), "attempt": str(e.attempt), "reason": "a failed commit",
+                 "type": "CommitError", "message": e.reason}
+        return self._finish_job(job, JobState.FAILED, error)
+
     def _finish_job(self, job: Job, state: JobState, error: dict) -> list:
         job.state = state
         job.error = error

@@ -206,3 +206,17 @@ def test_rerun_map_leaves_one_successful_attempt():
     rerun = [a for a in acts if isinstance(a, ev.AssignAttempt) and a.attempt.task == m.attempt.task][0]
     core.handle(ev.AttemptSucceeded(rerun.attempt, rerun.worker_id, {"path": "p2"}, now=2.0))
     core.validate()
+
+
+def test_commit_failure_fails_a_job_the_core_thought_succeeded():
+    core = MasterState(speculation=False)
+    core.handle(ev.WorkerJoined("a", "h", 1, 0.0))
+    acts = core.handle(ev.JobSubmitted("j", 1, 0, now=0.0))
+    m = [a for a in acts if isinstance(a, ev.AssignAttempt)][0]
+    acts = core.handle(ev.AttemptSucceeded(m.attempt, "a", {"files": ["part-00000"]}, now=1.0))
+    assert [type(a) for a in acts] == [ev.CommitAttempt, ev.JobFinished]
+    acts = core.handle(ev.CommitFailed(m.attempt, "rename refused"))
+    assert [type(a) for a in acts] == [ev.JobFinished]
+    assert acts[0].state.value == "FAILED" and acts[0].error["message"] == "rename refused"
+    assert core.handle(ev.CommitFailed(m.attempt, "again")) == []
+    core.validate()

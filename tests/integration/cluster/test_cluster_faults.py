@@ -222,3 +222,16 @@ def test_assignments_a_worker_never_runs_are_failed_and_rerun(make_cluster, tmp_
     result = handle.wait(timeout=40)                      # the fake goes silent and is declared dead
     assert_matches_reference(job, [path], result)
     assert "re-registered" not in open(os.path.join(cluster.dir, "master.log")).read()
+
+
+@pytest.mark.timeout(60)
+def test_a_commit_the_output_file_system_refuses_ends_the_job_with_the_reason(make_cluster, tmp_path):
+    cluster = make_cluster(workers=1)
+    out = tmp_path / "out"
+    job = wordcount(reducers=1, reduce_sleep=1.0)
+    handle = cluster.client().submit(job, write_text(tmp_path / "in.txt", 50), str(out))
+    wait_status(cluster.client(), handle.job_id, lambda s: running_attempts(s, "r"))
+    (out / "part-00000" / "in-the-way").mkdir(parents=True)   # the part cannot be renamed into place
+    with pytest.raises(mapred.JobFailed, match="committing .* failed"):
+        handle.wait(timeout=30)
+    assert not out.exists()                 # a job that did not succeed leaves no output
