@@ -14,6 +14,7 @@ encoded key, so the partition of a key is the same in every process
 """
 from __future__ import annotations
 
+import threading
 from enum import Enum
 from typing import Any, Iterable
 
@@ -92,10 +93,16 @@ def make_unpacker(file_like=None, max_buffer_size: int = 1 << 30, read_size: int
                             max_buffer_size=max_buffer_size, read_size=read_size)
 
 
+_packers = threading.local()
+
+
 def encode_key(key: Any) -> bytes:
-    """Encode a key, or raise ``RecordError`` naming its type."""
+    """Encode a key, or raise ``RecordError`` naming its type (one reused packer per thread)."""
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = make_packer()
     try:
-        return packb(key)
+        return packer.pack(key)
     except (TypeError, ValueError, OverflowError) as exc:
         raise RecordError(f"key {key!r:.80} of type {type(key).__name__} cannot be encoded: {exc}") from None
 

@@ -12,7 +12,7 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
-from ..codec import order_key
+from ..codec import order_key, sort_keys
 
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -73,28 +73,37 @@ def _counted(records: Iterable[tuple[Any, list]], tally: Tally) -> Iterator[tupl
 
 def merge_for_reduce(runs: list[Iterable[tuple[Any, list]]], native: bool, budget: int,
                      tally: Tally) -> Iterator[tuple[Any, Iterator]]:
-    """Each key once with all its values: sorted in memory while the data fits ``budget``.
+    """Each key once with all its values: grouped in memory while the data fits ``budget``.
 
-    Records are gathered from the runs into one list until the estimated size
-    passes ``budget``; the list is sorted (timsort merges the concatenated
-    sorted runs in C) and becomes one more sorted run, heap-merged with what
-    is left of the others.  Small partitions never touch the heap merge.
+    Records are grouped by key in a dict (one C-level lookup per record) until
+    the estimated size passes ``budget``; only the distinct keys are sorted.
+    What does not fit stays in the runs, which are heap-merged with the sorted
+    in-memory groups as one more run — so memory stays bounded for any input,
+    and small partitions never touch the heap merge.
     """
-    gathered: list = []
+    groups: dict = {}
     size = 0
-    iters = [iter(r) for r in runs]
     leftovers = []
-    for it in iters:
+    for run in runs:
+        it = iter(run)
         if size <= budget:
+            get = groups.get
             for record in it:
-                gathered.append(record)
-                size += 64 + 16 * len(record[1])
+                key, values = record[0], record[1]
+                have = get(key)
+                if have is None:
+                    groups[key] = list(values)      # a copy: the caller's records stay as they were
+                    size += 96 + 16 * len(values)
+                else:
+                    have.extend(values)
+                    size += 16 * len(values)
                 if size > budget:
                     break
         leftovers.append(it)
-    gathered.sort(key=_first if native else _order_of_record)
-    tally.values += sum(map(len, map(_second, gathered)))
-    rest = [_counted(it, tally) for it in leftovers if size > budget]
+    keys = sorted(groups) if native else sort_keys(groups)
+    tally.values += sum(map(len, groups.values()))
+    gathered = [(k, groups[k]) for k in keys]
+    rest = [_counted(it, tally) for it in leftovers] if size > budget else []
     if not rest:
-        return group_values(gathered)
+        return ((k, iter(vs)) for k, vs in gathered)
     return group_values(merge_runs([gathered, *rest], native))

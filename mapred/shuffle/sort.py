@@ -135,11 +135,12 @@ class MapOutputBuffer:
                 return
         self._spill()
 
-    def _combine_in_memory(self) -> None:
+    def _combine_in_memory(self, recount: bool = True) -> None:
         combined = dict(combine_groups(self.combiner, self.groups.items(), self.counters))
         self.groups = combined
-        self.bytes = sum(approx_size(k) + sum(map(approx_size, vs)) + PAIR_OVERHEAD
-                         for k, vs in combined.items())
+        if recount:      # the new size decides whether to spill; at the end nobody asks
+            self.bytes = sum(approx_size(k) + sum(map(approx_size, vs)) + PAIR_OVERHEAD
+                             for k, vs in combined.items())
 
     def _partitioned(self) -> list[list]:
         parts: list[list] = [[] for _ in range(self.n)]
@@ -190,8 +191,8 @@ class MapOutputBuffer:
     def finish(self, final_path: str) -> RunIndex:
         """Write the final run at ``final_path`` (merging spills) and return its index."""
         if not self.spills:
-            if self.combiner is not None and self.groups:
-                self._combine_in_memory()
+            if self.combiner is not None and any(len(vs) > 1 for vs in self.groups.values()):
+                self._combine_in_memory(recount=False)
             index = self._write_run(final_path)
             self.groups = {}
             self.chunks = []

@@ -58,3 +58,23 @@ def test_output_twenty_times_the_buffer_spills_and_finishes_in_bounded_memory(tm
     assert peak < 8 * limit, f"peak {peak} bytes for a {limit}-byte buffer"
     values = sum(len(vs) for p in range(3) for _, vs in read_segment(index.segments[p]))
     assert values == collected
+
+
+@settings(max_examples=100, deadline=None)
+@given(runs=st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d", 1, 2, ("t", 1)]),
+                                     st.lists(st.integers(0, 9), min_size=1, max_size=3), max_size=6),
+                     max_size=5),
+       budget=st.sampled_from([0, 100, 300, 1 << 20]))
+def test_reduce_merge_groups_every_key_once_in_order_within_any_budget(runs, budget):
+    from mapred.codec import order_key
+    from mapred.shuffle.merge import Tally, merge_for_reduce
+    sorted_runs = [sorted(run.items(), key=lambda kv: order_key(kv[0])) for run in runs]
+    tally = Tally()
+    got = [(k, list(vs)) for k, vs in merge_for_reduce([list(r) for r in sorted_runs], False, budget, tally)]
+    expected = collections.defaultdict(list)
+    for run in sorted_runs:
+        for k, vs in run:
+            expected[k].extend(vs)
+    assert [k for k, _ in got] == sort_keys(expected)
+    assert {k: sorted(vs) for k, vs in got} == {k: sorted(vs) for k, vs in expected.items()}
+    assert tally.values == sum(len(vs) for vs in expected.values())
