@@ -3,7 +3,7 @@
     mapred run examples/wordcount.py INPUT... -o OUT
 
 In-mapper combining: each map task keeps one ``Counter`` (in its per-task
-``state``), feeds it whole batches of lines at C speed, and emits each
+``state``), feeds it thousands of lines per call at C speed, and emits each
 distinct word once at the end.  The combiner and reducers add the partial
 counts.  ``count_batch`` alone is a stateless batch mapper for the same job.
 """
@@ -18,8 +18,10 @@ def start_counting():
 
 def count_into_state(lines):
     counts = mapred.context().state["counts"]
-    for line in lines:
-        counts.update(line.split())
+    for i in range(0, len(lines), 8192):
+        # one split of many joined lines: the same tokens as splitting each line
+        # (a newline is whitespace too), at a fraction of the calls
+        counts.update(" ".join(lines[i:i + 8192]).split())
     return ()
 
 

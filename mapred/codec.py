@@ -78,9 +78,13 @@ def unpackb(data: bytes) -> Any:
     return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
 
 
-def make_packer() -> msgpack.Packer:
-    """A reusable packer for hot loops (spill writers); not shared between threads."""
-    return msgpack.Packer(default=_default, use_bin_type=True, strict_types=True)
+def make_packer(autoreset: bool = True) -> msgpack.Packer:
+    """A reusable packer for hot loops (spill writers); not shared between threads.
+
+    With ``autoreset=False`` packed values accumulate in the packer's buffer
+    (``bytes()`` / ``reset()``), which saves a bytes object per record.
+    """
+    return msgpack.Packer(default=_default, use_bin_type=True, strict_types=True, autoreset=autoreset)
 
 
 def make_unpacker(file_like=None, max_buffer_size: int = 1 << 30, read_size: int = 32 * 1024) -> msgpack.Unpacker:

@@ -138,19 +138,21 @@ class JobPlan:
 
 
 MIN_SPLIT = 1 << 20
+MAX_LOCAL_SPLIT = 256 << 20
 
 
 def _balanced(inputs, splits: list, split_size: int, slots: int) -> list:
-    """Smaller splits for small local inputs, so each slot gets about four (no idle tail).
+    """Splits of local files sized so each slot gets about four: no idle tail, few partial outputs.
 
-    Block-store inputs keep their block-sized splits: those carry locality.
+    Block-store inputs keep their block-sized splits (those carry locality),
+    and so does a job that sets ``split_size`` itself.
     """
     files = [s for s in splits if s.fmt in ("text", "records")]
     if not files or any(s.path.startswith("mrfs://") for s in files) or len(files) != len(splits):
         return splits
     total = sum(s.end - s.start for s in files)
-    want = max(MIN_SPLIT, -(-total // (4 * max(1, slots))))
-    return plan_splits(inputs, want) if want < split_size else splits
+    want = min(MAX_LOCAL_SPLIT, max(MIN_SPLIT, -(-total // (4 * max(1, slots)))))
+    return plan_splits(inputs, want) if want != split_size else splits
 
 
 def job_error(plan_id: str, done: ev.JobFinished) -> MapredError:

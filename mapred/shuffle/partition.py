@@ -15,11 +15,14 @@ import xxhash
 from ..codec import encode_key, order_key, sort_keys
 
 
+_xxh64 = xxhash.xxh64_intdigest
+
+
 def hash_partition(key: Any, n: int) -> int:
     """The default partition of ``key`` among ``n`` reducers."""
     if n == 1:
         return 0
-    return xxhash.xxh64_intdigest(encode_key(key)) % n
+    return _xxh64(encode_key(key)) % n
 
 
 class HashPartitioner:

@@ -90,6 +90,7 @@ class MapOutputBuffer:
             self._set_mode("records")
         groups, size, limit = self.groups, approx_size, self.limit
         n = 0
+        used = self.bytes
         try:
             for key, value in pairs:
                 n += 1
@@ -98,17 +99,20 @@ class MapOutputBuffer:
                 vsize = 28 if vt is int or vt is float else size(value)
                 if values is None:
                     groups[key] = [value]
-                    self.bytes += size(key) + vsize + PAIR_OVERHEAD
+                    used += (len(key) + 49 if type(key) is str else size(key)) + vsize + PAIR_OVERHEAD
                 else:
                     values.append(value)
-                    self.bytes += vsize + 8
-                if self.bytes > limit:
+                    used += vsize + 8
+                if used > limit:
+                    self.bytes = used
                     self._relieve()
-                    groups = self.groups
+                    groups, used = self.groups, self.bytes
         except TypeError:
             raise RecordError("map output key is not hashable, or an item is not a (key, value) pair") from None
         except ValueError:
             raise RecordError("map output item is not a (key, value) pair") from None
+        finally:
+            self.bytes = used
         return n
 
     def collect(self, key: Any, value: Any) -> None:
@@ -146,8 +150,14 @@ class MapOutputBuffer:
         parts: list[list] = [[] for _ in range(self.n)]
         part_of = self.partitioner
         n = self.n
-        for key in self.groups:
-            parts[check_partition(part_of(key, n), n, key) if n > 1 else 0].append(key)
+        if n == 1:
+            parts[0] = list(self.groups)
+        elif part_of is hash_partition:         # ours: always in range, no check per key
+            for key in self.groups:
+                parts[hash_partition(key, n)].append(key)
+        else:
+            for key in self.groups:
+                parts[check_partition(part_of(key, n), n, key)].append(key)
         for p, keys in enumerate(parts):
             self.key_types[p].update(map(type, keys))
         return parts

@@ -66,7 +66,6 @@ class RunWriter:
         self.path = path
         self.f: BinaryIO = open(path, "wb")
         self.compression = compression
-        self.packer = codec.make_packer()
         self.segments: list[Segment] = []
         self.num_partitions = num_partitions
 
@@ -77,16 +76,15 @@ class RunWriter:
         emit = self.f.write if comp is None else (lambda data: self.f.write(comp.compress(data)))
         if comp is not None:
             self.f.write(comp.begin())
-        pack, count, buf, size = self.packer.pack, 0, [], 0
+        packer = codec.make_packer(autoreset=False)       # records accumulate in the packer's buffer
+        pack, count = packer.pack, 0
         for key, values in records:
-            data = pack([key, values])
-            buf.append(data)
-            size += len(data)
+            pack([key, values])
             count += 1
-            if size >= READ_BLOCK:
-                emit(b"".join(buf))
-                buf, size = [], 0
-        emit(b"".join(buf))
+            if not count & 1023 and len(packer.getbuffer()) >= READ_BLOCK:
+                emit(packer.bytes())
+                packer.reset()
+        emit(packer.bytes())
         if comp is not None:
             self.f.write(comp.flush())
         seg = Segment(self.path, start, self.f.tell() - start, count, self.compression)
