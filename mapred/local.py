@@ -128,7 +128,13 @@ class LocalCluster:
                 for event in self._replacement(old, slot.worker_id):
                     queue += self.core.handle(event)
         elif isinstance(action, ev.CommitAttempt):
-            plan.apply_commit(action)
+            try:
+                plan.apply_commit(action)
+            except Exception as exc:  # noqa: BLE001 - the output file system refused: the job fails
+                why = f"committing {action.attempt} failed: {type(exc).__name__}: {exc}"
+                log.error(why)
+                queue[:] = [a for a in queue if not (isinstance(a, ev.JobFinished) and a.job_id == plan.job_id)]
+                queue += self.core.handle(ev.CommitFailed(action.attempt, why))
         elif isinstance(action, ev.DiscardAttempt):
             plan.apply_discard(action)
         elif isinstance(action, ev.JobFinished) and action.job_id == plan.job_id:

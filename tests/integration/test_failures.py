@@ -126,3 +126,17 @@ def test_memory_cap_exceeded_fails_attempts_with_a_clear_reason(write_files, tmp
     with mapred.LocalCluster(1, config=config.load(executor_memory_cap=200 << 20)) as cluster:
         with pytest.raises(JobFailed, match=r"MemoryCapExceeded: executor used \d+ MiB, over its cap of 200 MiB"):
             cluster.run(job, paths, str(tmp_path / "out"))
+
+
+def test_a_commit_the_file_system_refuses_fails_the_job(clusters, write_files, tmp_path, monkeypatch):
+    import mapred.commit
+    paths = write_files({"a.txt": "x\n"})
+
+    def refuse(output, attempt, files):
+        raise PermissionError(f"cannot rename into {output}")
+
+    monkeypatch.setattr(mapred.commit, "commit_task", refuse)
+    job = mapred.Job(mapper=lambda k, v: [(v, 1)], reducer=probes.add)
+    with pytest.raises(JobFailed, match="CommitError: committing .* failed: PermissionError"):
+        clusters.get(1).run(job, paths, str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
