@@ -96,7 +96,9 @@ class ClusterClient:
         """Plan ``job`` over ``inputs`` here, hand it to the master, return at once."""
         if output is None:
             output, overwrite = tempfile.mkdtemp(prefix="mapred-out-"), True
-        plan = JobPlan.make(job, inputs, str(output), self.config, tempfile.gettempdir(), overwrite)
+        slots = sum(int(w.get("slots", 1)) for w in self.workers())   # small local inputs: ~4 splits a slot
+        plan = JobPlan.make(job, inputs, str(output), self.config, tempfile.gettempdir(), overwrite,
+                            slots=max(1, slots))
         msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job.to_wire(),
                              splits=[s.to_wire() for s in plan.splits], output=plan.output)
         accepted = self._call(msg, wire.JobAccepted, plan.blob, retry=False)
