@@ -6,31 +6,15 @@ importing cleanly.  Errors become one-line messages and non-zero exits.
 """
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import os
 import sys
 
 import click
 
-from .errors import MapredError
+from .clitools import clean_errors as _clean, daemon_logging as _daemon_logging
 
 
-def _clean(fn):
-    """Turn a ``MapredError`` into a one-line ``ClickException`` (exit status 1)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except MapredError as exc:
-            raise click.ClickException(str(exc)) from None
-    return wrapper
-
-
-def _daemon_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
 
 
 @click.command("master")

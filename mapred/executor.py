@@ -18,7 +18,7 @@ import numpy as np
 
 from . import taskcontext as ctxmod
 from .arrays import ArrayPairs, concat_chunks, sort_pairs
-from .errors import ConfigError, InputError, MapredError, ModelError, RecordError
+from .errors import ConfigError, InputError, ModelError, RecordError
 from .fs import get_fs
 from .inputs import SplitReader
 from .job import Job, TaskFunctions

@@ -32,7 +32,7 @@ from .errors import ProtocolError
 from .jobstatus import job_status, job_summary
 from .scheduler import MasterState
 from .transport import bind, make_socket, recv, send, stop_authenticator
-from .types import AttemptId, JobState, Split
+from .types import AttemptId, Split
 from .version import __version__
 
 log = logging.getLogger("mapred.master")

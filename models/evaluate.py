@@ -141,7 +141,7 @@ def _regressor_metrics(model, v: np.ndarray, bins: int) -> dict:
 
 
 def _cluster_stat(model, data: Data, bins: int):
-    width, k = data.n_features, len(model.cluster_centers_)
+    k = len(model.cluster_centers_)
 
     def stat(block):
         X, _ = unpack(block)

@@ -5,36 +5,17 @@ a traceback: the message names the path, block or node at fault.
 """
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import sys
 import time
 
 import click
 
 from .. import config as _config
-from ..errors import MapredError
+from ..clitools import clean_errors as _clean, daemon_logging as _daemon_logging
 
 GiB = 1024 ** 3
 
-
-def _daemon_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-
-
-def _clean(fn):
-    """Turn mapred errors into ClickExceptions."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except MapredError as exc:
-            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-        except OSError as exc:
-            raise click.ClickException(f"{exc.filename or ''}: {exc.strerror}") from None
-    return wrapper
 
 
 @click.command("namenode")
@@ -142,7 +123,7 @@ def get(remote, local):
 @_clean
 def cat(remote):
     """Write a stored file to stdout."""
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     with _client(remote) as c, c.open(_path(remote)) as f:
         while True:
             piece = f.read(1 << 20)
