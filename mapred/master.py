@@ -28,10 +28,9 @@ from . import config as configmod
 from . import events as ev
 from . import wire
 from .driver import JobPlan, JobSettings
-from .errors import ProtocolError
 from .jobstatus import job_status, job_summary
 from .scheduler import MasterState
-from .transport import bind, make_socket, recv, send, stop_authenticator
+from .transport import bind, make_socket, recv_or_drop, send, stop_authenticator
 from .types import AttemptId, Split
 from .version import __version__
 
@@ -100,11 +99,7 @@ class Master:
             self.close()
 
     def _serve_one(self, timeout: float) -> None:
-        try:
-            got = recv(self.sock, timeout, routed=True)
-        except ProtocolError as exc:
-            log.warning("dropped a bad message: %s", exc)
-            return
+        got = recv_or_drop(self.sock, timeout, "master", routed=True)
         if got is None:
             return
         route, msg, data = got

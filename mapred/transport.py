@@ -191,6 +191,15 @@ def recv(sock: zmq.Socket, timeout: float | None, routed: bool = False):
     return route, msg, data
 
 
+def recv_or_drop(sock: zmq.Socket, timeout: float | None, who: str, routed: bool = False):
+    """``recv``, but a malformed message is logged (naming ``who`` received it) and dropped: ``None``."""
+    try:
+        return recv(sock, timeout, routed=routed)
+    except ProtocolError as exc:
+        logging.getLogger("mapred.transport").warning("%s dropped a bad message: %s", who, exc)
+        return None
+
+
 class Backoff:
     """Exponential backoff with a cap: 0.05 s, 0.1 s, ... up to ``cap`` seconds."""
 

@@ -18,8 +18,7 @@ import threading
 import zmq
 
 from .. import wire
-from ..errors import ProtocolError
-from ..transport import bind, make_socket, recv, send
+from ..transport import bind, make_socket, recv_or_drop, send
 from .spill import RunIndex
 
 log = logging.getLogger("mapred.shuffle.serve")
@@ -56,11 +55,7 @@ class ShuffleServer:
     def _serve(self) -> None:
         try:
             while not self._stop.is_set():
-                try:
-                    got = recv(self.sock, 0.2, routed=True)
-                except ProtocolError as exc:
-                    log.warning("shuffle server dropped a bad message: %s", exc)
-                    continue
+                got = recv_or_drop(self.sock, 0.2, "shuffle server", routed=True)
                 if got is None:
                     continue
                 route, msg, _ = got

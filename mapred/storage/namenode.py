@@ -20,7 +20,7 @@ import zmq
 
 from .. import wire
 from ..errors import MapredError, ProtocolError
-from ..transport import bind, make_socket, recv, send, stop_authenticator
+from ..transport import bind, make_socket, recv_or_drop, send, stop_authenticator
 from .journal import Journal
 from .namesystem import (BlockReportReceived, DatanodeRegistered, HeartbeatReceived, Namesystem,
                          ReplicaCorrupt, ReplicaReceived, Settings, Tick)
@@ -66,11 +66,7 @@ class NameNode:
             log.info("checkpoint at txid %d", self.core.ns.txid)
 
     def _serve_one(self, timeout: float) -> None:
-        try:
-            got = recv(self.sock, timeout, routed=True)
-        except ProtocolError as exc:
-            log.warning("dropped a malformed message: %s", exc)
-            return
+        got = recv_or_drop(self.sock, timeout, "namenode", routed=True)
         if got is None:
             return
         route, msg, _ = got
