@@ -23,7 +23,6 @@ import collections
 import importlib.util
 import os
 import sys
-import multiprocessing
 import threading
 from contextlib import contextmanager
 
@@ -50,37 +49,9 @@ def _bench_wordcount():
 wc = _bench_wordcount()
 
 
-def _count_range(args) -> collections.Counter:
-    """Words of the lines that start in ``[start, end)`` (the line rule, as mapred's splits)."""
-    path, start, end = args
-    counts: collections.Counter = collections.Counter()
-    with open(path, "rb") as f:
-        if start:
-            f.seek(start - 1)
-            if f.read(1) != b"\n":
-                f.readline()
-        while f.tell() < end:
-            block = f.read(min(8 << 20, end - f.tell()))
-            if not block.endswith(b"\n"):
-                block += f.readline()     # finish a line that started before ``end``
-            counts.update(block.decode("utf-8").split())
-    return counts
-
-
 def pool_wordcount(path: str, workers: int) -> collections.Counter:
-    """The hand-written baseline: line-aligned byte ranges to a Pool, Counters merged here.
-
-    (benchmarks/wordcount.py's baseline double-counts a line that starts exactly at a range
-    boundary, so this one keeps its own copy with the boundary rule right.)
-    """
-    size = os.path.getsize(path)
-    chunk = max(1, -(-size // (workers * 4)))
-    ranges = [(path, s, min(size, s + chunk)) for s in range(0, size, chunk)]
-    total: collections.Counter = collections.Counter()
-    with multiprocessing.Pool(workers) as pool:
-        for part in pool.imap_unordered(_count_range, ranges):
-            total.update(part)
-    return total
+    """The hand-written baseline of benchmarks/wordcount.py."""
+    return wc.pool_wordcount(path, workers)
 
 
 def the_job(reducers: int, split_mb: int):

@@ -145,6 +145,8 @@ def _map_input(split: Split, reader: SplitReader, fns: TaskFunctions, batch_line
     if split.fmt == "text":
         if fns.map_batch and input_mode == "bytes":
             return reader.text_byte_blocks(), True
+        if fns.map_batch and input_mode == "text":
+            return reader.text_string_blocks(), True
         if fns.map_batch:
             return reader.text_batches(batch_lines), True
         return reader.text_records(), False
@@ -215,7 +217,7 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
     if batched:
         for offset, batch in source:
             pos.offset = offset
-            n_in += batch.count(b"\n") if type(batch) is bytes else len(batch)
+            n_in += batch.count(b"\n" if type(batch) is bytes else "\n") if type(batch) in (bytes, str) else len(batch)
             out = fns.map_batch(batch)
             if collect_many is not None and _plain_pairs(out):
                 n_out += collect_many(out)

@@ -180,6 +180,11 @@ class SplitReader:
         """``(offset, bytes)`` blocks of whole lines, undecoded (``input_mode="bytes"``)."""
         return self._text_blocks()
 
+    def text_string_blocks(self) -> Iterator[tuple[int, str]]:
+        """``(offset, str)`` blocks of whole lines, decoded (``input_mode="text"``)."""
+        for base, block in self._text_blocks():
+            yield base, self._decode(block, base)
+
     def text_batches(self, batch_lines: int) -> Iterator[tuple[int, list]]:
         for base, block in self._text_blocks():
             text = self._decode(block, base)

@@ -17,8 +17,9 @@ Contracts (the engine checks them and names the offender when one breaks):
 * ``map_batch`` may also yield ``mapred.ArrayPairs(keys, values)``: a whole
   batch of pairs as two numpy arrays, shuffled without per-record Python;
   ``reduce_batch(keys, values)`` then gets a partition's pairs as arrays,
-  sorted by key.  With ``input_mode="bytes"`` text splits reach ``map_batch``
-  as raw bytes of whole lines; ``output_format="raw"`` writes the bytes a
+  sorted by key.  With ``input_mode="text"`` text splits reach ``map_batch``
+  as one decoded string of whole lines (newlines kept) per block, and with
+  ``input_mode="bytes"`` as the raw bytes of whole lines; ``output_format="raw"`` writes the bytes a
   reducer yields verbatim.
 * ``combiner(key, values)`` and ``reducer(key, values)`` get every value of a
   key as an iterator and yield pairs.  A combiner may run zero, one or many
@@ -35,7 +36,7 @@ from typing import Any, Callable, Iterable, Optional
 from .errors import ConfigError
 
 OUTPUT_FORMATS = ("text", "msgpack", "raw")
-INPUT_MODES = ("lines", "bytes")
+INPUT_MODES = ("lines", "text", "bytes")
 
 
 @dataclass

@@ -47,7 +47,11 @@ def map_outputs(job: Job, paths: list[str]) -> list[tuple[Any, Any]]:
             if fns.mapper_init:
                 out += _pairs(fns.mapper_init())
             records = list(_text_records(path))
-            if fns.map_batch:
+            if fns.map_batch and job.input_mode != "lines":
+                with get_fs(path).open_read(path) as f:
+                    raw = f.read()
+                out += _pairs(fns.map_batch(raw if job.input_mode == "bytes" else raw.decode("utf-8")))
+            elif fns.map_batch:
                 out += _pairs(fns.map_batch([line for _, line in records]))
             else:
                 for offset, line in records:

@@ -23,9 +23,17 @@ def add(word, counts):
     yield word, sum(counts)
 
 
-def wordcount_job(combine: bool, batch: bool, reducers: int, split_size: int, buffer: int) -> mapred.Job:
-    kwargs = {"map_batch": wordcount.count_batch} if batch else {"mapper": per_record_mapper}
-    return mapred.Job(**kwargs, combiner=add if combine else None, reducer=add, num_reducers=reducers,
+FORMS = {
+    "per record": {"mapper": per_record_mapper},
+    "batch of lines": {"map_batch": wordcount.count_batch},
+    "the example (text blocks, in-mapper Counter)": {
+        "mapper_init": wordcount.start_counting, "map_batch": wordcount.count_into_state,
+        "input_mode": "text", "mapper_final": wordcount.emit_counts},
+}
+
+
+def wordcount_job(combine: bool, form: str, reducers: int, split_size: int, buffer: int) -> mapred.Job:
+    return mapred.Job(**FORMS[form], combiner=add if combine else None, reducer=add, num_reducers=reducers,
                       split_size=split_size, sort_buffer_bytes=buffer)
 
 
@@ -35,12 +43,12 @@ cases = dict(files=st.lists(text_strategy(), min_size=1, max_size=3), split_size
 
 
 @pytest.mark.timeout(600)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batch=st.booleans(), **cases)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(form=st.sampled_from(sorted(FORMS)), **cases)
 def test_wordcount_equals_reference(clusters, tmp_path_factory, files, split_size, reducers, workers, buffer,
-                                    combine, batch):
+                                    combine, form):
     paths = _write(tmp_path_factory, files)
-    job = wordcount_job(combine, batch, reducers, split_size, buffer)
+    job = wordcount_job(combine, form, reducers, split_size, buffer)
     out = str(tmp_path_factory.mktemp("out") / "wc")
     result = clusters.get(workers).run(job, paths, out)
     assert_matches_reference(job, paths, result)
