@@ -139,10 +139,11 @@ class JobPlan:
 
 MIN_SPLIT = 1 << 20
 MAX_LOCAL_SPLIT = 256 << 20
+SPLITS_PER_SLOT = 2     # enough to balance equal executors; few partial outputs to shuffle
 
 
 def _balanced(inputs, splits: list, split_size: int, slots: int) -> list:
-    """Splits of local files sized so each slot gets about four: no idle tail, few partial outputs.
+    """Splits of local files sized so each slot gets ``SPLITS_PER_SLOT``: no idle tail, few partial outputs.
 
     Block-store inputs keep their block-sized splits (those carry locality),
     and so does a job that sets ``split_size`` itself.
@@ -151,7 +152,7 @@ def _balanced(inputs, splits: list, split_size: int, slots: int) -> list:
     if not files or any(s.path.startswith("mrfs://") for s in files) or len(files) != len(splits):
         return splits
     total = sum(s.end - s.start for s in files)
-    want = min(MAX_LOCAL_SPLIT, max(MIN_SPLIT, -(-total // (4 * max(1, slots)))))
+    want = min(MAX_LOCAL_SPLIT, max(MIN_SPLIT, -(-total // (SPLITS_PER_SLOT * max(1, slots)))))
     return plan_splits(inputs, want) if want != split_size else splits
 
 

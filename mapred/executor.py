@@ -217,7 +217,7 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
     if batched:
         for offset, batch in source:
             pos.offset = offset
-            n_in += batch.count(b"\n" if type(batch) is bytes else "\n") if type(batch) in (bytes, str) else len(batch)
+            n_in += _records_in(batch)
             out = fns.map_batch(batch)
             if collect_many is not None and _plain_pairs(out):
                 n_out += collect_many(out)
@@ -244,6 +244,13 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
         else:
             n_out += _emit_all(out, collect, "mapper_final", collect_arrays)
     return n_in, n_out
+
+
+def _records_in(batch) -> int:
+    """Lines in a text or bytes block; items in a list; rows in an array block."""
+    if type(batch) is bytes or type(batch) is str:
+        return batch.count(b"\n" if type(batch) is bytes else "\n")
+    return len(batch)
 
 
 def _emit_all(out, collect, who: str, collect_arrays=None) -> int:

@@ -14,11 +14,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ..arrays import ArrayPairs, concat_chunks, partition_array, sort_order, sort_pairs
-from ..codec import approx_size, sort_keys
+from ..codec import approx_size, encode_key, sort_keys
 from ..errors import RecordError
 from .combine import combine_groups
 from .merge import merge_and_group
-from .partition import check_partition, hash_partition
+from .partition import _xxh64, check_partition, hash_partition
 from .spill import RunIndex, RunWriter, read_segment
 
 PAIR_OVERHEAD = 160   # a dict slot, a values list and their headers
@@ -50,6 +50,7 @@ class MapOutputBuffer:
         self.counters = counters
         self.compression = compression
         self.groups: dict[Any, list] = {}
+        self.multi = False                   # some key has two or more values (worth combining)
         self.chunks: list[tuple] = []        # ArrayPairs mode: (keys, values) chunks
         self.mode = ""                       # "records" or "arrays", fixed by the first output
         self.bytes = 0
@@ -103,6 +104,7 @@ class MapOutputBuffer:
                 else:
                     values.append(value)
                     used += vsize + 8
+                    self.multi = True
                 if used > limit:
                     self.bytes = used
                     self._relieve()
@@ -129,6 +131,7 @@ class MapOutputBuffer:
         else:
             values.append(value)
             self.bytes += approx_size(value) + 8
+            self.multi = True
         if self.bytes > self.limit:
             self._relieve()
 
@@ -142,6 +145,7 @@ class MapOutputBuffer:
     def _combine_in_memory(self, recount: bool = True) -> None:
         combined = dict(combine_groups(self.combiner, self.groups.items(), self.counters))
         self.groups = combined
+        self.multi = any(len(vs) > 1 for vs in combined.values())
         if recount:      # the new size decides whether to spill; at the end nobody asks
             self.bytes = sum(approx_size(k) + sum(map(approx_size, vs)) + PAIR_OVERHEAD
                              for k, vs in combined.items())
@@ -152,9 +156,9 @@ class MapOutputBuffer:
         n = self.n
         if n == 1:
             parts[0] = list(self.groups)
-        elif part_of is hash_partition:         # ours: always in range, no check per key
+        elif part_of is hash_partition:         # ours, inlined: always in range, no call per key
             for key in self.groups:
-                parts[hash_partition(key, n)].append(key)
+                parts[_xxh64(encode_key(key)) % n].append(key)
         else:
             for key in self.groups:
                 parts[check_partition(part_of(key, n), n, key)].append(key)
@@ -197,11 +201,12 @@ class MapOutputBuffer:
         self.groups = {}
         self.chunks = []
         self.bytes = 0
+        self.multi = False
 
     def finish(self, final_path: str) -> RunIndex:
         """Write the final run at ``final_path`` (merging spills) and return its index."""
         if not self.spills:
-            if self.combiner is not None and any(len(vs) > 1 for vs in self.groups.values()):
+            if self.combiner is not None and self.multi:
                 self._combine_in_memory(recount=False)
             index = self._write_run(final_path)
             self.groups = {}
