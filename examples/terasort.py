@@ -44,8 +44,10 @@ def record_key(line: bytes) -> bytes:
     return line[:KEY]
 
 
+# a map's output is as big as its split: splits no larger than the sort buffer sort in one run, no spills
 job = mapred.Job(map_batch=map_records, reduce_batch=write_sorted, input_mode="bytes", output_format="raw",
-                 partitioner=TotalOrderPartitioner(record_key), num_reducers=4, name="terasort")
+                 partitioner=TotalOrderPartitioner(record_key), num_reducers=4, split_size=64 << 20,
+                 name="terasort")
 
 
 _ALPHABET = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", dtype=np.uint8)
