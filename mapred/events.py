@@ -37,7 +37,7 @@ class WorkerJoined:
 class WorkerHeartbeat:
     worker_id: str
     now: float
-    progress: tuple = ()             # ((attempt, fraction), ...)
+    progress: tuple = ()             # ((attempt, fraction[, live counters]), ...)
 
 
 @dataclass(frozen=True)

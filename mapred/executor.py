@@ -78,20 +78,39 @@ def cache_key(split: Split) -> str:
     return f"{split.dataset}:{split.start}:{split.end}" if split.dataset else ""
 
 
+_progress_sink = None
+PROGRESS_INTERVAL = 1.0
+
+
+def set_progress_sink(fn) -> None:
+    """Install ``fn(attempt, fraction, counters)``, called at most once a second while an attempt runs."""
+    global _progress_sink
+    _progress_sink = fn
+
+
 class _Position:
-    """Where the attempt is in its input, for the error report."""
+    """Where the attempt is in its input: for the error report and the live progress reports."""
 
-    __slots__ = ("offset", "phase", "key")
+    __slots__ = ("offset", "phase", "key", "attempt", "next_report")
 
-    def __init__(self) -> None:
+    def __init__(self, attempt: str = "") -> None:
         self.offset: Any = None
         self.phase = "setup"
         self.key: Any = None
+        self.attempt = attempt
+        self.next_report = time.monotonic() + PROGRESS_INTERVAL
+
+    def report(self, fraction: float, counters: dict) -> None:
+        """Send the attempt's progress and counters so far to the sink, if one is due."""
+        if _progress_sink is None or time.monotonic() < self.next_report:
+            return
+        self.next_report = time.monotonic() + PROGRESS_INTERVAL
+        _progress_sink(self.attempt, min(0.99, max(0.0, fraction)), counters)
 
 
 def run_attempt(job: Job, spec: dict) -> dict:
     """Run one map or reduce attempt described by ``spec``; return its success report."""
-    pos = _Position()
+    pos = _Position(spec.get("attempt", ""))
     fns: TaskFunctions | None = None
     try:
         ctx = ctxmod.TaskContext(spec["job_id"], spec["task"], spec["attempt"], job.params)
@@ -214,6 +233,12 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
         pos.phase = "mapper_init"
         _emit_all(fns.mapper_init(), collect, "mapper_init")
         pos.phase = "map"
+    length = max(1, split.end - split.start)
+
+    def live() -> dict:
+        return {"map": {"input_records": n_in, "output_records": n_out, "input_bytes": reader.bytes_read},
+                **mapred_user_counters()}
+
     if batched:
         for offset, batch in source:
             pos.offset = offset
@@ -223,11 +248,14 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
                 n_out += collect_many(out)
             else:
                 n_out += _emit_all(out, collect, "map_batch", collect_arrays)
+            pos.report(reader.bytes_read / length, live())
     else:
         mapper = fns.mapper
         for key, value in source:
             pos.offset = key
             n_in += 1
+            if not n_in & 0x3FF:
+                pos.report(reader.bytes_read / length, live())
             out = mapper(key, value)
             if out is None:
                 continue
@@ -244,6 +272,12 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
         else:
             n_out += _emit_all(out, collect, "mapper_final", collect_arrays)
     return n_in, n_out
+
+
+def mapred_user_counters() -> dict:
+    """The running task's user counters (a copy, safe to send)."""
+    ctx = ctxmod._current
+    return {g: dict(names) for g, names in ctx.counters.items()} if ctx is not None else {}
 
 
 def _records_in(batch) -> int:
@@ -344,6 +378,9 @@ def _reduce_records(runs, spec: dict, fns: TaskFunctions, writer, pos) -> tuple[
     for key, values in merge_for_reduce(runs, native, budget, tally):
         pos.key = key
         n_groups += 1
+        if not n_groups & 0x3FF:
+            pos.report(0.0, {"reduce": {"input_groups": n_groups, "input_records": tally.values,
+                                        "output_records": n_out}, **mapred_user_counters()})
         out = reducer(key, values)
         if out is not None:
             for pair in out:

@@ -39,7 +39,13 @@ def _load_job(blob: bytes):
 def _executor_main(conn) -> None:
     """The executor process: receive job code and attempt specs, run attempts, report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .executor import AttemptFailure, run_attempt
+    from .executor import AttemptFailure, run_attempt, set_progress_sink
+
+    def progress(attempt: str, fraction: float, counters: dict) -> None:
+        conn.send_bytes(msgpack.packb({"op": "progress", "attempt": attempt, "fraction": fraction,
+                                       "counters": counters}, use_bin_type=True, default=str))
+
+    set_progress_sink(progress)
     jobs: dict[str, Any] = {}
     load_errors: dict[str, str] = {}
     while True:
@@ -95,6 +101,7 @@ class Slot:
     conn: Any = None
     attempt: str | None = None
     jobs: set = field(default_factory=set)
+    progress: tuple | None = None      # (fraction, counters) last reported by the running attempt
 
     @property
     def worker_id(self) -> str:
@@ -152,6 +159,7 @@ class ExecutorPool:
         """Run ``spec`` on ``slot`` (which must be idle)."""
         self.send_job(slot, job_id, blob)
         slot.attempt = spec["attempt"]
+        slot.progress = None
         slot.conn.send_bytes(msgpack.packb({"op": "run", "spec": spec}, use_bin_type=True))
 
     def kill_attempt(self, slot: Slot) -> None:
@@ -188,17 +196,25 @@ class ExecutorPool:
             if slot.index in seen:
                 continue
             seen.add(slot.index)
-            out.append(self._collect(slot))
+            event = self._collect(slot)
+            if event is not None:
+                out.append(event)
         out += self._enforce_memory_cap()
         return out
 
     def _collect(self, slot: Slot) -> PoolEvent:
         attempt = slot.attempt
         try:
-            if slot.conn.poll():
+            while slot.conn.poll():
                 msg = msgpack.unpackb(slot.conn.recv_bytes(), raw=False, strict_map_key=False)
+                if msg["op"] == "progress":
+                    if msg.get("attempt") == slot.attempt:
+                        slot.progress = (float(msg["fraction"]), msg["counters"])
+                    continue
                 slot.attempt = None
+                slot.progress = None
                 return PoolEvent(slot.index, msg["op"], msg["attempt"], msg["report"])
+            return None      # only progress so far: the attempt runs on
         except (EOFError, OSError):
             pass
         try:

@@ -45,7 +45,7 @@ def _attempt(a, workers: dict) -> dict:
     took = (a.finished - a.started) if a.finished is not None else None
     return {"attempt": str(a.id), "worker": a.worker_id, "host": w.host if w else "",
             "state": a.state.value, "speculative": a.speculative, "seconds": took, "progress": a.progress,
-            "error": _plain(a.error)}
+            "counters": a.counters if a.finished is None else {}, "error": _plain(a.error)}
 
 
 def _plain(d: dict) -> dict:
@@ -81,6 +81,10 @@ def render(st: dict) -> str:
                 took = f" {100 * a['progress']:.0f}%"
             spec = " speculative" if a.get("speculative") else ""
             lines.append(f"    {a['attempt']} {a['state']} on {a['worker']} ({a['host']}){took}{spec}")
+            if a["state"] == "RUNNING" and a.get("counters"):
+                live = ", ".join(f"{g}.{k}={v}" for g, names in sorted(a["counters"].items())
+                                 for k, v in sorted(names.items()))
+                lines.append(f"      so far: {live}")
             if a.get("error", {}).get("message"):
                 e = a["error"]
                 lines.append(f"      {e.get('type', 'Error')}: {e['message']}"

@@ -90,9 +90,11 @@ class LocalCluster:
                 for pe in self.pool.poll(0.5):
                     for event in self._events_of(pe):
                         queue += self.core.handle(event)
+                for beat in self._heartbeats():
+                    queue += self.core.handle(beat)
                 queue += self.core.handle(ev.Tick(time.monotonic()))
                 if progress is not None:
-                    progress(self.core.progress(plan.job_id), self.core.job_counters(plan.job_id))
+                    progress(self.core.progress(plan.job_id), self._counters_so_far(plan.job_id))
         except BaseException:
             if done is None:
                 for action in self.core.handle(ev.JobKillRequested(plan.job_id, "the client stopped")):
@@ -105,6 +107,23 @@ class LocalCluster:
         if done.state != JobState.SUCCEEDED:
             raise job_error(plan.job_id, done)
         return Result(plan.output, done.counters, plan.job_id, time.monotonic() - started)
+
+    def _heartbeats(self) -> list:
+        """What a worker's heartbeat would carry: each running attempt's progress and live counters."""
+        now = time.monotonic()
+        return [ev.WorkerHeartbeat(slot.worker_id, now, ((AttemptId.parse(slot.attempt), *slot.progress),))
+                for slot in self.pool.slots if slot.attempt is not None and slot.progress is not None]
+
+    def _counters_so_far(self, job_id: str) -> dict:
+        """Committed attempts' counters plus the live counters of this job's running attempts."""
+        total = self.core.job_counters(job_id)
+        for slot in self.pool.slots:
+            if slot.attempt is not None and slot.progress is not None and slot.attempt.startswith(job_id + "-"):
+                for group, names in slot.progress[1].items():
+                    merged = total.setdefault(group, {})
+                    for name, value in names.items():
+                        merged[name] = merged.get(name, 0) + value
+        return total
 
     def _slot_of(self, worker_id: str):
         for slot in self.pool.slots:

@@ -345,15 +345,26 @@ class Master:
 
 
 def _progress(entries: list) -> tuple:
-    """``((AttemptId, fraction), ...)`` from a heartbeat's ``[[attempt, fraction]]``; malformed ones skipped."""
+    """``((AttemptId, fraction, counters), ...)`` from a heartbeat's ``[[attempt, fraction(, counters)]]``.
+
+    Malformed entries are skipped; counters that are not ``{group: {name: int}}`` are dropped.
+    """
     out = []
     for entry in entries:
         try:
-            attempt, fraction = entry
-            out.append((AttemptId.parse(str(attempt)), min(1.0, max(0.0, float(fraction)))))
-        except (ValueError, TypeError, KeyError):
+            attempt, fraction = entry[0], entry[1]
+            counters = _counters(entry[2]) if len(entry) > 2 else {}
+            out.append((AttemptId.parse(str(attempt)), min(1.0, max(0.0, float(fraction))), counters))
+        except (ValueError, TypeError, KeyError, IndexError):
             continue
     return tuple(out)
+
+
+def _counters(raw) -> dict:
+    if not isinstance(raw, dict):
+        return {}
+    return {str(g): {str(k): int(v) for k, v in names.items() if isinstance(v, int)}
+            for g, names in raw.items() if isinstance(names, dict)}
 
 
 def _unknown(msg) -> wire.Error:

@@ -45,6 +45,7 @@ class Attempt:
     progress: float = 0.0
     finished: float | None = None
     error: dict = field(default_factory=dict)
+    counters: dict = field(default_factory=dict)   # live counters from heartbeats while it runs
 
 
 @dataclass
@@ -135,10 +136,12 @@ class MasterState:
         if w is None or not w.alive:
             return []
         w.last_seen = max(w.last_seen, e.now)
-        for attempt, fraction in e.progress:
-            a = self._attempt(attempt)
+        for entry in e.progress:
+            a = self._attempt(entry[0])
             if a is not None and a.state == AttemptState.RUNNING:
-                a.progress = float(fraction)
+                a.progress = float(entry[1])
+                if len(entry) > 2 and entry[2]:
+                    a.counters = dict(entry[2])
         return []
 
     def _on_WorkerLost(self, e: ev.WorkerLost) -> list:

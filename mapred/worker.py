@@ -118,14 +118,19 @@ class Worker:
         self.next_beat = now + self.config.heartbeat_interval
 
     def _progress(self) -> list:
-        """``[[attempt, fraction]]`` of running maps, estimated from the bytes their executor read.
+        """``[[attempt, fraction, counters]]`` of running attempts.
 
-        The executor runs user code in another process and reports only at the
-        end, so the worker reads the kernel's count of bytes the executor read
-        (psutil) against the split's length: approximate, never above 0.99.
+        Executors report their progress and counters so far about once a
+        second between records; before an attempt's first report the worker
+        estimates a map's fraction from the kernel's count of bytes the
+        executor read (psutil) against the split's length (``[attempt, fraction]``).
         """
         out = []
         for slot in self.pool.slots:
+            if slot.attempt is not None and slot.progress is not None:
+                fraction, counters = slot.progress        # the executor's own report: exact
+                out.append([slot.attempt, round(fraction, 3), counters])
+                continue
             start, length = self.slot_io.get(slot.index, (0, 0))
             if slot.attempt is None or length <= 0:
                 continue
