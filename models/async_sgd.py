@@ -37,9 +37,9 @@ class HolderClient:
 
     def __init__(self, address: str, shape_w, shape_b) -> None:
         import zmq
+        from mapred.transport import make_socket
         self._ctx = zmq.Context.instance()
-        self.sock = self._ctx.socket(zmq.REQ)
-        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock = make_socket(self._ctx, zmq.REQ)      # CURVE when a cluster secret is set
         self.sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
         self.sock.setsockopt(zmq.SNDTIMEO, TIMEOUT_MS)
         self.sock.connect(address)
@@ -74,19 +74,23 @@ class HolderClient:
         self.sock.close(0)
 
 
-def start_holder() -> tuple[subprocess.Popen, str]:
-    """Start the parameter holder process; return it and its address (read from its first line)."""
+def start_holder(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
+    """Start the parameter holder process on ``host``; return it and its address (from its first line).
+
+    Workers on other hosts need ``host`` to be an address they can reach (and
+    a cluster secret, without which a non-loopback bind is refused).
+    """
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.Popen([sys.executable, "-m", "models.param_server"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "models.param_server", host], stdout=subprocess.PIPE,
                             env=env, text=True)
     line = proc.stdout.readline()
     if not line.startswith("PORT "):
         proc.kill()
         proc.wait()
         raise ModelError(f"parameter holder did not start (said {line!r})")
-    return proc, f"tcp://127.0.0.1:{int(line.split()[1])}"
+    return proc, f"tcp://{host}:{int(line.split()[1])}"
 
 
 def _pass_job(model, address, shape, data, step):
@@ -123,7 +127,7 @@ def _pass_job(model, address, shape, data, step):
 def fit_async(model, data, n, W, b, runner, valid):
     """Train ``model`` (a LogisticRegression) by asynchronous SGD; return the final (W, b)."""
     from .linear import PassMonitor
-    proc, address = start_holder()
+    proc, address = start_holder(getattr(model, "holder_host", "127.0.0.1") or "127.0.0.1")
     client = None
     try:
         client = HolderClient(address, W.shape, b.shape)

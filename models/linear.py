@@ -265,7 +265,8 @@ class LogisticRegression(Estimator):
 
     def __init__(self, solver="gd", lr=0.1, epochs=100, batch_size=256, alpha=0.0, penalty="l2",
                  lr_schedule="invscaling", power_t=0.5, tol=1e-6, n_iter_no_change=5, seed=0,
-                 max_staleness=8, fit_intercept=True, classes=None, momentum=0.9):
+                 max_staleness=8, fit_intercept=True, classes=None, momentum=0.9,
+                 holder_host="127.0.0.1"):
         if solver not in ("gd", "sgd", "async"):
             raise ModelError(f"solver must be 'gd', 'sgd' or 'async', got {solver!r}")
         if penalty not in ("l2", "l1", None, "none"):
@@ -278,6 +279,8 @@ class LogisticRegression(Estimator):
         self.alpha, self.penalty, self.lr_schedule = float(alpha), penalty, lr_schedule
         self.power_t, self.tol, self.n_iter_no_change = float(power_t), float(tol), int(n_iter_no_change)
         self.seed, self.max_staleness, self.fit_intercept = seed, int(max_staleness), fit_intercept
+        # where solver="async" binds its parameter holder: an address every worker can reach
+        self.holder_host = holder_host
         self.classes, self.momentum = classes, float(momentum)
         self.staleness_ = {}
         self.sparse_ = False

@@ -1,7 +1,7 @@
 """The parameter holder of asynchronous SGD: a process the fit starts and kills.
 
 It owns the weights and applies gradients as they arrive, with no barrier
-between tasks.  Wire: a ZeroMQ ROUTER on 127.0.0.1; each request is
+between tasks.  Wire: a ZeroMQ ROUTER (127.0.0.1 unless the fit names a host); each request is
 ``[PROTOCOL, msgpack header, *raw array frames]`` and each reply the same.
 Arrays travel as raw float64 frames whose shapes the holder already knows; the
 header is a small msgpack map validated on decode.  Nothing is ever pickled:
@@ -115,13 +115,19 @@ class Holder:
                        "staleness": staleness}, self.W, self.b)
 
 
-def serve() -> None:
-    """Bind a ROUTER on a random loopback port, print it, answer until ``stop``."""
+def serve(host: str = "127.0.0.1") -> None:
+    """Bind a ROUTER on a random port of ``host``, print it, answer until ``stop``.
+
+    The socket comes from mapred's ``make_socket``: with a cluster secret
+    (``MAPRED_SECRET``) it speaks CURVE, so workers on other hosts can reach a
+    holder bound to a routable address, and without one a non-loopback bind
+    is refused.
+    """
     import zmq
+    from mapred.transport import bind, make_socket
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.ROUTER)
-    sock.setsockopt(zmq.LINGER, 0)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    sock = make_socket(ctx, zmq.ROUTER)
+    port = bind(sock, host)
     print(f"PORT {port}", flush=True)
     holder = Holder()
     try:
@@ -148,4 +154,4 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1")

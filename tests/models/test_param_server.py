@@ -86,3 +86,23 @@ def test_a_garbage_frame_gets_an_error_reply_and_the_holder_lives_on():
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+@pytest.mark.timeout(120)
+def test_holder_on_a_routable_address_needs_the_secret_and_then_speaks_curve(tmp_path, monkeypatch):
+    """Workers on other hosts reach the holder only through a keyed (CURVE) socket on a non-loopback bind."""
+    import mapred
+    from models.async_sgd import start_holder
+    from mapred.errors import ModelError
+    monkeypatch.delenv("MAPRED_SECRET", raising=False)
+    with pytest.raises(ModelError, match="did not start"):
+        start_holder("0.0.0.0")                       # no secret: the public bind is refused
+    monkeypatch.setenv("MAPRED_SECRET", "holder-test-secret")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 5))
+    y = (X @ np.arange(1, 6) > 0).astype(int)
+    with mapred.LocalCluster(2) as cluster:          # executors inherit the secret
+        clf = models.LogisticRegression(solver="async", lr=0.05, epochs=2, batch_size=64, seed=0,
+                                        holder_host="0.0.0.0")
+        clf.fit(mapred.from_numpy(X, y, splits=4, path=str(tmp_path / "ds")), cluster=cluster)
+    assert (clf.predict(X) == y).mean() > 0.9
