@@ -40,10 +40,11 @@ class Cluster:
     def __init__(self, dir: str, workers: int = 3, slots: int = 1, datanodes: int = 0,
                  dead_timeout: float = 10.0, heartbeat: float = 1.0, speculation: bool = True,
                  short_circuit: bool = True, env: dict | None = None, start_timeout: float = 60.0,
-                 detach: bool = False) -> None:
+                 detach: bool = False, block_size: int | None = None) -> None:
         self.dir = os.path.abspath(dir)
         os.makedirs(self.dir, exist_ok=True)
         self.n_workers, self.slots, self.n_datanodes = workers, slots, datanodes
+        self.block_size, self.dead_timeout, self.heartbeat = block_size, dead_timeout, heartbeat
         self.short_circuit, self.start_timeout, self.detach = short_circuit, start_timeout, detach
         self.env = {**os.environ, "MAPRED_DEAD_TIMEOUT": str(dead_timeout),
                     "MAPRED_HEARTBEAT_INTERVAL": str(heartbeat),
@@ -70,8 +71,10 @@ class Cluster:
     def start(self) -> None:
         if self.n_datanodes:
             from .storage.minicluster import StorageCluster
+            sizes = {"block_size": self.block_size} if self.block_size else {}   # else the harness's small blocks
             self.storage = StorageCluster(os.path.join(self.dir, "store"), datanodes=self.n_datanodes,
-                                          replication=min(3, self.n_datanodes), env=self.env)
+                                          replication=min(3, self.n_datanodes), env=self.env,
+                                          dead_timeout=self.dead_timeout, heartbeat=self.heartbeat, **sizes)
             self.storage.start()
         self._start_master()
         for _ in range(self.n_workers):

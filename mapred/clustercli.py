@@ -69,14 +69,17 @@ def cluster() -> None:
 @click.option("--slots", default=0, type=click.IntRange(0), help="slots per worker (default: cores / workers)")
 @click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
 @click.option("--dead-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--block-size", default=64 << 20, show_default=True, type=click.IntRange(1024),
+              help="bytes per block for files the store makes")
 @_clean
-def cluster_up(workers, datanodes, slots, dir_, dead_timeout):
+def cluster_up(workers, datanodes, slots, dir_, dead_timeout, block_size):
     """Start master, workers (and NameNode + DataNodes) as background processes."""
     from .cluster import STATE_FILE, Cluster
     if os.path.exists(os.path.join(dir_, STATE_FILE)):
         raise click.ClickException(f"a cluster is already recorded in {dir_}; run `mapred cluster down --dir {dir_}`")
     slots = slots or max(1, (os.cpu_count() or 1) // workers)
-    c = Cluster(dir_, workers=workers, slots=slots, datanodes=datanodes, dead_timeout=dead_timeout, detach=True)
+    c = Cluster(dir_, workers=workers, slots=slots, datanodes=datanodes, dead_timeout=dead_timeout, detach=True,
+                block_size=block_size)
     try:
         c.start()
         state = c.write_state()
