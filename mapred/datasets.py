@@ -41,6 +41,7 @@ class ArrayDataset:
     arrays: tuple
     ranges: tuple
     cached: bool = False
+    parts: tuple = ()     # ((subdir, first_row, end_row), ...) for a dataset a job wrote; () = one part
 
     @property
     def num_splits(self) -> int:
@@ -50,12 +51,22 @@ class ArrayDataset:
         """This dataset, marked so executors keep each split's block in memory across jobs."""
         return replace(self, cached=True)
 
-    def array_path(self, i: int) -> str:
-        return get_fs(self.path).join(self.path, f"{self.arrays[i].name}.npy")
+    def array_path(self, i: int, part: str = "") -> str:
+        fs = get_fs(self.path)
+        folder = fs.join(self.path, part) if part else self.path
+        return fs.join(folder, f"{self.arrays[i].name}.npy")
 
     def read_rows(self, start: int, end: int) -> tuple:
-        """The rows ``start:end`` of every array, read straight into numpy."""
-        return tuple(_read_npy_rows(self.array_path(i), start, end) for i in range(len(self.arrays)))
+        """The rows ``start:end`` of every array, read straight into numpy (across parts if need be)."""
+        if not self.parts:
+            return tuple(_read_npy_rows(self.array_path(i), start, end) for i in range(len(self.arrays)))
+        pieces = [[] for _ in self.arrays]
+        for name, first, last in self.parts:
+            lo, hi = max(start, first), min(end, last)
+            if lo < hi:
+                for i in range(len(self.arrays)):
+                    pieces[i].append(_read_npy_rows(self.array_path(i, name), lo - first, hi - first))
+        return tuple(np.concatenate(p) if len(p) != 1 else p[0] for p in pieces)
 
     def to_numpy(self) -> tuple:
         return self.read_rows(0, self.num_rows)
@@ -82,7 +93,7 @@ def from_numpy(*arrays, splits: int = 8, path: str | None = None, names=None) ->
     for a in arrays:
         if a.dtype.hasobject:
             raise InputError("from_numpy cannot store arrays of dtype object")
-    names = list(names or (["X", "y"] if len(arrays) == 2 else [f"a{i}" for i in range(len(arrays))]))
+    names = list(names or array_names(len(arrays)))
     if path is None:
         path = tempfile.mkdtemp(prefix="mapred-dataset-")
     fs = get_fs(path)
@@ -93,11 +104,7 @@ def from_numpy(*arrays, splits: int = 8, path: str | None = None, names=None) ->
     infos = tuple(ArrayInfo(n, a.dtype.str, tuple(a.shape)) for n, a in zip(names, arrays))
     ds = ArrayDataset(path, uuid.uuid4().hex, int(arrays[0].shape[0]), infos,
                       _row_ranges(int(arrays[0].shape[0]), splits))
-    meta = {"version": FORMAT_VERSION, "id": ds.id, "num_rows": ds.num_rows,
-            "arrays": [[i.name, i.dtype, list(i.shape)] for i in infos],
-            "ranges": [list(r) for r in ds.ranges]}
-    with fs.open_write(fs.join(path, META_NAME)) as f:
-        f.write(msgpack.packb(meta))
+    write_meta(path, ds.id, ds.num_rows, infos, ds.ranges)
     return ds
 
 
@@ -119,7 +126,60 @@ def load_dataset(path: str, splits: int | None = None) -> ArrayDataset:
     ranges = tuple(tuple(r) for r in meta["ranges"])
     if splits is not None:
         ranges = _row_ranges(meta["num_rows"], splits)
-    return ArrayDataset(path, meta["id"], meta["num_rows"], infos, ranges)
+    parts = tuple((str(n), int(a), int(b)) for n, a, b in meta.get("parts", ()))
+    return ArrayDataset(path, meta["id"], meta["num_rows"], infos, ranges, parts=parts)
+
+
+def write_meta(path: str, ds_id: str, num_rows: int, infos: tuple, ranges: tuple, parts: tuple = ()) -> None:
+    """``_dataset.mpk``: what ``load_dataset`` reads back."""
+    fs = get_fs(path)
+    meta = {"version": FORMAT_VERSION, "id": ds_id, "num_rows": num_rows,
+            "arrays": [[i.name, i.dtype, list(i.shape)] for i in infos],
+            "ranges": [list(r) for r in ranges], "parts": [list(p) for p in parts]}
+    with fs.open_write(fs.join(path, META_NAME)) as f:
+        f.write(msgpack.packb(meta))
+
+
+def array_names(count: int) -> list[str]:
+    """Default names of a dataset's arrays: ``X, y`` for two, ``a0, a1, ...`` otherwise."""
+    return ["X", "y"] if count == 2 else [f"a{i}" for i in range(count)]
+
+
+def write_part(fs, folder: str, arrays: list) -> None:
+    """One part of a job-written dataset: a ``.npy`` per array in ``folder``."""
+    fs.makedirs(folder)
+    for name, a in zip(array_names(len(arrays)), arrays):
+        with fs.open_write(fs.join(folder, f"{name}.npy")) as f:
+            np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
+
+
+def finish_parts(path: str, part_names: list[str]) -> ArrayDataset | None:
+    """Write the metadata of a dataset whose parts jobs wrote (row counts from the ``.npy`` headers)."""
+    fs = get_fs(path)
+    parts, infos, row = [], None, 0
+    for name in sorted(part_names):
+        files = sorted(n for n in fs.listdir(fs.join(path, name)) if n.endswith(".npy"))
+        shapes = []
+        for n in files:
+            with fs.open_read(fs.join(path, name, n)) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+            shapes.append((n[:-4], dtype.str, shape))
+        rows = shapes[0][2][0] if shapes else 0
+        if rows:
+            named = {n: (d, s) for n, d, s in shapes}
+            infos = infos or tuple(ArrayInfo(n, named[n][0], named[n][1]) for n in array_names(len(files)))
+            parts.append((name, row, row + rows))
+            row += rows
+    if infos is None:
+        return None
+    infos = tuple(ArrayInfo(i.name, i.dtype, (row, *i.shape[1:])) for i in infos)
+    ranges = tuple((a, b) for _, a, b in parts)
+    ds_id = uuid.uuid4().hex
+    write_meta(path, ds_id, row, infos, ranges, tuple(parts))
+    return ArrayDataset(path, ds_id, row, infos, ranges, parts=tuple(parts))
 
 
 def _read_npy_rows(path: str, start: int, end: int) -> np.ndarray:

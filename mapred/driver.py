@@ -19,6 +19,8 @@ from . import commit, events as ev
 from .config import Config
 from .errors import ConfigError, JobFailed, JobKilled, MapredError
 from .executor import cache_key
+from .datasets import finish_parts
+from .fs import get_fs
 from .inputs import plan_splits
 from .types import AttemptId, JobState, TaskKind
 
@@ -131,6 +133,9 @@ class JobPlan:
         """Write ``_SUCCESS`` or remove the output; drop map outputs either way."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
         if done.state == JobState.SUCCEEDED:
+            if self.job.output_format == "dataset":
+                fs = get_fs(self.output)
+                finish_parts(self.output, [n for n in fs.listdir(self.output) if n.startswith("part-")])
             commit.commit_job(self.output, {"job_id": self.job_id, "job": self.job.name,
                                             "counters": done.counters})
         else:

@@ -19,10 +19,9 @@ import numpy as np
 from . import taskcontext as ctxmod
 from .arrays import ArrayPairs, concat_chunks, sort_pairs
 from .errors import ConfigError, InputError, ModelError, RecordError
-from .fs import get_fs
 from .inputs import SplitReader
 from .job import Job, TaskFunctions
-from .outputs import open_writer, part_name, temp_dir
+from .outputs import PartOutput
 from .shuffle.combine import as_pair
 from .shuffle.fetch import FetchError, configure as configure_fetch, open_partition_runs
 from .shuffle.merge import Tally, merge_for_reduce, native_order
@@ -307,21 +306,15 @@ def _emit_all(out, collect, who: str, collect_arrays=None) -> int:
 
 
 def _open_map_only_sink(job: Job, spec: dict):
-    """A writer for a map-only task's part file; returns (finish() -> files, collect)."""
-    output = spec["output"]
-    fs = get_fs(output)
-    name = part_name(spec["task_index"], job.output_format)
-    f = fs.open_write(fs.join(temp_dir(output, spec["attempt"]), name))
-    writer = open_writer(f, job.output_format)
-    finish_writer = writer.close
+    """A writer for a map-only task's part; returns (finish() -> files, collect)."""
+    part = PartOutput(spec["output"], spec["attempt"], spec["task_index"], job.output_format)
 
     def finish() -> list[str]:
-        finish_writer()
-        f.close()
-        return [name]
+        part.close()
+        return [part.name]
 
-    finish.collect_arrays = writer.write_arrays
-    return finish, writer.write
+    finish.collect_arrays = part.write_arrays
+    return finish, part.write
 
 
 # ---------------------------------------------------------------------------- reduce
@@ -332,10 +325,8 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
     pos.phase = "fetch"
     configure_fetch(spec.get("shuffle"))
     runs = open_partition_runs(spec["sources"], partition, spec["work_dir"])
-    fs = get_fs(spec["output"])
-    name = part_name(partition, job.output_format)
-    with fs.open_write(fs.join(temp_dir(spec["output"], spec["attempt"]), name)) as f:
-        writer = open_writer(f, job.output_format)
+    writer = PartOutput(spec["output"], spec["attempt"], partition, job.output_format)
+    try:
         n_out = 0
         if fns.reducer_init is not None:
             pos.phase = "reducer_init"
@@ -351,19 +342,11 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
         if fns.reducer_final is not None:
             pos.phase = "reducer_final"
             n_out += _emit_all(fns.reducer_final(), writer.write, "reducer_final", writer.write_arrays)
-        writer.close()
-        out_bytes = _tell(f)
+    finally:
+        out_bytes = writer.close()
     counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
                 "output_bytes": out_bytes, "millis": int((time.perf_counter() - started) * 1000)}
-    return {"output": {"files": [name]}, "counters": {"reduce": counters}, "cached": []}
-
-
-def _tell(f) -> int:
-    """Bytes written so far to an output file (0 where the file system cannot say)."""
-    try:
-        return int(f.tell())
-    except (OSError, ValueError, AttributeError):
-        return 0
+    return {"output": {"files": [writer.name]}, "counters": {"reduce": counters}, "cached": []}
 
 
 def _reduce_records(runs, spec: dict, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:

@@ -76,7 +76,7 @@ def _array_splits(ds: ArrayDataset) -> list[Split]:
     fs = get_fs(ds.path)
     hosts: tuple = ()
     if hasattr(fs, "block_locations"):
-        blocks = fs.block_locations(ds.array_path(0), 1 << 62)
+        blocks = fs.block_locations(ds.array_path(0, ds.parts[0][0] if ds.parts else ""), 1 << 62)
         hosts = tuple(blocks[0][2]) if blocks else ()
     tag = ds.id if ds.cached else ""
     return [Split(0, "array", ds.path, a, b, hosts, tag) for a, b in ds.ranges]

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from .errors import ConfigError
 
-OUTPUT_FORMATS = ("text", "msgpack", "raw")
+OUTPUT_FORMATS = ("text", "msgpack", "raw", "dataset")
 INPUT_MODES = ("lines", "text", "bytes")
 
 

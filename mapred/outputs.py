@@ -91,6 +91,72 @@ def open_writer(f, fmt: str):
     return RawWriter(f) if fmt == "raw" else TextWriter(f)
 
 
+class DatasetWriter:
+    """``output_format="dataset"``: the row blocks a task yields become one part of an array dataset.
+
+    Each value is a numpy array or a tuple of row-aligned arrays (``X, y``);
+    keys are ignored, and rows keep the order they were yielded in.  On close
+    the blocks are stacked and written as ``.npy`` files in the part's folder;
+    the job's commit lists the parts in ``_dataset.mpk``, so the output opens
+    with ``mapred.load_dataset`` (or ``result.dataset()``) and feeds the next job.
+    """
+
+    def __init__(self, fs, folder: str) -> None:
+        self.fs, self.folder = fs, folder
+        self.blocks: list[tuple] = []
+        self.records = 0
+
+    def write(self, key: Any, value: Any) -> None:
+        arrays = value if isinstance(value, tuple) else (value,)
+        if not arrays or not all(isinstance(a, np.ndarray) and a.ndim >= 1 for a in arrays):
+            from .errors import RecordError
+            raise RecordError(f"dataset output takes numpy arrays (or a tuple of them) as values, got "
+                              f"{type(value).__name__}")
+        if len({len(a) for a in arrays}) != 1 or (self.blocks and len(arrays) != len(self.blocks[0])):
+            from .errors import RecordError
+            raise RecordError(f"dataset output blocks must be row-aligned tuples of one arity; got shapes "
+                              f"{[a.shape for a in arrays]}")
+        self.blocks.append(arrays)
+        self.records += len(arrays[0])
+
+    def write_arrays(self, pairs) -> None:
+        self.write(None, pairs.values)
+
+    def close(self) -> None:
+        from .datasets import write_part
+        if not self.blocks:
+            self.fs.makedirs(self.folder)
+            return
+        columns = [np.concatenate([b[i] for b in self.blocks]) for i in range(len(self.blocks[0]))]
+        write_part(self.fs, self.folder, columns)
+        self.blocks = []
+
+
+class PartOutput:
+    """The part one attempt writes under ``OUT/_temporary/<attempt>/``: its writer and what it owns."""
+
+    def __init__(self, output: str, attempt: str, index: int, fmt: str) -> None:
+        fs = get_fs(output)
+        self.name = part_name(index, fmt)
+        path = fs.join(temp_dir(output, attempt), self.name)
+        self.f = None if fmt == "dataset" else fs.open_write(path)
+        self.writer = DatasetWriter(fs, path) if fmt == "dataset" else open_writer(self.f, fmt)
+        self.write = self.writer.write
+        self.write_arrays = self.writer.write_arrays
+
+    def close(self) -> int:
+        """Finish the part; return the bytes written (0 where the file system cannot say)."""
+        self.writer.close()
+        if self.f is None:
+            return 0
+        try:
+            size = int(self.f.tell())
+        except (OSError, ValueError, AttributeError):
+            size = 0
+        self.f.close()
+        return size
+
+
 def temp_dir(output: str, attempt: str) -> str:
     fs = get_fs(output)
     return fs.join(output, TEMPORARY, attempt)
@@ -118,8 +184,17 @@ class Result:
         return [fs.join(self.path, n) for n in fs.listdir(self.path) if n.startswith("part-")]
 
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        fs = get_fs(self.path)
+        if fs.exists(fs.join(self.path, "_dataset.mpk")):
+            raise InputError(f"{self.path} is an array dataset: open it with result.dataset()")
         for path in self.part_files():
             yield from read_part(path)
+
+    def dataset(self):
+        """The output of an ``output_format="dataset"`` job, as an ``ArrayDataset``."""
+        from .datasets import load_dataset
+        self.part_files()   # raises unless committed
+        return load_dataset(self.path)
 
     def to_list(self) -> list:
         return list(self)
