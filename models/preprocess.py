@@ -197,44 +197,77 @@ def read_csv(paths, label=None, *, header=True, delimiter=",", dtype=np.float64,
              path=None, workers=None, cluster=None):
     """Load CSV text (local or ``mrfs://``) into an array dataset of (X, y) or (X,).
 
-    ``label``: the name (with a header) or index of the label column.  A row
-    with the wrong number of fields or an unparsable value raises
-    ``ModelError`` naming the file offset of the line.
+    The rows are parsed by a map-only job whose tasks write their blocks as
+    parts of the dataset (``output_format="dataset"``), so the data never
+    passes through the driver; rows keep file and line order.  ``label``: the
+    name (with a header) or index of the label column.  A row with the wrong
+    number of fields or an unparsable value raises ``ModelError`` naming the
+    file and the byte offset of the line.
     """
-    params = {"delim": delimiter}
-
-    def mapper(offset, line):
-        fields = line.strip().split(params["delim"])
-        if line.strip():  # keyed by (file, offset): rows come back in file and line order
-            yield (getattr(mapred.context().split, "path", ""), offset), fields
-
-    job = mapred.Job(mapper=mapper, output_format="msgpack", name="models.read_csv")
-    with translate_errors():
-        pairs, _ = Runner(workers, cluster).run(job, paths)
-    pairs.sort(key=lambda kv: kv[0])
-    if not pairs:
-        raise ModelError(f"CSV input {paths!r} holds no data rows")
-    names = pairs[0][1] if header else [str(i) for i in range(len(pairs[0][1]))]
-    if header:  # every file's first line is its header
-        pairs = [(k, v) for k, v in pairs if k[1] != 0]
-    if not pairs:
-        raise ModelError(f"CSV input {paths!r} holds no data rows")
-    width = len(names)
-    for (file, off), r in pairs:
-        if len(r) != width:
-            raise ModelError(f"CSV {file} line at byte offset {off}: {len(r)} fields, expected {width}")
-    rows = [v for _, v in pairs]
-    try:
-        table = np.array(rows, dtype=dtype)
-    except ValueError as exc:
-        raise ModelError(f"CSV {paths!r}: a value is not a number ({exc})") from None
-    if label is not None and isinstance(label, str) and label not in names:
+    names = _csv_names(paths, header, delimiter)
+    if isinstance(label, str) and label not in names:
         raise ModelError(f"label column {label!r} is not in the CSV header {names}")
-    if label is None:
-        return mapred.from_numpy(table, splits=splits, path=path)
-    col = names.index(label) if isinstance(label, str) else int(label)
-    X = np.delete(table, col, axis=1)
-    return mapred.from_numpy(X, table[:, col], splits=splits, path=path)
+    col = None if label is None else (names.index(label) if isinstance(label, str) else int(label))
+    job = mapred.Job(mapper_init=_start_rows,
+                     mapper=_csv_row_parser(len(names), delimiter, header),
+                     mapper_final=_rows_block(col, dtype), output_format="dataset", name="models.read_csv")
+    target = path or tempfile.mkdtemp(prefix="mapred-csv-")
+    with translate_errors():
+        Runner(workers, cluster).run(job, paths, output=target)
+    try:
+        ds = mapred.load_dataset(target, splits=splits)
+    except mapred.errors.InputError:
+        raise ModelError(f"CSV input {paths!r} holds no data rows") from None
+    n_splits = max(1, min(splits, ds.num_rows))
+    return ds if n_splits == ds.num_splits else mapred.load_dataset(target, splits=n_splits)
+
+
+def _csv_names(paths, header: bool, delimiter: str) -> list[str]:
+    """The column names: the first file's header line, or ``0, 1, ...`` by its first line's width."""
+    from mapred.fs import get_fs
+    patterns = [paths] if isinstance(paths, str) else list(paths)
+    first = get_fs(patterns[0]).expand(patterns[0])
+    if not first:
+        raise ModelError(f"CSV input {paths!r} holds no files")
+    with mapred.open(first[0]) as f:
+        line = f.readline().decode("utf-8").strip()
+    if not line:
+        raise ModelError(f"CSV input {paths!r} holds no data rows")
+    fields = line.split(delimiter)
+    return fields if header else [str(i) for i in range(len(fields))]
+
+
+def _start_rows():
+    mapred.context().state["rows"] = []
+
+
+def _csv_row_parser(width: int, delimiter: str, header: bool):
+    """A mapper that checks each line's width and keeps its fields in the task's state."""
+    def parse(offset, line):
+        text = line.strip()
+        if not text or (header and offset == 0):     # every file's first line is its header
+            return ()
+        fields = text.split(delimiter)
+        if len(fields) != width:
+            raise ModelError(f"CSV {mapred.context().split.path} line at byte offset {offset}: "
+                             f"{len(fields)} fields, expected {width}")
+        mapred.context().state["rows"].append(fields)
+        return ()
+    return parse
+
+
+def _rows_block(col, dtype):
+    """A ``mapper_final`` that turns the task's rows into one (X, y) or X block for the dataset."""
+    def flush():
+        rows = mapred.context().state.pop("rows")
+        if not rows:
+            return
+        try:
+            table = np.array(rows, dtype=dtype)
+        except ValueError as exc:
+            raise ModelError(f"CSV {mapred.context().split.path}: a value is not a number ({exc})") from None
+        yield None, (table if col is None else (np.delete(table, col, axis=1), table[:, col]))
+    return flush
 
 
 @register

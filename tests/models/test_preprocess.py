@@ -90,3 +90,18 @@ def test_read_csv_several_files_keep_file_and_line_order(c2, tmp_path):
     np.testing.assert_array_equal(ds.to_numpy()[0], X)
     with pytest.raises(ModelError, match="label column 'w' is not in the CSV header"):
         models.read_csv(str(tmp_path / "*.csv"), label="w", cluster=c2)
+
+
+@pytest.mark.timeout(60)
+def test_read_csv_parses_on_the_cluster_into_dataset_parts(c2, tmp_path):
+    """The rows never come back to the driver: each map task writes its block as a part of the dataset."""
+    X = np.arange(3000, dtype=np.float64).reshape(1000, 3)
+    for name, rows in (("a.csv", X[:500]), ("b.csv", X[500:])):
+        (tmp_path / name).write_text("p,q,r\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    ds = models.read_csv(str(tmp_path / "*.csv"), label="r", splits=4, cluster=c2,
+                         path=str(tmp_path / "parsed"))
+    assert len(ds.parts) >= 2 and ds.num_splits == 4
+    Xr, yr = ds.to_numpy()
+    np.testing.assert_array_equal(Xr, X[:, :2])
+    np.testing.assert_array_equal(yr, X[:, 2])
+    assert mapred.load_dataset(str(tmp_path / "parsed")).num_rows == 1000
