@@ -159,38 +159,42 @@ def split(dataset, fractions, seed=0, *, path=None, workers=None, cluster=None):
 
     ``fractions`` (e.g. ``[0.8, 0.1, 0.1]``) must be positive and sum to 1.
     Returns one engine dataset per part (``path`` given: written under ``path/part-i``).
+    Each part is a map-only job whose tasks write their rows of that part as a
+    part of the new dataset (``output_format="dataset"``): nothing passes
+    through the driver, and rows keep their order.
     """
     fractions = np.asarray(fractions, dtype=np.float64)
     if len(fractions) < 2 or (fractions <= 0).any() or abs(fractions.sum() - 1.0) > 1e-9:
         raise ModelError(f"fractions must be positive and sum to 1, got {fractions.tolist()}")
     data = dataset if isinstance(dataset, Data) else as_data(dataset, need_y=False)
     edges = np.cumsum(fractions)[:-1]
+    runner = Runner(workers, cluster)
+    parts = []
+    for p in range(len(fractions)):
+        target = tempfile.mkdtemp(prefix="mapred-split-") if path is None else f"{path.rstrip('/')}/part-{p}"
+        job = mapred.Job(map_batch=_rows_of_part(edges, seed, p), output_format="dataset",
+                         name=f"models.split.{p}")
+        with translate_errors():
+            runner.run(job, data.ds, output=target)
+        try:
+            ds = mapred.load_dataset(target)
+        except mapred.errors.InputError:
+            raise ModelError(f"split part {p} (fraction {fractions[p]}) is empty; use more data") from None
+        ds = mapred.load_dataset(target, splits=max(1, min(data.ds.num_splits, ds.num_rows)))
+        parts.append(Data(ds, data.n_features, data.sparse, data.has_y) if data.sparse else ds)
+    return parts
 
+
+def _rows_of_part(edges, seed, p):
+    """A ``map_batch`` keeping the rows of a block whose hashed row id falls in part ``p``."""
     def map_batch(block):
         arrays = block if isinstance(block, tuple) else (block,)
         start = block_start()
-        part = np.searchsorted(edges, row_hash(np.arange(start, start + len(arrays[0])), seed),
-                               side="right")
-        for p in range(len(fractions)):
-            mask = part == p
-            if mask.any():
-                yield (p, start), tuple(a[mask] for a in arrays)
-
-    job = mapred.Job(map_batch=map_batch, output_format="msgpack", name="models.split")
-    with translate_errors():
-        pairs, _ = Runner(workers, cluster).run(job, data.ds)
-    pairs.sort(key=lambda kv: kv[0])
-    parts = []
-    for p in range(len(fractions)):
-        blocks = [v for k, v in pairs if k[0] == p]
-        if not blocks:
-            raise ModelError(f"split part {p} (fraction {fractions[p]}) is empty; use more data")
-        arrays = [np.concatenate([b[i] for b in blocks]) for i in range(len(blocks[0]))]
-        n_splits = max(1, min(data.ds.num_splits, len(arrays[0])))
-        target = None if path is None else f"{path.rstrip('/')}/part-{p}"
-        ds = mapred.from_numpy(*arrays, splits=n_splits, path=target)
-        parts.append(Data(ds, data.n_features, data.sparse, data.has_y) if data.sparse else ds)
-    return parts
+        part = np.searchsorted(edges, row_hash(np.arange(start, start + len(arrays[0])), seed), side="right")
+        mask = part == p
+        if mask.any():
+            yield None, tuple(a[mask] for a in arrays)
+    return map_batch
 
 
 def read_csv(paths, label=None, *, header=True, delimiter=",", dtype=np.float64, splits=8,
