@@ -135,23 +135,26 @@ class StandardScaler(Estimator):
 
 
 def map_arrays(data: Data, fn, *, path=None, splits=None, workers=None, cluster=None):
-    """Run ``fn(X, y) -> tuple of row-aligned arrays`` on every block; write a new dataset.
+    """Run ``fn(X, y) -> tuple of row-aligned arrays`` on every block; the job writes a new dataset.
 
-    The engine has no job output format that is an array dataset, so the
-    blocks come back to the driver and ``mapred.from_numpy`` writes them.
+    A map-only job with ``output_format="dataset"``: each task writes its
+    block's result as one part of the new dataset, so nothing passes through
+    the driver, and the parts keep the row order of the input's splits.
     """
     sparse, width = data.sparse, data.n_features
 
     def map_batch(block):
         X, y = unpack(block, sparse, width)
-        yield block_start(), tuple(fn(X, y))
+        yield None, tuple(np.asarray(a) for a in fn(X, y))
 
-    job = mapred.Job(map_batch=map_batch, output_format="msgpack", name="models.map_arrays")
+    target = path or tempfile.mkdtemp(prefix="mapred-arrays-")
+    job = mapred.Job(map_batch=map_batch, output_format="dataset", name="models.map_arrays")
     with translate_errors():
-        pairs, _ = Runner(workers, cluster).run(job, data.ds)
-    pairs.sort(key=lambda kv: kv[0])
-    arrays = [np.concatenate([np.asarray(v[i]) for _, v in pairs]) for i in range(len(pairs[0][1]))]
-    return mapred.from_numpy(*arrays, splits=splits or data.ds.num_splits, path=path)
+        Runner(workers, cluster).run(job, data.ds, output=target)
+    try:
+        return mapred.load_dataset(target, splits=splits or data.ds.num_splits)
+    except mapred.errors.InputError:
+        raise ModelError("the transformed dataset is empty") from None
 
 
 def split(dataset, fractions, seed=0, *, path=None, workers=None, cluster=None):
