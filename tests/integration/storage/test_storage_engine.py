@@ -7,17 +7,7 @@ import mapred
 from mapred.inputs import plan_splits
 
 from storagekit import BLOCK
-
-
-def count_batch(lines):
-    counts = Counter()
-    for line in lines:
-        counts.update(line.split())
-    return counts.items()
-
-
-def add(word, counts):
-    yield word, sum(counts)
+from wordcount import add, count_batch   # examples/ is on the tests' path (tests/conftest.py)
 
 
 @pytest.mark.timeout(120)
