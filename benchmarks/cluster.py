@@ -3,7 +3,7 @@
     python benchmarks/cluster.py [--mb 1000] [--workers 2] [--slots N] [--dir D]
     python benchmarks/cluster.py --kill-worker-at SECONDS [--workers 3] [--dead-timeout 3]
 
-The first form starts a cluster (the same ``mapred.cluster.Cluster`` that
+The first form starts a cluster (the same ``mapred.runtime.procs.Cluster`` that
 ``mapred cluster up`` uses: master and workers as separate processes talking
 ZeroMQ) with ``--workers`` workers sharing this machine's cores, runs the
 wordcount example on it, runs the same job on the embedded local runner and
@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 from _common import load_example, scratch, table, timed  # noqa: E402
 
 import mapred  # noqa: E402
-from mapred.cluster import Cluster  # noqa: E402
+from mapred.runtime.procs import Cluster  # noqa: E402
 
 wordcount = load_example("wordcount")
 

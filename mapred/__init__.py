@@ -4,22 +4,22 @@ The public API: declare a ``Job`` (or an ``MRJob`` subclass), run it on an
 embedded ``LocalCluster`` or a real cluster, read its ``Result``.  Inside
 tasks, ``context()``, ``counter()`` and broadcasts are available.
 """
-from . import errors
-from .arrays import ArrayPairs
-from .taskcontext import Broadcast, broadcast, context, counter
-from .datasets import ArrayDataset, from_numpy, load_dataset
-from .errors import JobFailed, JobKilled, MapredError
-from .inputs import RecordInput, records
-from .job import Job, MRJob, Pipeline
-from .local import LocalCluster
-from .outputs import Result
-from .shuffle.partition import HashPartitioner, RangePartitioner, TotalOrderPartitioner
-from .version import __version__
+from mapred import errors
+from mapred.io.arrays import ArrayPairs
+from mapred.taskcontext import Broadcast, broadcast, context, counter
+from mapred.io.datasets import ArrayDataset, from_numpy, load_dataset
+from mapred.errors import JobFailed, JobKilled, MapredError
+from mapred.io.inputs import RecordInput, records
+from mapred.job import Job, MRJob, Pipeline
+from mapred.runtime.local import LocalCluster
+from mapred.io.outputs import Result
+from mapred.shuffle.partition import HashPartitioner, RangePartitioner, TotalOrderPartitioner
+from mapred.version import __version__
 
 
 def open(path: str, mode: str = "rb"):  # noqa: A001 - mirrors the builtin on purpose
     """A binary file on a local path or ``mrfs://`` URI: ``"rb"`` to read, ``"wb"`` to write (visible on close)."""
-    from .fs import get_fs
+    from mapred.io.fs import get_fs
     fs = get_fs(str(path))
     if mode in ("r", "rb"):
         return fs.open_read(str(path))
@@ -30,7 +30,7 @@ def open(path: str, mode: str = "rb"):  # noqa: A001 - mirrors the builtin on pu
 
 def connect(address: str, **kwargs):
     """A handle on a running cluster's master (``tcp://host:port``), for ``job.run(..., cluster=c)``."""
-    from .client import connect as _connect
+    from mapred.runtime.client import connect as _connect
     return _connect(address, **kwargs)
 
 

@@ -1,4 +1,4 @@
 """``python -m mapred`` is the ``mapred`` command."""
-from .cli import main
+from mapred.cli import main
 
 main()

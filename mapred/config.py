@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, fields, replace
 
-from .errors import ConfigError
+from mapred.errors import ConfigError
 
 MiB = 1024 * 1024
 

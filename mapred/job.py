@@ -33,7 +33,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
-from .errors import ConfigError
+from mapred.errors import ConfigError
 
 OUTPUT_FORMATS = ("text", "msgpack", "raw", "dataset")
 INPUT_MODES = ("lines", "text", "bytes")
@@ -134,7 +134,7 @@ class Job:
         ``mapred.connect``) is given.  ``output=None`` writes to a temporary
         directory.  Raises ``JobFailed`` when a task fails past its retries.
         """
-        from .runner import run_job
+        from mapred.runtime.run import run_job
         return run_job(self, inputs, output, overwrite=overwrite, workers=workers,
                        cluster=cluster, progress=progress, config=config)
 
@@ -226,7 +226,7 @@ class Pipeline:
         return Pipeline([*self.jobs, other])
 
     def run(self, inputs, output: str | None = None, **kwargs):
-        from .runner import run_pipeline
+        from mapred.runtime.run import run_pipeline
         return run_pipeline(self, inputs, output, **kwargs)
 
 

@@ -10,8 +10,8 @@ import os
 import runpy
 import sys
 
-from .errors import ConfigError
-from .job import Job, Pipeline, is_job_class
+from mapred.errors import ConfigError
+from mapred.job import Job, Pipeline, is_job_class
 
 
 def _parse_value(text: str):

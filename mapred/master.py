@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from . import config as configmod
-from . import events as ev
-from . import wire
-from .driver import JobPlan, JobSettings
-from .jobstatus import job_status, job_summary
-from .scheduler import MasterState
-from .transport import bind, make_socket, recv_or_drop, send, stop_authenticator
-from .types import AttemptId, Split
-from .version import __version__
+from mapred import config as configmod
+from mapred.core import events as ev
+from mapred.net import wire
+from mapred.runtime.plan import JobPlan, JobSettings
+from mapred.runtime.status import job_status, job_summary
+from mapred.core.scheduler import MasterState
+from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
+from mapred.types import AttemptId, Split
+from mapred.version import __version__
 
 log = logging.getLogger("mapred.master")
 TICK = 0.25

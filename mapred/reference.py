@@ -12,12 +12,12 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Any, Iterator
 
-from .codec import order_key
-from .datasets import ArrayDataset
-from .fs import get_fs
-from .job import Job
-from .taskcontext import TaskContext, set_current
-from .types import Split
+from mapred.io.codec import order_key
+from mapred.io.datasets import ArrayDataset
+from mapred.io.fs import get_fs
+from mapred.job import Job
+from mapred.taskcontext import TaskContext, set_current
+from mapred.types import Split
 
 
 def _text_records(path: str) -> Iterator[tuple[int, str]]:

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import codec
-from .errors import MapredError
+from mapred.io import codec
+from mapred.errors import MapredError
 
 
 @dataclass

@@ -9,16 +9,16 @@ from __future__ import annotations
 import os
 import signal
 
-from .local import LocalCluster
-from .outputs import Result
-from .reference import as_text, run_reference
+from mapred.runtime.local import LocalCluster
+from mapred.io.outputs import Result
+from mapred.reference import as_text, run_reference
 
 
 class ClusterPool:
     """Embedded clusters by size, shared by many tests; ``close()`` kills their processes by pid."""
 
     def __init__(self, **config) -> None:
-        from . import config as configmod
+        from mapred import config as configmod
         self.config = configmod.load(**config)
         self.clusters: dict[int, LocalCluster] = {}
 
@@ -52,7 +52,7 @@ def assert_matches_reference(job, paths: list[str], result: Result) -> None:
     if job.output_format == "text":
         expected, got = as_text(expected), sorted(result)
     else:
-        from .codec import order_key
+        from mapred.io.codec import order_key
         expected = sorted(expected, key=lambda kv: (order_key(kv[0]), repr(kv[1])))
         got = sorted(result, key=lambda kv: (order_key(kv[0]), repr(kv[1])))
     assert got == expected, f"output differs from the reference: {len(got)} vs {len(expected)} pairs"

@@ -24,16 +24,16 @@ import time
 import psutil
 import zmq
 
-from . import config as configmod
-from . import wire
-from .errors import ClusterError, ProtocolError
-from .executor import cache_key
-from .executor_pool import ExecutorPool, PoolEvent
-from .fs import HOSTNAME
-from .shuffle.serve import ShuffleServer
-from .transport import Backoff, make_socket, recv, send, stop_authenticator
-from .types import Split
-from .version import __version__
+from mapred import config as configmod
+from mapred.net import wire
+from mapred.errors import ClusterError, ProtocolError
+from mapred.task.attempt import cache_key
+from mapred.task.pool import ExecutorPool, PoolEvent
+from mapred.io.fs import HOSTNAME
+from mapred.shuffle.serve import ShuffleServer
+from mapred.net.transport import Backoff, make_socket, recv, send, stop_authenticator
+from mapred.types import Split
+from mapred.version import __version__
 
 log = logging.getLogger("mapred.worker")
 

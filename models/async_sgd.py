@@ -37,7 +37,7 @@ class HolderClient:
 
     def __init__(self, address: str, shape_w, shape_b) -> None:
         import zmq
-        from mapred.transport import make_socket
+        from mapred.net.transport import make_socket
         self._ctx = zmq.Context.instance()
         self.sock = make_socket(self._ctx, zmq.REQ)      # CURVE when a cluster secret is set
         self.sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)

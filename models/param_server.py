@@ -124,7 +124,7 @@ def serve(host: str = "127.0.0.1") -> None:
     is refused.
     """
     import zmq
-    from mapred.transport import bind, make_socket
+    from mapred.net.transport import bind, make_socket
     ctx = zmq.Context()
     sock = make_socket(ctx, zmq.ROUTER)
     port = bind(sock, host)

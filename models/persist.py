@@ -35,7 +35,7 @@ def register(cls):
 def _fs(path: str):
     """The file system for ``path``; mrfs:// through mapred's file-system seam."""
     if str(path).startswith("mrfs://"):
-        from mapred.fs import get_fs
+        from mapred.io.fs import get_fs
         return get_fs(path)
     return None
 

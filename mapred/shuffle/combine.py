@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import RecordError
+from mapred.errors import RecordError
 
 
 def combine_groups(combiner: Callable, groups: Iterable[tuple[Any, Iterable]],

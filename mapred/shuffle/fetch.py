@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable
 
-from ..errors import MapredError
-from .spill import RunIndex, read_segment
+from mapred.errors import MapredError
+from mapred.shuffle.spill import RunIndex, read_segment
 
 
 class FetchError(MapredError):
@@ -44,7 +44,7 @@ def configure(settings: dict | None) -> None:
     global _short_circuit
     if not settings:
         return
-    from .netfetch import NetFetcher  # ZeroMQ is imported only by executors that fetch remotely
+    from mapred.shuffle.netfetch import NetFetcher  # ZeroMQ is imported only by executors that fetch remotely
     _short_circuit = bool(settings.get("short_circuit", True))
     set_remote_fetcher(NetFetcher(int(settings.get("buffer_bytes", 128 << 20)),
                                   int(settings.get("retries", 3)), float(settings.get("timeout", 5.0)),

@@ -12,7 +12,7 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
-from ..codec import order_key, sort_keys
+from mapred.io.codec import order_key, sort_keys
 
 _first = itemgetter(0)
 _second = itemgetter(1)

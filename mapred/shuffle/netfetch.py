@@ -19,11 +19,11 @@ from typing import Iterator
 
 import zmq
 
-from .. import wire
-from ..errors import ProtocolError
-from ..transport import make_socket, recv, send
-from .fetch import FetchError
-from .spill import iter_segment_chunks
+from mapred.net import wire
+from mapred.errors import ProtocolError
+from mapred.net.transport import make_socket, recv, send
+from mapred.shuffle.fetch import FetchError
+from mapred.shuffle.spill import iter_segment_chunks
 
 READ_BLOCK = 1 << 20
 

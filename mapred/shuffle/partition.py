@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import xxhash
 
-from ..codec import encode_key, order_key, sort_keys
+from mapred.io.codec import encode_key, order_key, sort_keys
 
 
 _xxh64 = xxhash.xxh64_intdigest
@@ -73,7 +73,7 @@ def resolve(partitioner) -> Any:
 
 def check_partition(p: Any, n: int, key: Any) -> int:
     if type(p) is not int or not 0 <= p < n:
-        from ..errors import RecordError
+        from mapred.errors import RecordError
         raise RecordError(f"partitioner returned {p!r} for key {key!r:.60}; expected an int in [0, {n})")
     return p
 
@@ -93,7 +93,7 @@ class TotalOrderPartitioner(RangePartitioner):
         self.max_splits = max_splits
 
     def prepare(self, splits, n: int) -> None:
-        from ..fs import get_fs
+        from mapred.io.fs import get_fs
         chosen = splits[:: max(1, len(splits) // self.max_splits)][: self.max_splits]
         per_split = max(1, self.samples // max(1, len(chosen)))
         sample = []

@@ -17,9 +17,9 @@ import threading
 
 import zmq
 
-from .. import wire
-from ..transport import bind, make_socket, recv_or_drop, send
-from .spill import RunIndex
+from mapred.net import wire
+from mapred.net.transport import bind, make_socket, recv_or_drop, send
+from mapred.shuffle.spill import RunIndex
 
 log = logging.getLogger("mapred.shuffle.serve")
 MAX_WINDOW = 16 * 1024 * 1024

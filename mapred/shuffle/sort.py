@@ -13,13 +13,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..arrays import ArrayPairs, concat_chunks, partition_array, sort_order, sort_pairs
-from ..codec import approx_size, encode_key, sort_keys
-from ..errors import RecordError
-from .combine import combine_groups
-from .merge import merge_and_group
-from .partition import _xxh64, check_partition, hash_partition
-from .spill import RunIndex, RunWriter, read_segment
+from mapred.io.arrays import ArrayPairs, concat_chunks, partition_array, sort_order, sort_pairs
+from mapred.io.codec import approx_size, encode_key, sort_keys
+from mapred.errors import RecordError
+from mapred.shuffle.combine import combine_groups
+from mapred.shuffle.merge import merge_and_group
+from mapred.shuffle.partition import _xxh64, check_partition, hash_partition
+from mapred.shuffle.spill import RunIndex, RunWriter, read_segment
 
 PAIR_OVERHEAD = 160   # a dict slot, a values list and their headers
 MERGE_READ_BLOCK = 64 * 1024

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 import lz4.frame
 import msgpack
 
-from .. import codec
+from mapred.io import codec
 
 READ_BLOCK = 1 << 20
 

@@ -1,4 +1,4 @@
 """The block-replicated store (HDFS-like): NameNode, DataNodes, Client, ``mrfs://`` file system."""
-from .client import Client
+from mapred.storage.client import Client
 
 __all__ = ["Client"]

@@ -19,7 +19,7 @@ import struct
 
 import crc32c
 
-from ..errors import ChecksumError, StorageError
+from mapred.errors import ChecksumError, StorageError
 
 CHUNK = 64 * 1024
 MAGIC = b"MRCK"

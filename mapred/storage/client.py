@@ -22,14 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import zmq
 
-from .. import errors, wire
-from ..errors import ClusterError, MapredError, NoLiveReplica, ProtocolError, StorageError
-from ..transport import RpcClient, check_tcp_addr, make_socket, recv, send
-from . import blockstore as bs
-from .namespace import InvalidPath
-from .pipeline import write_block
+from mapred import errors
+from mapred.net import wire
+from mapred.errors import ClusterError, MapredError, NoLiveReplica, ProtocolError, StorageError
+from mapred.net.transport import RpcClient, check_tcp_addr, make_socket, recv, send
+from mapred.storage import blockstore as bs
+from mapred.storage.namespace import InvalidPath
+from mapred.storage.pipeline import write_block
 
-log = logging.getLogger("mapred.client")
+log = logging.getLogger("mapred.runtime.client")
 READ_SIZE = 8 * 1024 * 1024
 HOSTNAME = socket.gethostname()
 

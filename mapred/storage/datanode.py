@@ -30,11 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import zmq
 
-from .. import wire
-from ..errors import MapredError, ProtocolError, StorageError
-from ..transport import bind, check_tcp_addr, make_socket, recv, send, stop_authenticator
-from . import blockstore as bs
-from .pipeline import Incoming, write_block
+from mapred.net import wire
+from mapred.errors import MapredError, ProtocolError, StorageError
+from mapred.net.transport import bind, check_tcp_addr, make_socket, recv, send, stop_authenticator
+from mapred.storage import blockstore as bs
+from mapred.storage.pipeline import Incoming, write_block
 
 log = logging.getLogger("mapred.datanode")
 MAX_READ = 64 * 1024 * 1024
@@ -343,6 +343,6 @@ def run(namenode: str, data_dir: str, host: str, port: int, ready_file: str = ""
     signal.signal(signal.SIGTERM, node.stop)
     signal.signal(signal.SIGINT, node.stop)
     if ready_file:
-        from .namenode import _write_ready
+        from mapred.storage.namenode import _write_ready
         _write_ready(ready_file, node.addr)
     node.serve()

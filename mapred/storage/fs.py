@@ -13,8 +13,8 @@ import os
 import threading
 from typing import BinaryIO
 
-from ..errors import FileNotFound, InputError, StorageError
-from .client import Client
+from mapred.errors import FileNotFound, InputError, StorageError
+from mapred.storage.client import Client
 
 SCHEME = "mrfs://"
 _instances: dict[tuple, "MrFS"] = {}
@@ -37,7 +37,7 @@ def _visible(name: str) -> bool:
 
 
 class MrFS:
-    """The FileSystem protocol of ``mapred.fs`` on one NameNode."""
+    """The FileSystem protocol of ``mapred.io.fs`` on one NameNode."""
 
     def __init__(self, netloc: str, client: Client | None = None) -> None:
         self.netloc = netloc

@@ -22,8 +22,8 @@ import struct
 import crc32c
 import msgpack
 
-from ..errors import StorageError
-from .namespace import Namespace
+from mapred.errors import StorageError
+from mapred.storage.namespace import Namespace
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """A real block store on loopback for tests, benchmarks and ``mapred cluster up``.
 
 ``StorageCluster(tmpdir, datanodes=3)`` starts one NameNode and N DataNode
-processes (``python -m mapred.storage ...``) on 127.0.0.1 random ports and
+processes (``python -m mapred ...``) on 127.0.0.1 random ports and
 returns once every DataNode is registered and live.  Readiness is polled with
 a deadline, never slept on.  Every process it started is killed by pid on
 exit, whatever happened.
@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 
-from ..errors import ClusterError, MapredError
-from .client import Client
+from mapred.errors import ClusterError, MapredError
+from mapred.storage.client import Client
 
 
 class _Fatal(Exception):
@@ -137,7 +137,7 @@ class StorageCluster:
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
         log = open(os.path.join(self.dir, log_name), "ab")
         try:
-            return subprocess.Popen([sys.executable, "-m", "mapred.storage", *args], env=self.env,
+            return subprocess.Popen([sys.executable, "-m", "mapred", *args], env=self.env,
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:
             log.close()

@@ -18,12 +18,20 @@ import time
 
 import zmq
 
-from .. import wire
-from ..errors import MapredError, ProtocolError
-from ..transport import bind, make_socket, recv_or_drop, send, stop_authenticator
-from .journal import Journal
-from .namesystem import (BlockReportReceived, DatanodeRegistered, HeartbeatReceived, Namesystem,
-                         ReplicaCorrupt, ReplicaReceived, Settings, Tick)
+from mapred.net import wire
+from mapred.errors import MapredError, ProtocolError
+from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
+from mapred.storage.journal import Journal
+from mapred.storage.namesystem import (
+    BlockReportReceived,
+    DatanodeRegistered,
+    HeartbeatReceived,
+    Namesystem,
+    ReplicaCorrupt,
+    ReplicaReceived,
+    Settings,
+    Tick,
+)
 
 log = logging.getLogger("mapred.namenode")
 TICK = 0.25

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import FileExists, FileNotFound, StorageError
+from mapred.errors import FileExists, FileNotFound, StorageError
 
 MAX_PATH = 4096
 MAX_NAME = 255

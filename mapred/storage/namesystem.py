@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import NoLiveReplica, SafeModeError, StorageError
-from .blocks import BlockMap, BlockState, DatanodeInfo, NodeState
-from .namespace import Namespace, normalize
-from .placement import DeleteReplica, ReplicateBlock, choose_targets, replication_work
+from mapred.errors import NoLiveReplica, SafeModeError, StorageError
+from mapred.storage.blocks import BlockMap, BlockState, DatanodeInfo, NodeState
+from mapred.storage.namespace import Namespace, normalize
+from mapred.storage.placement import DeleteReplica, ReplicateBlock, choose_targets, replication_work
 
 MAX_REPLICATION = 32
 

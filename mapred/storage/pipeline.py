@@ -25,10 +25,10 @@ import uuid
 
 import zmq
 
-from .. import wire
-from ..errors import ChecksumError, ProtocolError, StorageError
-from ..transport import make_socket, recv, send
-from . import blockstore as bs
+from mapred.net import wire
+from mapred.errors import ChecksumError, ProtocolError, StorageError
+from mapred.net.transport import make_socket, recv, send
+from mapred.storage import blockstore as bs
 
 log = logging.getLogger("mapred.pipeline")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .blocks import BlockMap, BlockState, DatanodeInfo
+from mapred.storage.blocks import BlockMap, BlockState, DatanodeInfo
 
 
 @dataclass(frozen=True)

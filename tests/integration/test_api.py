@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mapred
-from mapred.recordfile import RecordWriter
+from mapred.io.recordfile import RecordWriter
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -129,13 +129,13 @@ def test_memory_cap_exceeded_fails_attempts_with_a_clear_reason(write_files, tmp
 
 
 def test_a_commit_the_file_system_refuses_fails_the_job(clusters, write_files, tmp_path, monkeypatch):
-    import mapred.commit
+    import mapred.io.commit
     paths = write_files({"a.txt": "x\n"})
 
     def refuse(output, attempt, files):
         raise PermissionError(f"cannot rename into {output}")
 
-    monkeypatch.setattr(mapred.commit, "commit_task", refuse)
+    monkeypatch.setattr(mapred.io.commit, "commit_task", refuse)
     job = mapred.Job(mapper=lambda k, v: [(v, 1)], reducer=probes.add)
     with pytest.raises(JobFailed, match="CommitError: committing .* failed: PermissionError"):
         clusters.get(1).run(job, paths, str(tmp_path / "out"))

@@ -125,7 +125,7 @@ def test_save_and_load_on_the_block_store(c2, tmp_path):
         cached = models.LogisticRegression(epochs=10).fit(scaled, cluster=c2)  # cached from the store
         np.testing.assert_allclose(cached.coef_, local.coef_, rtol=1e-9)
         csv = "\n".join(["a,b,y"] + [f"{r[0]},{r[1]},{t}" for r, t in zip(X[:50], y[:50])]) + "\n"
-        with mapred.fs.get_fs(store.namenode_uri).open_write(store.namenode_uri + "/data/x.csv") as f:
+        with mapred.io.fs.get_fs(store.namenode_uri).open_write(store.namenode_uri + "/data/x.csv") as f:
             f.write(csv.encode())
         Xc, yc = models.read_csv(store.namenode_uri + "/data/x.csv", label="y", cluster=c2).to_numpy()
         np.testing.assert_allclose(Xc, X[:50, :2])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from mapred import codec
+from mapred.io import codec
 from mapred.errors import RecordError
 from mapred.shuffle.partition import RangePartitioner, hash_partition
 

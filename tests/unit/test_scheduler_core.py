@@ -1,6 +1,6 @@
 """The scheduling core fed events by hand: whole action lists compared, invariants validated."""
-from mapred import events as ev
-from mapred.scheduler import MasterState
+from mapred.core import events as ev
+from mapred.core.scheduler import MasterState
 from mapred.types import AttemptId, JobState, TaskId, TaskKind
 
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mapred import events as ev
-from mapred.scheduler import MasterState
+from mapred.core import events as ev
+from mapred.core.scheduler import MasterState
 from mapred.types import AttemptState, TaskKind, TaskState
 
 HOSTS = ("h1", "h2", "h3")
@@ -21,7 +21,7 @@ HOSTS = ("h1", "h2", "h3")
 @pytest.fixture(autouse=True)
 def _quiet_scheduler():
     """The core logs every lost worker and re-run; thousands of lines would only slow the run."""
-    logger = logging.getLogger("mapred.scheduler")
+    logger = logging.getLogger("mapred.core.scheduler")
     old = logger.level
     logger.setLevel(logging.ERROR)
     yield

@@ -5,7 +5,7 @@ import tracemalloc
 
 from hypothesis import given, settings, strategies as st
 
-from mapred.codec import approx_size, sort_keys
+from mapred.io.codec import approx_size, sort_keys
 from mapred.shuffle.merge import merge_and_group
 from mapred.shuffle.sort import PAIR_OVERHEAD, MapOutputBuffer
 from mapred.shuffle.spill import RunIndex, read_segment
@@ -66,7 +66,7 @@ def test_output_twenty_times_the_buffer_spills_and_finishes_in_bounded_memory(tm
                      max_size=5),
        budget=st.sampled_from([0, 100, 300, 1 << 20]))
 def test_reduce_merge_groups_every_key_once_in_order_within_any_budget(runs, budget):
-    from mapred.codec import order_key
+    from mapred.io.codec import order_key
     from mapred.shuffle.merge import Tally, merge_for_reduce
     sorted_runs = [sorted(run.items(), key=lambda kv: order_key(kv[0])) for run in runs]
     tally = Tally()

@@ -3,7 +3,7 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from mapred.inputs import SplitReader, plan_splits
+from mapred.io.inputs import SplitReader, plan_splits
 from mapred.testing import text_strategy
 
 

@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mapred.cluster import Cluster  # noqa: E402
+from mapred.runtime.procs import Cluster  # noqa: E402
 
 from clusterkit import FAST  # noqa: E402
 

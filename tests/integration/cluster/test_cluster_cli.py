@@ -7,7 +7,7 @@ import sys
 import psutil
 import pytest
 
-from mapred.cluster import kill_pids
+from mapred.runtime.procs import kill_pids
 
 from clusterkit import write_text
 

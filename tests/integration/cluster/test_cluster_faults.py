@@ -166,7 +166,7 @@ def test_a_dead_master_is_a_clear_error_for_a_waiting_client(make_cluster, tmp_p
 @pytest.mark.timeout(30)
 def test_reports_claiming_another_workers_identity_are_dropped(make_cluster):
     import zmq
-    from mapred import wire
+    from mapred.net import wire
     cluster = make_cluster(workers=1)
     real = cluster.client().workers()[0]["worker_id"]
     ctx = zmq.Context()
@@ -189,7 +189,7 @@ def test_reports_claiming_another_workers_identity_are_dropped(make_cluster):
 def test_assignments_a_worker_never_runs_are_failed_and_rerun(make_cluster, tmp_path):
     """A worker that heartbeats but drops its assignments: the master notices and re-runs them."""
     import zmq
-    from mapred import wire
+    from mapred.net import wire
     cluster = make_cluster(workers=1, speculation=False)   # else backups would mask the loss
     client = cluster.client()
     ctx = zmq.Context()

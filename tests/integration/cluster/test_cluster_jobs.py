@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 import mapred
-from mapred import wire
-from mapred.clustercli import main as cli
+from mapred.net import wire
+from mapred.cli import main as cli
 from mapred.errors import ClusterError, ConfigError, JobFailed
 from mapred.testing import assert_matches_reference
 

@@ -6,7 +6,7 @@ import cloudpickle
 import pytest
 
 import mapred
-from mapred.jobstatus import render
+from mapred.runtime.status import render
 
 from clusterkit import write_text
 

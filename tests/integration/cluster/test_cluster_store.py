@@ -1,7 +1,7 @@
 """A job reading and writing the block store on a cluster started with DataNodes."""
 import pytest
 
-from mapred.outputs import Result
+from mapred.io.outputs import Result
 from mapred.testing import assert_matches_reference
 
 from clusterkit import wordcount, write_text

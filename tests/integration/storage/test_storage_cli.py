@@ -4,7 +4,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from mapred.storage.cli import fs
+from mapred.cli.fs import fs
 
 from storagekit import BLOCK, payload
 

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 import mapred
-from mapred.inputs import plan_splits
+from mapred.io.inputs import plan_splits
 
 from storagekit import BLOCK
 from wordcount import add, count_batch   # examples/ is on the tests' path (tests/conftest.py)

@@ -7,7 +7,7 @@ import zmq
 from mapred.errors import ConfigError, FileNotFound
 from mapred.storage import Client
 from mapred.storage.minicluster import StorageCluster
-from mapred.transport import bind, make_socket
+from mapred.net.transport import bind, make_socket
 
 from storagekit import BLOCK, FAST_ENV, payload
 

@@ -2,7 +2,7 @@
 import pytest
 
 from mapred.errors import InputError, StorageError
-from mapred.fs import get_fs
+from mapred.io.fs import get_fs
 from mapred.storage.fs import MrFS, split_uri
 
 from storagekit import BLOCK, payload

@@ -4,8 +4,16 @@ import pytest
 from mapred.errors import FileNotFound, NoLiveReplica, SafeModeError, StorageError
 from mapred.storage.blocks import DatanodeInfo
 from mapred.storage.namespace import Namespace
-from mapred.storage.namesystem import (BlockReportReceived, DatanodeRegistered, HeartbeatReceived,
-                                       Namesystem, ReplicaCorrupt, ReplicaReceived, Settings, Tick)
+from mapred.storage.namesystem import (
+    BlockReportReceived,
+    DatanodeRegistered,
+    HeartbeatReceived,
+    Namesystem,
+    ReplicaCorrupt,
+    ReplicaReceived,
+    Settings,
+    Tick,
+)
 from mapred.storage.placement import choose_targets
 
 GB = 1 << 30

@@ -12,8 +12,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from mapred.errors import StorageError
 from mapred.storage.journal import Journal
-from mapred.storage.namesystem import (BlockReportReceived, DatanodeRegistered, HeartbeatReceived,
-                                       Namesystem, ReplicaReceived, Settings, Tick)
+from mapred.storage.namesystem import (
+    BlockReportReceived,
+    DatanodeRegistered,
+    HeartbeatReceived,
+    Namesystem,
+    ReplicaReceived,
+    Settings,
+    Tick,
+)
 
 NAMES = st.sampled_from(["a", "b", "c"])
 PATHS = st.lists(NAMES, min_size=1, max_size=3).map(lambda p: "/" + "/".join(p))

@@ -4,10 +4,20 @@ import threading
 import pytest
 import zmq
 
-from mapred import wire
+from mapred.net import wire
 from mapred.errors import ClusterError, ConfigError
-from mapred.transport import (Backoff, RpcClient, bind, bind_random, derive_keys, is_loopback,
-                              make_socket, recv, send, stop_authenticator)
+from mapred.net.transport import (
+    Backoff,
+    RpcClient,
+    bind,
+    bind_random,
+    derive_keys,
+    is_loopback,
+    make_socket,
+    recv,
+    send,
+    stop_authenticator,
+)
 
 
 def test_keys_are_deterministic_and_role_specific():

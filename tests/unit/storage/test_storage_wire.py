@@ -2,7 +2,7 @@
 import msgpack
 import pytest
 
-from mapred import wire
+from mapred.net import wire
 from mapred.errors import ProtocolError
 
 

@@ -8,9 +8,9 @@ every task is committed does ``commit_job`` write ``_SUCCESS`` and remove
 """
 from __future__ import annotations
 
-from .errors import OutputExistsError
-from .fs import get_fs
-from .outputs import SUCCESS, TEMPORARY, temp_dir, write_success
+from mapred.errors import OutputExistsError
+from mapred.io.fs import get_fs
+from mapred.io.outputs import SUCCESS, TEMPORARY, temp_dir, write_success
 
 
 def prepare_output(output: str, overwrite: bool) -> None:

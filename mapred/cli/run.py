@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .errors import MapredError
+from mapred.errors import MapredError
 
 
 @click.command("run")
@@ -30,8 +30,8 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
     embedded local cluster unless --master is given.  Exits 0 on success and
     non-zero, with the error, on failure.
     """
-    from .jobfile import configure, load_job, parse_params
-    from .progress import ProgressLine, format_counters
+    from mapred.jobfile import configure, load_job, parse_params
+    from mapred.progress import ProgressLine, format_counters
     progress = None
     try:
         job = configure(load_job(jobfile, job_name), parse_params(params), reducers, output_format, errors)

@@ -39,7 +39,7 @@ def _load_job(blob: bytes):
 def _executor_main(conn) -> None:
     """The executor process: receive job code and attempt specs, run attempts, report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .executor import AttemptFailure, run_attempt, set_progress_sink
+    from mapred.task.attempt import AttemptFailure, run_attempt, set_progress_sink
 
     def progress(attempt: str, fraction: float, counters: dict) -> None:
         conn.send_bytes(msgpack.packb({"op": "progress", "attempt": attempt, "fraction": fraction,
@@ -129,11 +129,11 @@ class ExecutorPool:
             self._start(slot)
 
     def _start(self, slot: Slot) -> None:
-        """A fresh interpreter running ``mapred.executor_main`` (no re-import of the user's ``__main__``)."""
+        """A fresh interpreter running ``mapred.task.child`` (no re-import of the user's ``__main__``)."""
         parent, child = socket.socketpair()
         env = {**_ONE_THREAD_BLAS, **os.environ, **self.env,
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        proc = subprocess.Popen([sys.executable, "-m", "mapred.executor_main", str(child.fileno())],
+        proc = subprocess.Popen([sys.executable, "-m", "mapred.task.child", str(child.fileno())],
                                 pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL)
         child.close()
         slot.proc, slot.conn, slot.attempt, slot.jobs = proc, Connection(parent.detach()), None, set()

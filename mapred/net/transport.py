@@ -28,9 +28,9 @@ import weakref
 import zmq
 from zmq.utils import z85
 
-from . import config as _config
-from . import wire
-from .errors import ClusterError, ConfigError, ProtocolError
+from mapred import config as _config
+from mapred.net import wire
+from mapred.errors import ClusterError, ConfigError, ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def recv_or_drop(sock: zmq.Socket, timeout: float | None, who: str, routed: bool
     try:
         return recv(sock, timeout, routed=routed)
     except ProtocolError as exc:
-        logging.getLogger("mapred.transport").warning("%s dropped a bad message: %s", who, exc)
+        logging.getLogger("mapred.net.transport").warning("%s dropped a bad message: %s", who, exc)
         return None
 
 

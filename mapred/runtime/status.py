@@ -7,7 +7,7 @@ the failing record and traceback.  Plain types only: it travels in msgpack.
 """
 from __future__ import annotations
 
-from .scheduler import MasterState
+from mapred.core.scheduler import MasterState
 
 
 def job_summary(core: MasterState, rec) -> dict:

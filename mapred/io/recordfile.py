@@ -12,8 +12,8 @@ import os
 import struct
 from typing import BinaryIO, Iterator
 
-from . import codec
-from .errors import InputError
+from mapred.io import codec
+from mapred.errors import InputError
 
 MAGIC = b"MRREC1\n\x00"
 SYNC_LEN = 16

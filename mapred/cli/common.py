@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .errors import MapredError
+from mapred.errors import MapredError
 
 
 def clean_errors(fn):

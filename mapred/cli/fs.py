@@ -11,8 +11,8 @@ import time
 
 import click
 
-from .. import config as _config
-from ..clitools import clean_errors as _clean, daemon_logging as _daemon_logging
+from mapred import config as _config
+from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_logging
 
 GiB = 1024 ** 3
 
@@ -33,7 +33,7 @@ GiB = 1024 ** 3
 def namenode(data_dir, host, port, replication, block_size, dead_timeout, safemode_threshold,
              checkpoint_every, ready_file, verbose):
     """Run the NameNode: the namespace, the block map and the replication monitor."""
-    from .namenode import Settings, run
+    from mapred.storage.namenode import Settings, run
     cfg = _config.load(replication=replication, block_size=block_size, dead_timeout=dead_timeout,
                        safemode_threshold=safemode_threshold)
     _daemon_logging(verbose)
@@ -58,7 +58,7 @@ def namenode(data_dir, host, port, replication, block_size, dead_timeout, safemo
 def datanode(nn, data_dir, host, port, heartbeat, report_interval, scan_interval, sync, ready_file,
              verbose):
     """Run a DataNode: checksummed block files, served and received over ZeroMQ."""
-    from .datanode import run
+    from mapred.storage.datanode import run
     cfg = _config.load()
     _daemon_logging(verbose)
     run(nn, data_dir, host, port, ready_file=ready_file, heartbeat=heartbeat or cfg.heartbeat_interval,
@@ -76,7 +76,7 @@ def fs(ctx, nn):
 
 def _client(path: str = ""):
     """A Client for the --namenode option, or for the host:port of an mrfs:// path."""
-    from .client import Client
+    from mapred.storage.client import Client
     nn = (click.get_current_context().find_object(dict) or {}).get("nn", "")
     if path.startswith("mrfs://") and not nn:
         nn = "tcp://" + path[len("mrfs://"):].split("/", 1)[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .types import AttemptId, JobState
+from mapred.types import AttemptId, JobState
 
 
 # ---- events -----------------------------------------------------------------

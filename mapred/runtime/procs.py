@@ -18,7 +18,7 @@ import time
 
 import psutil
 
-from .errors import ClusterError
+from mapred.errors import ClusterError
 
 STATE_FILE = "cluster.json"
 
@@ -70,7 +70,7 @@ class Cluster:
 
     def start(self) -> None:
         if self.n_datanodes:
-            from .storage.minicluster import StorageCluster
+            from mapred.storage.minicluster import StorageCluster
             sizes = {"block_size": self.block_size} if self.block_size else {}   # else the harness's small blocks
             self.storage = StorageCluster(os.path.join(self.dir, "store"), datanodes=self.n_datanodes,
                                           replication=min(3, self.n_datanodes), env=self.env,
@@ -83,7 +83,7 @@ class Cluster:
 
     def _spawn(self, args: list[str], log_name: str, env: dict | None = None) -> subprocess.Popen:
         with open(os.path.join(self.dir, log_name), "ab") as logf:
-            return subprocess.Popen([sys.executable, "-m", "mapred.clustercli", *args], env=env or self.env,
+            return subprocess.Popen([sys.executable, "-m", "mapred", *args], env=env or self.env,
                                     stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=self.detach)
 
@@ -124,7 +124,7 @@ class Cluster:
 
     def client(self):
         if self._client is None:
-            from .client import connect
+            from mapred.runtime.client import connect
             self._client = connect(self.master_addr, timeout=10.0)
         return self._client
 

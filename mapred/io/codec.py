@@ -22,7 +22,7 @@ import msgpack
 import numpy as np
 import xxhash
 
-from .errors import RecordError
+from mapred.errors import RecordError
 
 EXT_TUPLE = 1
 EXT_NDARRAY = 2

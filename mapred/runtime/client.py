@@ -17,14 +17,14 @@ import time
 
 import zmq
 
-from . import config as configmod
-from . import events as ev
-from . import wire
-from .driver import JobPlan, job_error
-from .errors import ClusterError, ConfigError, MapredError
-from .outputs import Result
-from .transport import RpcClient, stop_authenticator
-from .types import JobState
+from mapred import config as configmod
+from mapred.core import events as ev
+from mapred.net import wire
+from mapred.runtime.plan import JobPlan, job_error
+from mapred.errors import ClusterError, ConfigError, MapredError
+from mapred.io.outputs import Result
+from mapred.net.transport import RpcClient, stop_authenticator
+from mapred.types import JobState
 
 POLL = 0.2
 

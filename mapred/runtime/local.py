@@ -18,14 +18,14 @@ import tempfile
 import threading
 import time
 
-from . import config as configmod
-from . import events as ev
-from .driver import JobPlan, job_error
-from .executor_pool import ExecutorPool, PoolEvent
-from .fs import HOSTNAME
-from .outputs import Result
-from .scheduler import MasterState
-from .types import AttemptId, JobState
+from mapred import config as configmod
+from mapred.core import events as ev
+from mapred.runtime.plan import JobPlan, job_error
+from mapred.task.pool import ExecutorPool, PoolEvent
+from mapred.io.fs import HOSTNAME
+from mapred.io.outputs import Result
+from mapred.core.scheduler import MasterState
+from mapred.types import AttemptId, JobState
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import recordfile
-from .errors import InputError
-from .fs import get_fs
+from mapred.io import recordfile
+from mapred.errors import InputError
+from mapred.io.fs import get_fs
 
 SUCCESS = "_SUCCESS"
 TEMPORARY = "_temporary"
@@ -43,7 +43,7 @@ class RawWriter:
         if hasattr(data, "tobytes") and not isinstance(data, (bytes, bytearray)):
             data = data.tobytes()
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            from .errors import RecordError
+            from mapred.errors import RecordError
             raise RecordError(f"raw output takes bytes, got {type(data).__name__}")
         self.f.write(data)
         self.records += 1
@@ -109,11 +109,11 @@ class DatasetWriter:
     def write(self, key: Any, value: Any) -> None:
         arrays = value if isinstance(value, tuple) else (value,)
         if not arrays or not all(isinstance(a, np.ndarray) and a.ndim >= 1 for a in arrays):
-            from .errors import RecordError
+            from mapred.errors import RecordError
             raise RecordError(f"dataset output takes numpy arrays (or a tuple of them) as values, got "
                               f"{type(value).__name__}")
         if len({len(a) for a in arrays}) != 1 or (self.blocks and len(arrays) != len(self.blocks[0])):
-            from .errors import RecordError
+            from mapred.errors import RecordError
             raise RecordError(f"dataset output blocks must be row-aligned tuples of one arity; got shapes "
                               f"{[a.shape for a in arrays]}")
         self.blocks.append(arrays)
@@ -123,7 +123,7 @@ class DatasetWriter:
         self.write(None, pairs.values)
 
     def close(self) -> None:
-        from .datasets import write_part
+        from mapred.io.datasets import write_part
         if not self.blocks:
             self.fs.makedirs(self.folder)
             return
@@ -192,7 +192,7 @@ class Result:
 
     def dataset(self):
         """The output of an ``output_format="dataset"`` job, as an ``ArrayDataset``."""
-        from .datasets import load_dataset
+        from mapred.io.datasets import load_dataset
         self.part_files()   # raises unless committed
         return load_dataset(self.path)
 

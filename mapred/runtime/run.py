@@ -8,17 +8,17 @@ from __future__ import annotations
 import copy
 import os
 
-from . import config as configmod
-from .errors import ConfigError
+from mapred import config as configmod
+from mapred.errors import ConfigError
 
 
 def _target(workers, cluster, config):
     if cluster is not None:
         return cluster
     if config is not None:
-        from .local import LocalCluster
+        from mapred.runtime.local import LocalCluster
         return _Owned(LocalCluster(workers, config=config))
-    from .local import default_cluster
+    from mapred.runtime.local import default_cluster
     return default_cluster(workers)
 
 
@@ -47,15 +47,15 @@ def run_job(job, inputs, output, *, overwrite=False, workers=None, cluster=None,
 def run_pipeline(pipeline, inputs, output, *, overwrite=False, workers=None, cluster=None,
                  progress=None, config=None):
     """Run each step on the previous step's output; intermediate steps write msgpack records."""
-    from .fs import get_fs
-    from .local import LocalCluster
+    from mapred.io.fs import get_fs
+    from mapred.runtime.local import LocalCluster
     if output is None:
         import tempfile
         output = tempfile.mkdtemp(prefix="mapred-out-")
         overwrite = True
     fs = get_fs(output)
     if fs.exists(output) and not overwrite:
-        from .errors import OutputExistsError
+        from mapred.errors import OutputExistsError
         raise OutputExistsError(f"output path {output!r} already exists (pass --overwrite to replace it)")
     if isinstance(config, dict):
         config = configmod.load(**config)

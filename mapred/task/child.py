@@ -1,4 +1,4 @@
-"""Entry point of an executor process: ``python -m mapred.executor_main FD``.
+"""Entry point of an executor process: ``python -m mapred.task.child FD``.
 
 Kept apart from ``executor_pool`` so the child never re-imports the parent's
 ``__main__`` (user scripts need no ``if __name__ == "__main__"`` guard).
@@ -6,7 +6,7 @@ Kept apart from ``executor_pool`` so the child never re-imports the parent's
 import sys
 from multiprocessing.connection import Connection
 
-from mapred.executor_pool import _executor_main
+from mapred.task.pool import _executor_main
 
 if __name__ == "__main__":
     _executor_main(Connection(int(sys.argv[1])))

@@ -29,8 +29,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import events as ev
-from .types import AttemptId, AttemptState, JobState, TaskId, TaskKind, TaskState
+from mapred.core import events as ev
+from mapred.types import AttemptId, AttemptState, JobState, TaskId, TaskKind, TaskState
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """CLI of the compute plane: ``mapred master``, ``worker``, ``cluster up|down``, ``job ...``.
 
-Also runnable alone as ``python -m mapred.clustercli ...`` — how ``Cluster``
+Also runnable alone as ``python -m mapred.cli.cluster ...`` — how ``Cluster``
 starts its daemons, so that they do not depend on every other subcommand
 importing cleanly.  Errors become one-line messages and non-zero exits.
 """
@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import click
 
-from .clitools import clean_errors as _clean, daemon_logging as _daemon_logging
+from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_logging
 
 
 
@@ -28,7 +27,7 @@ from .clitools import clean_errors as _clean, daemon_logging as _daemon_logging
 @_clean
 def master(host, port, namenode, ready_file, dead_timeout, speculation, verbose):
     """Run the master: accepts jobs, schedules tasks on workers."""
-    from .master import run
+    from mapred.master import run
     _daemon_logging(verbose)
     run(host, port, namenode, ready_file, dead_timeout=dead_timeout, speculation=speculation)
 
@@ -49,8 +48,8 @@ def worker(master_addr, slots, data_dir, host, short_circuit, memory_cap, heartb
     """Run a worker: executes tasks for the master at --master."""
     import tempfile
 
-    from .version import __version__
-    from .worker import run
+    from mapred.version import __version__
+    from mapred.worker import run
     _daemon_logging(verbose)
     run(master_addr, data_dir or tempfile.mkdtemp(prefix="mapred-worker-"), slots, host,
         short_circuit, claim_version or __version__,
@@ -74,7 +73,7 @@ def cluster() -> None:
 @_clean
 def cluster_up(workers, datanodes, slots, dir_, dead_timeout, block_size):
     """Start master, workers (and NameNode + DataNodes) as background processes."""
-    from .cluster import STATE_FILE, Cluster
+    from mapred.runtime.procs import STATE_FILE, Cluster
     if os.path.exists(os.path.join(dir_, STATE_FILE)):
         raise click.ClickException(f"a cluster is already recorded in {dir_}; run `mapred cluster down --dir {dir_}`")
     slots = slots or max(1, (os.cpu_count() or 1) // workers)
@@ -101,7 +100,7 @@ def cluster_up(workers, datanodes, slots, dir_, dead_timeout, block_size):
 @_clean
 def cluster_down(dir_):
     """Stop the cluster recorded in --dir (kills its processes by pid)."""
-    from .cluster import down
+    from mapred.runtime.procs import down
     n = down(dir_)
     click.echo(f"stopped {n} processes")
 
@@ -116,7 +115,7 @@ def job(ctx, master_addr, timeout):
 
 
 def _client(ctx):
-    from .client import connect
+    from mapred.runtime.client import connect
     addr = ctx.obj["master"] or _recorded_master()
     if not addr:
         raise click.ClickException("no master: pass --master tcp://H:P or set MAPRED_MASTER")
@@ -124,7 +123,7 @@ def _client(ctx):
 
 
 def _recorded_master() -> str:
-    from .cluster import STATE_FILE
+    from mapred.runtime.procs import STATE_FILE
     path = os.path.join(".mapred-cluster", STATE_FILE)
     try:
         with open(path) as f:
@@ -152,7 +151,7 @@ def job_list(ctx):
 @_clean
 def job_status(ctx, job_id, as_json):
     """A job's state, tasks, attempts (where each ran), counters, and its error with traceback."""
-    from .jobstatus import render
+    from mapred.runtime.status import render
     with _client(ctx) as c:
         st = c.status(job_id, detail=True)
     click.echo(json.dumps(st, indent=1, default=str) if as_json else render(st))
@@ -183,15 +182,3 @@ def job_logs(ctx, job_id, task):
 
 COMMANDS = [master, worker, cluster, job]
 
-
-@click.group()
-def main() -> None:
-    """The compute plane's commands alone (also available under `mapred`)."""
-
-
-for _command in COMMANDS:
-    main.add_command(_command)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,13 +1,13 @@
 """The ``mapred`` command: one click group; each node and tool is a subcommand.
 
-Subcommands live beside what they drive (``mapred/storage/cli.py`` for the
-store) and are added here, so ``mapred --help`` lists everything.
+Each command group is a module of this package (``fs``, ``cluster``, ``run``)
+and is added here, so ``mapred --help`` lists everything.
 """
 from __future__ import annotations
 
 import click
 
-from .version import __version__
+from mapred.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,13 +22,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from .storage.cli import COMMANDS as storage_commands
+    from mapred.cli.fs import COMMANDS as storage_commands
     for command in storage_commands:
         main.add_command(command)
-    from .clustercli import COMMANDS as compute_commands  # master, worker, cluster, job
+    from mapred.cli.cluster import COMMANDS as compute_commands  # master, worker, cluster, job
     for command in compute_commands:
         main.add_command(command)
-    from .runcli import run
+    from mapred.cli.run import run
     main.add_command(run)
 
 

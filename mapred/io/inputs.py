@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from . import recordfile
-from .datasets import ArrayDataset, is_dataset_dir, load_dataset
-from .errors import InputError
-from .fs import get_fs
-from .types import Split
+from mapred.io import recordfile
+from mapred.io.datasets import ArrayDataset, is_dataset_dir, load_dataset
+from mapred.errors import InputError
+from mapred.io.fs import get_fs
+from mapred.types import Split
 
 RECORD_SUFFIXES = (".mpk", ".msgpack")
 READ_CHUNK = 8 << 20

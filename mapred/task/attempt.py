@@ -16,18 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from . import taskcontext as ctxmod
-from .arrays import ArrayPairs, concat_chunks, sort_pairs
-from .errors import ConfigError, InputError, ModelError, RecordError
-from .inputs import SplitReader
-from .job import Job, TaskFunctions
-from .outputs import PartOutput
-from .shuffle.combine import as_pair
-from .shuffle.fetch import FetchError, configure as configure_fetch, open_partition_runs
-from .shuffle.merge import Tally, merge_for_reduce, native_order
-from .shuffle.partition import resolve
-from .shuffle.sort import MapOutputBuffer
-from .types import Split
+from mapred import taskcontext as ctxmod
+from mapred.io.arrays import ArrayPairs, concat_chunks, sort_pairs
+from mapred.errors import ConfigError, InputError, ModelError, RecordError
+from mapred.io.inputs import SplitReader
+from mapred.job import Job, TaskFunctions
+from mapred.io.outputs import PartOutput
+from mapred.shuffle.combine import as_pair
+from mapred.shuffle.fetch import FetchError, configure as configure_fetch, open_partition_runs
+from mapred.shuffle.merge import Tally, merge_for_reduce, native_order
+from mapred.shuffle.partition import resolve
+from mapred.shuffle.sort import MapOutputBuffer
+from mapred.types import Split
 
 class SplitCache:
     """Parsed split blocks kept across jobs in this executor, least recently used evicted past a byte cap."""

@@ -15,14 +15,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from . import commit, events as ev
-from .config import Config
-from .errors import ConfigError, JobFailed, JobKilled, MapredError
-from .executor import cache_key
-from .datasets import finish_parts
-from .fs import get_fs
-from .inputs import plan_splits
-from .types import AttemptId, JobState, TaskKind
+from mapred.io import commit
+from mapred.core import events as ev
+from mapred.config import Config
+from mapred.errors import ConfigError, JobFailed, JobKilled, MapredError
+from mapred.task.attempt import cache_key
+from mapred.io.datasets import finish_parts
+from mapred.io.fs import get_fs
+from mapred.io.inputs import plan_splits
+from mapred.types import AttemptId, JobState, TaskKind
 
 _job_numbers = itertools.count(1)
 

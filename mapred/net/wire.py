@@ -30,7 +30,7 @@ from typing import Any, Union
 
 import msgpack
 
-from .errors import ProtocolError
+from mapred.errors import ProtocolError
 
 VERSION = b"MRP1"
 MAX_HEADER_BYTES = 32 * 1024 * 1024   # a full block report of ~1M blocks fits

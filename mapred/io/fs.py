@@ -13,7 +13,7 @@ import shutil
 import socket
 from typing import BinaryIO, Protocol
 
-from .errors import InputError
+from mapred.errors import InputError
 
 HOSTNAME = socket.gethostname()
 
@@ -113,6 +113,6 @@ def is_mrfs(path: str) -> bool:
 def get_fs(path: str) -> FileSystem:
     """The file system that serves ``path``."""
     if is_mrfs(path):
-        from .storage.fs import MrFS  # imported late: the store is optional for local jobs
+        from mapred.storage.fs import MrFS  # imported late: the store is optional for local jobs
         return MrFS.for_uri(path)
     return LOCAL

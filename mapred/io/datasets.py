@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 import msgpack
 import numpy as np
 
-from .errors import InputError
-from .fs import get_fs
+from mapred.errors import InputError
+from mapred.io.fs import get_fs
 
 META_NAME = "_dataset.mpk"
 FORMAT_VERSION = 1
