@@ -32,6 +32,8 @@ class Config:
     speculation: bool = True
     speculation_slowdown: float = 3.0    # a task this many times slower than its peers' median gets a backup
     blacklist_failures: int = 3          # failures of one job's tasks on one worker before it is avoided
+    job_history: int = 100               # finished jobs kept for `mapred job list/status` ...
+    job_history_seconds: float = 86400.0 # ... and for no longer than this
     # storage
     block_size: int = 64 * MiB
     replication: int = 3

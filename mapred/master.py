@@ -1,8 +1,10 @@
 """The master process: a thin ROUTER loop around the scheduling core (``scheduler.MasterState``).
 
 Receive a message, decode it (garbage is logged and dropped), turn it into a
-core event, feed it, carry out the actions: send assignments and kills to
-workers, commit or discard attempt output, finish jobs.  A tick every
+core event, feed it; the shared interpreter of actions (``runtime.shell``)
+carries out what the core decides through this master's backend methods:
+send assignments and kills to workers, commit or discard attempt output,
+commit and finish jobs.  A tick every
 ``TICK`` seconds lets the core notice silent workers and stragglers.  The
 master plans nothing itself — clients send splits, settings and the job's
 code as bytes, which the master forwards to workers and never unpickles.
@@ -25,11 +27,12 @@ from dataclasses import dataclass, field
 import zmq
 
 from mapred import config as configmod
+from mapred.core import actions as act
 from mapred.core import events as ev
 from mapred.net import wire
 from mapred.runtime.plan import JobPlan, JobSettings
 from mapred.runtime.status import job_status, job_summary
-from mapred.core.scheduler import MasterState
+from mapred.runtime.shell import Shell, make_core
 from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
 from mapred.types import AttemptId, Split
 from mapred.version import __version__
@@ -72,9 +75,8 @@ class Master:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config=None, namenode: str = "") -> None:
         self.config = config or configmod.load()
         self.namenode = namenode
-        self.core = MasterState(dead_timeout=self.config.dead_timeout, speculation=self.config.speculation,
-                                speculation_slowdown=self.config.speculation_slowdown,
-                                blacklist_failures=self.config.blacklist_failures)
+        self.core = make_core(self.config)
+        self.shell = Shell(self.core, self)
         self.ctx = zmq.Context()
         self.sock = make_socket(self.ctx, zmq.ROUTER)
         self.port = bind(self.sock, host, port)
@@ -93,6 +95,7 @@ class Master:
                 now = time.monotonic()
                 if now >= next_tick:
                     self._step(ev.Tick(now))
+                    self._forget()
                     next_tick = now + TICK
                 self._serve_one(max(0.0, next_tick - time.monotonic()))
         finally:
@@ -117,25 +120,8 @@ class Master:
         send(self.sock, msg, *data, route=[worker_id.encode()])
 
     def _step(self, event) -> None:
-        """Feed one event to the core and carry out every action it returns.
-
-        A commit that fails (the output file system refused the rename) ends
-        its job: the output can no longer be complete, and saying SUCCEEDED
-        would be a lie.  Other action failures are logged.
-        """
-        failed: dict = {}   # job -> (attempt, why) of a commit that failed
-        for action in self.core.handle(event):
-            job = action.job_id if isinstance(action, ev.JobFinished) else action.attempt.task.job
-            if job in failed and isinstance(action, ev.JobFinished):
-                continue   # not SUCCEEDED after all: CommitFailed below finishes it as FAILED
-            try:
-                self._apply(action)
-            except Exception as exc:  # noqa: BLE001 - e.g. an output file system error while committing
-                log.error("error applying %r:\n%s", action, traceback.format_exc())
-                if isinstance(action, ev.CommitAttempt):
-                    failed[job] = (action.attempt, f"committing {action.attempt} failed: {type(exc).__name__}: {exc}")
-        for attempt, why in failed.values():
-            self._step(ev.CommitFailed(attempt, why))
+        """Feed one event to the core; the shell carries out its actions through this master's methods."""
+        self.shell.step(event)
 
     # ------------------------------------------------------------------ messages
     def _dispatch(self, route, msg, data) -> None:
@@ -170,36 +156,16 @@ class Master:
         self._step(ev.WorkerJoined(msg.worker_id, msg.host, msg.slots, now))
 
     def _alive(self, worker_id: str) -> bool:
-        w = self.core.workers.get(worker_id)
-        return w is not None and w.alive and worker_id in self.workers
+        return self.core.worker_alive(worker_id) and worker_id in self.workers
 
     def _on_WorkerBeat(self, route, msg: wire.WorkerBeat, data) -> None:
         if not self._alive(msg.worker_id):
             self._reply(route, wire.Reregister(reason=f"the master does not know {msg.worker_id} as alive"))
             return
         self._reply(route, wire.Ok(rid=msg.rid))
-        now = time.monotonic()
-        self._reconcile(msg.worker_id, set(msg.running), now)
-        self._step(ev.WorkerHeartbeat(msg.worker_id, now, _progress(msg.progress)))
-
-    def _reconcile(self, worker_id: str, reported: set, now: float) -> None:
-        """Kill attempts the worker runs unasked; fail attempts it should run but does not.
-
-        Messages on one connection arrive in order, so a heartbeat sent after an
-        attempt's report never lists it; an assignment may still be on its way,
-        hence the grace of a few heartbeats before a missing attempt is failed.
-        """
-        w = self.core.workers[worker_id]
-        known = {str(a): a for a in w.running}
-        for attempt in reported - set(known):  # a kill that was lost, or an attempt from an earlier life
-            self._to_worker(worker_id, wire.Kill(attempt=attempt, reason="not assigned by the master"))
-        grace = 3 * self.config.heartbeat_interval + 1.0
-        for text, aid in known.items():
-            a = self.core._attempt(aid)
-            if text not in reported and a is not None and now - a.started > grace:
-                self._note(aid, f"{aid} is not running on {worker_id} (assignment lost)")
-                self._step(ev.AttemptFailed(aid, worker_id, {"type": "AssignmentLost", "message":
-                                            f"{worker_id} does not run {aid}", "traceback": ""}, False, now))
+        running = tuple(aid for aid in map(self._attempt_id, msg.running) if aid is not None)
+        # the core reconciles the list: kills what nobody asked for, fails assignments that were lost
+        self._step(ev.WorkerHeartbeat(msg.worker_id, time.monotonic(), _progress(msg.progress), running))
 
     def _on_AttemptDone(self, route, msg: wire.AttemptDone, data) -> None:
         aid = self._attempt_id(msg.attempt)
@@ -270,7 +236,7 @@ class Master:
         jobs = [job_summary(self.core, rec) for rec in self.jobs.values()]
         workers = [{"worker_id": w.worker_id, "host": w.host, "slots": w.slots, "pid": w.pid,
                     "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id),
-                    "running": len(self.core.workers[w.worker_id].running) if w.worker_id in self.core.workers else 0}
+                    "running": self.core.running_on(w.worker_id)}
                    for w in self.workers.values()]
         self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers))
 
@@ -291,26 +257,9 @@ class Master:
         lines = [line for line in rec.lines if not msg.task or msg.task in line]
         self._reply(route, wire.LogLines(rid=msg.rid, lines=lines))
 
-    # ------------------------------------------------------------------ actions
-    def _apply(self, action) -> None:
-        if isinstance(action, ev.AssignAttempt):
-            self._assign(action)
-        elif isinstance(action, ev.KillAttempt):
-            self._note(action.attempt, f"kill {action.attempt} on {action.worker_id}: {action.reason}")
-            if action.worker_id in self.workers:
-                self._to_worker(action.worker_id, wire.Kill(attempt=str(action.attempt), reason=action.reason))
-        elif isinstance(action, ev.CommitAttempt):
-            rec = self.jobs[action.attempt.task.job]
-            rec.plan.apply_commit(action)
-            rec.log(f"committed {action.attempt}")
-        elif isinstance(action, ev.DiscardAttempt):
-            self.jobs[action.attempt.task.job].plan.apply_discard(action)
-            if action.worker_id in self.workers:
-                self._to_worker(action.worker_id, wire.Discard(attempt=str(action.attempt)))
-        elif isinstance(action, ev.JobFinished):
-            self._finish(action)
-
-    def _assign(self, a: ev.AssignAttempt) -> None:
+    # ------------------------------------------------------------------ actions (the shell's backend)
+    def assign(self, a: act.AssignAttempt) -> None:
+        """Send the attempt's spec (and the job's code, the first time) to its worker."""
         rec = self.jobs[a.attempt.task.job]
         info = self.workers[a.worker_id]
         spec = rec.plan.attempt_spec(a, "", self.scratch)
@@ -321,7 +270,36 @@ class Master:
         self._to_worker(a.worker_id, wire.Assign(job_id=rec.plan.job_id, spec=spec, with_code=with_code), *frames)
         info.code_sent.add(rec.plan.job_id)
 
-    def _finish(self, done: ev.JobFinished) -> None:
+    def kill(self, a: act.KillAttempt) -> None:
+        """Tell the worker to stop the attempt."""
+        self._note(a.attempt, f"kill {a.attempt} on {a.worker_id}: {a.reason}")
+        if a.worker_id in self.workers:
+            self._to_worker(a.worker_id, wire.Kill(attempt=str(a.attempt), reason=a.reason))
+
+    def commit_attempt(self, a: act.CommitAttempt) -> None:
+        """Rename the attempt's part files into the job's output."""
+        rec = self.jobs[a.attempt.task.job]
+        rec.plan.apply_commit(a)
+        rec.log(f"committed {a.attempt}")
+
+    def commit_job(self, a: act.CommitJob) -> None:
+        """Write the job's ``_SUCCESS`` (and a dataset's index)."""
+        rec = self.jobs[a.job_id]
+        rec.plan.commit_job(a)
+        rec.log("committed the job's output")
+
+    def discard(self, a: act.DiscardAttempt) -> None:
+        """Remove the attempt's temporary output here and on its worker."""
+        if a.reason:
+            self._note(a.attempt, a.reason)
+        rec = self.jobs.get(a.attempt.task.job)
+        if rec is not None:
+            rec.plan.apply_discard(a)
+        if a.worker_id in self.workers:
+            self._to_worker(a.worker_id, wire.Discard(attempt=str(a.attempt)))
+
+    def finished(self, done: act.JobFinished) -> None:
+        """Clean up after a job, tell workers to drop its code, forget jobs the core forgot."""
         rec = self.jobs[done.job_id]
         rec.finished = time.time()
         try:
@@ -333,6 +311,13 @@ class Master:
                     self._to_worker(info.worker_id, wire.DropJob(job_id=done.job_id))
                     info.code_sent.discard(done.job_id)
             rec.plan.blob = b""
+            self._forget()
+
+    def _forget(self) -> None:
+        """Drop the records of finished jobs that left the core's bounded history."""
+        for job_id in [j for j, rec in self.jobs.items() if rec.finished is not None]:
+            if self.core.job(job_id) is None:
+                del self.jobs[job_id]
 
     # ------------------------------------------------------------------ shutdown
     def stop(self, *_args) -> None:

@@ -18,6 +18,7 @@ class TaskKind(str, Enum):
 class TaskState(str, Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    COMMITTING = "COMMITTING"       # a winning attempt's final output awaits its commit
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     KILLED = "KILLED"

@@ -1,21 +1,23 @@
-"""Events into, and actions out of, the master's scheduling core (``scheduler.MasterState``).
+"""Events into the master's scheduling core (``scheduler.MasterState``).
 
-Events are facts the loop observed (``<Noun><PastParticiple>``); actions are
-what the core decides (imperatives).  Both are plain frozen dataclasses so a
-test can build them, feed them and compare whole action lists.  Time enters
-only as the ``now`` field of events — the core never reads a clock.
+Events are facts the loop observed (``<Noun><PastParticiple>``); the core's
+answers, the actions, are in ``actions.py``.  Both are plain frozen
+dataclasses so a test can build them, feed them and compare whole action
+lists.  Time enters only as the ``now`` field of events — the core never
+reads a clock.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from mapred.types import AttemptId, JobState
+from mapred.types import AttemptId
 
 
-# ---- events -----------------------------------------------------------------
 @dataclass(frozen=True)
 class JobSubmitted:
+    """A job of ``num_maps`` maps and ``num_reduces`` reduces (0: map-only) was accepted."""
+
     job_id: str
     num_maps: int
     num_reduces: int                 # 0: a map-only job
@@ -27,6 +29,8 @@ class JobSubmitted:
 
 @dataclass(frozen=True)
 class WorkerJoined:
+    """A worker registered (again: a re-registration ends its earlier life)."""
+
     worker_id: str
     host: str
     slots: int
@@ -35,13 +39,24 @@ class WorkerJoined:
 
 @dataclass(frozen=True)
 class WorkerHeartbeat:
+    """A worker is alive; ``running`` (when not ``None``) lists every attempt it runs.
+
+    With ``running`` given, the core reconciles: it kills attempts the worker
+    runs unasked and fails attempts it should run but does not list (after a
+    grace for assignments still in flight).  The local runner passes ``None``:
+    its executors cannot lose an assignment.
+    """
+
     worker_id: str
     now: float
     progress: tuple = ()             # ((attempt, fraction[, live counters]), ...)
+    running: tuple | None = None     # AttemptIds the worker runs, or None: not reported
 
 
 @dataclass(frozen=True)
 class WorkerLost:
+    """A worker died or restarted; ``outputs_lost`` False when its map outputs stay readable."""
+
     worker_id: str
     reason: str = "lost"
     outputs_lost: bool = True        # False: its map outputs are still readable (local runner)
@@ -49,11 +64,15 @@ class WorkerLost:
 
 @dataclass(frozen=True)
 class Tick:
+    """Time passed: silent workers, stragglers, locality waits and history age are checked."""
+
     now: float
 
 
 @dataclass(frozen=True)
 class AttemptSucceeded:
+    """An attempt finished its work; its output is still temporary until committed."""
+
     attempt: AttemptId
     worker_id: str
     output: Any = None               # map: where its output lives; reduce: its files
@@ -64,6 +83,8 @@ class AttemptSucceeded:
 
 @dataclass(frozen=True)
 class AttemptFailed:
+    """An attempt failed; ``fatal`` when retrying cannot help (bad input): the job fails now."""
+
     attempt: AttemptId
     worker_id: str
     error: dict = field(default_factory=dict)
@@ -81,56 +102,41 @@ class FetchFailed:
 
 
 @dataclass(frozen=True)
-class CommitFailed:
-    """Carrying out a ``CommitAttempt`` failed (the output file system refused): the job fails."""
+class CommitDone:
+    """A ``CommitAttempt`` (``attempt`` set) or a ``CommitJob`` (``job_id`` set) was carried out."""
 
-    attempt: AttemptId
+    attempt: AttemptId | None = None
+    job_id: str = ""
+
+    @property
+    def job(self) -> str:
+        return self.attempt.task.job if self.attempt is not None else self.job_id
+
+
+@dataclass(frozen=True)
+class CommitFailed:
+    """Carrying out a ``CommitAttempt`` or ``CommitJob`` failed (the output file system refused).
+
+    The output can no longer be complete: the task (for an attempt's commit)
+    and the job end FAILED.
+    """
+
+    attempt: AttemptId | None = None
     reason: str = ""
+    job_id: str = ""
+
+    @property
+    def job(self) -> str:
+        return self.attempt.task.job if self.attempt is not None else self.job_id
 
 
 @dataclass(frozen=True)
 class JobKillRequested:
+    """A client asked to stop the job."""
+
     job_id: str
     reason: str = "killed by request"
 
 
-# ---- actions ----------------------------------------------------------------
-@dataclass(frozen=True)
-class AssignAttempt:
-    worker_id: str
-    attempt: AttemptId
-    locality: str = "any"            # "cache", "node" or "any" for maps
-    map_outputs: tuple = ()          # reduces: ((map_index, worker_id, output), ...)
-    speculative: bool = False
-
-
-@dataclass(frozen=True)
-class KillAttempt:
-    worker_id: str
-    attempt: AttemptId
-    reason: str
-
-
-@dataclass(frozen=True)
-class CommitAttempt:
-    """Make this attempt's temporary output the task's output (rename); the first success only."""
-
-    attempt: AttemptId
-    worker_id: str
-    output: Any = None
-
-
-@dataclass(frozen=True)
-class DiscardAttempt:
-    """Remove a losing or failed attempt's temporary output."""
-
-    attempt: AttemptId
-    worker_id: str
-
-
-@dataclass(frozen=True)
-class JobFinished:
-    job_id: str
-    state: JobState
-    error: dict = field(default_factory=dict)
-    counters: dict = field(default_factory=dict)
+EVENTS = (JobSubmitted, WorkerJoined, WorkerHeartbeat, WorkerLost, Tick, AttemptSucceeded, AttemptFailed,
+          FetchFailed, CommitDone, CommitFailed, JobKillRequested)

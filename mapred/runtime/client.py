@@ -18,7 +18,7 @@ import time
 import zmq
 
 from mapred import config as configmod
-from mapred.core import events as ev
+from mapred.core import actions as act
 from mapred.net import wire
 from mapred.runtime.plan import JobPlan, job_error
 from mapred.errors import ClusterError, ConfigError, MapredError
@@ -164,7 +164,7 @@ class JobHandle:
     def _result(self, st: dict, state: JobState) -> Result:
         counters = st.get("counters", {})
         if state != JobState.SUCCEEDED:
-            raise job_error(self.job_id, ev.JobFinished(self.job_id, state, st.get("error", {}), counters))
+            raise job_error(self.job_id, act.JobFinished(self.job_id, state, st.get("error", {}), counters))
         return Result(self.output, counters, self.job_id, time.monotonic() - self.started)
 
     def __repr__(self) -> str:

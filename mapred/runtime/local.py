@@ -2,7 +2,8 @@
 
 A ``LocalCluster`` is the scheduling core (``scheduler.MasterState``) plus a
 pool of warm executor processes, each registered with the core as a worker of
-one slot.  A job runs exactly as on a cluster — same tasks, attempts,
+one slot; the core's actions are carried out by the same interpreter as the
+master's (``runtime.shell``), through a backend of pool slots.  A job runs exactly as on a cluster — same tasks, attempts,
 retries, speculation, shuffle files and commit protocol — with the network
 replaced by direct reads of map output files on this host.  The pool stays
 warm across jobs (and keeps cached splits), so iterative jobs pay for process
@@ -19,12 +20,13 @@ import threading
 import time
 
 from mapred import config as configmod
+from mapred.core import actions as act
 from mapred.core import events as ev
 from mapred.runtime.plan import JobPlan, job_error
 from mapred.task.pool import ExecutorPool, PoolEvent
 from mapred.io.fs import HOSTNAME
 from mapred.io.outputs import Result
-from mapred.core.scheduler import MasterState
+from mapred.runtime.shell import Shell, make_core
 from mapred.types import AttemptId, JobState
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,9 @@ class LocalCluster:
         self._own_dir = work_dir is None
         self.work_dir = work_dir or tempfile.mkdtemp(prefix="mapred-local-")
         self.pool = ExecutorPool(self.size, self.config.executor_memory_cap)
-        self.core = MasterState(dead_timeout=float("inf"), speculation=self.config.speculation and self.size > 1,
-                                speculation_slowdown=self.config.speculation_slowdown,
-                                blacklist_failures=self.config.blacklist_failures)
+        # executors are watched by the pool, not by heartbeat deadlines
+        self.core = make_core(self.config, dead_timeout=float("inf"),
+                              speculation=self.config.speculation and self.size > 1)
         self._lock = threading.Lock()
         self._closed = False
         for slot in self.pool.slots:
@@ -78,27 +80,22 @@ class LocalCluster:
     # -------------------------------------------------------------- the loop
     def _drive(self, plan: JobPlan, progress) -> Result:
         started = time.monotonic()
+        shell = Shell(self.core, _PoolBackend(self, plan))
         done = None
-        queue: list = []
         try:
-            queue += self.core.handle(plan.submitted_event())
+            done = self._finished(plan, shell.step(plan.submitted_event()))
             while done is None:
-                while queue and done is None:
-                    done = self._apply(plan, queue.pop(0), queue)
-                if done is not None:
-                    break
+                events: list = []
                 for pe in self.pool.poll(0.5):
-                    for event in self._events_of(pe):
-                        queue += self.core.handle(event)
-                for beat in self._heartbeats():
-                    queue += self.core.handle(beat)
-                queue += self.core.handle(ev.Tick(time.monotonic()))
-                if progress is not None:
+                    events += self._events_of(pe)
+                events += self._heartbeats()
+                events.append(ev.Tick(time.monotonic()))
+                done = self._finished(plan, shell.step(*events))
+                if progress is not None and done is None:
                     progress(self.core.progress(plan.job_id), self._counters_so_far(plan.job_id))
         except BaseException:
             if done is None:
-                for action in self.core.handle(ev.JobKillRequested(plan.job_id, "the client stopped")):
-                    self._apply(plan, action, [])
+                shell.step(ev.JobKillRequested(plan.job_id, "the client stopped"))
             raise
         finally:
             self.pool.drop_job(plan.job_id)
@@ -107,6 +104,10 @@ class LocalCluster:
         if done.state != JobState.SUCCEEDED:
             raise job_error(plan.job_id, done)
         return Result(plan.output, done.counters, plan.job_id, time.monotonic() - started)
+
+    @staticmethod
+    def _finished(plan: JobPlan, finished: list):
+        return next((f for f in finished if f.job_id == plan.job_id), None)
 
     def _heartbeats(self) -> list:
         """What a worker's heartbeat would carry: each running attempt's progress and live counters."""
@@ -131,36 +132,6 @@ class LocalCluster:
                 return slot
         return None
 
-    def _apply(self, plan: JobPlan, action, queue: list):
-        """Carry out one core action (appending follow-up actions); returns a ``JobFinished``."""
-        if isinstance(action, ev.AssignAttempt):
-            slot = self._slot_of(action.worker_id)
-            if slot is None:  # the executor was replaced; the core re-runs the attempt elsewhere
-                log.info("assignment to replaced executor %s dropped", action.worker_id)
-            else:
-                self.pool.start_attempt(slot, plan.job_id, plan.blob, plan.attempt_spec(action))
-        elif isinstance(action, ev.KillAttempt):
-            slot = self._slot_of(action.worker_id)
-            if slot is not None and slot.attempt == str(action.attempt):
-                old = slot.worker_id
-                self.pool.kill_attempt(slot)
-                for event in self._replacement(old, slot.worker_id):
-                    queue += self.core.handle(event)
-        elif isinstance(action, ev.CommitAttempt):
-            try:
-                plan.apply_commit(action)
-            except Exception as exc:  # noqa: BLE001 - the output file system refused: the job fails
-                why = f"committing {action.attempt} failed: {type(exc).__name__}: {exc}"
-                log.error(why)
-                queue[:] = [a for a in queue if not (isinstance(a, ev.JobFinished) and a.job_id == plan.job_id)]
-                queue += self.core.handle(ev.CommitFailed(action.attempt, why))
-        elif isinstance(action, ev.DiscardAttempt):
-            plan.apply_discard(action)
-        elif isinstance(action, ev.JobFinished) and action.job_id == plan.job_id:
-            plan.finish(action)
-            return action
-        return None
-
     @staticmethod
     def _replacement(old: str, new: str) -> list:
         """A restarted executor is a new worker (its cache is gone); its map outputs stay on disk."""
@@ -183,6 +154,42 @@ class LocalCluster:
             return [ev.FetchFailed(attempt, int(report["fetch_failed_map"]), report.get("message", "")),
                     ev.AttemptFailed(attempt, slot.worker_id, report, False, now)]
         return [ev.AttemptFailed(attempt, slot.worker_id, report, bool(report.get("fatal")), now)]
+
+
+class _PoolBackend:
+    """How the local runner carries out core actions: executor pool slots and the plan's file system."""
+
+    def __init__(self, cluster: LocalCluster, plan: JobPlan) -> None:
+        self.cluster = cluster
+        self.plan = plan
+
+    def assign(self, a: act.AssignAttempt) -> None:
+        slot = self.cluster._slot_of(a.worker_id)
+        if slot is None:  # the executor was replaced; the core re-runs the attempt elsewhere
+            log.info("assignment to replaced executor %s dropped", a.worker_id)
+            return
+        self.cluster.pool.start_attempt(slot, self.plan.job_id, self.plan.blob, self.plan.attempt_spec(a))
+
+    def kill(self, a: act.KillAttempt) -> list:
+        slot = self.cluster._slot_of(a.worker_id)
+        if slot is None or slot.attempt != str(a.attempt):
+            return []
+        old = slot.worker_id
+        self.cluster.pool.kill_attempt(slot)      # kills the process: a new executor, a new worker id
+        return LocalCluster._replacement(old, slot.worker_id)
+
+    def commit_attempt(self, a: act.CommitAttempt) -> None:
+        self.plan.apply_commit(a)
+
+    def commit_job(self, a: act.CommitJob) -> None:
+        self.plan.commit_job(a)
+
+    def discard(self, a: act.DiscardAttempt) -> None:
+        self.plan.apply_discard(a)
+
+    def finished(self, a: act.JobFinished) -> None:
+        if a.job_id == self.plan.job_id:
+            self.plan.finish(a)
 
 
 _default: LocalCluster | None = None

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from mapred.io import commit
+from mapred.core import actions as act
 from mapred.core import events as ev
 from mapred.config import Config
 from mapred.errors import ConfigError, JobFailed, JobKilled, MapredError
@@ -102,7 +103,7 @@ class JobPlan:
                                tuple(cache_key(s) for s in self.splits),
                                self.job.max_attempts or self.config.max_attempts, time.monotonic())
 
-    def attempt_spec(self, a: ev.AssignAttempt, shuffle_addr: str = "", work_root: str | None = None) -> dict:
+    def attempt_spec(self, a: act.AssignAttempt, shuffle_addr: str = "", work_root: str | None = None) -> dict:
         aid = a.attempt
         root = work_root or self.work_dir
         spec = {"job_id": self.job_id, "task": str(aid.task), "attempt": str(aid),
@@ -120,26 +121,32 @@ class JobPlan:
                         sources=[list(s) for s in a.map_outputs])
         return spec
 
-    def apply_commit(self, c: ev.CommitAttempt) -> None:
-        """Rename a reduce's (or a map-only map's) part files into the output."""
+    def apply_commit(self, c: act.CommitAttempt) -> None:
+        """Rename a reduce's (or a map-only map's) part files into the output.
+
+        A map whose output feeds reduces has nothing to rename: its output stays
+        on its worker until the job ends.
+        """
         if c.attempt.task.kind == TaskKind.REDUCE or self.job.map_only:
             commit.commit_task(self.output, str(c.attempt), list(c.output["files"]))
 
-    def apply_discard(self, d: ev.DiscardAttempt) -> None:
+    def apply_discard(self, d: act.DiscardAttempt) -> None:
+        """Remove a losing or failed attempt's temporary output (and a map's local output)."""
         commit.discard_task(self.output, str(d.attempt))
         if d.attempt.task.kind == TaskKind.MAP:
             shutil.rmtree(os.path.join(self.work_dir, str(d.attempt)), ignore_errors=True)
 
-    def finish(self, done: ev.JobFinished) -> None:
-        """Write ``_SUCCESS`` or remove the output; drop map outputs either way."""
+    def commit_job(self, c: act.CommitJob) -> None:
+        """Every part is in place: index a dataset's parts and write ``_SUCCESS`` with the counters."""
+        if self.job.output_format == "dataset":
+            fs = get_fs(self.output)
+            finish_parts(self.output, [n for n in fs.listdir(self.output) if n.startswith("part-")])
+        commit.commit_job(self.output, {"job_id": self.job_id, "job": self.job.name, "counters": c.counters})
+
+    def finish(self, done: act.JobFinished) -> None:
+        """Drop map outputs; remove the output of a job that did not succeed."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        if done.state == JobState.SUCCEEDED:
-            if self.job.output_format == "dataset":
-                fs = get_fs(self.output)
-                finish_parts(self.output, [n for n in fs.listdir(self.output) if n.startswith("part-")])
-            commit.commit_job(self.output, {"job_id": self.job_id, "job": self.job.name,
-                                            "counters": done.counters})
-        else:
+        if done.state != JobState.SUCCEEDED:
             commit.abort_job(self.output)
 
 
@@ -162,7 +169,7 @@ def _balanced(inputs, splits: list, split_size: int, slots: int) -> list:
     return plan_splits(inputs, want) if want != split_size else splits
 
 
-def job_error(plan_id: str, done: ev.JobFinished) -> MapredError:
+def job_error(plan_id: str, done: act.JobFinished) -> MapredError:
     """The exception a client raises for a job that did not succeed."""
     if done.state == JobState.KILLED:
         return JobKilled(f"job {plan_id} was killed: {done.error.get('message', '')}")

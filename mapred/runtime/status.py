@@ -13,7 +13,7 @@ from mapred.core.scheduler import MasterState
 def job_summary(core: MasterState, rec) -> dict:
     """One line's worth: id, name, state, progress, timing."""
     plan = rec.plan
-    job = core.jobs.get(plan.job_id)
+    job = core.job(plan.job_id)
     progress = core.progress(plan.job_id) if job is not None else {"state": "SUBMITTED"}
     return {"job_id": plan.job_id, "name": plan.job.name, "state": progress["state"],
             "progress": progress, "output": plan.output, "submitted": rec.submitted,
@@ -23,13 +23,13 @@ def job_summary(core: MasterState, rec) -> dict:
 def job_status(core: MasterState, rec, detail: bool = False, workers: dict | None = None) -> dict:
     """The summary plus counters and error; with ``detail`` every task and attempt."""
     out = job_summary(core, rec)
-    job = core.jobs.get(rec.plan.job_id)
+    job = core.job(rec.plan.job_id)
     if job is None:
         return out
     out["counters"] = core.job_counters(job.id)
     out["error"] = _plain(job.error)
     if detail:
-        out["tasks"] = [_task(core, t, workers or {}) for t in job.maps + job.reduces]
+        out["tasks"] = [_task(core, t, workers or {}) for t in job.all_tasks()]
     return out
 
 

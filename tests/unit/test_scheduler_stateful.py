@@ -3,7 +3,10 @@
 Whatever happens: a task is never committed twice (a map may be committed
 again only after its output was lost and it went back to PENDING), nothing is
 assigned to a worker known dead, ``validate()`` holds after every event, and
-every job finishes once the surviving workers keep reporting.
+every job finishes once the surviving workers keep reporting.  Commits are
+answered late or refused; a job finishes exactly once and says SUCCEEDED only
+after its own commit was done.  Heartbeats list what their worker runs,
+sometimes missing an attempt (a lost assignment) or naming a killed one.
 """
 import logging
 
@@ -11,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from mapred.core import actions as act
 from mapred.core import events as ev
 from mapred.core.scheduler import MasterState
-from mapred.types import AttemptState, TaskKind, TaskState
+from mapred.types import AttemptState, JobState, TaskKind, TaskState
 
 HOSTS = ("h1", "h2", "h3")
 
@@ -41,31 +45,46 @@ class SchedulerMachine(RuleBasedStateMachine):
         self.slow: set = set()          # alive but not heartbeating (SIGSTOPped)
         self.committed: set = set()     # task ids whose current output is committed
         self.ghosts: list = []          # (attempt, worker) the core stopped tracking as running
+        self.commits: list = []         # commit actions not answered yet
+        self.job_committed: set = set() # jobs whose CommitJob was answered CommitDone
+        self.finished: dict = {}        # job -> its JobFinished state
+        self.hidden: dict = {}          # worker -> attempts its heartbeats leave out (assignment lost)
 
     # ------------------------------------------------------------------ feeding
     def feed(self, event):
         actions = self.core.handle(event)
         for a in actions:
-            if isinstance(a, ev.AssignAttempt):
+            if isinstance(a, act.AssignAttempt):
                 assert a.worker_id not in self.dead, f"{a.attempt} assigned to dead {a.worker_id}"
                 w = self.core.workers[a.worker_id]
                 assert w.alive
-            elif isinstance(a, ev.CommitAttempt):
+            elif isinstance(a, act.CommitAttempt):
                 tid = a.attempt.task
                 assert tid not in self.committed, f"{tid} committed twice"
                 self.committed.add(tid)
-            elif isinstance(a, ev.KillAttempt):
+                self.commits.append(a)
+            elif isinstance(a, act.CommitJob):
+                self.commits.append(a)
+            elif isinstance(a, act.KillAttempt):
                 self.ghosts.append((a.attempt, a.worker_id))
+            elif isinstance(a, act.JobFinished):
+                assert a.job_id not in self.finished, f"{a.job_id} finished twice"
+                self.finished[a.job_id] = a.state
+                assert a.state != JobState.SUCCEEDED or a.job_id in self.job_committed, \
+                    f"{a.job_id} SUCCEEDED before its commit was done"
         self.core.validate()
+        assert not set(self.core.jobs) & set(self.finished), "a finished job is still in the working set"
         for tid in list(self.committed):
-            if self.core.jobs[tid.job].tasks(tid.kind)[tid.index].state != TaskState.SUCCEEDED:
+            job = self.core.job(tid.job)
+            if job is not None and job.tasks(tid.kind)[tid.index].state not in (TaskState.SUCCEEDED,
+                                                                                  TaskState.COMMITTING):
                 self.committed.discard(tid)   # its output was lost; a re-run may commit again
         return actions
 
     def running(self):
         out = []
         for job in self.core.jobs.values():
-            for task in job.maps + job.reduces:
+            for task in job.all_tasks():
                 out.extend(task.running())
         return out
 
@@ -103,7 +122,8 @@ class SchedulerMachine(RuleBasedStateMachine):
         self.now += dt
         for w in self.alive():
             if w.id not in self.slow:
-                self.feed(ev.WorkerHeartbeat(w.id, self.now))
+                listed = tuple(sorted(set(w.running) - self.hidden.get(w.id, set())))
+                self.feed(ev.WorkerHeartbeat(w.id, self.now, (), listed))
         before = {w.id for w in self.alive()}
         self.feed(ev.Tick(self.now))
         self.dead |= before - {w.id for w in self.alive()}
@@ -130,7 +150,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def fetch_failure(self, data):
         a = data.draw(st.sampled_from([a for a in self.running() if a.id.task.kind == TaskKind.REDUCE]))
-        job = self.core.jobs[a.id.task.job]
+        job = self.core.job(a.id.task.job)
         m = data.draw(st.integers(0, max(0, len(job.maps) - 1)))
         self.feed(ev.FetchFailed(a.id, m, "unreachable"))
         self.feed(ev.AttemptFailed(a.id, a.worker_id, {"type": "FetchError"}, False, self.now))
@@ -142,13 +162,53 @@ class SchedulerMachine(RuleBasedStateMachine):
         attempt, worker = data.draw(st.sampled_from(self.ghosts))
         self.feed(ev.AttemptSucceeded(attempt, worker, {"path": "stale"}, {}, (), self.now))
 
+    @precondition(lambda self: self.commits)
+    @rule(data=st.data(), ok=st.integers(0, 9))
+    def answer_commit(self, data, ok):
+        """The shell carries out a commit, late and in any order; one in ten is refused."""
+        c = data.draw(st.sampled_from(self.commits))
+        self.commits.remove(c)
+        self._answer(c, ok != 0)
+
+    def _answer(self, c, ok):
+        if isinstance(c, act.CommitJob):
+            if ok:
+                self.job_committed.add(c.job_id)
+            self.feed(ev.CommitDone(job_id=c.job_id) if ok else ev.CommitFailed(None, "refused", c.job_id))
+        else:
+            was_open = c.attempt.task.job not in self.finished
+            self.feed(ev.CommitDone(c.attempt) if ok else ev.CommitFailed(c.attempt, "refused"))
+            if not ok and was_open:
+                job = self.core.job(c.attempt.task.job)
+                task = job.tasks(c.attempt.task.kind)[c.attempt.task.index]
+                assert self.finished.get(job.id) == JobState.FAILED, "a refused commit did not fail its job"
+                assert task.state == TaskState.FAILED, f"{task.id} is {task.state} after its commit failed"
+
+    @precondition(lambda self: self.running())
+    @rule(data=st.data())
+    def lose_assignment(self, data):
+        """The worker never got an assignment: its heartbeats stop listing it."""
+        a = data.draw(st.sampled_from(self.running()))
+        self.hidden.setdefault(a.worker_id, set()).add(a.id)
+
+    @precondition(lambda self: self.ghosts)
+    @rule(data=st.data())
+    def stray_in_heartbeat(self, data):
+        """A heartbeat names an attempt the core killed: the core asks again to kill it."""
+        attempt, worker = data.draw(st.sampled_from(self.ghosts))
+        w = self.core.workers.get(worker)
+        if w is None or not w.alive or attempt in w.running:
+            return
+        acts = self.feed(ev.WorkerHeartbeat(worker, self.now, (), tuple(sorted(w.running | {attempt}))))
+        assert act.KillAttempt(worker, attempt, "not assigned by the master") in acts
+
     @invariant()
     def valid(self):
         if hasattr(self, "core"):
             self.core.validate()
 
     def _task(self, aid):
-        return self.core.jobs[aid.task.job].tasks(aid.task.kind)[aid.task.index]
+        return self.core.job(aid.task.job).tasks(aid.task.kind)[aid.task.index]
 
     # ------------------------------------------------------------------ the end
     def teardown(self):
@@ -156,17 +216,21 @@ class SchedulerMachine(RuleBasedStateMachine):
         if not hasattr(self, "core"):
             return
         self.slow.clear()
+        self.hidden.clear()
         if not self.alive():
             self.join(2, "h1")
         for _ in range(400):
-            if all(j.state.finished for j in self.core.jobs.values()):
+            if not self.core.jobs:
                 break
             self.tick(1.0)
             for a in self.running():
                 if a.state == AttemptState.RUNNING:
                     self.succeed_now(a)
-        unfinished = [j.id for j in self.core.jobs.values() if not j.state.finished]
+            while self.commits:
+                self._answer(self.commits.pop(0), True)
+        unfinished = list(self.core.jobs)
         assert not unfinished, f"jobs never finished: {unfinished}"
+        assert set(self.finished) == {f"j{n}" for n in range(1, self.n_jobs + 1)}
 
     def succeed_now(self, a):
         output = {"path": f"/out/{a.id}"} if a.id.task.kind == TaskKind.MAP else {"files": []}
@@ -185,10 +249,10 @@ def test_cached_split_waits_for_its_busy_worker_then_runs_elsewhere():
     core.handle(ev.WorkerJoined("b", "h", 1, 0.0))
     core.workers["a"].cached.update({"ds:0:1", "ds:1:2"})
     acts = core.handle(ev.JobSubmitted("j", 2, 0, (), ("ds:0:1", "ds:1:2"), now=1.0))
-    assigns = [a for a in acts if isinstance(a, ev.AssignAttempt)]
+    assigns = [a for a in acts if isinstance(a, act.AssignAttempt)]
     assert [(a.worker_id, a.locality) for a in assigns] == [("a", "cache")]   # b waits
-    assert not [a for a in core.handle(ev.Tick(2.0)) if isinstance(a, ev.AssignAttempt)]
-    late = [a for a in core.handle(ev.Tick(3.5)) if isinstance(a, ev.AssignAttempt)]
+    assert not [a for a in core.handle(ev.Tick(2.0)) if isinstance(a, act.AssignAttempt)]
+    late = [a for a in core.handle(ev.Tick(3.5)) if isinstance(a, act.AssignAttempt)]
     assert [(a.worker_id, a.locality) for a in late] == [("b", "any")]
     core.validate()
 
@@ -199,11 +263,11 @@ def test_rerun_map_leaves_one_successful_attempt():
     core.handle(ev.WorkerJoined("a", "h", 1, 0.0))
     core.handle(ev.WorkerJoined("b", "h", 1, 0.0))
     acts = core.handle(ev.JobSubmitted("j", 1, 1, now=0.0))
-    m = [a for a in acts if isinstance(a, ev.AssignAttempt)][0]
+    m = [a for a in acts if isinstance(a, act.AssignAttempt)][0]
     acts = core.handle(ev.AttemptSucceeded(m.attempt, m.worker_id, {"path": "p"}, now=1.0))
-    r = [a for a in acts if isinstance(a, ev.AssignAttempt)][0]
+    r = [a for a in acts if isinstance(a, act.AssignAttempt)][0]
     acts = core.handle(ev.FetchFailed(r.attempt, 0, "gone"))
-    rerun = [a for a in acts if isinstance(a, ev.AssignAttempt) and a.attempt.task == m.attempt.task][0]
+    rerun = [a for a in acts if isinstance(a, act.AssignAttempt) and a.attempt.task == m.attempt.task][0]
     core.handle(ev.AttemptSucceeded(rerun.attempt, rerun.worker_id, {"path": "p2"}, now=2.0))
     core.validate()
 
@@ -212,11 +276,11 @@ def test_commit_failure_fails_a_job_the_core_thought_succeeded():
     core = MasterState(speculation=False)
     core.handle(ev.WorkerJoined("a", "h", 1, 0.0))
     acts = core.handle(ev.JobSubmitted("j", 1, 0, now=0.0))
-    m = [a for a in acts if isinstance(a, ev.AssignAttempt)][0]
+    m = [a for a in acts if isinstance(a, act.AssignAttempt)][0]
     acts = core.handle(ev.AttemptSucceeded(m.attempt, "a", {"files": ["part-00000"]}, now=1.0))
-    assert [type(a) for a in acts] == [ev.CommitAttempt, ev.JobFinished]
+    assert [type(a) for a in acts] == [act.CommitAttempt]      # the job waits for the commit's answer
     acts = core.handle(ev.CommitFailed(m.attempt, "rename refused"))
-    assert [type(a) for a in acts] == [ev.JobFinished]
+    assert [type(a) for a in acts] == [act.JobFinished]
     assert acts[0].state.value == "FAILED" and acts[0].error["message"] == "rename refused"
     assert core.handle(ev.CommitFailed(m.attempt, "again")) == []
     core.validate()
