@@ -26,6 +26,12 @@ Contracts (the engine checks them and names the offender when one breaks):
   times: it must be associative and not change the key.
 * ``*_init()`` hooks run before the first record of a task; ``*_final()``
   hooks may yield pairs after the last.
+* ``map_stream(records)`` and ``reduce_stream(groups)`` own a whole task, as
+  Hadoop's ``Mapper.run`` and Spark's ``mapPartitions`` do: the first gets an
+  iterator of every ``(key, value)`` record of the split, the second an
+  iterator of ``(key, values)`` groups of the partition in key order; each
+  yields pairs.  They take the place of the per-record function and its
+  hooks (adapters such as ``mapred.runners.from_mrjob`` use them).
 """
 from __future__ import annotations
 
@@ -53,6 +59,8 @@ class TaskFunctions:
     reducer_init: Optional[Callable] = None
     reducer_final: Optional[Callable] = None
     teardown: Optional[Callable] = None
+    map_stream: Optional[Callable] = None
+    reduce_stream: Optional[Callable] = None
 
 
 def _identity_mapper(key, value):
@@ -70,15 +78,18 @@ class Job:
                  mapper_init: Callable | None = None, mapper_final: Callable | None = None,
                  reducer_init: Callable | None = None, reducer_final: Callable | None = None,
                  errors: str = "strict", max_attempts: int | None = None,
-                 sort_buffer_bytes: int | None = None, split_size: int | None = None) -> None:
-        if mapper is not None and map_batch is not None:
-            raise ConfigError("give a job either mapper or map_batch, not both")
-        if reducer is not None and reduce_batch is not None:
-            raise ConfigError("give a job either reducer or reduce_batch, not both")
+                 sort_buffer_bytes: int | None = None, split_size: int | None = None,
+                 map_stream: Callable | None = None, reduce_stream: Callable | None = None) -> None:
+        if sum(f is not None for f in (mapper, map_batch, map_stream)) > 1:
+            raise ConfigError("give a job one of mapper, map_batch or map_stream, not several")
+        if sum(f is not None for f in (reducer, reduce_batch, reduce_stream)) > 1:
+            raise ConfigError("give a job one of reducer, reduce_batch or reduce_stream, not several")
+        _check_stream_hooks(map_stream, reduce_stream, mapper_init, mapper_final, reducer_init, reducer_final)
         if input_mode not in INPUT_MODES:
             raise ConfigError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
         for label, fn in (("mapper", mapper), ("map_batch", map_batch), ("combiner", combiner),
-                          ("reducer", reducer), ("reduce_batch", reduce_batch), ("partitioner", partitioner)):
+                          ("reducer", reducer), ("reduce_batch", reduce_batch), ("partitioner", partitioner),
+                          ("map_stream", map_stream), ("reduce_stream", reduce_stream)):
             if fn is not None and not callable(fn):
                 raise ConfigError(f"{label} must be callable, got {type(fn).__name__}")
         if not isinstance(num_reducers, int) or num_reducers < 0:
@@ -87,17 +98,19 @@ class Job:
             raise ConfigError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
         if errors not in ("strict", "replace"):
             raise ConfigError(f"errors must be 'strict' or 'replace', got {errors!r}")
-        self.mapper = mapper if (mapper or map_batch) else _identity_mapper
+        self.mapper = mapper if (mapper or map_batch or map_stream) else _identity_mapper
         self.map_batch = map_batch
+        self.map_stream = map_stream
         self.combiner = combiner
         self.reducer = reducer
         self.reduce_batch = reduce_batch
+        self.reduce_stream = reduce_stream
         self.input_mode = input_mode
-        self.num_reducers = num_reducers if (reducer or reduce_batch) is not None else 0
+        self.num_reducers = num_reducers if (reducer or reduce_batch or reduce_stream) is not None else 0
         self.partitioner = partitioner
         self.params = dict(params or {})
         self.output_format = output_format
-        self.name = name or _default_name(mapper or map_batch, reducer)
+        self.name = name or _default_name(mapper or map_batch or map_stream, reducer or reduce_stream)
         self.hooks = {"mapper_init": mapper_init, "mapper_final": mapper_final,
                       "reducer_init": reducer_init, "reducer_final": reducer_final}
         self.errors = errors
@@ -107,13 +120,14 @@ class Job:
 
     @property
     def map_only(self) -> bool:
-        return self.reducer is None and self.reduce_batch is None
+        return self.reducer is None and self.reduce_batch is None and self.reduce_stream is None
 
     def task_functions(self) -> TaskFunctions:
         """The functions a task calls (a fresh set per task; plain jobs share theirs)."""
-        return TaskFunctions(mapper=None if self.map_batch else self.mapper,
+        return TaskFunctions(mapper=None if (self.map_batch or self.map_stream) else self.mapper,
                              map_batch=self.map_batch, combiner=self.combiner,
-                             reducer=self.reducer, reduce_batch=self.reduce_batch, **self.hooks)
+                             reducer=self.reducer, reduce_batch=self.reduce_batch, map_stream=self.map_stream,
+                             reduce_stream=self.reduce_stream, **self.hooks)
 
     def then(self, other: "Job") -> "Pipeline":
         """A pipeline whose next step reads this job's output."""
@@ -140,6 +154,16 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job({self.name!r}, reducers={self.num_reducers})"
+
+
+def _check_stream_hooks(map_stream, reduce_stream, mapper_init, mapper_final, reducer_init, reducer_final) -> None:
+    """A stream function owns its whole task, so the per-task hooks of that side have no place to run."""
+    if map_stream is not None and (mapper_init or mapper_final):
+        raise ConfigError("map_stream owns the whole map task: run set-up and clean-up inside it, "
+                          "not in mapper_init/mapper_final")
+    if reduce_stream is not None and (reducer_init or reducer_final):
+        raise ConfigError("reduce_stream owns the whole reduce task: run set-up and clean-up inside it, "
+                          "not in reducer_init/reducer_final")
 
 
 def _default_name(mapper, reducer) -> str:

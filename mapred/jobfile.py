@@ -34,8 +34,13 @@ def parse_params(pairs) -> dict:
     return params
 
 
-def load_job(path: str, name: str | None = None):
-    """The Job / Pipeline / MRJob class defined in ``path`` (the one named ``name`` if given)."""
+def load_job(path: str, name: str | None = None, script_args=()):
+    """The Job / Pipeline / MRJob class defined in ``path`` (the one named ``name`` if given).
+
+    An ``mrjob.job.MRJob`` subclass counts too: it is run unmodified through
+    ``mapred.runners.from_mrjob`` with ``script_args`` as its own
+    command line (its options and input paths, as mrjob takes them).
+    """
     if not os.path.isfile(path):
         raise ConfigError(f"JOBFILE {path!r} does not exist")
     folder = os.path.dirname(os.path.abspath(path))
@@ -45,9 +50,12 @@ def load_job(path: str, name: str | None = None):
         namespace = runpy.run_path(path, run_name="__mapred_jobfile__")
     except SyntaxError as exc:
         raise ConfigError(f"JOBFILE {path!r} has a syntax error at line {exc.lineno}: {exc.msg}") from None
+    from mapred.runners.mrjob_compat import is_mrjob_class
     found = {k: v for k, v in namespace.items()
-             if not k.startswith("_") and (isinstance(v, (Job, Pipeline)) or is_job_class(v))}
-    found = {k: v for k, v in found.items() if not (is_job_class(v) and v.__module__ != "__mapred_jobfile__")}
+             if not k.startswith("_") and (isinstance(v, (Job, Pipeline)) or is_job_class(v) or is_mrjob_class(v))}
+    # a class counts where it is defined, not where it is imported
+    found = {k: v for k, v in found.items()
+             if not ((is_job_class(v) or is_mrjob_class(v)) and v.__module__ != "__mapred_jobfile__")}
     if name is not None:
         if name not in found:
             raise ConfigError(f"JOBFILE {path!r} defines no job named {name!r} (it has: {', '.join(found) or 'none'})")
@@ -60,6 +68,9 @@ def load_job(path: str, name: str | None = None):
         raise ConfigError(f"JOBFILE {path!r} defines no Job, Pipeline or MRJob subclass")
     else:
         raise ConfigError(f"JOBFILE {path!r} defines several jobs ({', '.join(sorted(found))}); choose one with --job")
+    if is_mrjob_class(obj):
+        from mapred.runners.mrjob_compat import from_mrjob
+        return from_mrjob(obj, script_args, script_path=path)
     return obj.to_job() if is_job_class(obj) else obj
 
 

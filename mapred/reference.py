@@ -47,7 +47,9 @@ def map_outputs(job: Job, paths: list[str]) -> list[tuple[Any, Any]]:
             if fns.mapper_init:
                 out += _pairs(fns.mapper_init())
             records = list(_text_records(path))
-            if fns.map_batch and job.input_mode != "lines":
+            if fns.map_stream:
+                out += _pairs(fns.map_stream(iter(records)))
+            elif fns.map_batch and job.input_mode != "lines":
                 with get_fs(path).open_read(path) as f:
                     raw = f.read()
                 out += _pairs(fns.map_batch(raw if job.input_mode == "bytes" else raw.decode("utf-8")))
@@ -72,8 +74,12 @@ def reduce_all(job: Job, pairs: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
         ordered = sorted(pairs, key=lambda kv: order_key(kv[0]))
         if fns.reducer_init:
             out += _pairs(fns.reducer_init())
-        for key, group in groupby(ordered, key=lambda kv: kv[0]):
-            out += _pairs(fns.reducer(key, (v for _, v in group)))
+        groups = ((key, (v for _, v in group)) for key, group in groupby(ordered, key=lambda kv: kv[0]))
+        if fns.reduce_stream:
+            out += _pairs(fns.reduce_stream(groups))
+        else:
+            for key, values in groups:
+                out += _pairs(fns.reducer(key, values))
         if fns.reducer_final:
             out += _pairs(fns.reducer_final())
     finally:

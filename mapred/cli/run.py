@@ -6,7 +6,7 @@ import click
 from mapred.errors import MapredError
 
 
-@click.command("run")
+@click.command("run", context_settings={"ignore_unknown_options": True})
 @click.argument("jobfile", type=click.Path(dir_okay=False))
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Output directory (local path or mrfs:// URI).")
@@ -29,12 +29,18 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
     INPUT may be files, directories, globs or mrfs:// paths.  Runs on an
     embedded local cluster unless --master is given.  Exits 0 on success and
     non-zero, with the error, on failure.
+
+    JOBFILE may also be an unmodified mrjob script: its own options go among
+    the INPUTs (after `--` when they clash with mapred's, as -r does), and
+    its job reads the positional ones.
     """
     from mapred.jobfile import configure, load_job, parse_params
     from mapred.progress import ProgressLine, format_counters
     progress = None
     try:
-        job = configure(load_job(jobfile, job_name), parse_params(params), reducers, output_format, errors)
+        loaded = load_job(jobfile, job_name, script_args=inputs)
+        inputs = _job_inputs(loaded, inputs)
+        job = configure(loaded, parse_params(params), reducers, output_format, errors)
         cluster = None
         if master:
             import mapred
@@ -50,3 +56,17 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
     if not quiet:
         click.echo(format_counters(result.counters), err=True)
         click.echo(f"output: {result.path} ({result.elapsed:.2f}s)", err=True)
+
+
+def _job_inputs(job, inputs) -> list:
+    """The input paths: an mrjob script's positional arguments, else INPUT... (which may hold no option)."""
+    from mapred.errors import ConfigError
+    mrjob_inputs = getattr(job, "mrjob_inputs", None)
+    if mrjob_inputs is not None:
+        if not mrjob_inputs:
+            raise ConfigError("the mrjob script was given no input path")
+        return list(mrjob_inputs)
+    options = [i for i in inputs if i.startswith("-") and i != "-"]
+    if options:
+        raise ConfigError(f"no such option: {options[0]} (mapred run --help lists the options)")
+    return list(inputs)

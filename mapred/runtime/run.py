@@ -37,7 +37,9 @@ class _Owned:
 
 def run_job(job, inputs, output, *, overwrite=False, workers=None, cluster=None, progress=None, config=None):
     if output is not None:
-        output = os.fspath(output) if not str(output).startswith("mrfs://") else str(output)
+        output = os.path.abspath(os.fspath(output)) if not str(output).startswith("mrfs://") else str(output)
+    if cluster is not None and getattr(job, "local_only", None):
+        raise ConfigError(f"job {job.name!r} runs on the local runner only: {job.local_only}")
     if isinstance(config, dict):
         config = configmod.load(**config)
     target = _target(workers, cluster, config)

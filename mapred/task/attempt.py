@@ -238,7 +238,9 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
         return {"map": {"input_records": n_in, "output_records": n_out, "input_bytes": reader.bytes_read},
                 **mapred_user_counters()}
 
-    if batched:
+    if fns.map_stream is not None:
+        n_in, n_out = _map_stream(source, fns.map_stream, collect, pos)
+    elif batched:
         for offset, batch in source:
             pos.offset = offset
             n_in += _records_in(batch)
@@ -270,6 +272,21 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
             n_out += collect_many(out)
         else:
             n_out += _emit_all(out, collect, "mapper_final", collect_arrays)
+    return n_in, n_out
+
+
+def _map_stream(source, map_stream, collect, pos) -> tuple[int, int]:
+    """Hand the whole split to ``map_stream`` as one iterator; count and place records as it pulls them."""
+    n_in = 0
+
+    def records():
+        nonlocal n_in
+        for key, value in source:
+            pos.offset = key
+            n_in += 1
+            yield key, value
+
+    n_out = _emit_all(map_stream(records()), collect, "map_stream")
     return n_in, n_out
 
 
@@ -333,6 +350,8 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
             n_out += _emit_all(fns.reducer_init(), writer.write, "reducer_init", writer.write_arrays)
         pos.phase = "reduce"
         if any(out and out.get("kind") == "arrays" for _, _, out in spec["sources"]):
+            if fns.reduce_stream is not None:
+                raise RecordError("reduce_stream takes single pairs; this job's maps emitted ArrayPairs")
             n_groups, n_in, n = _reduce_arrays(runs, fns, writer, pos)
         elif fns.reduce_batch is not None:
             raise RecordError("reduce_batch needs map output as ArrayPairs; this job's maps emitted single pairs")
@@ -358,7 +377,10 @@ def _reduce_records(runs, spec: dict, fns: TaskFunctions, writer, pos) -> tuple[
     tally = Tally()
     reducer, write = fns.reducer, writer.write
     n_groups = n_out = 0
-    for key, values in merge_for_reduce(runs, native, budget, tally):
+    groups = merge_for_reduce(runs, native, budget, tally)
+    if fns.reduce_stream is not None:
+        return _reduce_stream(groups, fns.reduce_stream, write, pos, tally)
+    for key, values in groups:
         pos.key = key
         n_groups += 1
         if not n_groups & 0x3FF:
@@ -371,6 +393,22 @@ def _reduce_records(runs, spec: dict, fns: TaskFunctions, writer, pos) -> tuple[
                     pair = as_pair(pair, "reducer")
                 write(pair[0], pair[1])
                 n_out += 1
+    pos.key = None
+    return n_groups, tally.values, n_out
+
+
+def _reduce_stream(groups, reduce_stream, write, pos, tally) -> tuple[int, int, int]:
+    """Hand the partition's ``(key, values)`` groups, in key order, to ``reduce_stream`` as one iterator."""
+    n_groups = 0
+
+    def placed():
+        nonlocal n_groups
+        for key, values in groups:
+            pos.key = key
+            n_groups += 1
+            yield key, values
+
+    n_out = _emit_all(reduce_stream(placed()), write, "reduce_stream")
     pos.key = None
     return n_groups, tally.values, n_out
 
