@@ -176,11 +176,15 @@ class SchedulerMachine(RuleBasedStateMachine):
                 self.job_committed.add(c.job_id)
             self.feed(ev.CommitDone(job_id=c.job_id) if ok else ev.CommitFailed(None, "refused", c.job_id))
         else:
-            was_open = c.attempt.task.job not in self.finished
-            self.feed(ev.CommitDone(c.attempt) if ok else ev.CommitFailed(c.attempt, "refused"))
-            if not ok and was_open:
+            task = None
+            if c.attempt.task.job not in self.finished:
                 job = self.core.job(c.attempt.task.job)
                 task = job.tasks(c.attempt.task.kind)[c.attempt.task.index]
+            # an answer for an attempt the core no longer commits (its worker died and the task was
+            # re-queued since) is stale: the core ignores it, so it must fail nothing
+            current = task is not None and task.committed == c.attempt
+            self.feed(ev.CommitDone(c.attempt) if ok else ev.CommitFailed(c.attempt, "refused"))
+            if not ok and current:
                 assert self.finished.get(job.id) == JobState.FAILED, "a refused commit did not fail its job"
                 assert task.state == TaskState.FAILED, f"{task.id} is {task.state} after its commit failed"
 
