@@ -12,18 +12,20 @@ from ._common import Data, csr_to_ell, ell_to_csr
 from .als import ALS
 from .base import collect_predictions
 from .evaluate import evaluate
-from .explain import coefficients, compress, permutation_importance
+from .explain import coefficients, compress, contributions, permutation_importance
 from .kmeans import KMeans
 from .linear import LinearRegression, LogisticRegression
 from .naive_bayes import GaussianNB, MultinomialNB
 from .persist import load
+from .pipeline import Pipeline
+from .registry import Registry, register, set_registry
 from .preprocess import OneHotEncoder, StandardScaler, hash_features, read_csv, split
 from . import synthetic
 from .text import TfidfVectorizer, make_tokenizer
 
 __all__ = [
     "ALS", "Data", "csr_to_ell", "ell_to_csr", "collect_predictions", "evaluate", "coefficients",
-    "compress", "permutation_importance", "KMeans", "LinearRegression",
+    "compress", "contributions", "permutation_importance", "Pipeline", "Registry", "register", "set_registry", "KMeans", "LinearRegression",
     "LogisticRegression", "GaussianNB", "MultinomialNB", "load", "OneHotEncoder", "StandardScaler",
     "hash_features", "read_csv", "split", "synthetic", "TfidfVectorizer", "make_tokenizer",
 ]

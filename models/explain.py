@@ -124,3 +124,20 @@ def compress(model, method="float16", *, sparsity=0.9, dataset=None, workers=Non
         report["score_after"] = evaluate(small, dataset, workers=workers, cluster=cluster)[key]
     small.compression_ = report
     return small, report
+
+
+def contributions(model, X) -> np.ndarray:
+    """Each feature's additive part of each row's raw score: ``x_j * coef_j`` (per class for multinomial).
+
+    Rows of the result plus ``intercept_`` sum to ``decision_function`` (logistic)
+    or ``predict`` (linear): shape (n, d) for linear and binary logistic models,
+    (n, classes, d) for multinomial ones.
+    """
+    model._check_fitted()
+    coef = _coef_matrix(model)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != coef.shape[1]:
+        raise ModelError(f"X has {X.shape[-1] if X.ndim else 0} features per row, "
+                         f"the model was fitted on {coef.shape[1]}")
+    out = X[:, None, :] * coef[None, :, :]
+    return out[:, 0, :] if coef.shape[0] == 1 else out

@@ -134,11 +134,21 @@ def read_model(path: str) -> tuple[dict, dict]:
 
 
 def load(path: str):
-    """Load any saved model; the class comes from the metadata, never from code in the file."""
+    """Load any saved model; the class comes from the metadata, never from code in the file.
+
+    ``path`` is a model directory (local or ``mrfs://``) or a registry
+    reference (``models:/NAME/3``, ``models:/NAME@champion``).
+    """
+    path = str(path)
+    if path.startswith("models:/"):
+        from .registry import Registry
+        path = Registry().resolve(path).uri
     meta, arrays = read_model(path)
     cls = _REGISTRY.get(meta.get("class"))
     if cls is None:
         raise ModelError(f"model directory {path} holds an unknown model class {meta.get('class')!r}")
+    if hasattr(cls, "_load_dir"):   # a composite (Pipeline) reads its steps from subdirectories
+        return cls._load_dir(path, meta)
     return cls._from_saved(meta, arrays)
 
 

@@ -30,6 +30,9 @@ def _register() -> None:
         main.add_command(command)
     from mapred.cli.run import run
     main.add_command(run)
+    from mapred.cli.models import COMMANDS as model_commands   # models list|show|..., predict
+    for command in model_commands:
+        main.add_command(command)
 
 
 _register()

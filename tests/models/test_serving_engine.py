@@ -1,0 +1,214 @@
+"""The serving engine without HTTP: predictors of every model class, tensor checks, batching, swaps."""
+import asyncio
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+
+import models
+from models.registry import Registry
+from models.serving import InferError, ModelServer
+from models.serving.batching import Batcher
+from models.serving.tensors import parse_request
+
+
+def body(name, arr, datatype="FP64", **extra):
+    arr = np.asarray(arr)
+    data = arr.ravel().tolist()
+    return json.dumps({"inputs": [{"name": name, "shape": list(arr.shape), "datatype": datatype,
+                                   "data": data}], **extra}).encode()
+
+
+def outputs(raw: bytes) -> dict:
+    doc = json.loads(raw)
+    return {o["name"]: np.array(o["data"]).reshape(o["shape"]) for o in doc["outputs"]}
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory, clusters):
+    """One registered version of every servable class."""
+    c = clusters.get(2)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    y3 = np.digitize(X[:, 0], [-0.5, 0.5])
+    reg = Registry(str(tmp_path_factory.mktemp("zoo")))
+    fitted = {
+        "logit": models.LogisticRegression(epochs=20).fit(X, y, cluster=c),
+        "softmax": models.LogisticRegression(epochs=20).fit(X, y3, cluster=c),
+        "linear": models.LinearRegression().fit(X, X @ [1.0, 2.0, -1.0] + 0.5, cluster=c),
+        "kmeans": models.KMeans(3, seed=0).fit(X, cluster=c),
+        "gnb": models.GaussianNB().fit(X, y, cluster=c),
+    }
+    ratings = np.array([(u, i, float((u * i) % 5)) for u in range(20) for i in range(15) if (u + i) % 3])
+    fitted["als"] = models.ALS(rank=3, iterations=3).fit(ratings, cluster=c)
+    docs = ["good great fun", "bad awful boring", "great film good", "awful bad plot"] * 10
+    fitted["text"] = models.Pipeline([models.TfidfVectorizer(), models.MultinomialNB()]).fit(
+        docs, [1, 0, 1, 0] * 10, cluster=c)
+    for name, m in fitted.items():
+        reg.register(m, name)
+        reg.set_alias(name, "champion", 1)
+    return reg, fitted, X
+
+
+def infer(server, name, raw, version=None, **kw):
+    return asyncio.run(server.infer(name, version, raw, **kw))
+
+
+def test_every_model_class_serves_what_it_predicts(zoo):
+    reg, fitted, X = zoo
+    server = ModelServer(reg, poll_interval=0)
+    out = outputs(infer(server, "logit", body("input", X))[0])
+    np.testing.assert_array_equal(out["label"], fitted["logit"].predict(X))
+    np.testing.assert_allclose(out["probabilities"], fitted["logit"].predict_proba(X))
+    out = outputs(infer(server, "softmax", body("input", X))[0])
+    np.testing.assert_array_equal(out["label"], fitted["softmax"].predict(X))
+    out = outputs(infer(server, "linear", body("input", X))[0])
+    np.testing.assert_allclose(out["prediction"], fitted["linear"].predict(X))
+    out = outputs(infer(server, "kmeans", body("input", X))[0])
+    np.testing.assert_array_equal(out["cluster"], fitted["kmeans"].predict(X))
+    np.testing.assert_allclose(out["distance"], fitted["kmeans"].transform(X).min(axis=1))
+    out = outputs(infer(server, "gnb", body("input", X))[0])
+    np.testing.assert_array_equal(out["label"], fitted["gnb"].predict(X))
+    raw = json.dumps({"inputs": [{"name": "user_id", "shape": [2], "datatype": "INT64", "data": [3, 7]}],
+                      "parameters": {"n": 4}}).encode()
+    out = outputs(infer(server, "als", raw)[0])
+    assert out["items"].shape == (2, 4)
+    assert [i for i, _ in fitted["als"].recommend(7, 4)] == out["items"][1].tolist()
+    docs = ["great fun film", "boring awful"]
+    out = outputs(infer(server, "text", body("text", np.array(docs, dtype=object), "BYTES"))[0])
+    np.testing.assert_array_equal(out["label"], fitted["text"].predict(docs))
+
+
+def test_explain_gives_contributions_that_add_up(zoo):
+    reg, fitted, X = zoo
+    server = ModelServer(reg, poll_interval=0)
+    out = outputs(infer(server, "logit", body("input", X[:5]), explain=True)[0])
+    m = fitted["logit"]
+    np.testing.assert_allclose(out["contributions"].sum(axis=1) + m.intercept_, m.decision_function(X[:5]))
+    out = outputs(infer(server, "linear", body("input", X[:5], parameters={"explain": True}))[0])
+    np.testing.assert_allclose(out["contributions"].sum(axis=1) + fitted["linear"].intercept_,
+                               fitted["linear"].predict(X[:5]))
+    with pytest.raises(InferError, match="explain is for linear models"):
+        infer(server, "kmeans", body("input", X[:2]), explain=True)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (body("x", np.zeros((1, 3))), "takes one input 'input' (FP64 [-1, 3]); got 'x'"),
+    (body("input", np.zeros((1, 4))), "shape [1, 4]; expected [-1, 3]"),
+    (body("input", np.zeros(3)), "shape [3]; expected [-1, 3]"),
+    (body("input", np.zeros((1, 3), dtype=int), "INT64"), "datatype INT64; expected FP64"),
+    (body("input", np.zeros((1, 3)), "FLOAT"), "datatype 'FLOAT'"),
+    (json.dumps({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64",
+                             "data": [1, 2]}]}).encode(), "2 values for shape [1, 3]"),
+    (json.dumps({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64",
+                             "data": [1, "a", 2]}]}).encode(), "holds str value 'a'"),
+    (b'{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, NaN, 2]}]}',
+     "row 0 holds NaN"),
+    (b"not json", "not valid JSON"),
+    (b'{"inputs": []}', "non-empty 'inputs'"),
+    (body("input", np.zeros((1, 3)), outputs=[{"name": "nope"}]), "unknown output(s) ['nope']"),
+])
+def test_bad_tensors_are_400_naming_the_expectation(zoo, raw, message):
+    reg, _, _ = zoo
+    server = ModelServer(reg, poll_interval=0)
+    with pytest.raises(InferError) as err:
+        infer(server, "logit", raw)
+    assert err.value.status == 400 and message in err.value.message, err.value.message
+
+
+def test_binary_tensor_extension_roundtrip():
+    X = np.arange(6, dtype=np.float32).reshape(2, 3)
+    head = json.dumps({"inputs": [{"name": "input", "shape": [2, 3], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": X.nbytes}},
+                                  {"name": "t", "shape": [1], "datatype": "BYTES",
+                                   "parameters": {"binary_data_size": 7}}]}).encode()
+    req = parse_request(head + X.tobytes() + struct.pack("<I", 3) + b"abc", str(len(head)))
+    np.testing.assert_array_equal(req.inputs[0].array, X)
+    assert req.inputs[1].array.tolist() == ["abc"]
+    with pytest.raises(InferError, match="binary_data_size 7 exceeds"):
+        parse_request(head + X.tobytes()[:-4] + struct.pack("<I", 3) + b"abc", str(len(head)))
+
+
+def test_unknown_models_versions_aliases_are_404(zoo):
+    reg, _, X = zoo
+    server = ModelServer(reg, poll_interval=0)
+    for name, version, msg in [("nope", None, "no model named 'nope'"), ("logit", "7", "no version 7"),
+                               ("logit", "challenger", "no alias 'challenger'")]:
+        with pytest.raises(InferError) as err:
+            infer(server, name, body("input", X[:1]), version)
+        assert err.value.status == 404 and msg in err.value.message
+
+
+def test_alias_swap_loads_beside_and_a_broken_version_keeps_the_old_serving(zoo, tmp_path):
+    reg, fitted, X = zoo
+    root = Registry(str(tmp_path / "r"))
+    root.register(fitted["logit"], "m")
+    root.register(fitted["gnb"], "m")
+    broken = root.register(fitted["logit"], "m")
+    os.truncate(os.path.join(broken.uri, "coef_.npy"), 10)
+    root.set_alias("m", "champion", 1)
+    server = ModelServer(root, poll_interval=0)
+
+    async def run():
+        _, _, lv = await server.infer("m", None, body("input", X[:2]))
+        assert lv.version == 1
+        root.set_alias("m", "champion", 2)
+        await asyncio.to_thread(server.refresh, "m")
+        _, _, lv2 = await server.infer("m", None, body("input", X[:2]))
+        assert lv2.version == 2 and lv.draining
+        assert ("m", 1) not in server._versions, "the old version is unloaded once drained"
+        root.set_alias("m", "champion", 3)
+        status = await asyncio.to_thread(server.refresh, "m")
+        assert "truncated or corrupt" in status["alias_errors"]["m@champion"]
+        assert "truncated or corrupt" in status["unloadable"]["m/3"]
+        _, _, lv3 = await server.infer("m", None, body("input", X[:2]))
+        assert lv3.version == 2, "a version that fails to load leaves the old one serving"
+        with pytest.raises(InferError) as err:
+            await server.infer("m", "3", body("input", X[:2]))
+        assert err.value.status == 503 and "corrupt" in err.value.message
+        _, _, lv1 = await server.infer("m", "1", body("input", X[:2]))   # other versions still serve
+        assert lv1.version == 1
+    asyncio.run(run())
+
+
+def test_batcher_batches_per_key_and_bounds_its_queue():
+    calls = []
+
+    def run(X, params):
+        calls.append(len(X))
+        return {"y": X * 2}
+
+    async def go():
+        b = Batcher(run, max_batch_size=8, max_wait_s=0.05, max_queue=6)
+        results = await asyncio.gather(*[b.submit(np.full((1, 1), i), {}, None) for i in range(6)])
+        assert [int(r["y"][0, 0]) for r in results] == [2 * i for i in range(6)]
+        assert calls == [6]
+        futs = [asyncio.ensure_future(b.submit(np.ones((1, 1)), {}, None)) for _ in range(7)]
+        done = await asyncio.gather(*futs, return_exceptions=True)
+        refused = [d for d in done if isinstance(d, InferError)]
+        assert len(refused) == 1 and refused[0].status == 503 and refused[0].retry_after
+        calls.clear()
+        mixed = await asyncio.gather(b.submit(np.ones((3, 1)), {}, "a"), b.submit(np.ones((2, 1)), {}, "b"),
+                                     b.submit(np.ones((4, 1)), {}, "a"))
+        assert sorted(calls) == [2, 7] and [len(m["y"]) for m in mixed] == [3, 2, 4]
+        b.close()
+    asyncio.run(go())
+
+
+def test_micro_batching_through_the_engine(zoo, tmp_path):
+    reg, fitted, X = zoo
+    root = Registry(str(tmp_path / "b"))
+    root.register(fitted["logit"], "m")
+    root.set_alias("m", "champion", 1)
+    root.set_serving_options("m", max_batch_size=64, max_batch_wait_ms=20)
+    server = ModelServer(root, poll_interval=0)
+
+    async def go():
+        got = await asyncio.gather(*[server.infer("m", None, body("input", X[i:i + 1])) for i in range(40)])
+        labels = np.concatenate([outputs(g[0])["label"] for g in got])
+        np.testing.assert_array_equal(labels, fitted["logit"].predict(X[:40]))
+        assert got[0][2].batching
+    asyncio.run(go())
