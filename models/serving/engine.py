@@ -26,7 +26,7 @@ from ..persist import load as load_model
 from ..registry import DEFAULT_ALIAS, NotFound, Registry
 from .batching import Batcher
 from .errors import InferError
-from .metrics import metrics
+from .metrics import ServingMetrics
 from .predictors import predictor_for
 from .tensors import encode_response, parse_request
 
@@ -36,7 +36,7 @@ log = logging.getLogger("mapred.serving")
 class LoadedVersion:
     """One model version in memory, with its predictor, its batcher and its in-flight count."""
 
-    def __init__(self, name: str, version: int, model, options: dict) -> None:
+    def __init__(self, name: str, version: int, model, options: dict, metrics: ServingMetrics) -> None:
         self.name, self.version, self.model = name, version, model
         self.predictor = predictor_for(model)
         self.model_class = type(model).__name__
@@ -46,6 +46,7 @@ class LoadedVersion:
         self.draining = False
         self.batcher: Batcher | None = None
         self.labels = (name, str(version))
+        self.metrics = metrics
 
     @property
     def batching(self) -> bool:
@@ -53,7 +54,7 @@ class LoadedVersion:
 
     def get_batcher(self) -> Batcher:
         if self.batcher is None:
-            m = metrics()
+            m = self.metrics
 
             def observe(rows, waits, labels=self.labels):
                 m.batch_rows.labels(*labels).observe(rows)
@@ -85,10 +86,11 @@ class ModelServer:
     """Serves the models of one registry; thread-safe for the poller, async for requests."""
 
     def __init__(self, registry: Registry | str | None = None, *, poll_interval: float = 1.0,
-                 options: dict | None = None) -> None:
+                 options: dict | None = None, metrics_registry=None) -> None:
         self.registry = registry if isinstance(registry, Registry) else Registry(registry)
         self.poll_interval = poll_interval
         self.options = options or {}             # {model name: serving options} over the registry's
+        self.metrics = ServingMetrics(metrics_registry)
         self._versions: dict[tuple, LoadedVersion] = {}
         self._failed: dict[tuple, str] = {}
         self._aliases: dict[tuple, LoadedVersion] = {}
@@ -168,7 +170,7 @@ class ModelServer:
             mv = self._registry_call(self.registry.get, name, version)
             options = {**self.registry.serving_options(name), **self.options.get(name, {})}
             try:
-                lv = LoadedVersion(name, version, load_model(mv.uri), options)
+                lv = LoadedVersion(name, version, load_model(mv.uri), options, self.metrics)
             except InferError as exc:
                 self._mark_failed(key, exc.message)
                 raise InferError(503, f"model {name!r} version {version} cannot be loaded: {exc.message}")
@@ -183,11 +185,11 @@ class ModelServer:
 
     def _mark_failed(self, key: tuple, reason: str) -> None:
         self._failed[key] = reason
-        metrics().load_failures.labels(key[0]).inc()
+        self.metrics.load_failures.labels(key[0]).inc()
         log.warning("model %s version %s is unloadable: %s", key[0], key[1], reason)
 
     def _update_loaded_gauge(self, name: str) -> None:
-        metrics().loaded.labels(name).set(sum(1 for (n, _) in self._versions if n == name))
+        self.metrics.loaded.labels(name).set(sum(1 for (n, _) in self._versions if n == name))
 
     # -- swaps
     def refresh(self, name: str | None = None) -> dict:
@@ -224,7 +226,7 @@ class ModelServer:
         with self._lock:
             self._aliases[(name, alias)] = lv
             self._alias_errors.pop((name, alias), None)
-        metrics().swaps.labels(name, alias).inc()
+        self.metrics.swaps.labels(name, alias).inc()
         log.info("alias %s@%s now serves version %s (was %s)", name, alias, target,
                  cur.version if cur else None)
         if cur is not None:
@@ -273,7 +275,7 @@ class ModelServer:
         """Answer one OIP infer request: (response body, binary header length or None, the version)."""
         started = time.perf_counter()
         lv = await self.resolve(name, version)
-        m = metrics()
+        m = self.metrics
         lv.inflight += 1
         try:
             req = parse_request(body, header_length)

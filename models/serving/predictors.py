@@ -131,9 +131,19 @@ class LogisticPredictor(ClassifierPredictor):
     explainable = True
 
     def run(self, X, params):
-        out = super().run(X, params)
-        # the label exactly as model.predict decides it (a tie at p = 0.5 goes the model's way)
-        out["label"] = np.asarray(self.model.predict(X))
+        # one decision_function, then the label exactly as model.predict decides it (Z > 0, or argmax)
+        from models.linear import _sigmoid
+        Z = self.model.decision_function(X)
+        classes = np.asarray(self.model.classes_)
+        if Z.ndim == 1:
+            p = _sigmoid(Z)
+            out = {"label": classes[(Z > 0).astype(int)], "probabilities": np.column_stack([1 - p, p])}
+        else:
+            E = np.exp(Z - Z.max(axis=1, keepdims=True))
+            out = {"label": classes[np.argmax(Z, axis=1)], "probabilities": E / E.sum(axis=1, keepdims=True)}
+        if params.get("explain"):
+            from models.explain import contributions
+            out["contributions"] = contributions(self.model, X)
         return out
 
     def _contribution_shape(self):
