@@ -34,6 +34,12 @@ def connect(address: str, **kwargs):
     return _connect(address, **kwargs)
 
 
+def from_mrjob(job_class, args=()):
+    """A ``Job`` or ``Pipeline`` running an unmodified ``mrjob.job.MRJob`` subclass (see docs/mrjob.md)."""
+    from mapred.runners.mrjob_compat import from_mrjob as _from_mrjob
+    return _from_mrjob(job_class, args)
+
+
 __all__ = ["ArrayPairs", "TotalOrderPartitioner", "ArrayDataset", "Broadcast", "HashPartitioner", "Job", "JobFailed", "JobKilled", "LocalCluster",
            "MRJob", "MapredError", "Pipeline", "RangePartitioner", "RecordInput", "Result", "__version__",
-           "broadcast", "connect", "context", "open", "counter", "errors", "from_numpy", "load_dataset", "records"]
+           "broadcast", "connect", "context", "from_mrjob", "open", "counter", "errors", "from_numpy", "load_dataset", "records"]

@@ -141,16 +141,20 @@ class Job:
         return clone
 
     def run(self, inputs, output: str | None = None, *, overwrite: bool = False,
-            workers: int | None = None, cluster=None, progress=None, config=None):
+            workers: int | None = None, cluster=None, progress=None, config=None,
+            runner: str = "local", spark_master: str | None = None):
         """Run the job on ``inputs`` and return its ``Result``.
 
         Runs on an embedded local cluster unless ``cluster`` (from
-        ``mapred.connect``) is given.  ``output=None`` writes to a temporary
+        ``mapred.connect``) is given, or on PySpark with ``runner="spark"``
+        (``spark_master`` or the active SparkContext; see
+        ``mapred.runners.spark``).  ``output=None`` writes to a temporary
         directory.  Raises ``JobFailed`` when a task fails past its retries.
         """
         from mapred.runtime.run import run_job
         return run_job(self, inputs, output, overwrite=overwrite, workers=workers,
-                       cluster=cluster, progress=progress, config=config)
+                       cluster=cluster, progress=progress, config=config, runner=runner,
+                       spark_master=spark_master)
 
     def __repr__(self) -> str:
         return f"Job({self.name!r}, reducers={self.num_reducers})"

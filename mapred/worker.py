@@ -7,7 +7,7 @@ and the master answers with work for them (the worker pulls by reporting).
 
 What the worker never does: decide anything about scheduling (the master's
 core does), or unpickle (job code is passed as bytes to executors, which load
-it in ``executor_pool._load_job``).  A master silent for ``dead_timeout``
+it in ``task.pool.load_job_code``).  A master silent for ``dead_timeout``
 seconds is presumed restarted: the worker kills what it runs and registers
 again.  A master that refuses the registration (another mapred version) ends
 the worker with that reason.

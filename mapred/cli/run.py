@@ -21,9 +21,13 @@ from mapred.errors import MapredError
               help="Undecodable input lines: fail naming file and offset (strict) or substitute (replace).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--master", default=None, metavar="tcp://HOST:PORT", help="Run on a cluster instead of locally.")
+@click.option("--runner", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="Where tasks run: mapred itself (local, or the cluster --master names), or PySpark.")
+@click.option("--spark-master", default=None, metavar="URL",
+              help="With --runner spark: the Spark master (default local[*]).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line and no counters.")
 def run(jobfile, inputs, output, reducers, workers, params, job_name, output_format, errors, overwrite,
-        master, quiet):
+        master, runner, spark_master, quiet):
     """Run the Job (or MRJob class, or Pipeline) defined in JOBFILE on INPUT... and write OUTPUT.
 
     INPUT may be files, directories, globs or mrfs:// paths.  Runs on an
@@ -45,9 +49,13 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
         if master:
             import mapred
             cluster = mapred.connect(master)
-        progress = None if quiet else ProgressLine()
-        result = job.run(list(inputs), output, overwrite=overwrite, workers=workers, cluster=cluster,
-                         progress=progress)
+        if runner == "spark":
+            result = job.run(list(inputs), output, overwrite=overwrite, cluster=cluster, runner="spark",
+                             spark_master=spark_master)
+        else:
+            progress = None if quiet else ProgressLine()
+            result = job.run(list(inputs), output, overwrite=overwrite, workers=workers, cluster=cluster,
+                             progress=progress)
     except MapredError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -453,7 +453,7 @@ class PacketAck(Message):
 
 # ---- compute plane (master <-> worker, client <-> master, reducer <-> shuffle server) ----------
 # Owned by the distributed-execution engineer.  Job code travels as one raw data frame after the
-# header of ``mc.submit`` / ``mw.assign``; nobody but the executor's ``_load_job`` unpickles it.
+# header of ``mc.submit`` / ``mw.assign``; nobody but the executor's ``load_job_code`` unpickles it.
 
 
 @message("mw.register")

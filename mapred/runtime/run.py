@@ -35,19 +35,37 @@ class _Owned:
             self.cluster.close()
 
 
-def run_job(job, inputs, output, *, overwrite=False, workers=None, cluster=None, progress=None, config=None):
+RUNNERS = ("local", "spark")
+
+
+def run_job(job, inputs, output, *, overwrite=False, workers=None, cluster=None, progress=None, config=None,
+            runner="local", spark_master=None):
+    if runner not in RUNNERS:
+        raise ConfigError(f"runner must be one of {RUNNERS}, got {runner!r}")
     if output is not None:
         output = os.path.abspath(os.fspath(output)) if not str(output).startswith("mrfs://") else str(output)
-    if cluster is not None and getattr(job, "local_only", None):
+    if (cluster is not None or runner != "local") and getattr(job, "local_only", None):
         raise ConfigError(f"job {job.name!r} runs on the local runner only: {job.local_only}")
     if isinstance(config, dict):
         config = configmod.load(**config)
+    if runner == "spark":
+        return _run_on_spark(job, inputs, output, overwrite, cluster, spark_master, config)
     target = _target(workers, cluster, config)
     return target.run(job, inputs, output, overwrite=overwrite, progress=progress)
 
 
+def _run_on_spark(job, inputs, output, overwrite, cluster, spark_master, config):
+    if cluster is not None:
+        raise ConfigError("give either cluster= (a mapred cluster) or runner='spark', not both")
+    if output is None:
+        import tempfile
+        output, overwrite = tempfile.mkdtemp(prefix="mapred-out-"), True
+    from mapred.runners.spark import run_on_spark
+    return run_on_spark(job, inputs, output, overwrite=overwrite, spark_master=spark_master, config=config)
+
+
 def run_pipeline(pipeline, inputs, output, *, overwrite=False, workers=None, cluster=None,
-                 progress=None, config=None):
+                 progress=None, config=None, runner="local", spark_master=None):
     """Run each step on the previous step's output; intermediate steps write msgpack records."""
     from mapred.io.fs import get_fs
     from mapred.runtime.local import LocalCluster
@@ -76,7 +94,8 @@ def run_pipeline(pipeline, inputs, output, *, overwrite=False, workers=None, clu
                 job.output_format = "msgpack"
             target = output if last else fs.join(scratch, f"step-{i}")
             result = run_job(job, current, target, overwrite=True if not last else overwrite,
-                             workers=workers, cluster=cluster, progress=progress)
+                             workers=workers, cluster=cluster, progress=progress, runner=runner,
+                             spark_master=spark_master)
             current = target
         return result
     finally:

@@ -4,7 +4,7 @@ A task that segfaults, calls ``os._exit`` or blows its memory cap kills only
 its executor process; the pool reports that attempt as failed with the reason
 and starts a fresh process in the slot.  Parent and executors speak msgpack
 over a pipe (never pickle): job code travels as bytes and is unpickled in one
-place, ``_load_job``, inside the executor.
+place, ``load_job_code``, inside the executor.
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ _ONE_THREAD_BLAS = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THRE
                                            "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
 
 
-def _load_job(blob: bytes):
-    """The one place job code is unpickled: bytes from a job the master accepted."""
+def load_job_code(blob: bytes):
+    """The one place job code is unpickled: bytes from a job the master accepted (or the Spark runner's driver)."""
     import cloudpickle
     return cloudpickle.loads(blob)
 
@@ -68,7 +68,7 @@ def _executor_main(conn) -> None:
 
 def _install_job(msg: dict, jobs: dict, load_errors: dict) -> None:
     try:
-        jobs[msg["job_id"]] = _load_job(msg["blob"])
+        jobs[msg["job_id"]] = load_job_code(msg["blob"])
         load_errors.pop(msg["job_id"], None)
     except Exception as exc:  # noqa: BLE001 - reported with the first attempt
         name = getattr(exc, "name", None)
