@@ -33,6 +33,9 @@ def _register() -> None:
     from mapred.cli.models import COMMANDS as model_commands   # models list|show|..., predict
     for command in model_commands:
         main.add_command(command)
+    from mapred.cli.cleanup import COMMANDS as cleanup_commands
+    for command in cleanup_commands:
+        main.add_command(command)
 
 
 _register()

@@ -28,19 +28,26 @@ GiB = 1024 ** 3
 @click.option("--safemode-threshold", type=click.FloatRange(0, 1))
 @click.option("--checkpoint-every", default=10000, show_default=True, help="edits per checkpoint")
 @click.option("--ready-file", default="", help="write the bound address here once serving")
+@click.option("--cleanup-rules", default="", type=click.Path(dir_okay=False),
+              help="retention rules (TOML or JSON); run every rules interval (default 10 min)")
+@click.option("--trash-interval", default="24h", show_default=True,
+              help="how long `fs rm` keeps a path in the trash (0 = no trash)")
 @click.option("-v", "--verbose", is_flag=True)
 @_clean
 def namenode(data_dir, host, port, replication, block_size, dead_timeout, safemode_threshold,
-             checkpoint_every, ready_file, verbose):
-    """Run the NameNode: the namespace, the block map and the replication monitor."""
+             checkpoint_every, ready_file, cleanup_rules, trash_interval, verbose):
+    """Run the NameNode: the namespace, the block map, the replication monitor and cleanup."""
+    from mapred.storage.cleanup import duration
     from mapred.storage.namenode import Settings, run
     cfg = _config.load(replication=replication, block_size=block_size, dead_timeout=dead_timeout,
                        safemode_threshold=safemode_threshold)
     _daemon_logging(verbose)
     settings = Settings(replication=cfg.replication, block_size=cfg.block_size,
                         dead_timeout=cfg.dead_timeout, safemode_threshold=cfg.safemode_threshold,
-                        copy_timeout=min(30.0, max(5.0, 3 * cfg.dead_timeout)))
-    run(data_dir, host, port, settings, ready_file=ready_file, checkpoint_every=checkpoint_every)
+                        copy_timeout=min(30.0, max(5.0, 3 * cfg.dead_timeout)),
+                        trash_interval=duration(trash_interval, "--trash-interval"))
+    run(data_dir, host, port, settings, ready_file=ready_file, checkpoint_every=checkpoint_every,
+        cleanup_rules=cleanup_rules)
 
 
 @click.command("datanode")
@@ -70,7 +77,8 @@ def datanode(nn, data_dir, host, port, heartbeat, report_interval, scan_interval
               help="tcp://host:port of the NameNode (or MAPRED_NAMENODE)")
 @click.pass_context
 def fs(ctx, nn):
-    """Use the block store: put, get, ls, cat, rm, mkdir, mv, stat, du, setrep, fsck, report, safemode."""
+    """Use the block store: put, get, ls, cat, rm, expunge, mkdir, mv, stat, du, setrep, fsck, report,
+    safemode, decommission, balance."""
     ctx.obj = {"nn": nn}
 
 
@@ -159,11 +167,32 @@ def mkdir(remote, parents):
 @fs.command("rm")
 @click.argument("remote")
 @click.option("-r", "--recursive", is_flag=True)
+@click.option("--skip-trash", is_flag=True, help="delete at once instead of moving to the trash")
 @_clean
-def rm(remote, recursive):
-    """Delete a file, or a directory with -r."""
+def rm(remote, recursive, skip_trash):
+    """Move a file (or a directory, with -r) to your trash; restore it with `mv`."""
     with _client(remote) as c:
-        c.rm(_path(remote), recursive=recursive)
+        where = c.rm(_path(remote), recursive=recursive, trash=not skip_trash)
+    if where:
+        click.echo(f"moved {remote} to the trash: {where}")
+    else:
+        click.echo(f"deleted {remote}")
+
+
+@fs.command("expunge")
+@click.option("--immediate", is_flag=True, help="empty the trash now, checkpoints and all")
+@click.option("--all-users", is_flag=True, help="every user's trash, not only yours")
+@_clean
+def expunge(immediate, all_users):
+    """Checkpoint your trash and delete checkpoints older than the trash interval."""
+    from mapred.storage.client import current_user
+    with _client() as c:
+        r = c.expunge(user="" if all_users else current_user(), immediate=immediate)
+    for path in r["expunged"]:
+        click.echo(f"expunged {path}")
+    for path in r["checkpoints"]:
+        click.echo(f"checkpoint {path}")
+    click.echo(f"freed {r['freed_bytes']} bytes")
 
 
 @fs.command("mv")

@@ -273,8 +273,12 @@ class GetLocations(Message):
 
 @message("nn.delete")
 class Delete(Message):
+    """Delete ``path``; with ``trash`` it moves to ``user``'s trash instead (reply info: ``trash``)."""
+
     path: str
     recursive: bool = False
+    trash: bool = False
+    user: str = ""
 
 
 @message("nn.rename")
@@ -311,6 +315,52 @@ class DatanodeReport(Message):
 @message("nn.safemode")
 class SafeMode(Message):
     action: str                # "get", "enter" or "leave"
+
+
+@message("nn.expunge")
+class Expunge(Message):
+    """Checkpoint the trash and drop checkpoints past the interval (``immediate``: empty it all)."""
+
+    user: str = ""             # "" = every user's trash
+    immediate: bool = False
+
+
+@message("nn.pin")
+class PinPath(Message):
+    """Mark ``path`` pinned by ``tag`` (``on`` false: no longer); cleanup rules never touch it."""
+
+    path: str
+    tag: str = "pinned"
+    on: bool = True
+
+
+@message("nn.hold")
+class HoldPaths(Message):
+    """``holder`` (a running job) uses ``paths`` for ``ttl`` seconds more; empty paths releases."""
+
+    holder: str
+    paths: list[str] = field(default_factory=list)
+    ttl: float = 60.0
+
+
+@message("nn.cleanup_run")
+class CleanupRun(Message):
+    """Run the retention rules now; the reply's info is the run's report."""
+
+    dry_run: bool = False
+
+
+@message("nn.cleanup_rules")
+class CleanupRules(Message):
+    """Read the rules (``rules`` empty) or replace them (the rules document, as in the file)."""
+
+    rules: dict = field(default_factory=dict)
+    replace: bool = False
+
+
+@message("nn.cleanup_status")
+class CleanupStatus(Message):
+    """Cleanup metrics: bytes and files freed by rule, last run, pins honoured, trash."""
 
 
 # ---------------------------------------------------------------------------------------------

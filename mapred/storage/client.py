@@ -35,6 +35,15 @@ READ_SIZE = 8 * 1024 * 1024
 HOSTNAME = socket.gethostname()
 
 
+def current_user() -> str:
+    """Who this client acts for: ``MAPRED_USER``, else the login name."""
+    import getpass
+    try:
+        return os.environ.get("MAPRED_USER") or getpass.getuser()
+    except Exception:   # no login name in some containers
+        return "mapred"
+
+
 def _raise(reply: wire.Error):
     """Turn an ``Error`` reply back into the typed exception it names."""
     cls = InvalidPath if reply.kind == "InvalidPath" else getattr(errors, reply.kind, None)
@@ -101,8 +110,40 @@ class Client:
         except errors.FileNotFound:
             return False
 
-    def rm(self, path: str, recursive: bool = False) -> None:
-        self.call(wire.Delete(path=path, recursive=recursive))
+    def rm(self, path: str, recursive: bool = False, *, trash: bool = False, user: str = "") -> str:
+        """Delete ``path`` (at once, as HDFS's ``FileSystem.delete``); with ``trash`` move it to
+        ``user``'s trash (default: ``current_user()``) and return where it went ("" if deleted
+        because the NameNode keeps no trash or the path was already in one)."""
+        reply = self.call(wire.Delete(path=path, recursive=recursive, trash=trash,
+                                      user=(user or current_user()) if trash else ""))
+        return reply.info.get("trash", "")
+
+    def expunge(self, user: str = "", immediate: bool = False) -> dict:
+        """Checkpoint the trash and drop old checkpoints (``immediate``: empty it now)."""
+        return self.call(wire.Expunge(user=user, immediate=immediate)).info
+
+    def pin(self, path: str, tag: str = "pinned", on: bool = True) -> None:
+        """Keep cleanup rules off ``path`` (and everything under and above it) while pinned."""
+        self.call(wire.PinPath(path=path, tag=tag, on=on))
+
+    def hold(self, holder: str, paths: list, ttl: float = 60.0) -> None:
+        """A running job's inputs and output: no rule touches them for ``ttl`` seconds."""
+        self.call(wire.HoldPaths(holder=holder, paths=list(paths), ttl=ttl), retry=True)
+
+    def release(self, holder: str) -> None:
+        self.call(wire.HoldPaths(holder=holder, paths=[]), retry=True)
+
+    def cleanup_run(self, dry_run: bool = False) -> dict:
+        """Run the retention rules now; the report lists each action with its rule."""
+        return self.call(wire.CleanupRun(dry_run=dry_run), retry=dry_run).info
+
+    def cleanup_rules(self, rules: dict | None = None) -> dict:
+        """The NameNode's rules; with ``rules`` (the rules document) replace them first."""
+        msg = wire.CleanupRules(rules=rules or {}, replace=rules is not None)
+        return self.call(msg, retry=rules is None).info
+
+    def cleanup_status(self) -> dict:
+        return self.call(wire.CleanupStatus(), retry=True).info
 
     def mv(self, src: str, dst: str) -> None:
         self.call(wire.Rename(src=src, dst=dst))

@@ -54,7 +54,8 @@ class StorageCluster:
                  replication: int = 3, dead_timeout: float = 2.0, heartbeat: float = 0.25,
                  scan_interval: float = 300.0, report_interval: float = 60.0,
                  safemode_threshold: float = 0.999, sync: bool = False, env: dict | None = None,
-                 start_timeout: float = 30.0, checkpoint_every: int = 10000) -> None:
+                 start_timeout: float = 30.0, checkpoint_every: int = 10000,
+                 namenode_args: tuple = ()) -> None:
         self.dir = os.path.abspath(str(tmpdir))
         self.n_initial = datanodes
         self.block_size, self.replication, self.dead_timeout = block_size, replication, dead_timeout
@@ -63,6 +64,7 @@ class StorageCluster:
         self.env = {**os.environ, **(env or {})}
         self.start_timeout = start_timeout
         self.checkpoint_every = checkpoint_every
+        self.namenode_args = list(namenode_args)    # extra flags, e.g. --cleanup-rules FILE
         self.namenode_proc: subprocess.Popen | None = None
         self.datanodes: list[subprocess.Popen | None] = []
         self.datanode_dirs: list[str] = []
@@ -150,7 +152,7 @@ class StorageCluster:
                 "--replication", str(self.replication), "--block-size", str(self.block_size),
                 "--dead-timeout", str(self.dead_timeout), "--ready-file", ready,
                 "--safemode-threshold", str(self.safemode_threshold),
-                "--checkpoint-every", str(self.checkpoint_every)]
+                "--checkpoint-every", str(self.checkpoint_every), *self.namenode_args]
         os.makedirs(self.dir, exist_ok=True)
         self.namenode_proc = self._spawn(args, "namenode.log")
         addr = wait_for(lambda: self._read_ready(ready, self.namenode_proc), self.start_timeout,

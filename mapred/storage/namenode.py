@@ -19,8 +19,10 @@ import time
 import zmq
 
 from mapred.net import wire
-from mapred.errors import MapredError, ProtocolError
+from mapred.errors import ConfigError, MapredError, ProtocolError
 from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
+from mapred.storage import cleanup, trash
+from mapred.storage.housekeeping import Housekeeper
 from mapred.storage.journal import Journal
 from mapred.storage.namesystem import (
     BlockReportReceived,
@@ -41,11 +43,17 @@ class NameNode:
     """Owns the journal, the core and the ROUTER socket."""
 
     def __init__(self, data_dir: str, settings: Settings, host: str = "127.0.0.1", port: int = 0,
-                 secret: str | None = None, checkpoint_every: int = 10000) -> None:
+                 secret: str | None = None, checkpoint_every: int = 10000,
+                 cleanup_rules: str = "") -> None:
         self.data_dir = os.path.abspath(data_dir)
         self.journal = Journal(os.path.join(self.data_dir, "name"), checkpoint_every)
         ns = self.journal.load()
         self.core = Namesystem(ns, settings, log=self.journal.append)
+        self.rules_file = cleanup_rules or os.path.join(self.data_dir, "name", "cleanup-rules.json")
+        rules = cleanup.load_file(self.rules_file) if os.path.exists(self.rules_file) else None
+        if cleanup_rules and rules is None:
+            raise ConfigError(f"cleanup rules file {cleanup_rules} does not exist")
+        self.keeper = Housekeeper(self.core, rules, now=time.time())
         self.ctx = zmq.Context()
         self.sock = make_socket(self.ctx, zmq.ROUTER, secret=secret)
         self.port = bind(self.sock, host, port)
@@ -69,6 +77,10 @@ class NameNode:
 
     def _tick(self, now: float) -> None:
         self.core.handle(Tick(time.time()))
+        try:
+            self.keeper.tick(time.time())
+        except MapredError as exc:
+            log.warning("housekeeping: %s", exc)
         if self.journal.due():   # files being written are not journaled, so any moment will do
             self.journal.checkpoint(self.core.ns)
             log.info("checkpoint at txid %d", self.core.ns.txid)
@@ -132,7 +144,33 @@ class NameNode:
         return wire.Located(length=length, blocks=blocks)
 
     def _h_nn_delete(self, m: wire.Delete):
-        self.core.delete(m.path, m.recursive)
+        where = self.core.remove(m.path, m.recursive, m.user or trash.SYSTEM_USER, m.trash, time.time())
+        if where:
+            log.info("moved %s to the trash at %s", m.path, where)
+        return wire.Ok(info={"trash": where})
+
+    def _h_nn_expunge(self, m: wire.Expunge):
+        return wire.Ok(info=self.keeper.empty_trash(time.time(), m.immediate, m.user))
+
+    def _h_nn_pin(self, m: wire.PinPath):
+        self.core.pin(m.path, m.tag, m.on)
+
+    def _h_nn_hold(self, m: wire.HoldPaths):
+        self.keeper.hold(m.holder, list(m.paths), m.ttl, time.time())
+
+    def _h_nn_cleanup_run(self, m: wire.CleanupRun):
+        return wire.Ok(info=self.keeper.run(time.time(), dry_run=m.dry_run))
+
+    def _h_nn_cleanup_rules(self, m: wire.CleanupRules):
+        if m.replace:
+            rules = cleanup.parse_rules(m.rules)
+            cleanup.save_file(self.rules_file, rules)
+            self.keeper.set_rules(rules, time.time())
+            log.info("cleanup rules replaced (%d rules), saved to %s", len(rules.rules), self.rules_file)
+        return wire.Ok(info=self.keeper.describe_rules())
+
+    def _h_nn_cleanup_status(self, m: wire.CleanupStatus):
+        return wire.Ok(info=self.keeper.status(time.time()))
 
     def _h_nn_rename(self, m: wire.Rename):
         self.core.rename(m.src, m.dst, time.time())
@@ -215,9 +253,10 @@ def _with_rid(reply: wire.Message, rid: int) -> wire.Message:
 
 
 def run(data_dir: str, host: str, port: int, settings: Settings, ready_file: str = "",
-        checkpoint_every: int = 10000) -> None:
+        checkpoint_every: int = 10000, cleanup_rules: str = "") -> None:
     """Start a NameNode and serve until SIGTERM/SIGINT."""
-    node = NameNode(data_dir, settings, host, port, checkpoint_every=checkpoint_every)
+    node = NameNode(data_dir, settings, host, port, checkpoint_every=checkpoint_every,
+                    cleanup_rules=cleanup_rules)
     signal.signal(signal.SIGTERM, node.stop)
     signal.signal(signal.SIGINT, node.stop)
     if ready_file:

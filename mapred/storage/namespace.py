@@ -76,6 +76,7 @@ class Namespace:
     def __init__(self) -> None:
         self.root = DirNode()
         self.txid = 0  # the id of the last applied op
+        self.pins: dict[str, set] = {}   # path -> tags that keep cleanup rules off it
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -211,6 +212,15 @@ class Namespace:
         return [{"op": "setrep", "path": p, "replication": replication}
                 for p, _ in self.walk_files(path)]
 
+    def pin_ops(self, path: str, tag: str, on: bool) -> list[dict]:
+        """Ops marking ``path`` pinned by ``tag`` (or no longer); a no-op is no op."""
+        self.get(path)
+        if not isinstance(tag, str) or not tag or len(tag) > MAX_NAME:
+            raise StorageError(f"pin tag {tag!r} must be a non-empty string of at most {MAX_NAME}")
+        if on == (tag in self.pins.get(path, ())):
+            return []
+        return [{"op": "pin" if on else "unpin", "path": path, "tag": tag}]
+
     # -- ops: applying ---------------------------------------------------------------------------
 
     def apply(self, op: dict) -> None:
@@ -232,6 +242,8 @@ class Namespace:
     def _apply_delete(self, op: dict) -> None:
         parent, name = split(op["path"])
         self.get(parent).children.pop(name, None)
+        for pinned in [p for p in self.pins if _at_or_under(p, op["path"])]:
+            del self.pins[pinned]
 
     def _apply_rename(self, op: dict) -> None:
         sparent, sname = split(op["src"])
@@ -239,6 +251,17 @@ class Namespace:
         node = self.get(sparent).children.pop(sname)
         self.get(dparent).children[dname] = node
         self.get(dparent).mtime = op["mtime"]
+        for pinned in [p for p in self.pins if _at_or_under(p, op["src"])]:   # pins move along
+            self.pins[op["dst"] + pinned[len(op["src"]):]] = self.pins.pop(pinned)
+
+    def _apply_pin(self, op: dict) -> None:
+        self.pins.setdefault(op["path"], set()).add(op["tag"])
+
+    def _apply_unpin(self, op: dict) -> None:
+        tags = self.pins.get(op["path"], set())
+        tags.discard(op["tag"])
+        if not tags:
+            self.pins.pop(op["path"], None)
 
     def _apply_setrep(self, op: dict) -> None:
         self.get_file(op["path"]).replication = op["replication"]
@@ -247,14 +270,22 @@ class Namespace:
 
     def image(self) -> dict:
         """The whole tree as plain values (msgpack-able), with the last txid."""
-        return {"txid": self.txid, "root": _dump(self.root)}
+        image = {"txid": self.txid, "root": _dump(self.root)}
+        if self.pins:
+            image["pins"] = {p: sorted(tags) for p, tags in self.pins.items()}
+        return image
 
     @classmethod
     def from_image(cls, image: dict) -> "Namespace":
         ns = cls()
         ns.txid = image["txid"]
         ns.root = _load(image["root"])
+        ns.pins = {p: set(tags) for p, tags in image.get("pins", {}).items()}
         return ns
+
+
+def _at_or_under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 def _ancestors(path: str) -> list[str]:

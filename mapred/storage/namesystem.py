@@ -17,7 +17,8 @@ from typing import Callable
 
 from mapred.errors import NoLiveReplica, SafeModeError, StorageError
 from mapred.storage.blocks import BlockMap, BlockState, DatanodeInfo, NodeState
-from mapred.storage.namespace import Namespace, normalize
+from mapred.storage import trash
+from mapred.storage.namespace import DirNode, Namespace, normalize, split
 from mapred.storage.placement import DeleteReplica, ReplicateBlock, choose_targets, replication_work
 
 MAX_REPLICATION = 32
@@ -95,6 +96,8 @@ class Settings:
     copy_timeout: float = 30.0      # a copy not confirmed by then is tried again
     lease_timeout: float = 120.0    # a silent writer's file is abandoned after this
     scan_period: float = 1.0        # seconds between replication scans (each is O(blocks))
+    trash_interval: float = trash.DEFAULT_INTERVAL   # 0 = `rm` deletes at once
+    trash_checkpoint_interval: float = 0.0           # 0 = min(trash_interval, 1 h)
 
 
 class Namesystem:
@@ -237,15 +240,47 @@ class Namesystem:
         for block_id in doomed:
             self._delete_everywhere(block_id)
 
+    def remove(self, path: str, recursive: bool, user: str, use_trash: bool, now: float) -> str:
+        """``rm``: into ``user``'s trash (returning where it went) or, without trash, gone ("")."""
+        path = normalize(path)
+        if not use_trash or self.cfg.trash_interval <= 0 or trash.in_trash(path):
+            self.delete(path, recursive)
+            return ""
+        self._writable()
+        node = self.ns.get(path)
+        if trash.holds_trash(path):
+            raise StorageError(f"{path} holds users' trash; delete it with --skip-trash")
+        if isinstance(node, DirNode) and node.children and not recursive:
+            raise StorageError(f"{path} is a non-empty directory (use -r)")
+        exists = lambda p: self.ns.lookup(p) is not None   # noqa: E731
+        dst = trash.target(path, trash.check_user(user), exists, now)
+        try:
+            ops = self.ns.mkdir_ops(split(dst)[0], True, now)
+        except StorageError:    # a file of an earlier deletion sits where a parent would go
+            dst = f"{trash.current(user)}/{int(now * 1000)}{path}"
+            ops = self.ns.mkdir_ops(split(dst)[0], True, now)
+        self._commit(ops + [{"op": "rename", "src": path, "dst": dst, "mtime": now}])
+        self._retarget(dst)
+        return dst
+
     def rename(self, src: str, dst: str, now: float) -> None:
         src, dst = normalize(src), normalize(dst)
         self._writable()
         ops = self.ns.rename_ops(src, dst, now)
         self._commit(ops)
-        new_root = ops[0]["dst"]
+        self._retarget(ops[0]["dst"])
+
+    def _retarget(self, new_root: str) -> None:
+        """Blocks of files that moved to ``new_root`` learn their new path."""
         for path, node in self.ns.walk_files(new_root):
             for block_id, _ in node.blocks:
                 self.bmap.blocks[block_id].path = path
+
+    def pin(self, path: str, tag: str, on: bool = True) -> None:
+        """Mark ``path`` pinned by ``tag`` (journaled): no cleanup rule touches it while pinned."""
+        path = normalize(path)
+        self._writable()
+        self._commit(self.ns.pin_ops(path, tag, on))
 
     def set_replication(self, path: str, replication: int) -> int:
         """Set the target factor of every file at or under ``path``; return the file count."""
