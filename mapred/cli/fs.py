@@ -272,11 +272,64 @@ def report():
     with _client() as c:
         nodes = c.report()
     for n in nodes:
-        click.echo(f"{n['dnid']} {n['addr']} {n['state']} capacity {n['capacity'] / GiB:.1f} GiB "
-                   f"used {n['used']} B  remaining {n['remaining'] / GiB:.1f} GiB  blocks "
-                   f"{n['blocks']}  last heartbeat {n['last_heartbeat_s']:.1f}s ago")
+        admin = n.get("admin_state", "IN_SERVICE")
+        pending = f" ({n['decommission_pending']} blocks to copy)" if "decommission_pending" in n else ""
+        click.echo(f"{n['dnid']} {n['addr']} {n['state']} {admin}{pending} capacity "
+                   f"{n['capacity'] / GiB:.1f} GiB used {n['used']} B  remaining "
+                   f"{n['remaining'] / GiB:.1f} GiB  blocks {n['blocks']}  last heartbeat "
+                   f"{n['last_heartbeat_s']:.1f}s ago")
     click.echo(f"{sum(n['state'] == 'LIVE' for n in nodes)} live, "
-               f"{sum(n['state'] != 'LIVE' for n in nodes)} dead")
+               f"{sum(n['state'] != 'LIVE' for n in nodes)} dead, "
+               f"{sum(n.get('admin_state') == 'DECOMMISSION_INPROGRESS' for n in nodes)} decommissioning, "
+               f"{sum(n.get('admin_state') == 'DECOMMISSIONED' for n in nodes)} decommissioned")
+
+
+@fs.command("decommission")
+@click.argument("datanode")
+@click.option("--wait/--no-wait", default=False, help="return once it is DECOMMISSIONED")
+@click.option("--timeout", default=600.0, show_default=True, help="seconds for --wait")
+@click.option("--cancel", is_flag=True, help="put the DataNode back in service")
+@_clean
+def decommission(datanode, wait, timeout, cancel):
+    """Copy DATANODE's blocks elsewhere, then mark it DECOMMISSIONED (safe to stop).
+
+    DATANODE is its id or address (see `mapred fs report`).  It serves reads until done.
+    """
+    with _client() as c:
+        r = c.decommission(datanode, on=not cancel)
+        deadline = time.monotonic() + timeout
+        while wait and not cancel and r["admin_state"] != "DECOMMISSIONED":
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"{r['dnid']} still {r['admin_state']} after {timeout:g}s")
+            time.sleep(0.5)
+            r = next(dict(n, dnid=n["dnid"]) for n in c.report() if n["dnid"] == r["dnid"])
+    click.echo(f"{r['dnid']}: {r['admin_state']}")
+
+
+@fs.command("balance")
+@click.option("--threshold", default=0.1, show_default=True, type=click.FloatRange(0.001, 0.999),
+              help="allowed deviation from each node's fair share, as a fraction")
+@click.option("--bandwidth", default="10MB", show_default=True, help="bytes per second of moves")
+@click.option("--timeout", default=3600.0, show_default=True, help="seconds to wait")
+@click.option("--wait/--no-wait", default=True)
+@_clean
+def balance(threshold, bandwidth, timeout, wait):
+    """Move blocks from full DataNodes to empty ones (throttled) until usage is within THRESHOLD."""
+    from mapred.storage.cleanup import size
+    with _client() as c:
+        r = c.balance("start", threshold, size(bandwidth, "--bandwidth"))
+        deadline = time.monotonic() + timeout
+        while wait and r["running"]:
+            if time.monotonic() > deadline:
+                c.balance("stop")
+                raise click.ClickException(f"not balanced after {timeout:g}s ({r['moved']} moves); stopped")
+            time.sleep(0.5)
+            r = c.balance("status")
+    for line in r["log"][-1:]:
+        click.echo(line)
+    for dnid, used in sorted(r["used"].items()):
+        click.echo(f"{dnid} {used} B")
+    click.echo("balanced" if r["balanced"] else f"balancing ({r['moving']} moves in flight)")
 
 
 @fs.command("safemode")

@@ -363,6 +363,23 @@ class CleanupStatus(Message):
     """Cleanup metrics: bytes and files freed by rule, last run, pins honoured, trash."""
 
 
+@message("nn.decommission")
+class DecommissionDatanode(Message):
+    """Decommission ``datanode`` (dnid or address); ``on`` false puts it back in service."""
+
+    datanode: str
+    on: bool = True
+
+
+@message("nn.balance")
+class Balance(Message):
+    """``start`` moving blocks until usage is within ``threshold``, ``stop``, or ``status``."""
+
+    action: str = "status"
+    threshold: float = 0.1
+    bandwidth: int = 10 * 1024 * 1024      # bytes per second of block moves, all nodes together
+
+
 # ---------------------------------------------------------------------------------------------
 # storage: NameNode -> client replies
 
@@ -584,6 +601,23 @@ class Reregister(Message):
     """The master does not know this worker (restarted master, or declared dead): register again."""
 
     reason: str = ""
+
+
+@message("mw.retire")
+class Retire(Message):
+    """The worker was drained: it runs nothing and holds nothing a job needs; exit DECOMMISSIONED."""
+
+    reason: str = ""
+
+
+@message("mc.drain")
+class DrainWorker(Message):
+    """Drain ``worker`` (its id or shuffle address): no new tasks; retire once not needed.
+
+    ``timeout`` > 0 retires it after that many seconds anyway."""
+
+    worker: str
+    timeout: float = 0.0
 
 
 @message("mc.submit")

@@ -15,6 +15,14 @@ class NodeState(str, Enum):
     DEAD = "DEAD"
 
 
+class AdminState(str, Enum):
+    """What the operator wants of a DataNode (HDFS's admin states), apart from its liveness."""
+
+    IN_SERVICE = "IN_SERVICE"
+    DECOMMISSION_INPROGRESS = "DECOMMISSION_INPROGRESS"   # copies leave; still serves reads
+    DECOMMISSIONED = "DECOMMISSIONED"                     # every block has full copies elsewhere
+
+
 class BlockState(str, Enum):
     UNDER_CONSTRUCTION = "UNDER_CONSTRUCTION"   # its file is still being written
     COMPLETE = "COMPLETE"
@@ -32,6 +40,7 @@ class DatanodeInfo:
     last_seen: float = 0.0
     state: NodeState = NodeState.LIVE
     blocks: set = field(default_factory=set)
+    admin: AdminState = AdminState.IN_SERVICE
 
     def usage(self) -> float:
         """Share of capacity used; unknown capacity counts as empty."""
@@ -39,6 +48,7 @@ class DatanodeInfo:
 
     def describe(self) -> dict:
         return {"dnid": self.dnid, "addr": self.addr, "host": self.host, "state": self.state.value,
+                "admin_state": self.admin.value,
                 "capacity": self.capacity, "used": self.used, "remaining": self.remaining,
                 "blocks": len(self.blocks), "last_seen": self.last_seen}
 
@@ -120,6 +130,18 @@ class BlockMap:
         if info is None:
             return []
         return sorted(d for d in info.replicas if self.is_live(d))
+
+    def in_service_replicas(self, block_id: int) -> list[str]:
+        """Live good copies that count towards replication (not on a node being decommissioned)."""
+        return [d for d in self.live_replicas(block_id) if self.in_service(d)]
+
+    def in_service(self, dnid: str) -> bool:
+        node = self.nodes.get(dnid)
+        return node is not None and node.state is NodeState.LIVE and node.admin is AdminState.IN_SERVICE
+
+    def in_service_nodes(self) -> list[DatanodeInfo]:
+        """Live nodes that may take new copies."""
+        return [n for n in self.live_nodes() if n.admin is AdminState.IN_SERVICE]
 
     # -- datanodes ---------------------------------------------------------------------------------
 

@@ -142,6 +142,15 @@ class Client:
         msg = wire.CleanupRules(rules=rules or {}, replace=rules is not None)
         return self.call(msg, retry=rules is None).info
 
+    def decommission(self, datanode: str, on: bool = True) -> dict:
+        """Start decommissioning ``datanode`` (dnid or address), or with ``on=False`` cancel it."""
+        return self.call(wire.DecommissionDatanode(datanode=datanode, on=on)).info
+
+    def balance(self, action: str = "status", threshold: float = 0.1,
+                bandwidth: int = 10 * 1024 * 1024) -> dict:
+        return self.call(wire.Balance(action=action, threshold=threshold, bandwidth=bandwidth),
+                         retry=action == "status").info
+
     def cleanup_status(self) -> dict:
         return self.call(wire.CleanupStatus(), retry=True).info
 

@@ -10,6 +10,7 @@ is logged with its traceback and answered as an internal error.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import secrets
@@ -19,7 +20,7 @@ import time
 import zmq
 
 from mapred.net import wire
-from mapred.errors import ConfigError, MapredError, ProtocolError
+from mapred.errors import ConfigError, MapredError, ProtocolError, StorageError
 from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
 from mapred.storage import cleanup, trash
 from mapred.storage.housekeeping import Housekeeper
@@ -54,6 +55,7 @@ class NameNode:
         if cleanup_rules and rules is None:
             raise ConfigError(f"cleanup rules file {cleanup_rules} does not exist")
         self.keeper = Housekeeper(self.core, rules, now=time.time())
+        self._load_leaving()
         self.ctx = zmq.Context()
         self.sock = make_socket(self.ctx, zmq.ROUTER, secret=secret)
         self.port = bind(self.sock, host, port)
@@ -191,6 +193,36 @@ class NameNode:
         for node in nodes:
             node["last_heartbeat_s"] = round(now - node.pop("last_seen"), 3)
         return wire.Datanodes(nodes=nodes)
+
+    def _h_nn_decommission(self, m: wire.DecommissionDatanode):
+        dnid = self.core.decommission(m.datanode, m.on)
+        self._save_leaving()
+        log.info("DataNode %s: %s", dnid, "decommissioning" if m.on else "back in service")
+        return wire.Ok(info={"dnid": dnid, "admin_state": self.core.bmap.nodes[dnid].admin.value})
+
+    def _h_nn_balance(self, m: wire.Balance):
+        if m.action == "start":
+            return wire.Ok(info=self.core.start_balance(m.threshold, m.bandwidth))
+        if m.action == "stop":
+            if self.core.balancing:
+                self.core.balancing["running"] = False
+        elif m.action != "status":
+            raise StorageError(f"unknown balance action {m.action!r} (start, stop, status)")
+        return wire.Ok(info=self.core.balance_status())
+
+    def _save_leaving(self) -> None:
+        """The decommission list survives a NameNode restart (HDFS keeps it in an exclude file)."""
+        path = os.path.join(self.data_dir, "name", "decommission.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(sorted(self.core.leaving), f)
+        os.replace(tmp, path)
+
+    def _load_leaving(self) -> None:
+        path = os.path.join(self.data_dir, "name", "decommission.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                self.core.leaving = {str(d) for d in json.load(f)}
 
     def _h_nn_safemode(self, m: wire.SafeMode):
         return wire.Ok(info={"safemode": self.core.set_safemode(m.action)})

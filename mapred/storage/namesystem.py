@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from mapred.errors import NoLiveReplica, SafeModeError, StorageError
-from mapred.storage.blocks import BlockMap, BlockState, DatanodeInfo, NodeState
+from mapred.storage.blocks import AdminState, BlockMap, BlockState, DatanodeInfo, NodeState
+from mapred.storage.elastic import DecommissionAndBalance
 from mapred.storage import trash
 from mapred.storage.namespace import DirNode, Namespace, normalize, split
 from mapred.storage.placement import DeleteReplica, ReplicateBlock, choose_targets, replication_work
@@ -100,7 +101,7 @@ class Settings:
     trash_checkpoint_interval: float = 0.0           # 0 = min(trash_interval, 1 h)
 
 
-class Namesystem:
+class Namesystem(DecommissionAndBalance):
     """All NameNode state.  ``log(ops, txid)`` must make ops durable before returning."""
 
     def __init__(self, ns: Namespace, settings: Settings,
@@ -112,6 +113,10 @@ class Namesystem:
         self.in_flight: dict[int, dict] = {}      # block_id -> {target dnid: deadline}
         self.safemode_manual = False
         self._next_scan = float("-inf")
+        self.leaving: set[str] = set()            # dnids the operator decommissions
+        self.moving: dict[int, tuple] = {}        # block_id -> (source, target) of a balancer move
+        self.balancing: dict | None = None        # {"threshold", "bandwidth"} while `fs balance` runs
+        self.balance_log: list[str] = []
         for block_id, length, path, replication in ns.all_blocks():
             self.bmap.add_block(block_id, length, replication, path)
         self.safemode_auto = bool(self.bmap.blocks)
@@ -197,7 +202,7 @@ class Namesystem:
         if uc.current is not None:   # the writer gave up on its block: retry elsewhere
             self._delete_everywhere(uc.current)
             uc.current = None
-        targets = choose_targets(self.bmap.live_nodes(), uc.replication,
+        targets = choose_targets(self.bmap.in_service_nodes(), uc.replication,
                                  writer_host=client_host or uc.client_host,
                                  exclude=frozenset(exclude), block_size=uc.block_size)
         if not targets:
@@ -324,7 +329,8 @@ class Namesystem:
                 blocks += 1
                 info = self.bmap.blocks[block_id]
                 live = len(self.bmap.live_replicas(block_id))
-                state = self._block_health(live, info, node.replication)
+                serving = len(self.bmap.in_service_replicas(block_id))
+                state = self._block_health(live, serving, info, node.replication)
                 missing += state == "MISSING"
                 corrupt += state == "CORRUPT"
                 under += state == "UNDER_REPLICATED"
@@ -338,15 +344,22 @@ class Namesystem:
                 "safemode": self.safemode, "live_datanodes": len(self.bmap.live_nodes())}
 
     @staticmethod
-    def _block_health(live: int, info, target: int) -> str:
+    def _block_health(live: int, serving: int, info, target: int) -> str:
+        """Copies on a node being decommissioned still count: they serve reads until it is done."""
         if live == 0:
             return "CORRUPT" if info.corrupt else "MISSING"
         if live < target:
             return "UNDER_REPLICATED"
-        return "OVER_REPLICATED" if live > target else "HEALTHY"
+        return "OVER_REPLICATED" if serving > target else "HEALTHY"
 
     def datanode_report(self) -> list[dict]:
-        return [n.describe() for _, n in sorted(self.bmap.nodes.items())]
+        out = []
+        for dnid, node in sorted(self.bmap.nodes.items()):
+            entry = node.describe()
+            if node.admin is AdminState.DECOMMISSION_INPROGRESS:
+                entry["decommission_pending"] = len(self._still_needed(node))
+            out.append(entry)
+        return out
 
     def set_safemode(self, action: str) -> bool:
         if action == "enter":
@@ -376,6 +389,9 @@ class Namesystem:
     def _on_DatanodeRegistered(self, ev: DatanodeRegistered):
         self.bmap.register(DatanodeInfo(ev.dnid, ev.addr, ev.host, ev.data_dir, ev.capacity,
                                         ev.used, ev.remaining, ev.now))
+        node = self.bmap.nodes[ev.dnid]
+        if ev.dnid in self.leaving and node.admin is AdminState.IN_SERVICE:
+            node.admin = AdminState.DECOMMISSION_INPROGRESS
         return []
 
     def _on_HeartbeatReceived(self, ev: HeartbeatReceived):
@@ -410,6 +426,7 @@ class Namesystem:
             self.bmap.mark_corrupt(ev.block_id, ev.dnid)
             return []
         self.bmap.add_replica(ev.block_id, ev.dnid)
+        self._moved(ev.block_id, ev.dnid)
         return []
 
     def _on_ReplicaCorrupt(self, ev: ReplicaCorrupt):
@@ -428,6 +445,8 @@ class Namesystem:
         if not self.safemode and ev.now >= self._next_scan:
             self._next_scan = ev.now + self.cfg.scan_period
             self._schedule_replication(ev.now)
+            self._check_decommission()
+            self._schedule_balance(ev.now)
         return []
 
     def _expire_copies(self, now: float) -> None:
@@ -437,6 +456,9 @@ class Namesystem:
                     del flights[dnid]
             if not flights:
                 del self.in_flight[block_id]
+        for block_id, (source, target, deadline) in list(self.moving.items()):
+            if now > deadline or not self.bmap.is_live(target) or block_id not in self.bmap.blocks:
+                del self.moving[block_id]
 
     def _schedule_replication(self, now: float) -> None:
         pending = {b: set(f) for b, f in self.in_flight.items()}

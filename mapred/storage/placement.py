@@ -66,16 +66,17 @@ def replication_work(bmap: BlockMap, in_flight: dict, max_streams: int) -> list:
     ``in_flight`` maps block_id -> set of target dnids already being copied to;
     those count as copies so that a slow copy is not started twice.
     """
-    live = bmap.live_nodes()
+    live = bmap.in_service_nodes()
     actions: list = []
     budget = max_streams - sum(len(t) for t in in_flight.values())
     needy = []
     for block_id, info in bmap.blocks.items():
         if info.state is not BlockState.COMPLETE:
             continue
-        have = bmap.live_replicas(block_id)
+        have = bmap.in_service_replicas(block_id)
+        readable = bmap.live_replicas(block_id)     # with copies on decommissioning nodes
         pending = in_flight.get(block_id, set())
-        if len(have) + len(pending) < info.replication and have:
+        if len(have) + len(pending) < info.replication and readable:
             needy.append((len(have), block_id, have, pending))
         elif len(have) > info.replication and not pending:
             actions.extend(_trim(bmap, info, have))
@@ -84,10 +85,13 @@ def replication_work(bmap: BlockMap, in_flight: dict, max_streams: int) -> list:
             break
         info = bmap.blocks[block_id]
         need = min(info.replication - len(have) - len(pending), budget)
-        targets = choose_targets(live, need, existing=tuple(have) + tuple(pending),
+        readable = bmap.live_replicas(block_id)
+        targets = choose_targets(live, need, existing=tuple(readable) + tuple(pending),
                                  exclude=frozenset(info.corrupt), block_size=info.length)
         if targets:
-            source = min(have, key=lambda d: (len(bmap.nodes[d].blocks), d))
+            # a decommissioning node is the best source: it takes no new writes (as HDFS)
+            leaving = [d for d in readable if d not in have]
+            source = min(leaving or have, key=lambda d: (len(bmap.nodes[d].blocks), d))
             actions.append(ReplicateBlock(block_id, info.length, source, tuple(targets)))
             budget -= len(targets)
     return actions
