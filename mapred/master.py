@@ -236,9 +236,24 @@ class Master:
         jobs = [job_summary(self.core, rec) for rec in self.jobs.values()]
         workers = [{"worker_id": w.worker_id, "host": w.host, "slots": w.slots, "pid": w.pid,
                     "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id),
-                    "running": self.core.running_on(w.worker_id)}
+                    "running": self.core.running_on(w.worker_id),
+                    "state": self.core.workers[w.worker_id].state if w.worker_id in self.core.workers
+                    else "LOST"}
                    for w in self.workers.values()]
         self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers))
+
+    def _on_DrainWorker(self, route, msg: wire.DrainWorker, data) -> None:
+        """``mapred worker drain``: no new tasks there; it leaves once nothing it holds is needed."""
+        hits = [w for w in self.workers if w == msg.worker or self.workers[w].shuffle_addr == msg.worker]
+        if len(hits) != 1 or not self._alive(hits[0]):
+            known = ", ".join(w for w in self.workers if self._alive(w)) or "none"
+            self._reply(route, wire.Error(rid=msg.rid, kind="ConfigError",
+                                          message=f"no live worker {msg.worker!r}; live: {known}"))
+            return
+        self._step(ev.WorkerDrainRequested(hits[0], msg.timeout, time.monotonic()))
+        w = self.core.workers[hits[0]]
+        self._reply(route, wire.Ok(rid=msg.rid, info={"worker_id": hits[0], "state": w.state,
+                                                      "needed_outputs": len(self.core.needed_outputs(w.id))}))
 
     def _on_KillJob(self, route, msg: wire.KillJob, data) -> None:
         rec = self.jobs.get(msg.job_id)
@@ -297,6 +312,10 @@ class Master:
             rec.plan.apply_discard(a)
         if a.worker_id in self.workers:
             self._to_worker(a.worker_id, wire.Discard(attempt=str(a.attempt)))
+
+    def retire(self, a: act.RetireWorker) -> None:
+        log.info("worker %s DECOMMISSIONED: %s", a.worker_id, a.reason)
+        self._to_worker(a.worker_id, wire.Retire(reason=a.reason))
 
     def finished(self, done: act.JobFinished) -> None:
         """Clean up after a job, tell workers to drop its code, forget jobs the core forgot."""

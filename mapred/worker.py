@@ -29,6 +29,7 @@ from mapred.net import wire
 from mapred.errors import ClusterError, ProtocolError
 from mapred.task.attempt import cache_key
 from mapred.task.pool import ExecutorPool, PoolEvent
+from mapred.task.sweep import sweep
 from mapred.io.fs import HOSTNAME
 from mapred.shuffle.serve import ShuffleServer
 from mapred.net.transport import Backoff, make_socket, recv, send, stop_authenticator
@@ -47,6 +48,7 @@ class Worker:
         self.master = master
         self.data_dir = os.path.abspath(data_dir)
         os.makedirs(self.data_dir, exist_ok=True)
+        self.swept = sweep(self.data_dir)     # a crashed predecessor's map outputs: never fetched again
         self.slots = slots or os.cpu_count() or 1
         self.version = version
         self.short_circuit = short_circuit
@@ -62,6 +64,7 @@ class Worker:
         self.session = 0
         self.running = True
         self.exit_reason = ""
+        self.retired = False          # drained and told to leave by the master
         self.last_heard = time.monotonic()
         self.next_beat = 0.0
         self.register_backoff = Backoff(base=0.5, cap=5.0)
@@ -171,6 +174,8 @@ class Worker:
             self._handle(msg, data)
 
     def _handle(self, msg, data: list) -> None:
+        if self.retired:
+            return     # leaving: nothing after the master's Retire matters
         if isinstance(msg, wire.Ok):
             if not self.registered and msg.info.get("registered") == self.worker_id:
                 self.registered = True
@@ -187,6 +192,10 @@ class Worker:
             self._remove(msg.attempt)
         elif isinstance(msg, wire.DropJob):
             self._drop_job(msg.job_id)
+        elif isinstance(msg, wire.Retire):
+            log.info("worker %s DECOMMISSIONED: %s", self.worker_id, msg.reason)
+            self.retired = True
+            self.running = False
         elif isinstance(msg, wire.Reregister):
             log.warning("master asks us to register again: %s", msg.reason)
             self._forget_master()

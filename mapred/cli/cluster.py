@@ -32,8 +32,8 @@ def master(host, port, namenode, ready_file, dead_timeout, speculation, verbose)
     run(host, port, namenode, ready_file, dead_timeout=dead_timeout, speculation=speculation)
 
 
-@click.command("worker")
-@click.option("--master", "master_addr", required=True, envvar="MAPRED_MASTER", help="tcp://H:P")
+@click.group("worker", invoke_without_command=True)
+@click.option("--master", "master_addr", envvar="MAPRED_MASTER", help="tcp://H:P")
 @click.option("--slots", type=click.IntRange(1), help="task slots (default: cores)")
 @click.option("--data-dir", default="", help="map outputs go here (default: a temp dir)")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address of the shuffle server")
@@ -43,10 +43,17 @@ def master(host, port, namenode, ready_file, dead_timeout, speculation, verbose)
 @click.option("--heartbeat", type=click.FloatRange(0.05), help="seconds between heartbeats")
 @click.option("--claim-version", default="", hidden=True, help="testing: report another version")
 @click.option("-v", "--verbose", is_flag=True)
+@click.pass_context
 @_clean
-def worker(master_addr, slots, data_dir, host, short_circuit, memory_cap, heartbeat, claim_version, verbose):
-    """Run a worker: executes tasks for the master at --master."""
+def worker(ctx, master_addr, slots, data_dir, host, short_circuit, memory_cap, heartbeat, claim_version,
+           verbose):
+    """Run a worker: executes tasks for the master at --master (`worker drain` retires one)."""
     import tempfile
+    ctx.obj = {"master": master_addr}
+    if ctx.invoked_subcommand is not None:
+        return
+    if not master_addr:
+        raise click.UsageError("Missing option '--master' (or set MAPRED_MASTER).")
 
     from mapred.version import __version__
     from mapred.worker import run
@@ -55,6 +62,32 @@ def worker(master_addr, slots, data_dir, host, short_circuit, memory_cap, heartb
         short_circuit, claim_version or __version__,
         executor_memory_cap=memory_cap << 20 if memory_cap is not None else None,
         heartbeat_interval=heartbeat)
+
+
+@worker.command("drain")
+@click.argument("worker_id")
+@click.option("--master", "drain_master", envvar="MAPRED_MASTER", default="", help="tcp://H:P")
+@click.option("--timeout", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="retire it after this many seconds anyway (0 = wait until nothing is needed)")
+@click.option("--wait/--no-wait", default=True, help="return once it is DECOMMISSIONED")
+@click.pass_context
+@_clean
+def worker_drain(ctx, worker_id, drain_master, timeout, wait):
+    """Take no new tasks on WORKER_ID, let it finish and serve its map outputs, then retire it."""
+    import time
+
+    from mapred.runtime.client import connect
+    addr = drain_master or ctx.obj.get("master") or _recorded_master()
+    if not addr:
+        raise click.ClickException("no master: pass --master tcp://H:P or set MAPRED_MASTER")
+    with connect(addr) as c:
+        r = c.drain(worker_id, timeout)
+        click.echo(f"{r['worker_id']}: {r['state']} ({r['needed_outputs']} map outputs still needed)")
+        while wait and r["state"] == "DECOMMISSIONING":
+            time.sleep(0.25)
+            r = next(w for w in c.workers(alive_only=False) if w["worker_id"] == r["worker_id"])
+        if wait:
+            click.echo(f"{r['worker_id']}: {r['state']}")
 
 
 @click.group("cluster")

@@ -78,7 +78,16 @@ class JobFinished:
     counters: dict = field(default_factory=dict)
 
 
-ACTIONS = (AssignAttempt, KillAttempt, CommitAttempt, CommitJob, DiscardAttempt, JobFinished)
+@dataclass(frozen=True)
+class RetireWorker:
+    """A drained worker may leave now: tell it to exit DECOMMISSIONED."""
+
+    worker_id: str
+    reason: str
+
+
+ACTIONS = (AssignAttempt, KillAttempt, CommitAttempt, CommitJob, DiscardAttempt, JobFinished,
+           RetireWorker)
 
 
 def job_of(action) -> str:

@@ -131,6 +131,18 @@ class CommitFailed:
 
 
 @dataclass(frozen=True)
+class WorkerDrainRequested:
+    """Take no new tasks on ``worker_id``; retire it once nothing it runs or holds is needed.
+
+    ``timeout`` > 0: retire it then anyway (its running attempts and needed map
+    outputs are made again elsewhere)."""
+
+    worker_id: str
+    timeout: float = 0.0
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
 class JobKillRequested:
     """A client asked to stop the job."""
 
@@ -139,4 +151,4 @@ class JobKillRequested:
 
 
 EVENTS = (JobSubmitted, WorkerJoined, WorkerHeartbeat, WorkerLost, Tick, AttemptSucceeded, AttemptFailed,
-          FetchFailed, CommitDone, CommitFailed, JobKillRequested)
+          FetchFailed, CommitDone, CommitFailed, JobKillRequested, WorkerDrainRequested)

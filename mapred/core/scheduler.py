@@ -131,6 +131,17 @@ class Worker:
     alive: bool = True
     running: set = field(default_factory=set)       # AttemptIds
     cached: set = field(default_factory=set)        # cache keys held by this worker
+    draining: bool = False                          # takes no new tasks; retires when not needed
+    drain_deadline: float | None = None
+    retired: bool = False                           # left after a drain: DECOMMISSIONED
+
+    @property
+    def state(self) -> str:
+        if self.retired:
+            return "DECOMMISSIONED"
+        if not self.alive:
+            return "LOST"
+        return "DECOMMISSIONING" if self.draining else "ALIVE"
 
 
 class MasterState:
@@ -162,7 +173,8 @@ class MasterState:
                  ev.WorkerLost: self._on_worker_lost, ev.Tick: self._on_tick,
                  ev.AttemptSucceeded: self._on_attempt_succeeded, ev.AttemptFailed: self._on_attempt_failed,
                  ev.FetchFailed: self._on_fetch_failed, ev.CommitDone: self._on_commit_done,
-                 ev.CommitFailed: self._on_commit_failed}
+                 ev.CommitFailed: self._on_commit_failed,
+                 ev.WorkerDrainRequested: self._on_worker_drain_requested}
         missing = [cls.__name__ for cls in ev.EVENTS if cls not in table]
         extra = [cls.__name__ for cls in table if cls not in ev.EVENTS]
         if missing or extra:
@@ -180,7 +192,7 @@ class MasterState:
         if now:
             self.now = max(self.now, now)
         actions = handler(event)
-        return actions + self._schedule()
+        return actions + self._retire_drained() + self._schedule()
 
     # ------------------------------------------------------------------ workers
     def _on_worker_joined(self, e: ev.WorkerJoined) -> list:
@@ -224,6 +236,43 @@ class MasterState:
     def _on_worker_lost(self, e: ev.WorkerLost) -> list:
         w = self._workers.get(e.worker_id)
         return self._lose_worker(w, e.reason, e.outputs_lost) if w and w.alive else []
+
+    def _on_worker_drain_requested(self, e: ev.WorkerDrainRequested) -> list:
+        w = self._workers.get(e.worker_id)
+        if w is None or not w.alive:
+            return []
+        w.draining = True
+        if e.timeout > 0:
+            w.drain_deadline = self.now + e.timeout
+        log.info("draining worker %s%s", w.id, f" (timeout {e.timeout:g}s)" if e.timeout > 0 else "")
+        return []
+
+    def _retire_drained(self) -> list:
+        """Drained workers that run nothing and hold no map output a running job needs may go."""
+        actions: list = []
+        for w in self._workers.values():
+            if not (w.alive and w.draining):
+                continue
+            if not w.running and not self.needed_outputs(w.id):
+                w.alive, w.retired = False, True
+                actions.append(act.RetireWorker(w.id, "drained: nothing running, no map output needed"))
+            elif w.drain_deadline is not None and self.now >= w.drain_deadline:
+                actions += self._lose_worker(w, "drain timed out")
+                w.retired = True
+                actions.append(act.RetireWorker(w.id, "drain timed out; its work is made again elsewhere"))
+        return actions
+
+    def needed_outputs(self, worker_id: str) -> list[TaskId]:
+        """Finished maps whose output lives on ``worker_id`` and a running job's reduce still needs."""
+        out = []
+        for job in self._jobs.values():
+            if job.state not in _ACTIVE or not job.reduces:
+                continue
+            if all(r.state == TaskState.SUCCEEDED for r in job.reduces):
+                continue
+            out += [t.id for t in job.maps
+                    if t.state == TaskState.SUCCEEDED and t.output_worker == worker_id]
+        return out
 
     def _on_tick(self, e: ev.Tick) -> list:
         actions: list = []
@@ -456,7 +505,8 @@ class MasterState:
         return actions
 
     def _free_workers(self) -> list[Worker]:
-        return [w for w in self._workers.values() if w.alive and len(w.running) < w.slots]
+        return [w for w in self._workers.values()
+                if w.alive and not w.draining and len(w.running) < w.slots]
 
     def _active_jobs(self) -> list[Job]:
         jobs = [j for j in self._jobs.values() if j.state in _ACTIVE]

@@ -81,6 +81,11 @@ class ClusterClient:
     def status(self, job_id: str, detail: bool = False) -> dict:
         return self._call(wire.JobStatusRequest(job_id=job_id, detail=detail), wire.JobStatusReply).status
 
+    def drain(self, worker: str, timeout: float = 0.0) -> dict:
+        """Drain ``worker`` (id or shuffle address): ``{"worker_id", "state", "needed_outputs"}``."""
+        msg = self._call(wire.DrainWorker(worker=worker, timeout=timeout), wire.Ok)
+        return dict(msg.info)
+
     def kill(self, job_id: str, reason: str = "killed by request") -> None:
         self._call(wire.KillJob(job_id=job_id, reason=reason), wire.Ok)
 

@@ -187,6 +187,10 @@ class _PoolBackend:
     def discard(self, a: act.DiscardAttempt) -> None:
         self.plan.apply_discard(a)
 
+    def retire(self, a: act.RetireWorker) -> None:
+        """Nothing drains the embedded cluster's executors; the core never asks."""
+        log.warning("retire of %s ignored: the local runner does not drain", a.worker_id)
+
     def finished(self, a: act.JobFinished) -> None:
         if a.job_id == self.plan.job_id:
             self.plan.finish(a)

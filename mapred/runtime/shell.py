@@ -54,6 +54,9 @@ class Backend(Protocol):
     def finished(self, a: act.JobFinished) -> None:
         """Clean up after a job (on failure: remove its partial output)."""
 
+    def retire(self, a: act.RetireWorker) -> None:
+        """Tell a drained worker to leave (it exits DECOMMISSIONED)."""
+
 
 class Shell:
     """Feeds events to a ``MasterState`` and carries out its actions through a ``Backend``."""
@@ -63,7 +66,8 @@ class Shell:
         self.backend = backend
         self._run = {act.AssignAttempt: backend.assign, act.KillAttempt: backend.kill,
                      act.CommitAttempt: self._commit_attempt, act.CommitJob: self._commit_job,
-                     act.DiscardAttempt: backend.discard, act.JobFinished: backend.finished}
+                     act.DiscardAttempt: backend.discard, act.JobFinished: backend.finished,
+                     act.RetireWorker: backend.retire}
         missing = [cls.__name__ for cls in act.ACTIONS if cls not in self._run]
         if missing:
             raise TypeError(f"shell has no way to carry out {missing}")

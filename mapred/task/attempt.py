@@ -9,6 +9,7 @@ the task, the split, the record offset and the traceback.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import traceback
 from collections import OrderedDict
@@ -363,6 +364,8 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
             n_out += _emit_all(fns.reducer_final(), writer.write, "reducer_final", writer.write_arrays)
     finally:
         out_bytes = writer.close()
+        # fetched segments spilled by the shuffle are this attempt's alone: gone with it
+        shutil.rmtree(spec["work_dir"], ignore_errors=True)
     counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
                 "output_bytes": out_bytes, "millis": int((time.perf_counter() - started) * 1000)}
     return {"output": {"files": [writer.name]}, "counters": {"reduce": counters}, "cached": []}
