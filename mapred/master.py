@@ -238,9 +238,10 @@ class Master:
                     "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id),
                     "running": self.core.running_on(w.worker_id),
                     "state": self.core.workers[w.worker_id].state if w.worker_id in self.core.workers
-                    else "LOST"}
+                    else "LOST", "needed_outputs": len(self.core.needed_outputs(w.worker_id))}
                    for w in self.workers.values()]
-        self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers))
+        self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers,
+                                        cluster={"waiting_tasks": self.core.waiting_tasks()}))
 
     def _on_DrainWorker(self, route, msg: wire.DrainWorker, data) -> None:
         """``mapred worker drain``: no new tasks there; it leaves once nothing it holds is needed."""

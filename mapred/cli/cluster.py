@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import click
 
@@ -97,6 +98,12 @@ def cluster() -> None:
 
 @cluster.command("up")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--min-workers", type=click.IntRange(1), help="adaptive: never fewer workers (default --workers)")
+@click.option("--max-workers", type=click.IntRange(1), help="adaptive: grow up to this many while tasks wait")
+@click.option("--scale-up-delay", default=2.0, show_default=True, type=click.FloatRange(0),
+              help="adaptive: seconds tasks must wait before the cluster grows")
+@click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(0),
+              help="adaptive: seconds a worker must be idle before it is retired (by drain)")
 @click.option("--datanodes", default=0, show_default=True, type=click.IntRange(0))
 @click.option("--slots", default=0, type=click.IntRange(0), help="slots per worker (default: cores / workers)")
 @click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
@@ -104,16 +111,33 @@ def cluster() -> None:
 @click.option("--block-size", default=64 << 20, show_default=True, type=click.IntRange(1024),
               help="bytes per block for files the store makes")
 @_clean
-def cluster_up(workers, datanodes, slots, dir_, dead_timeout, block_size):
-    """Start master, workers (and NameNode + DataNodes) as background processes."""
+def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, datanodes, slots, dir_,
+               dead_timeout, block_size):
+    """Start master, workers (and NameNode + DataNodes) as background processes.
+
+    With --max-workers the cluster is adaptive: an autoscaler grows it while tasks
+    wait and retires idle workers through `mapred worker drain`.
+    """
     from mapred.runtime.procs import STATE_FILE, Cluster
     if os.path.exists(os.path.join(dir_, STATE_FILE)):
         raise click.ClickException(f"a cluster is already recorded in {dir_}; run `mapred cluster down --dir {dir_}`")
-    slots = slots or max(1, (os.cpu_count() or 1) // workers)
+    adaptive = max_workers is not None or min_workers is not None
+    if adaptive:
+        min_workers = min_workers or workers
+        max_workers = max_workers or max(min_workers, workers)
+        if min_workers > max_workers:
+            raise click.BadParameter(f"--min-workers {min_workers} exceeds --max-workers {max_workers}")
+        workers = min_workers
+    slots = slots or max(1, (os.cpu_count() or 1) // (max_workers if adaptive else workers))
     c = Cluster(dir_, workers=workers, slots=slots, datanodes=datanodes, dead_timeout=dead_timeout, detach=True,
                 block_size=block_size)
     try:
         c.start()
+        if adaptive:
+            c.extra_procs.append(c._spawn(
+                ["autoscale", "--master", c.master_addr, "--dir", c.dir, "--min-workers", str(min_workers),
+                 "--max-workers", str(max_workers), "--slots", str(slots), "--up-delay", str(scale_up_delay),
+                 "--idle-timeout", str(idle_timeout)], "autoscale.log"))
         state = c.write_state()
         c.client().close()
         c._client = None
@@ -123,9 +147,62 @@ def cluster_up(workers, datanodes, slots, dir_, dead_timeout, block_size):
     click.echo(f"master    {c.master_addr}")
     if c.namenode_uri():
         click.echo(f"namenode  {c.namenode_uri()}")
-    click.echo(f"workers   {workers} x {slots} slots")
+    click.echo(f"workers   {workers} x {slots} slots" +
+               (f" (adaptive {min_workers}..{max_workers}, see `mapred cluster status`)" if adaptive else ""))
     click.echo(f"state     {state}")
     click.echo(f"stop with `mapred cluster down --dir {dir_}`")
+
+
+@cluster.command("status")
+@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@_clean
+def cluster_status(dir_, as_json):
+    """Workers with their states, and each scaling decision with its reason."""
+    from mapred.runtime.autoscale import STATUS_FILE
+    from mapred.runtime.client import connect
+    from mapred.runtime.procs import STATE_FILE
+    try:
+        with open(os.path.join(dir_, STATE_FILE)) as f:
+            master_addr = json.load(f)["master"]
+    except (OSError, ValueError, KeyError):
+        raise click.ClickException(f"no running cluster recorded in {dir_}") from None
+    scaling = {}
+    if os.path.exists(os.path.join(dir_, STATUS_FILE)):
+        with open(os.path.join(dir_, STATUS_FILE)) as f:
+            scaling = json.load(f)
+    with connect(master_addr) as c:
+        info = c.cluster_info()
+    if as_json:
+        click.echo(json.dumps({"workers": info["workers"], "waiting_tasks": info.get("waiting_tasks", 0),
+                               "scaling": scaling}, indent=1))
+        return
+    for w in info["workers"]:
+        click.echo(f"{w['worker_id']:<28} {w.get('state', '?'):<16} slots {w['slots']}  running "
+                   f"{w['running']}  needed outputs {w.get('needed_outputs', 0)}")
+    click.echo(f"waiting tasks {info.get('waiting_tasks', 0)}")
+    for d in scaling.get("decisions", [])[-20:]:
+        what = f"grow +{d['count']}" if d["action"] == "grow" else f"retire {d['worker']}"
+        click.echo(f"{time.strftime('%H:%M:%S', time.localtime(d['time']))} {what}: {d['reason']}")
+
+
+@click.command("autoscale")
+@click.option("--master", "master_addr", required=True, help="tcp://H:P")
+@click.option("--dir", "dir_", required=True, type=click.Path(file_okay=False), help="workers' dirs and status")
+@click.option("--min-workers", default=1, show_default=True, type=click.IntRange(0))
+@click.option("--max-workers", default=4, show_default=True, type=click.IntRange(1))
+@click.option("--slots", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--up-delay", default=2.0, show_default=True, type=click.FloatRange(0))
+@click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(0))
+@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.05))
+@click.option("-v", "--verbose", is_flag=True)
+@_clean
+def autoscale(master_addr, dir_, min_workers, max_workers, slots, up_delay, idle_timeout, poll, verbose):
+    """Grow and shrink the workers of a cluster mapred launched (started by `cluster up --max-workers`)."""
+    from mapred.core.scaling import ScalingPolicy
+    from mapred.runtime.autoscale import run
+    _daemon_logging(verbose)
+    run(master_addr, dir_, ScalingPolicy(min_workers, max_workers, slots, up_delay, idle_timeout), poll)
 
 
 @cluster.command("down")
@@ -213,5 +290,5 @@ def job_logs(ctx, job_id, task):
             click.echo(line)
 
 
-COMMANDS = [master, worker, cluster, job]
+COMMANDS = [master, worker, cluster, job, autoscale]
 

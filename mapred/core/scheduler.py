@@ -262,6 +262,11 @@ class MasterState:
                 actions.append(act.RetireWorker(w.id, "drain timed out; its work is made again elsewhere"))
         return actions
 
+    def waiting_tasks(self) -> int:
+        """Tasks that could start now if a slot were free (what an autoscaler grows for)."""
+        return sum(1 for job in self._jobs.values() if job.state in _ACTIVE
+                   for t in job.tasks(self._phase(job)) if t.state == TaskState.PENDING)
+
     def needed_outputs(self, worker_id: str) -> list[TaskId]:
         """Finished maps whose output lives on ``worker_id`` and a running job's reduce still needs."""
         out = []

@@ -655,6 +655,7 @@ class ListJobs(Message):
 class JobList(Message):
     jobs: list[dict]
     workers: list[dict] = field(default_factory=list)
+    cluster: dict = field(default_factory=dict)       # {"waiting_tasks": n}
 
 
 @message("mc.kill")

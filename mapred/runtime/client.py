@@ -70,7 +70,7 @@ class ClusterClient:
     def cluster_info(self) -> dict:
         """``{"jobs": [...], "workers": [...]}`` as the master sees them."""
         msg = self._call(wire.ListJobs(), wire.JobList)
-        return {"jobs": msg.jobs, "workers": msg.workers}
+        return {"jobs": msg.jobs, "workers": msg.workers, **msg.cluster}
 
     def jobs(self) -> list[dict]:
         return self.cluster_info()["jobs"]

@@ -55,6 +55,7 @@ class Cluster:
         self.storage = None
         self._client = None
         self._extra_pids: set[int] = set()
+        self.extra_procs: list[subprocess.Popen] = []     # e.g. the autoscaler, recorded with the rest
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Cluster":
@@ -167,7 +168,8 @@ class Cluster:
         return path
 
     def all_pids(self) -> list[int]:
-        pids = [p.pid for p in self.worker_procs] + ([self.master_proc.pid] if self.master_proc else [])
+        pids = [p.pid for p in self.worker_procs + self.extra_procs]
+        pids += [self.master_proc.pid] if self.master_proc else []
         if self.storage is not None:
             pids += [p.pid for p in [self.storage.namenode_proc, *self.storage.datanodes] if p is not None]
         return pids
