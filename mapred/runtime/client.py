@@ -20,6 +20,7 @@ import zmq
 from mapred import config as configmod
 from mapred.core import actions as act
 from mapred.net import wire
+from mapred.runtime.holds import PathHolds
 from mapred.runtime.plan import JobPlan, job_error
 from mapred.errors import ClusterError, ConfigError, MapredError
 from mapred.io.outputs import Result
@@ -104,10 +105,16 @@ class ClusterClient:
         slots = sum(int(w.get("slots", 1)) for w in self.workers())   # small local inputs: ~4 splits a slot
         plan = JobPlan.make(job, inputs, str(output), self.config, tempfile.gettempdir(), overwrite,
                             slots=max(1, slots))
+        holds = PathHolds(plan.job_id, inputs, plan.output)
+        holds.renew(time.monotonic())     # before the master sees it: no window for a cleanup run
         msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job.to_wire(),
                              splits=[s.to_wire() for s in plan.splits], output=plan.output)
-        accepted = self._call(msg, wire.JobAccepted, plan.blob, retry=False)
-        return JobHandle(self, accepted.job_id, plan.output)
+        try:
+            accepted = self._call(msg, wire.JobAccepted, plan.blob, retry=False)
+        except BaseException:
+            holds.release()
+            raise
+        return JobHandle(self, accepted.job_id, plan.output, holds)
 
     def run(self, job, inputs, output: str | None = None, *, overwrite: bool = False, progress=None) -> Result:
         """Submit and wait; raise ``JobFailed`` / ``JobKilled`` like the local runner."""
@@ -133,8 +140,9 @@ class ClusterClient:
 class JobHandle:
     """One submitted job: ``status()``, ``wait()``, ``kill()``, ``counters()``, ``logs()``."""
 
-    def __init__(self, client: ClusterClient, job_id: str, output: str) -> None:
+    def __init__(self, client: ClusterClient, job_id: str, output: str, holds=None) -> None:
         self.client, self.job_id, self.output = client, job_id, output
+        self.holds = holds          # the job's mrfs:// paths, held on their NameNodes while we wait
         self.started = time.monotonic()
 
     def status(self, detail: bool = False) -> dict:
@@ -161,7 +169,11 @@ class JobHandle:
             if progress is not None:
                 progress(st["progress"], st.get("counters", {}))
             if state.finished:
+                if self.holds is not None:
+                    self.holds.release()
                 return self._result(st, state)
+            if self.holds is not None:
+                self.holds.renew(time.monotonic())
             if deadline is not None and time.monotonic() > deadline:
                 raise MapredError(f"job {self.job_id} still {state.value} after {timeout:g}s")
             time.sleep(POLL)  # polling interval of a remote status, not synchronisation

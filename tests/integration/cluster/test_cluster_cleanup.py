@@ -60,3 +60,25 @@ def test_the_sweep_removes_only_job_directories(tmp_path):
     removed, freed = sweep(str(tmp_path))
     assert removed == [str(tmp_path / "job12abcdef")] and freed == 100
     assert sorted(os.listdir(tmp_path)) == ["notes.txt", "other"]
+
+
+@pytest.mark.timeout(120)
+def test_a_running_jobs_inputs_and_output_are_held_against_cleanup_rules(make_cluster, tmp_path):
+    cluster = make_cluster(workers=2, datanodes=1)
+    store = cluster.storage.client()
+    store.write_bytes("/in/words.txt", open(write_text(tmp_path / "in.txt", 2000), "rb").read())
+    store.cleanup_rules({"rule": [{"id": "all-in", "path": "/in/*", "expire_after": 0, "trash": False},
+                                  {"id": "all-out", "path": "/out*", "expire_after": 0, "trash": False}]})
+    uri = cluster.storage.namenode_uri
+    job = wordcount(reducers=2, map_sleep=0.5, split=4 * 1024)
+    handle = cluster.client().submit(job, uri + "/in/words.txt", uri + "/out")
+    wait_status(cluster.client(), handle.job_id, lambda s: s["state"] in ("MAPPING", "REDUCING"))
+    report = store.cleanup_run()
+    assert report["actions"] == [], report["actions"]
+    held = {h["path"]: h["pin"] for h in report["honoured"]}
+    assert f"in use by {handle.job_id}" in held["/in/words.txt"]
+    result = handle.wait(timeout=90)
+    assert result.counters["job"].get("rerun_maps", 0) == 0
+    # the job ended: its client released the hold, the rules apply again
+    after = store.cleanup_run()
+    assert sorted(a["path"] for a in after["actions"]) == ["/in/words.txt", "/out"]
