@@ -173,14 +173,14 @@ def plan(rules: RuleSet, snap: Snapshot, pins, now: float, use_trash: bool = Tru
 
     ``use_trash`` False (a NameNode without trash) makes every deletion immediate.
     """
-    pins = list(pins)
+    pins = _PinIndex(pins)
     out = Plan()
-    gone: list[str] = []           # paths deleted earlier in this run
+    gone: set[str] = set()         # paths deleted earlier in this run
     for rule in rules.rules:
         for action in _rule_actions(rule, snap, pins, now, out, gone, use_trash):
             out.actions.append(action)
             if isinstance(action, DeletePath):
-                gone.append(action.path)
+                gone.add(action.path)
     # the cap cuts the full plan: a capped run is the first N actions of the uncapped one
     out.capped = max(0, len(out.actions) - rules.max_deletions_per_run)
     del out.actions[rules.max_deletions_per_run:]
@@ -234,26 +234,43 @@ def _over_budget(rule, matched, doomed, kept, pins, out) -> list:
     return extra
 
 
-def _allowed(e: Entry, rule: Rule, pins: list, out: Plan, open_ok: bool = False) -> bool:
-    for pin in pins:
-        if open_ok and pin.path == e.path and pin.reason == "open for writing":
-            continue
-        if _related(pin.path, e.path):
-            seen = Honoured(e.path, rule.id, f"{pin.path} ({pin.reason})")
-            if seen not in out._seen:
-                out._seen.add(seen)
-                out.honoured.append(seen)
-            return False
-    return True
+class _PinIndex:
+    """Pins by path, and by every directory above a pin: "is this path related to a pin" in O(depth)."""
+
+    def __init__(self, pins) -> None:
+        self.at: dict[str, list] = {}
+        self.below: dict[str, Pin] = {}      # directory -> one pin somewhere under it
+        for pin in pins:
+            self.at.setdefault(pin.path, []).append(pin)
+            for a in _ancestors(pin.path):
+                self.below.setdefault(a, pin)
+
+    def blocking(self, path: str, open_ok: bool = False):
+        """The pin that keeps ``path`` (at, under or above it), or None."""
+        for pin in self.at.get(path, ()):
+            if not (open_ok and pin.reason == "open for writing"):
+                return pin
+        if path in self.below:
+            return self.below[path]
+        for a in _ancestors(path):
+            if a in self.at:
+                return self.at[a][0]
+        return None
 
 
-def _related(a: str, b: str) -> bool:
-    """One path is the other or lies under it."""
-    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+def _allowed(e: Entry, rule: Rule, pins: _PinIndex, out: Plan, open_ok: bool = False) -> bool:
+    pin = pins.blocking(e.path, open_ok)
+    if pin is None:
+        return True
+    seen = Honoured(e.path, rule.id, f"{pin.path} ({pin.reason})")
+    if seen not in out._seen:
+        out._seen.add(seen)
+        out.honoured.append(seen)
+    return False
 
 
-def _under_any(path: str, roots: list) -> bool:
-    return any(path == r or path.startswith(r + "/") for r in roots)
+def _under_any(path: str, roots: set) -> bool:
+    return path in roots or any(a in roots for a in _ancestors(path))
 
 
 def _outermost(entries: list) -> list:
@@ -262,8 +279,9 @@ def _outermost(entries: list) -> list:
 
 
 def _ancestors(path: str) -> list[str]:
+    """Every directory above ``path`` (``/`` included: a pin anywhere keeps ``/`` from a rule)."""
     parts = path.strip("/").split("/")
-    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+    return ["/"] + ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _newest_per_dir(entries: list, n: int) -> set:

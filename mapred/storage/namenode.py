@@ -83,6 +83,10 @@ class NameNode:
             self.keeper.tick(time.time())
         except MapredError as exc:
             log.warning("housekeeping: %s", exc)
+        except OSError:
+            raise           # a journal failure: the serve loop's caller stops the NameNode
+        except Exception:   # noqa: BLE001 - a bug in housekeeping must not take the NameNode down
+            log.exception("housekeeping failed; the next tick tries again")
         if self.journal.due():   # files being written are not journaled, so any moment will do
             self.journal.checkpoint(self.core.ns)
             log.info("checkpoint at txid %d", self.core.ns.txid)
