@@ -16,9 +16,10 @@ TTL = 60.0
 
 
 def _uris(inputs, output) -> list[str]:
-    items = [inputs] if isinstance(inputs, str) else list(inputs or ())
-    items.append(output)
-    return [str(u) for u in items if isinstance(u, str) and u.startswith("mrfs://")]
+    """The ``mrfs://`` paths among a job's inputs (paths, lists of them, datasets) and its output."""
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    items = [getattr(u, "path", u) for u in items] + [output]    # a dataset holds its directory
+    return [u for u in items if isinstance(u, str) and u.startswith("mrfs://")]
 
 
 class PathHolds:
