@@ -200,7 +200,18 @@ class ModelServer:
             tracked.append((name, DEFAULT_ALIAS))
         for key in tracked:
             self._refresh_one(*key)
+        self._prune_failures(name)
         return self.status(name)
+
+    def _prune_failures(self, name: str | None) -> None:
+        """Forget load failures of versions since removed from the registry."""
+        for n in {n for (n, _) in list(self._failed) if name in (None, n)}:
+            try:
+                kept = set(self.registry.version_numbers(n))
+            except ModelError:
+                continue
+            for key in [k for k in list(self._failed) if k[0] == n and k[1] not in kept]:
+                self._failed.pop(key, None)
 
     def _refresh_one(self, name: str, alias: str) -> None:
         try:
