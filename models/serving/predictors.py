@@ -119,8 +119,8 @@ class ClassifierPredictor(Predictor):
 
     def run(self, X, params):
         proba = np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        labels = np.asarray(self.model.classes_)[np.argmax(proba, axis=1)]
-        out = {"label": labels, "probabilities": proba}
+        # the label as the model decides it (an argmax of underflowed probabilities could differ)
+        out = {"label": np.asarray(self.model.predict(X)), "probabilities": proba}
         if self.explainable and params.get("explain"):
             from models.explain import contributions
             out["contributions"] = contributions(self.model, X)
