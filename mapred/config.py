@@ -38,8 +38,11 @@ class Config:
     block_size: int = 64 * MiB
     replication: int = 3
     safemode_threshold: float = 0.999
-    # security
-    secret: str = ""
+    # security (docs/security.md)
+    secret: str = ""                     # legacy: one shared secret, every holder is admin
+    keys: str = ""                       # a key directory: per-principal CURVE keys + authorized_keys
+    principal: str = ""                  # who this process is: <keys>/<principal>.key
+    max_message_bytes: int = 256 * MiB   # any larger frame is refused by ZeroMQ before it is read
 
 
 def _coerce(name: str, raw: str, default):

@@ -36,6 +36,9 @@ def _register() -> None:
     from mapred.cli.cleanup import COMMANDS as cleanup_commands
     for command in cleanup_commands:
         main.add_command(command)
+    from mapred.cli.keys import COMMANDS as key_commands
+    for command in key_commands:
+        main.add_command(command)
 
 
 _register()

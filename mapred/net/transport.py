@@ -1,11 +1,20 @@
 """Every ZeroMQ socket of mapred is made here, so security and hygiene are applied once.
 
-``make_socket`` sets ``linger=0`` (a dead peer never blocks shutdown) and, when
-a cluster secret is configured (``MAPRED_SECRET``), CURVE encryption and
-authentication.  Keys are derived deterministically from the secret: servers
-use the derived server key pair, clients the derived client key pair and the
-server's public key, and a ZAP handler admits only the derived client key.  A
-peer that does not know the secret can neither read traffic nor be heard.
+``make_socket`` sets ``linger=0`` (a dead peer never blocks shutdown), a
+maximum message size (``max_message_bytes``: ZeroMQ drops a peer that sends a
+larger frame before allocating it), and CURVE encryption and authentication
+in one of two keyed modes:
+
+* **keys** (``MAPRED_KEYS`` + ``MAPRED_PRINCIPAL``, see ``security.keys``): a
+  client presents its principal's own key pair and checks the daemon by the
+  cluster's server public key; a daemon's ZAP handler admits only keys in the
+  key directory's ``authorized_keys`` and labels each connection with
+  ``name:role``, which ``recv_peer`` returns as the message's ``Principal``.
+  Identity is the public key, never a routing id a peer chose.
+* **secret** (legacy ``MAPRED_SECRET``): keys derived from one shared secret;
+  every holder is the single principal ``cluster`` with the admin role.
+
+Without either, sockets are plain and every daemon listens on loopback only.
 
 A server that binds a non-loopback address without a secret refuses to start:
 an open port that accepts job code or block writes from anyone is the hole this
@@ -26,11 +35,15 @@ import time
 import weakref
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
 from mapred import config as _config
 from mapred.net import wire
 from mapred.errors import ClusterError, ConfigError, ProtocolError
+from mapred.security.keys import AuthorizedKeys, KeyDir, read_key
+from mapred.security.policy import LEGACY
+from mapred.security.principals import Principal, Role
 
 log = logging.getLogger(__name__)
 
@@ -61,58 +74,142 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def credentials(secret: str | None = None) -> tuple[str, str, KeyDir | None, str]:
+    """``(mode, secret, key dir, principal)``: mode ``"keys"``, ``"secret"`` or ``"none"``.
+
+    An explicit ``secret`` (even ``""``) selects the legacy mode (or none);
+    otherwise the configuration decides, keys before a shared secret.
+    """
+    if secret is not None:
+        return ("secret" if secret else "none"), secret, None, ""
+    cfg = _config.load()
+    if cfg.keys:
+        return "keys", "", KeyDir(cfg.keys), cfg.principal
+    return ("secret" if cfg.secret else "none"), cfg.secret, None, ""
+
+
 def make_socket(ctx: zmq.Context, kind: int, *, server: bool | None = None,
                 secret: str | None = None, identity: bytes | None = None) -> zmq.Socket:
-    """A socket of ``kind`` with linger 0 and, when keyed, CURVE as server or client.
+    """A socket of ``kind`` with linger 0, a message size cap and, when keyed, CURVE.
 
-    ``server`` defaults to True for ROUTER/REP/PUB/PULL.  ``secret`` defaults to
-    the configured ``Config.secret``.
+    ``server`` defaults to True for ROUTER/REP/PUB/PULL.  ``secret`` picks the
+    legacy shared-secret mode explicitly; by default the configuration decides
+    (see ``credentials``).
     """
+    mode, key, keydir, principal = credentials(secret)
+    pairs = _curve_keys(mode, key, keydir, principal, kind in SERVER_KINDS if server is None else server)
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, max(1 << 20, _config.load().max_message_bytes))
     if identity is not None:
         sock.setsockopt(zmq.IDENTITY, identity)
-    key = _secret(secret)
-    is_server = kind in SERVER_KINDS if server is None else server
-    _socket_secret[sock] = key  # remembered for the bind check
-    if key:
-        if is_server:
-            _ensure_authenticator(ctx, key)
-            public, private = derive_keys(key, "server")
-            sock.curve_publickey, sock.curve_secretkey = public, private
-            sock.curve_server = True
-        else:
-            public, private = derive_keys(key, "client")
-            sock.curve_publickey, sock.curve_secretkey = public, private
-            sock.curve_serverkey = derive_keys(key, "server")[0]
+    _socket_secret[sock] = mode != "none"   # remembered for the bind check
+    if pairs is None:
+        return sock
+    public, private, server_public = pairs
+    sock.curve_publickey, sock.curve_secretkey = public, private
+    if server_public is None:
+        _ensure_authenticator(ctx).admit(mode, key, keydir)
+        sock.curve_server = True
+    else:
+        sock.curve_serverkey = server_public
     return sock
 
 
-def _ensure_authenticator(ctx: zmq.Context, key: str) -> None:
-    """One ZAP handler per context, admitting only the client key derived from ``key``."""
-    from zmq.auth.thread import ThreadAuthenticator
+def _curve_keys(mode, key, keydir, principal, is_server):
+    """``(public, secret, server public or None for a server)`` for a keyed socket, else None."""
+    if mode == "secret":
+        if is_server:
+            return (*derive_keys(key, "server"), None)
+        return (*derive_keys(key, "client"), derive_keys(key, "server")[0])
+    if mode != "keys":
+        return None
+    if is_server:
+        pair = keydir.server_pair()
+        if pair is None:
+            raise ConfigError(f"key directory {keydir.path} has no server key pair "
+                              "(server.key): only cluster nodes may run daemons")
+        return pair.public.encode(), pair.secret.encode(), None
+    if not principal:
+        raise ConfigError("MAPRED_KEYS is set but MAPRED_PRINCIPAL is not: "
+                          "say which key of the directory is yours")
+    pair = read_key(keydir.file(principal))
+    if not pair.secret:
+        raise ConfigError(f"key file {keydir.file(principal)} has no secret half")
+    return pair.public.encode(), pair.secret.encode(), keydir.server_public().encode()
 
+
+def _ensure_authenticator(ctx: zmq.Context) -> "_Gate":
+    """One ZAP handler per context; the gate it consults learns each server socket's rules."""
     with _auth_lock:
-        if id(ctx) in _authenticators:
-            return
-        auth = ThreadAuthenticator(ctx, log=logging.getLogger("mapred.zap"))
-        auth.start()
-        auth.configure_curve_callback(domain="*", credentials_provider=_KeyCheck(key))
-        _authenticators[id(ctx)] = auth
+        auth = _authenticators.get(id(ctx))
+        if auth is None:
+            auth = _Authenticator(ctx, log=logging.getLogger("mapred.zap"))
+            auth.start()
+            auth.configure_curve_callback(domain="*", credentials_provider=auth.gate)
+            _authenticators[id(ctx)] = auth
+        return auth.gate
 
 
-class _KeyCheck:
-    """ZAP credentials provider: only the derived client public key may connect."""
+class _Gate:
+    """ZAP credentials provider: keys derived from admitted secrets, and authorized-keys files."""
 
-    def __init__(self, key: str) -> None:
-        self.allowed = derive_keys(key, "client")[0]
+    def __init__(self) -> None:
+        self.legacy: dict[bytes, Principal] = {}
+        self.keyrings: dict[str, AuthorizedKeys] = {}
+
+    def admit(self, mode: str, secret: str, keydir: KeyDir | None) -> None:
+        if mode == "secret":
+            self.legacy[derive_keys(secret, "client")[0]] = LEGACY
+        elif mode == "keys" and keydir.authorized not in self.keyrings:
+            self.keyrings[keydir.authorized] = AuthorizedKeys(keydir.authorized)
+
+    def principal(self, client_key: bytes) -> Principal | None:
+        key = z85.encode(client_key) if len(client_key) == 32 else client_key
+        found = self.legacy.get(key)
+        for ring in list(self.keyrings.values()):
+            if found is None:
+                try:
+                    found = ring.lookup(key.decode())
+                except ConfigError as exc:   # a broken file admits nobody, loudly
+                    log.error("authorized keys unusable: %s", exc)
+        return found
 
     def callback(self, domain: str, client_key: bytes) -> bool:
-        ok = z85.encode(client_key) == self.allowed if len(client_key) == 32 \
-            else client_key == self.allowed
+        ok = self.principal(client_key) is not None
         if not ok:
-            log.warning("refused a CURVE client with an unknown key")
+            log.warning("refused a CURVE client with an unknown key %s",
+                        (z85.encode(client_key) if len(client_key) == 32 else client_key)[:12])
         return ok
+
+
+class _Authenticator(ThreadAuthenticator):
+    """pyzmq's ZAP thread, labelling each admitted connection ``name:role``."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.gate = _Gate()
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        p = self.gate.principal(client_public_key)
+        return f"{p.name}:{p.role.value}" if p is not None else ""
+
+
+def peer_of(frame) -> Principal | None:
+    """The principal ZAP labelled ``frame``'s connection with, or None (an unkeyed socket)."""
+    try:
+        user = frame.get("User-Id")
+    except (zmq.ZMQError, AttributeError, KeyError, TypeError):
+        return None
+    if isinstance(user, bytes):
+        user = user.decode("utf-8", "replace")
+    name, sep, role = (user or "").rpartition(":")
+    if not sep:
+        return None
+    try:
+        return Principal(name, Role(role))
+    except ValueError:
+        return None
 
 
 def stop_authenticator(ctx: zmq.Context) -> None:
@@ -123,11 +220,25 @@ def stop_authenticator(ctx: zmq.Context) -> None:
         auth.stop()
 
 
-def check_bind_host(host: str, secret: str) -> None:
-    """Refuse to listen on a public address without a cluster secret."""
+def check_bind_host(host: str, secret) -> None:
+    """Refuse to listen on a public address without credentials (keys or a secret)."""
     if not secret and not is_loopback(host):
-        raise ConfigError(f"refusing to bind {host}: a non-loopback address needs MAPRED_SECRET "
-                          "(CURVE keys) so that strangers cannot talk to this node")
+        raise ConfigError(f"refusing to bind {host}: a non-loopback address needs keys "
+                          "(MAPRED_KEYS, see `mapred keys`) or MAPRED_SECRET (CURVE) so that "
+                          "strangers cannot talk to this node")
+
+
+def has_credentials() -> bool:
+    """Whether this process is configured with keys or a shared secret."""
+    return credentials()[0] != "none"
+
+
+def warn_if_open(addr: str, what: str) -> None:
+    """Warn (once per call) when connecting to a non-loopback ``addr`` without credentials."""
+    host = addr.split("://", 1)[-1].rsplit(":", 1)[0]
+    if not is_loopback(host) and not has_credentials():
+        log.warning("%s connects to %s without keys or a secret: traffic is neither "
+                    "encrypted nor authenticated (set MAPRED_KEYS and MAPRED_PRINCIPAL)", what, addr)
 
 
 _TCP_ADDR = re.compile(r"^tcp://[^:/\s]+:\d{1,5}$")
@@ -142,7 +253,7 @@ def check_tcp_addr(addr, what: str = "address") -> str:
 
 def bind_random(sock: zmq.Socket, host: str = "127.0.0.1") -> int:
     """Bind ``sock`` to a free port on ``host`` and return the port."""
-    check_bind_host(host, _socket_secret.get(sock, _secret(None)))
+    check_bind_host(host, _socket_secret.get(sock, has_credentials()))
     return sock.bind_to_random_port(f"tcp://{host}")
 
 
@@ -150,7 +261,7 @@ def bind(sock: zmq.Socket, host: str = "127.0.0.1", port: int = 0) -> int:
     """Bind to ``host:port`` (0 = random) and return the port actually bound."""
     if not port:
         return bind_random(sock, host)
-    check_bind_host(host, _socket_secret.get(sock, _secret(None)))
+    check_bind_host(host, _socket_secret.get(sock, has_credentials()))
     try:
         sock.bind(f"tcp://{host}:{port}")
     except zmq.ZMQError as exc:
@@ -177,10 +288,17 @@ def recv(sock: zmq.Socket, timeout: float | None, routed: bool = False):
     ``routed`` sockets (ROUTER) carry identity frames first, split at the
     version frame.
     """
+    got = recv_peer(sock, timeout, routed)
+    return None if got is None else got[:3]
+
+
+def recv_peer(sock: zmq.Socket, timeout: float | None, routed: bool = False):
+    """``(route, message, data, peer)``: ``recv`` plus the sender's ``Principal`` (see ``peer_of``)."""
     if timeout is not None and not sock.poll(int(timeout * 1000)):
         return None
-    frames = sock.recv_multipart(copy=False)
-    frames = [f.buffer if len(f) >= 65536 else f.bytes for f in frames]
+    raw = sock.recv_multipart(copy=False)
+    peer = peer_of(raw[0]) if raw else None
+    frames = [f.buffer if len(f) >= 65536 else f.bytes for f in raw]
     route: list = []
     if routed:
         split = next((i for i, f in enumerate(frames) if bytes(f[:4]) == wire.VERSION), None)
@@ -188,7 +306,7 @@ def recv(sock: zmq.Socket, timeout: float | None, routed: bool = False):
             raise ProtocolError("routed message without a version frame")
         route, frames = frames[:split], frames[split:]
     msg, data = wire.decode(frames)
-    return route, msg, data
+    return route, msg, data, peer
 
 
 def recv_or_drop(sock: zmq.Socket, timeout: float | None, who: str, routed: bool = False):

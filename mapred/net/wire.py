@@ -239,14 +239,14 @@ class AddBlock(Message):
 
     path: str
     client_host: str = ""
-    previous: list = field(default_factory=list)   # [block_id, length, [dnid, ...]] or []
+    previous: list = field(default_factory=list)   # [block_id, length, [dnid, ...], digest] or []
     exclude: list[str] = field(default_factory=list)
 
 
 @message("nn.complete")
 class Complete(Message):
     path: str
-    last: list = field(default_factory=list)       # [block_id, length, [dnid, ...]] or []
+    last: list = field(default_factory=list)       # [block_id, length, [dnid, ...], digest] or []
 
 
 @message("nn.abandon")
@@ -386,8 +386,12 @@ class Balance(Message):
 
 @message("nn.block_allocated")
 class BlockAllocated(Message):
+    """A new block: its pipeline, generation stamp and the write token every DataNode checks."""
+
     block_id: int
     targets: list              # [[dnid, addr], ...] in pipeline order
+    gen: int = 0
+    token: str = ""
 
 
 @message("nn.listing")
@@ -402,7 +406,8 @@ class FileStatus(Message):
 
 @message("nn.located")
 class Located(Message):
-    """A file's blocks: ``[block_id, offset, length, [[dnid, addr, host, data_dir], ...]]``."""
+    """A file's blocks: ``[block_id, offset, length, [[dnid, addr, host, data_dir], ...], token,
+    digest]`` -- ``token`` a read token for the block, ``digest`` the hash of its chunk CRCs."""
 
     length: int
     blocks: list
@@ -416,6 +421,7 @@ class FsckResult(Message):
 @message("nn.datanodes")
 class Datanodes(Message):
     nodes: list[dict]
+    refusals: dict = field(default_factory=dict)   # reason -> count, for the service's /metrics
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,6 +437,7 @@ class Register(Message):
     capacity: int
     used: int
     remaining: int
+    proof: str = ""            # hash of the DataNode's own secret: binds its id to it
 
 
 @message("dn.heartbeat")
@@ -472,15 +479,19 @@ class ReadBlock(Message):
     block_id: int
     offset: int = 0
     length: int = -1           # -1 = to the end of the block
+    token: str = ""            # the NameNode's read token for the block
 
 
 @message("dt.data")
 class BlockData(Message):
-    """Reply to ReadBlock: the bytes follow as one data frame."""
+    """Reply to ReadBlock; frames: the bytes from ``offset`` (a chunk boundary at or before the
+    asked offset), then the block's whole CRC list, so the reader verifies end to end."""
 
     block_id: int
     offset: int
     block_length: int
+    chunk: int = 0
+    gen: int = 0
 
 
 @message("dt.packet")
@@ -497,6 +508,7 @@ class WritePacket(Message):
     last: bool
     pipeline: list[str] = field(default_factory=list)
     stream: str = ""
+    token: str = ""            # the NameNode's write token for the block
 
 
 @message("dt.ack")

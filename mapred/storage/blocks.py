@@ -60,8 +60,11 @@ class BlockInfo:
     replication: int
     path: str
     state: BlockState = BlockState.COMPLETE
+    gen: int = 0                                  # generation stamp (0: from an old journal)
+    digest: str = ""                              # hash of the writer's chunk CRCs ("" unknown)
     replicas: set = field(default_factory=set)    # dnids with a good copy
     corrupt: set = field(default_factory=set)     # dnids whose copy is known bad
+    confirmed: set = field(default_factory=set)   # dnids whose copy was checked good since
 
 
 class BlockMap:
@@ -74,12 +77,15 @@ class BlockMap:
     # -- blocks ----------------------------------------------------------------------------------
 
     def add_block(self, block_id: int, length: int, replication: int, path: str,
-                  state: BlockState = BlockState.COMPLETE) -> BlockInfo:
+                  state: BlockState = BlockState.COMPLETE, gen: int = 0,
+                  digest: str = "") -> BlockInfo:
         info = self.blocks.get(block_id)
         if info is None:
-            info = self.blocks[block_id] = BlockInfo(block_id, length, replication, path, state)
+            info = self.blocks[block_id] = BlockInfo(block_id, length, replication, path, state,
+                                                     gen, digest)
         else:
             info.length, info.replication, info.path, info.state = length, replication, path, state
+            info.gen, info.digest = gen or info.gen, digest or info.digest
         return info
 
     def remove_block(self, block_id: int) -> set:
@@ -110,6 +116,7 @@ class BlockMap:
         if info is not None:
             info.replicas.discard(dnid)
             info.corrupt.discard(dnid)
+            info.confirmed.discard(dnid)
         node = self.nodes.get(dnid)
         if node is not None:
             node.blocks.discard(block_id)

@@ -4,16 +4,24 @@ Layout under a DataNode data directory::
 
     dnid                   this DataNode's persistent id
     current/<xx>/blk_<id>        the block's bytes (xx = low byte of the id, hex)
-    current/<xx>/blk_<id>.meta   b"MRCK" | u32 chunk size | u32 LE CRC32C per chunk
+    current/<xx>/blk_<id>.meta   b"MRC2" | u32 chunk size | u64 generation stamp | u32 LE CRC32C
+                                 per chunk  (older files: b"MRCK" | u32 chunk size | CRCs)
     tmp/                   blocks being received (wiped at start: never acknowledged)
 
 Paths are built from integer block ids only, so nothing from the network can
 steer a file operation outside the data directory.  Every read verifies the
 chunks it touches; the same code serves remote reads, short-circuit local
 reads by a client on the same host, and the background scanner.
+
+End to end: the writer's chunk CRCs, hashed (``crc_digest``), are recorded by
+the NameNode with the block.  A reader checks the CRC list a replica sends
+against that digest and then every chunk against the list (``check_replica``),
+so a replica cannot pass off bytes the writer did not write, whatever the
+DataNode serving it claims.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 
@@ -23,7 +31,9 @@ from mapred.errors import ChecksumError, StorageError
 
 CHUNK = 64 * 1024
 MAGIC = b"MRCK"
+MAGIC2 = b"MRC2"
 _META_HEAD = struct.Struct("<4sI")
+_META2_HEAD = struct.Struct("<4sIQ")
 
 
 class BlockMissing(StorageError):
@@ -44,12 +54,20 @@ def chunk_crcs(data, chunk: int = CHUNK) -> bytes:
     return struct.pack(f"<{len(crcs)}I", *crcs)
 
 
-def meta_bytes(crcs: bytes, chunk: int = CHUNK) -> bytes:
+def crc_digest(crcs) -> str:
+    """The hash of a block's packed chunk CRCs: what the NameNode keeps to check replicas by."""
+    return hashlib.blake2b(bytes(crcs), digest_size=16).hexdigest()
+
+
+def meta_bytes(crcs: bytes, chunk: int = CHUNK, gen: int = 0) -> bytes:
+    """A checksum file's bytes; with a generation stamp in the newer format."""
+    if gen:
+        return _META2_HEAD.pack(MAGIC2, chunk, gen) + crcs
     return _META_HEAD.pack(MAGIC, chunk) + crcs
 
 
-def read_meta(path: str) -> tuple[int, bytes]:
-    """``(chunk_size, packed crcs)`` of a block's checksum file."""
+def read_meta_full(path: str) -> tuple[int, bytes, int]:
+    """``(chunk_size, packed crcs, generation stamp or 0)`` of a block's checksum file."""
     try:
         with open(path + ".meta", "rb") as f:
             raw = f.read()
@@ -58,9 +76,63 @@ def read_meta(path: str) -> tuple[int, bytes]:
     if len(raw) < _META_HEAD.size:
         raise ChecksumError(f"checksum file {path}.meta is truncated")
     magic, chunk = _META_HEAD.unpack_from(raw)
-    if magic != MAGIC or chunk <= 0 or (len(raw) - _META_HEAD.size) % 4:
+    head, gen = _META_HEAD.size, 0
+    if magic == MAGIC2 and len(raw) >= _META2_HEAD.size:
+        _, chunk, gen = _META2_HEAD.unpack_from(raw)
+        head = _META2_HEAD.size
+    elif magic != MAGIC:
+        chunk = 0
+    if chunk <= 0 or (len(raw) - head) % 4:
         raise ChecksumError(f"checksum file {path}.meta is damaged")
-    return chunk, raw[_META_HEAD.size:]
+    return chunk, raw[head:], gen
+
+
+def read_meta(path: str) -> tuple[int, bytes]:
+    """``(chunk_size, packed crcs)`` of a block's checksum file."""
+    chunk, crcs, _ = read_meta_full(path)
+    return chunk, crcs
+
+
+def read_aligned(path: str, offset: int = 0, length: int = -1) -> tuple:
+    """What a DataNode sends for a read: whole verified chunks covering the range.
+
+    ``(raw, first, size, chunk, crcs, gen)``: ``raw`` starts at byte ``first``
+    (a chunk boundary), so the reader can check every chunk itself.
+    """
+    chunk, crcs, gen = read_meta_full(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            _check_size(path, size, chunk, crcs, None)
+            if offset < 0 or offset > size:
+                raise StorageError(f"offset {offset} is outside block {path} of {size} bytes")
+            end = size if length < 0 else min(size, offset + length)
+            first = offset - offset % chunk
+            last = min(size, -(-end // chunk) * chunk)
+            f.seek(first)
+            raw = f.read(last - first)
+    except FileNotFoundError:
+        raise BlockMissing(f"block file {path} is missing") from None
+    _verify(path, raw, first, chunk, crcs)
+    return raw, first, size, chunk, crcs, gen
+
+
+def check_replica(what: str, raw, first: int, chunk: int, crcs, block_length: int,
+                  digest: str) -> None:
+    """A reader's end-to-end check of bytes a replica sent; ``ChecksumError`` naming ``what``.
+
+    The CRC list must hash to the NameNode's ``digest`` (when the block has
+    one) and cover exactly ``block_length`` bytes; every chunk of ``raw``
+    (starting at byte ``first``) must match its CRC.
+    """
+    crcs = bytes(crcs)
+    if digest and crc_digest(crcs) != digest:
+        raise ChecksumError(f"{what}: the replica's checksums are not the ones the writer wrote")
+    if chunk <= 0 or len(crcs) % 4 or len(crcs) // 4 != -(-block_length // chunk) \
+            or first % chunk or first + len(raw) > block_length:
+        raise ChecksumError(f"{what}: the replica's checksums do not fit a block of "
+                            f"{block_length} bytes")
+    _verify(what, raw, first, chunk, crcs)
 
 
 def read_verified(path: str, offset: int = 0, length: int = -1,

@@ -2,9 +2,12 @@
 
 ``Client("tcp://H:P")`` is the whole API (``MrFS`` and ``mapred fs`` sit on
 it).  Reads pick the nearest replica (a DataNode on this host is read
-straight from its block file, still checksum-verified), and fail over to the
-next one on a checksum mismatch, a missing block or a silent DataNode,
-reporting bad copies to the NameNode.  Writes buffer one block, ask the
+straight from its block file), and fail over to the next one on a checksum
+mismatch, a missing block or a silent DataNode, reporting bad copies to the
+NameNode (which has the DataNode re-verify before anything is condemned).
+Every read is verified here, end to end: the replica's CRC list must hash to
+the digest the NameNode recorded from the writer, and every chunk must match
+it (``blockstore.check_replica``), whoever served the bytes.  Writes buffer one block, ask the
 NameNode for a block and its pipeline, and stream it (see ``pipeline``).
 A file becomes visible when its writer is closed.
 """
@@ -168,13 +171,17 @@ class Client:
     def block_locations(self, path: str) -> list[tuple[int, int, tuple]]:
         """``[(offset, length, (host, ...)), ...]`` per block, for locality-aware scheduling."""
         _, blocks = self.locations(path)
-        return [(off, length, tuple(sorted({r[2] for r in reps}))) for _, off, length, reps in blocks]
+        return [(b[1], b[2], tuple(sorted({r[2] for r in b[3]}))) for b in blocks]
 
     def fsck(self, path: str = "/") -> dict:
         return self.call(wire.Fsck(path=path), retry=True).report
 
     def report(self) -> list[dict]:
         return self.call(wire.DatanodeReport(), retry=True).nodes
+
+    def refusals(self) -> dict:
+        """The NameNode's refusal counters ``{reason: count}`` (for metrics)."""
+        return dict(self.call(wire.DatanodeReport(), retry=True).refusals)
 
     def safemode(self, action: str = "get") -> bool:
         return self.call(wire.SafeMode(action=action), retry=action == "get").info["safemode"]
@@ -236,15 +243,19 @@ class Client:
     # -- replica access (used by BlockReader) ----------------------------------------------------
 
     def read_replica(self, replica: list, block_id: int, offset: int, length: int,
-                     block_length: int) -> bytes:
-        """Bytes of one block range from one replica; raises on any failure."""
+                     block_length: int, token: str = "", digest: str = "") -> bytes:
+        """Bytes of one block range from one replica, verified end to end; raises on any failure."""
         dnid, addr, host, data_dir = replica
+        what = f"block {block_id} on {dnid}"
         if self.short_circuit and host == HOSTNAME and data_dir:
             path = bs.block_path(data_dir, block_id)
             if os.path.exists(path):
-                data, _ = bs.read_verified(path, offset, length, expect_length=block_length)
-                return data
-        return self._remote_read(addr, block_id, offset, length)
+                raw, first, size, chunk, crcs, _ = bs.read_aligned(path, offset, length)
+                return _checked(what, raw, first, chunk, crcs, size, block_length, digest,
+                                offset, length)
+        reply, raw, crcs = self._remote_read(addr, block_id, offset, length, token)
+        return _checked(what, raw, reply.offset, reply.chunk, crcs, reply.block_length,
+                        block_length, digest, offset, length)
 
     def _borrow(self, addr: str) -> zmq.Socket:
         """A DEALER to DataNode ``addr`` from the pool (sockets are never shared between threads)."""
@@ -260,13 +271,14 @@ class Client:
         with self._sock_lock:
             self._socks.setdefault(addr, []).append(sock)
 
-    def _remote_read(self, addr: str, block_id: int, offset: int, length: int):
-        """Bytes (a buffer) of a block range from DataNode ``addr``."""
+    def _remote_read(self, addr: str, block_id: int, offset: int, length: int, token: str):
+        """``(BlockData reply, bytes from reply.offset, the block's CRC list)`` from ``addr``."""
         sock = self._borrow(addr)
         healthy = False
         try:
             rid = random.getrandbits(31)
-            send(sock, wire.ReadBlock(rid=rid, block_id=block_id, offset=offset, length=length))
+            send(sock, wire.ReadBlock(rid=rid, block_id=block_id, offset=offset, length=length,
+                                      token=token))
             reply, data = self._await(sock, rid, addr, block_id)
             healthy = True
         finally:
@@ -276,9 +288,9 @@ class Client:
                 sock.close(0)
         if isinstance(reply, wire.Error):
             _raise(reply)
-        if not isinstance(reply, wire.BlockData) or len(data) != 1:
+        if not isinstance(reply, wire.BlockData) or len(data) != 2:
             raise ProtocolError(f"DataNode {addr} sent {reply.TYPE} for a read")
-        return data[0]
+        return reply, data[0], data[1]
 
     def _await(self, sock, rid: int, addr: str, block_id: int):
         while True:
@@ -287,6 +299,21 @@ class Client:
                 raise ClusterError(f"DataNode {addr} did not answer a read of block {block_id}")
             if got[1].rid == rid:
                 return got[1], got[2]
+
+
+def _checked(what: str, raw, first: int, chunk: int, crcs, size: int, block_length: int,
+             digest: str, offset: int, length: int):
+    """The asked range of ``raw`` (bytes from ``first``) once it passed the end-to-end check."""
+    if size != block_length:
+        raise errors.ChecksumError(f"{what} has {size} bytes; the NameNode says {block_length}")
+    bs.check_replica(what, raw, first, chunk, crcs, block_length, digest)
+    end = block_length if length < 0 else min(block_length, offset + length)
+    if offset < first or first + len(raw) < end:
+        raise errors.ChecksumError(f"{what}: the replica sent bytes {first}..{first + len(raw)}, "
+                                   f"not {offset}..{end}")
+    if offset == first and end - first == len(raw):
+        return raw
+    return memoryview(raw)[offset - first:end - first]
 
 
 class BlockReader(io.RawIOBase):
@@ -336,7 +363,7 @@ class BlockReader(io.RawIOBase):
         """
         ranges = []
         for block in self.blocks:
-            block_id, start, length, _ = block
+            block_id, start, length = block[:3]
             for off in range(max(0, self.pos - start), length, READ_SIZE):
                 if start + off >= self.pos:
                     ranges.append((block, off, min(READ_SIZE, length - off)))
@@ -356,7 +383,7 @@ class BlockReader(io.RawIOBase):
     def _fill(self) -> None:
         """Fetch up to ``READ_SIZE`` bytes at ``pos`` from within one block."""
         block = next(blk for blk in self.blocks if blk[1] <= self.pos < blk[1] + blk[2])
-        block_id, start, length, _ = block
+        block_id, start, length = block[:3]
         off = self.pos - start
         want = min(READ_SIZE, length - off)
         self._buf = self._from_replicas(block, off, want)
@@ -366,9 +393,11 @@ class BlockReader(io.RawIOBase):
 
     def _from_replicas(self, block: list, off: int, want: int) -> bytes:
         for attempt in range(2):
+            token, digest = (block[4], block[5]) if len(block) > 5 else ("", "")
             for replica in self._ordered(block[3], block[0]):
                 try:
-                    return self.client.read_replica(replica, block[0], off, want, block[2])
+                    return self.client.read_replica(replica, block[0], off, want, block[2],
+                                                    token, digest)
                 except (errors.ChecksumError, bs.BlockMissing) as exc:
                     self._bad.add((block[0], replica[0]))
                     self.client.report_bad(block[0], replica[0], str(exc))
@@ -432,15 +461,18 @@ class BlockWriter(io.RawIOBase):
 
     def _send_block(self, data) -> None:
         exclude: list = []
+        crcs = None
         for _ in range(4):
             reply = self.client.call(wire.AddBlock(path=self.path, client_host=HOSTNAME,
                                                    previous=self.previous, exclude=exclude))
             self.previous = []
             addrs = {addr: dnid for dnid, addr in reply.targets}
+            crcs = crcs if crcs is not None else bs.chunk_crcs(data)
             stored, failed = write_block(self.client.ctx, list(addrs), reply.block_id, data,
-                                         secret=self.client.secret)
+                                         secret=self.client.secret, token=reply.token, crcs=crcs)
             if stored:
-                self.previous = [reply.block_id, len(data), [addrs[a] for a in stored]]
+                self.previous = [reply.block_id, len(data), [addrs[a] for a in stored],
+                                 bs.crc_digest(crcs)]
                 return
             exclude += [addrs[a] for a in failed]
         raise NoLiveReplica(f"{self.path}: no DataNode pipeline accepted a block after 4 tries")

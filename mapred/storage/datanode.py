@@ -13,9 +13,17 @@ here; the writer then completes it on the nodes that are left.
 Two helper threads never touch the loop's sockets: the scanner re-verifies
 blocks at rest, and copiers push blocks to other DataNodes when the NameNode
 asks for more replicas; both hand results back through queues.
+
+Nothing is served or stored without the NameNode's say-so (docs/security.md):
+a read needs a read token and a write a write token for that block, signed
+with the key the NameNode hands over at registration; a write to a block
+that is already final here is refused.  A copy found bad is reported, never
+deleted here: the NameNode deletes it once a good copy lives elsewhere.
+Refusals are logged with the reason and counted.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import queue
@@ -33,6 +41,8 @@ import zmq
 from mapred.net import wire
 from mapred.errors import MapredError, ProtocolError, StorageError
 from mapred.net.transport import bind, check_tcp_addr, make_socket, recv, send, stop_authenticator
+from mapred.security import tokens
+from mapred.security.refusals import Refusals
 from mapred.storage import blockstore as bs
 from mapred.storage.pipeline import Incoming, write_block
 
@@ -49,6 +59,9 @@ class DataNode:
         self.secret, self.sync = secret, sync
         self.heartbeat, self.report_interval, self.scan_interval = heartbeat, report_interval, scan_interval
         self.dnid = _load_dnid(self.data_dir)
+        self.proof = _load_proof(self.data_dir)
+        self.token_key = b""          # from the NameNode at registration; until then, refuse all
+        self.refusals = Refusals(f"DataNode {self.dnid}", log)
         shutil.rmtree(os.path.join(self.data_dir, "tmp"), ignore_errors=True)
         os.makedirs(os.path.join(self.data_dir, "tmp"))
         self.blocks: dict[int, int] = bs.scan_dir(self.data_dir)
@@ -127,7 +140,7 @@ class DataNode:
     def _register(self) -> None:
         self._registered_at = time.monotonic()
         self._to_nn(wire.Register(dnid=self.dnid, addr=self.addr, host=socket.gethostname(),
-                                  data_dir=self.data_dir, **self._stats()))
+                                  data_dir=self.data_dir, proof=self.proof, **self._stats()))
         self._send_report()
 
     def _send_heartbeat(self) -> None:
@@ -155,11 +168,17 @@ class DataNode:
             if op == "register":
                 if time.monotonic() - self._registered_at > 2 * self.heartbeat:
                     self._register()
+            elif op == "block_key":
+                self.token_key = bytes.fromhex(str(command["key"]))
             elif op == "delete":
                 for block_id in command.get("blocks", []):
                     self._delete(int(block_id))
+            elif op == "verify":
+                for block_id in command.get("blocks", []):
+                    self._verify(int(block_id))
             elif op == "replicate":
-                self._replicate(int(command["block_id"]), list(command["targets"]))
+                self._replicate(int(command["block_id"]), list(command["targets"]),
+                                str(command.get("token", "")))
             else:
                 log.warning("unknown NameNode command %r", op)
         except (KeyError, TypeError, ValueError) as exc:
@@ -174,14 +193,26 @@ class DataNode:
             except FileNotFoundError:
                 pass
 
-    def _replicate(self, block_id: int, targets: list) -> None:
+    def _verify(self, block_id: int) -> None:
+        """A reader suspects our copy: re-check it; only our own finding condemns it."""
+        if block_id not in self.blocks:
+            return
+        try:
+            length = bs.verify_file(bs.block_path(self.data_dir, block_id))
+            log.info("block %d re-verified good after a reader's report", block_id)
+            self._to_nn(wire.BlockReceived(dnid=self.dnid, block_id=block_id, length=length))
+        except (bs.BlockMissing, bs.ChecksumError) as exc:
+            self._report_bad(block_id, str(exc))
+
+    def _replicate(self, block_id: int, targets: list, token: str) -> None:
         path = bs.block_path(self.data_dir, block_id)
         addrs = [str(t[1]) for t in targets]
 
         def copy():
             try:
                 data, _ = bs.read_verified(path)
-                ok, failed = write_block(self.ctx, addrs, block_id, data, secret=self.secret)
+                ok, failed = write_block(self.ctx, addrs, block_id, data, secret=self.secret,
+                                         token=token)
                 log.info("copied block %d to %s (failed: %s)", block_id, ok, failed)
             except (MapredError, OSError) as exc:
                 log.warning("copy of block %d failed: %s", block_id, exc)
@@ -200,9 +231,12 @@ class DataNode:
                 self._report_bad(block_id, reason)
 
     def _report_bad(self, block_id: int, reason: str) -> None:
-        """Stop serving a bad copy and tell the NameNode, which arranges a replacement."""
+        """Tell the NameNode; it arranges a replacement and has this copy deleted after.
+
+        The copy stays on disk (a read of it fails its checksums, so it is never
+        served): if it is the last copy, part of it may still be recoverable.
+        """
         log.warning("block %d is bad here: %s", block_id, reason)
-        self._delete(block_id)
         self._to_nn(wire.ReportBadReplica(block_id=block_id, dnid=self.dnid, reason=reason[:500]))
 
     def _scan_loop(self) -> None:
@@ -235,21 +269,44 @@ class DataNode:
             send(self.data, wire.Error(rid=msg.rid, kind="ProtocolError",
                                        message=f"a DataNode does not serve {msg.TYPE}"), route=route)
 
+    def check_token(self, token: str, block_id: int, mode: str, what: str) -> tokens.BlockGrant:
+        """The grant of a valid token, else log, count and raise ``TokenError``."""
+        try:
+            return tokens.check_block_token(self.token_key, token, block_id, mode, time.time())
+        except tokens.TokenError as exc:
+            reason = "no_token" if not token else "bad_token"
+            self.refusals.refuse(f"a {what} of block {block_id}", reason, str(exc))
+            raise
+
+    def check_write(self, msg: wire.WritePacket) -> tokens.BlockGrant:
+        """What ``Incoming`` asks before taking a block: a write token, and not final here."""
+        grant = self.check_token(msg.token, msg.block_id, tokens.WRITE, "write")
+        if msg.block_id in self.blocks:
+            why = self.refusals.refuse(f"a write of block {msg.block_id}", "block_finalized",
+                                       "a finalized block is never rewritten")
+            raise tokens.TokenError(why)
+        return grant
+
     def _serve_read(self, route, msg: wire.ReadBlock) -> None:
         length = MAX_READ if msg.length < 0 else min(msg.length, MAX_READ)
         try:
+            grant = self.check_token(msg.token, msg.block_id, tokens.READ, "read")
             if msg.block_id not in self.blocks:
                 raise bs.BlockMissing(f"block {msg.block_id} is not on DataNode {self.dnid}")
-            data, size = bs.read_verified(bs.block_path(self.data_dir, msg.block_id),
-                                          msg.offset, length)
+            raw, first, size, chunk, crcs, gen = bs.read_aligned(
+                bs.block_path(self.data_dir, msg.block_id), msg.offset, length)
+            if gen and grant.gen and gen != grant.gen:
+                raise StorageError(f"block {msg.block_id} here is generation {gen}, "
+                                   f"not {grant.gen}")
         except (bs.BlockMissing, bs.ChecksumError) as exc:
             if msg.block_id in self.blocks:
                 self._report_bad(msg.block_id, str(exc))
             return self._reply_error(route, msg.rid, exc)
-        except (StorageError, OSError) as exc:
+        except (MapredError, OSError) as exc:
             return self._reply_error(route, msg.rid, exc)
-        send(self.data, wire.BlockData(rid=msg.rid, block_id=msg.block_id, offset=msg.offset,
-                                       block_length=size), data, route=route)
+        send(self.data, wire.BlockData(rid=msg.rid, block_id=msg.block_id, offset=first,
+                                       block_length=size, chunk=chunk, gen=gen),
+             raw, crcs, route=route)
 
     def _reply_error(self, route, rid: int, exc: Exception) -> None:
         kind = type(exc).__name__ if isinstance(exc, MapredError) else "StorageError"
@@ -262,7 +319,8 @@ class DataNode:
                 inc.abort()
             try:
                 inc = Incoming.start(self, route, msg)
-            except (ProtocolError, OSError) as exc:
+            except (ProtocolError, tokens.TokenError, OSError) as exc:
+                self.incoming.pop(msg.block_id, None)
                 return self._nack(route, msg, str(exc))
             self.incoming[msg.block_id] = inc
         if inc is None or inc.stream != msg.stream:
@@ -335,6 +393,22 @@ def _load_dnid(data_dir: str) -> str:
     with open(path, "w") as f:
         f.write(dnid)
     return dnid
+
+
+def _load_proof(data_dir: str) -> str:
+    """The hash of this DataNode's own secret (made once, mode 0600): what binds its id.
+
+    The secret never leaves the data directory; the NameNode keeps the hash
+    from the first registration and refuses the id to anyone who cannot show it.
+    """
+    path = os.path.join(data_dir, "dnsecret")
+    if not os.path.exists(path):
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex())
+        os.replace(path + ".tmp", path)
+    with open(path) as f:
+        return hashlib.sha256(f.read().strip().encode()).hexdigest()
 
 
 def run(namenode: str, data_dir: str, host: str, port: int, ready_file: str = "", **kw) -> None:

@@ -100,7 +100,8 @@ class DecommissionAndBalance:
         for m in moves:
             self.moving[m.block_id] = (m.source, m.target, now + self.cfg.copy_timeout)
             self._queue(m.source, {"op": "replicate", "block_id": m.block_id, "length": m.length,
-                                   "targets": [[m.target, self.bmap.nodes[m.target].addr]]})
+                                   "targets": [[m.target, self.bmap.nodes[m.target].addr]],
+                                   "token": self.token(m.block_id, "w", now)[1]})   # the write token
             self.in_flight.setdefault(m.block_id, {})[m.target] = now + self.cfg.copy_timeout
 
     def _moved(self, block_id: int, dnid: str) -> None:

@@ -6,6 +6,14 @@ before the reply goes out.  A tick every ``TICK`` seconds drives liveness,
 leases, replication and checkpoints.  The loop never dies on a request: a
 ``StorageError`` becomes an ``Error`` reply naming the problem, anything else
 is logged with its traceback and answered as an internal error.
+
+Who may say what (docs/security.md): DataNode messages are taken only from a
+peer whose key has the ``datanode`` role (when the cluster has keys), and
+only over the connection that registered that DataNode id with its proof (the
+hash of a secret the DataNode keeps in its data directory); the first
+registration binds the id, kept in ``name/datanodes.json``, so an impostor
+with a live DataNode's id is refused.  Every refusal is logged and counted
+(``refusals`` in the ``nn.report`` reply).
 """
 from __future__ import annotations
 
@@ -21,7 +29,11 @@ import zmq
 
 from mapred.net import wire
 from mapred.errors import ConfigError, MapredError, ProtocolError, StorageError
-from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
+from mapred.net.transport import bind, make_socket, recv_peer, send, stop_authenticator
+from mapred.security import tokens
+from mapred.security.policy import may_act_as
+from mapred.security.principals import Role
+from mapred.security.refusals import Refusals
 from mapred.storage import cleanup, trash
 from mapred.storage.housekeeping import Housekeeper
 from mapred.storage.journal import Journal
@@ -32,6 +44,7 @@ from mapred.storage.namesystem import (
     Namesystem,
     ReplicaCorrupt,
     ReplicaReceived,
+    ReplicaSuspected,
     Settings,
     Tick,
 )
@@ -49,7 +62,12 @@ class NameNode:
         self.data_dir = os.path.abspath(data_dir)
         self.journal = Journal(os.path.join(self.data_dir, "name"), checkpoint_every)
         ns = self.journal.load()
-        self.core = Namesystem(ns, settings, log=self.journal.append)
+        self.core = Namesystem(ns, settings, log=self.journal.append,
+                               token_key=_load_key(os.path.join(self.data_dir, "name", "block.key")))
+        self.refusals = Refusals("NameNode", log)
+        self._bindings_path = os.path.join(self.data_dir, "name", "datanodes.json")
+        self.bound: dict[str, list] = _load_json(self._bindings_path)   # dnid -> [principal, proof]
+        self.routes: dict[str, bytes] = {}                              # dnid -> its connection
         self.rules_file = cleanup_rules or os.path.join(self.data_dir, "name", "cleanup-rules.json")
         rules = cleanup.load_file(self.rules_file) if os.path.exists(self.rules_file) else None
         if cleanup_rules and rules is None:
@@ -92,10 +110,15 @@ class NameNode:
             log.info("checkpoint at txid %d", self.core.ns.txid)
 
     def _serve_one(self, timeout: float) -> None:
-        got = recv_or_drop(self.sock, timeout, "namenode", routed=True)
+        try:
+            got = recv_peer(self.sock, timeout, routed=True)
+        except ProtocolError as exc:
+            self.refusals.refuse("a peer", "bad_message", str(exc))
+            return
         if got is None:
             return
-        route, msg, _ = got
+        route, msg, _, peer = got
+        self.route, self.peer = bytes(route[-1]) if route else b"", peer
         reply = self._dispatch(msg)
         send(self.sock, _with_rid(reply, msg.rid), route=route)
 
@@ -103,6 +126,9 @@ class NameNode:
         handler = getattr(self, "_h_" + msg.TYPE.replace(".", "_"), None)
         if handler is None:
             return wire.Error(kind="ProtocolError", message=f"the NameNode does not serve {msg.TYPE}")
+        if msg.TYPE.startswith("dn.") and not may_act_as(self.peer, Role.DATANODE):
+            why = self.refusals.refuse(self.peer, "wrong_role", f"{msg.TYPE} needs a datanode key")
+            return wire.Error(kind="PermissionDenied", message=why)
         try:
             return handler(msg) or wire.Ok()
         except MapredError as exc:
@@ -128,9 +154,11 @@ class NameNode:
     def _h_nn_add_block(self, m: wire.AddBlock):
         _check_previous(m.previous)
         block_id = self._new_block_id()
-        targets = self.core.add_block(m.path, m.previous, m.exclude, m.client_host, block_id,
-                                      time.time())
-        return wire.BlockAllocated(block_id=block_id, targets=[list(t) for t in targets])
+        now = time.time()
+        targets = self.core.add_block(m.path, m.previous, m.exclude, m.client_host, block_id, now)
+        gen, token = self.core.token(block_id, tokens.WRITE, now)
+        return wire.BlockAllocated(block_id=block_id, targets=[list(t) for t in targets],
+                                   gen=gen, token=token)
 
     def _h_nn_complete(self, m: wire.Complete):
         _check_previous(m.last)
@@ -146,7 +174,7 @@ class NameNode:
         return wire.FileStatus(entry=self.core.status(m.path))
 
     def _h_nn_locations(self, m: wire.GetLocations):
-        length, blocks = self.core.locations(m.path)
+        length, blocks = self.core.locations(m.path, time.time())
         return wire.Located(length=length, blocks=blocks)
 
     def _h_nn_delete(self, m: wire.Delete):
@@ -185,8 +213,12 @@ class NameNode:
         return wire.Ok(info={"files": self.core.set_replication(m.path, m.replication)})
 
     def _h_nn_bad_replica(self, m: wire.ReportBadReplica):
-        log.warning("replica of block %d on %s reported bad: %s", m.block_id, m.dnid, m.reason)
-        self.core.handle(ReplicaCorrupt(m.block_id, m.dnid))
+        """The DataNode's word on its own copy condemns it; anyone else's only asks for a re-check."""
+        own = self._is_bound(m.dnid)
+        log.warning("replica of block %d on %s reported bad by %s: %s", m.block_id, m.dnid,
+                    "that DataNode" if own else f"a reader ({self.peer or 'unkeyed'})", m.reason)
+        event = ReplicaCorrupt if own else ReplicaSuspected
+        self.core.handle(event(m.block_id, m.dnid))
 
     def _h_nn_fsck(self, m: wire.Fsck):
         return wire.FsckResult(report=self.core.fsck(m.path))
@@ -196,7 +228,7 @@ class NameNode:
         nodes = self.core.datanode_report()
         for node in nodes:
             node["last_heartbeat_s"] = round(now - node.pop("last_seen"), 3)
-        return wire.Datanodes(nodes=nodes)
+        return wire.Datanodes(nodes=nodes, refusals=self.refusals.counts())
 
     def _h_nn_decommission(self, m: wire.DecommissionDatanode):
         dnid = self.core.decommission(m.datanode, m.on)
@@ -234,16 +266,47 @@ class NameNode:
     # -- DataNode messages -----------------------------------------------------------------------
 
     def _h_dn_register(self, m: wire.Register):
+        who = self.peer.name if self.peer is not None else ""
+        claim = [who, m.proof]
+        bound = self.bound.get(m.dnid)
+        if not m.proof:
+            why = self.refusals.refuse(self._who(), "no_proof", f"registration of {m.dnid}")
+            return wire.Error(kind="PermissionDenied", message=why)
+        if bound is not None and list(bound) != claim:
+            why = self.refusals.refuse(self._who(), "datanode_id_taken",
+                                       f"{m.dnid} belongs to another DataNode")
+            return wire.Error(kind="PermissionDenied", message=why)
+        if bound is None:
+            self.bound[m.dnid] = claim
+            _save_json(self._bindings_path, self.bound)
+        self.routes[m.dnid] = self.route
         log.info("DataNode %s registered from %s", m.dnid, m.addr)
         self.core.handle(DatanodeRegistered(m.dnid, m.addr, m.host, m.data_dir, m.capacity,
                                             m.used, m.remaining, time.time()))
+        return wire.Commands(commands=[{"op": "block_key", "key": self.core.token_key.hex()}])
+
+    def _is_bound(self, dnid: str) -> bool:
+        """Whether this message came over the connection that registered ``dnid``."""
+        return bool(self.route) and self.routes.get(dnid) == self.route
+
+    def _who(self) -> str:
+        return str(self.peer) if self.peer is not None else f"connection {self.route.hex()}"
+
+    def _unbound(self, dnid: str, what: str) -> wire.Commands:
+        """A DataNode message over a connection that did not register ``dnid``: register first."""
+        self.refusals.refuse(self._who(), "unregistered_connection", f"{what} for {dnid}")
+        return wire.Commands(commands=[{"op": "register"}])
 
     def _h_dn_heartbeat(self, m: wire.Heartbeat):
+        if not self._is_bound(m.dnid):
+            return self._unbound(m.dnid, "heartbeat")
         commands = self.core.handle(HeartbeatReceived(m.dnid, m.capacity, m.used, m.remaining,
                                                       time.time()))
         return wire.Commands(commands=commands)
 
     def _h_dn_block_report(self, m: wire.BlockReport):
+        if not self._is_bound(m.dnid):
+            return self._unbound(m.dnid, "block report")
         try:
             blocks = {int(b): int(n) for b, n in m.blocks}
         except (TypeError, ValueError):
@@ -252,6 +315,8 @@ class NameNode:
             BlockReportReceived(m.dnid, blocks, time.time())))
 
     def _h_dn_received(self, m: wire.BlockReceived):
+        if not self._is_bound(m.dnid):
+            return self._unbound(m.dnid, "received block")
         return wire.Commands(commands=self.core.handle(
             ReplicaReceived(m.dnid, m.block_id, m.length, time.time())))
 
@@ -274,14 +339,49 @@ class NameNode:
 
 
 def _check_previous(previous: list) -> None:
-    """``[block_id, length, [dnid, ...]]`` or empty; anything else is a protocol error."""
+    """``[block_id, length, [dnid, ...](, digest)]`` or empty; anything else is a protocol error."""
     if not previous:
         return
-    ok = (len(previous) == 3 and isinstance(previous[0], int) and isinstance(previous[1], int)
+    ok = (len(previous) in (3, 4) and isinstance(previous[0], int) and isinstance(previous[1], int)
           and previous[1] >= 0 and isinstance(previous[2], list)
-          and all(isinstance(d, str) for d in previous[2]))
+          and all(isinstance(d, str) for d in previous[2])
+          and (len(previous) == 3 or (isinstance(previous[3], str) and len(previous[3]) <= 128)))
     if not ok:
         raise ProtocolError(f"bad block description {previous!r:.200}")
+
+
+def _load_key(path: str) -> bytes:
+    """The NameNode's block-token key, made once and kept (mode 0600) so tokens outlive a restart."""
+    try:
+        with open(path, "rb") as f:
+            key = f.read()
+        if len(key) == 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = tokens.new_key()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    os.replace(path + ".tmp", path)
+    return key
+
+
+def _load_json(path: str) -> dict:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _save_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
 
 
 def _with_rid(reply: wire.Message, rid: int) -> wire.Message:

@@ -27,7 +27,13 @@ class InvalidPath(StorageError):
 
 @dataclass
 class FileNode:
-    """A closed file: its blocks as ``[block_id, length]`` in order."""
+    """A closed file: its blocks in order, each ``[block_id, length, gen, digest]``.
+
+    ``gen`` is the block's generation stamp and ``digest`` the hash of its
+    chunk checksums as the writer computed them (see ``blockstore.crc_digest``),
+    so a reader can check any replica's bytes against what was written.
+    Journals from before these existed hold ``[block_id, length]``.
+    """
 
     replication: int
     block_size: int
@@ -36,7 +42,7 @@ class FileNode:
 
     @property
     def length(self) -> int:
-        return sum(length for _, length in self.blocks)
+        return sum(b[1] for b in self.blocks)
 
 
 @dataclass
@@ -138,8 +144,14 @@ class Namespace:
     def all_blocks(self):
         """Yield ``(block_id, length, path, replication)`` of every block of every file."""
         for path, node in self.walk_files("/"):
-            for block_id, length in node.blocks:
-                yield block_id, length, path, node.replication
+            for b in node.blocks:
+                yield b[0], b[1], path, node.replication
+
+    def all_block_entries(self):
+        """Yield ``(entry, path, replication)`` of every block, ``entry`` as stored (see FileNode)."""
+        for path, node in self.walk_files("/"):
+            for b in node.blocks:
+                yield b, path, node.replication
 
     # -- ops: building (validation) ----------------------------------------------------------
 

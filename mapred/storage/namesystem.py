@@ -8,7 +8,16 @@ shows is always what the journal holds.
 
 Client requests are methods that return a value or raise a ``StorageError``.
 DataNode traffic is ``handle(event) -> commands``: the commands returned for
-a heartbeat are that DataNode's queued work (replicate, delete, register).
+a heartbeat are that DataNode's queued work (replicate, delete, verify,
+register).
+
+Trust (see docs/security.md): every block carries a generation stamp and the
+digest of its writer's chunk CRCs; reads and writes need HMAC block tokens
+signed with ``token_key`` (``tokens.block_token``), so a DataNode accepts only
+blocks this core allocated.  A replica is condemned only on evidence the
+core can trust: its own DataNode's word (``ReplicaCorrupt``).  Anyone else's
+report (``ReplicaSuspected``) only asks that DataNode to re-verify its copy,
+and a corrupt copy is deleted only while a good copy lives elsewhere.
 """
 from __future__ import annotations
 
@@ -16,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from mapred.errors import NoLiveReplica, SafeModeError, StorageError
+from mapred.security import tokens
 from mapred.storage.blocks import AdminState, BlockMap, BlockState, DatanodeInfo, NodeState
 from mapred.storage.elastic import DecommissionAndBalance
 from mapred.storage import trash
@@ -65,6 +75,16 @@ class ReplicaReceived:
 
 @dataclass(frozen=True)
 class ReplicaCorrupt:
+    """Trusted evidence: ``dnid`` itself found its copy of ``block_id`` bad."""
+
+    block_id: int
+    dnid: str
+
+
+@dataclass(frozen=True)
+class ReplicaSuspected:
+    """Untrusted: a reader says ``dnid``'s copy is bad.  Only a re-verification may condemn it."""
+
     block_id: int
     dnid: str
 
@@ -83,8 +103,9 @@ class UnderConstruction:
     block_size: int
     client_host: str
     last_active: float
-    blocks: list = field(default_factory=list)      # committed [block_id, length]
+    blocks: list = field(default_factory=list)      # committed [block_id, length, gen, digest]
     current: int | None = None                      # allocated, not yet committed
+    current_gen: int = 0
 
 
 @dataclass
@@ -99,14 +120,17 @@ class Settings:
     scan_period: float = 1.0        # seconds between replication scans (each is O(blocks))
     trash_interval: float = trash.DEFAULT_INTERVAL   # 0 = `rm` deletes at once
     trash_checkpoint_interval: float = 0.0           # 0 = min(trash_interval, 1 h)
+    token_lifetime: float = tokens.DEFAULT_LIFETIME   # seconds a block token is good for
 
 
 class Namesystem(DecommissionAndBalance):
     """All NameNode state.  ``log(ops, txid)`` must make ops durable before returning."""
 
     def __init__(self, ns: Namespace, settings: Settings,
-                 log: Callable[[list, int], None] = lambda ops, txid: None) -> None:
+                 log: Callable[[list, int], None] = lambda ops, txid: None,
+                 token_key: bytes = b"") -> None:
         self.ns, self.cfg, self.log = ns, settings, log
+        self.token_key = token_key or tokens.new_key()
         self.bmap = BlockMap()
         self.writing: dict[str, UnderConstruction] = {}
         self.queued: dict[str, list] = {}         # dnid -> commands for its next heartbeat
@@ -117,8 +141,11 @@ class Namesystem(DecommissionAndBalance):
         self.moving: dict[int, tuple] = {}        # block_id -> (source, target) of a balancer move
         self.balancing: dict | None = None        # {"threshold", "bandwidth"} while `fs balance` runs
         self.balance_log: list[str] = []
-        for block_id, length, path, replication in ns.all_blocks():
-            self.bmap.add_block(block_id, length, replication, path)
+        self.next_gen = 1
+        for entry, path, replication in ns.all_block_entries():
+            gen, digest = _entry_meta(entry)
+            self.bmap.add_block(entry[0], entry[1], replication, path, gen=gen, digest=digest)
+            self.next_gen = max(self.next_gen, gen + 1)
         self.safemode_auto = bool(self.bmap.blocks)
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -185,12 +212,14 @@ class Namesystem(DecommissionAndBalance):
         if not previous:
             return
         block_id, length, dnids = int(previous[0]), int(previous[1]), list(previous[2])
+        digest = str(previous[3]) if len(previous) > 3 else ""
         if block_id != uc.current:
             raise StorageError(f"block {block_id} is not the block being written to {uc.path}")
-        self.bmap.add_block(block_id, length, uc.replication, uc.path, BlockState.UNDER_CONSTRUCTION)
+        self.bmap.add_block(block_id, length, uc.replication, uc.path, BlockState.UNDER_CONSTRUCTION,
+                            gen=uc.current_gen, digest=digest)
         for dnid in dnids:
             self.bmap.add_replica(block_id, dnid)
-        uc.blocks.append([block_id, length])
+        uc.blocks.append([block_id, length, uc.current_gen, digest])
         uc.current = None
 
     def add_block(self, path: str, previous: list, exclude: list, client_host: str,
@@ -207,9 +236,19 @@ class Namesystem(DecommissionAndBalance):
                                  exclude=frozenset(exclude), block_size=uc.block_size)
         if not targets:
             raise NoLiveReplica(f"no live DataNode with room can take a block of {uc.path}")
-        self.bmap.add_block(block_id, 0, uc.replication, uc.path, BlockState.UNDER_CONSTRUCTION)
+        uc.current_gen, self.next_gen = self.next_gen, self.next_gen + 1
+        self.bmap.add_block(block_id, 0, uc.replication, uc.path, BlockState.UNDER_CONSTRUCTION,
+                            gen=uc.current_gen)
         uc.current = block_id
         return [(d, self.bmap.nodes[d].addr) for d in targets]
+
+    def token(self, block_id: int, mode: str, now: float) -> tuple[int, str]:
+        """``(generation stamp, token)`` allowing ``mode`` on a block this core allocated."""
+        info = self.bmap.blocks.get(block_id)
+        if info is None:
+            raise StorageError(f"block {block_id} was not allocated by this NameNode")
+        return info.gen, tokens.block_token(self.token_key, block_id, info.gen, mode,
+                                            now + self.cfg.token_lifetime)
 
     def complete(self, path: str, last: list, now: float) -> None:
         """Close the file: journal it with all its blocks; it is visible from now on."""
@@ -219,7 +258,7 @@ class Namesystem(DecommissionAndBalance):
         if uc.current is not None:
             self._delete_everywhere(uc.current)
         replaced = self.ns.lookup(uc.path)
-        old_blocks = [b for b, _ in getattr(replaced, "blocks", [])]
+        old_blocks = [b[0] for b in getattr(replaced, "blocks", [])]
         self.ns.check_create(uc.path, overwrite=True)
         ops = ([{"op": "delete", "path": uc.path}] if replaced is not None else [])
         self._commit(ops + self.ns.add_file_ops(uc.path, uc.replication, uc.block_size,
@@ -227,20 +266,20 @@ class Namesystem(DecommissionAndBalance):
         del self.writing[uc.path]
         for block_id in old_blocks:
             self._delete_everywhere(block_id)
-        for block_id, _ in uc.blocks:
+        for block_id, *_ in uc.blocks:
             self.bmap.blocks[block_id].state = BlockState.COMPLETE
 
     def abandon(self, path: str) -> None:
         uc = self.writing.pop(normalize(path), None)
         if uc is not None:
-            for block_id in [b for b, _ in uc.blocks] + ([uc.current] if uc.current else []):
+            for block_id in [b[0] for b in uc.blocks] + ([uc.current] if uc.current else []):
                 self._delete_everywhere(block_id)
 
     def delete(self, path: str, recursive: bool) -> None:
         path = normalize(path)
         self._writable()
         ops = self.ns.delete_ops(path, recursive)
-        doomed = [b for _, node in self.ns.walk_files(path) for b, _ in node.blocks]
+        doomed = [b[0] for _, node in self.ns.walk_files(path) for b in node.blocks]
         self._commit(ops)
         for block_id in doomed:
             self._delete_everywhere(block_id)
@@ -278,7 +317,7 @@ class Namesystem(DecommissionAndBalance):
     def _retarget(self, new_root: str) -> None:
         """Blocks of files that moved to ``new_root`` learn their new path."""
         for path, node in self.ns.walk_files(new_root):
-            for block_id, _ in node.blocks:
+            for block_id, *_ in node.blocks:
                 self.bmap.blocks[block_id].path = path
 
     def pin(self, path: str, tag: str, on: bool = True) -> None:
@@ -296,7 +335,7 @@ class Namesystem(DecommissionAndBalance):
         ops = self.ns.setrep_ops(path, replication)
         self._commit(ops)
         for p, node in self.ns.walk_files(path):
-            for block_id, _ in node.blocks:
+            for block_id, *_ in node.blocks:
                 self.bmap.blocks[block_id].replication = replication
         return len(ops)
 
@@ -308,14 +347,17 @@ class Namesystem(DecommissionAndBalance):
     def status(self, path: str) -> dict:
         return self.ns.status(normalize(path))
 
-    def locations(self, path: str) -> tuple[int, list]:
-        """``(length, [[block_id, offset, length, [[dnid, addr, host, data_dir], ...]], ...])``."""
+    def locations(self, path: str, now: float = 0.0) -> tuple[int, list]:
+        """``(length, [[block_id, offset, length, [[dnid, addr, host, data_dir], ...], token,
+        digest], ...])`` -- ``token`` a read token good until ``now`` + the token lifetime."""
         node = self.ns.get_file(normalize(path))
         out, offset = [], 0
-        for block_id, length in node.blocks:
+        for entry in node.blocks:
+            block_id, length = entry[0], entry[1]
             replicas = [[d, self.bmap.nodes[d].addr, self.bmap.nodes[d].host,
                          self.bmap.nodes[d].data_dir] for d in self.bmap.live_replicas(block_id)]
-            out.append([block_id, offset, length, replicas])
+            _, token = self.token(block_id, tokens.READ, now)
+            out.append([block_id, offset, length, replicas, token, _entry_meta(entry)[1]])
             offset += length
         return offset, out
 
@@ -325,7 +367,7 @@ class Namesystem(DecommissionAndBalance):
         problems = []
         for fpath, node in self.ns.walk_files(normalize(path)):
             files += 1
-            for block_id, _ in node.blocks:
+            for block_id, *_ in node.blocks:
                 blocks += 1
                 info = self.bmap.blocks[block_id]
                 live = len(self.bmap.live_replicas(block_id))
@@ -371,13 +413,31 @@ class Namesystem(DecommissionAndBalance):
         return self.safemode
 
     def report_bad(self, block_id: int, dnid: str) -> None:
-        """A reader or scanner found a bad copy: stop counting it, delete it once others exist.
+        """``dnid`` found its own copy bad: stop counting it; delete it once a good copy lives.
 
         The node stays in the block's corrupt set (so no new copy is placed there
-        while the delete is on its way) until its next full block report.
+        while the delete is on its way) until its next full block report.  A copy
+        that is the last one is kept (and the block shows CORRUPT in ``fsck``):
+        a bad copy may still be partly readable, a deleted one is gone.  The
+        other holders are asked to re-verify; only once one of them (or a new
+        copy) is confirmed good does ``_drop_corrupt_copies`` delete bad ones --
+        the copies the core merely believes good may have rotted as well.
         """
-        if self.bmap.mark_corrupt(block_id, dnid) and self.bmap.live_replicas(block_id):
-            self._queue(dnid, {"op": "delete", "blocks": [block_id]})
+        if not self.bmap.mark_corrupt(block_id, dnid):
+            return
+        info = self.bmap.blocks[block_id]
+        info.confirmed.clear()       # one copy rotted: the others are believed, not known, good
+        for other in self.bmap.live_replicas(block_id):
+            self._queue(other, {"op": "verify", "blocks": [block_id]})
+
+    def _drop_corrupt_copies(self, block_id: int) -> None:
+        """A copy was just confirmed good: delete the copies known bad that are still held."""
+        info = self.bmap.blocks.get(block_id)
+        if info is None or not any(self.bmap.is_live(d) for d in info.confirmed & info.replicas):
+            return
+        for dnid in sorted(info.corrupt):
+            if self.bmap.is_live(dnid):
+                self._queue(dnid, {"op": "delete", "blocks": [block_id]})
 
     # -- DataNode events -------------------------------------------------------------------------
 
@@ -427,10 +487,20 @@ class Namesystem(DecommissionAndBalance):
             return []
         self.bmap.add_replica(ev.block_id, ev.dnid)
         self._moved(ev.block_id, ev.dnid)
+        if ev.dnid in info.replicas:      # a fresh or re-verified copy: known good, not believed
+            info.confirmed.add(ev.dnid)
+            self._drop_corrupt_copies(ev.block_id)
         return []
 
     def _on_ReplicaCorrupt(self, ev: ReplicaCorrupt):
         self.report_bad(ev.block_id, ev.dnid)
+        return []
+
+    def _on_ReplicaSuspected(self, ev: ReplicaSuspected):
+        """Ask the accused DataNode to re-verify; it reports ``ReplicaCorrupt`` if the copy is bad."""
+        node = self.bmap.nodes.get(ev.dnid)
+        if node is not None and ev.block_id in node.blocks:
+            self._queue(ev.dnid, {"op": "verify", "blocks": [ev.block_id]})
         return []
 
     def _on_Tick(self, ev: Tick):
@@ -465,8 +535,10 @@ class Namesystem(DecommissionAndBalance):
         for action in replication_work(self.bmap, pending, self.cfg.max_streams):
             if isinstance(action, ReplicateBlock):
                 targets = [[d, self.bmap.nodes[d].addr] for d in action.targets]
+                _, token = self.token(action.block_id, tokens.WRITE, now)
                 self._queue(action.source, {"op": "replicate", "block_id": action.block_id,
-                                            "length": action.length, "targets": targets})
+                                            "length": action.length, "targets": targets,
+                                            "token": token})
                 flights = self.in_flight.setdefault(action.block_id, {})
                 for dnid in action.targets:
                     flights[dnid] = now + self.cfg.copy_timeout
@@ -492,3 +564,8 @@ class Namesystem(DecommissionAndBalance):
         for block_id, _, path, _ in self.ns.all_blocks():
             assert block_id in self.bmap.blocks, (block_id, path)
             assert self.bmap.blocks[block_id].path == path, (block_id, path)
+
+
+def _entry_meta(entry) -> tuple[int, str]:
+    """``(generation stamp, digest)`` of a stored block entry (0 and "" for old journals)."""
+    return (int(entry[2]) if len(entry) > 2 else 0), (str(entry[3]) if len(entry) > 3 else "")

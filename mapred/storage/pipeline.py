@@ -12,7 +12,12 @@ Failure: a node that does not hear from its downstream neighbour within
 acks (``failed``); deeper nodes have shorter deadlines, so the first report
 names the node that really stopped.  The writer still holds the whole block,
 so it restarts the block, from byte 0 with a fresh stream id, on the nodes
-that are left.  Each restart removes at least one node, so this ends.
+that are left.  Each restart removes at least one node, so this ends.  A
+failure reported with the ack of the *last* packet needs no restart: every
+node above the failed one has finalized the block, so it is stored there.
+
+Every packet carries the NameNode's write token for the block; each DataNode
+checks it (see ``DataNode.check_write``) before it forwards or writes a byte.
 """
 from __future__ import annotations
 
@@ -54,41 +59,51 @@ def check_addr(addr: str) -> str:
 
 
 def write_block(ctx: zmq.Context, addrs: list[str], block_id: int, data,
-                secret: str | None = None) -> tuple[list[str], list[str]]:
-    """Write ``data`` as ``block_id`` to the pipeline ``addrs``; return ``(stored_on, failed)``."""
+                secret: str | None = None, token: str = "",
+                crcs: bytes | None = None) -> tuple[list[str], list[str]]:
+    """Write ``data`` as ``block_id`` to the pipeline ``addrs``; return ``(stored_on, failed)``.
+
+    ``token`` is the NameNode's write token for the block; ``crcs`` the
+    block's chunk CRCs when the caller has computed them already.
+    """
     nodes, failed = list(addrs), []
     view = memoryview(data)
+    crcs = bs.chunk_crcs(view) if crcs is None else crcs
     while nodes:
-        bad = _stream(ctx, nodes, block_id, view, secret)
-        if not bad:
-            return nodes, failed
+        bad, finished = _stream(ctx, nodes, block_id, view, crcs, secret, token)
+        if finished:   # stored above the failed nodes (if any): no restart needed
+            failed.extend(bad)
+            return [n for n in nodes if n not in bad], failed
         log.warning("pipeline for block %d lost %s; restarting on the rest", block_id, bad)
         failed.extend(bad)
         nodes = [n for n in nodes if n not in bad]
     return [], failed
 
 
-def _stream(ctx, nodes: list[str], block_id: int, view: memoryview, secret) -> list[str]:
-    """One attempt; ``[]`` on success, else the addresses that failed."""
+def _stream(ctx, nodes: list[str], block_id: int, view: memoryview, crcs: bytes, secret,
+            token: str) -> tuple[list[str], bool]:
+    """One attempt: ``(failed addresses, whether the block is final on the others)``."""
     sock = make_socket(ctx, zmq.DEALER, secret=secret)
     sock.connect(nodes[0])
     stream = uuid.uuid4().hex[:16]
     try:
-        return _pump(sock, nodes, block_id, view, stream)
+        return _pump(sock, nodes, block_id, view, crcs, stream, token)
     finally:
         sock.close(0)
 
 
-def _pump(sock, nodes, block_id, view, stream) -> list[str]:
+def _pump(sock, nodes, block_id, view, crcs, stream, token) -> tuple[list[str], bool]:
     starts = list(range(0, len(view), PACKET)) or [0]
+    per_packet = PACKET // bs.CHUNK * 4
     sent_at: collections.deque = collections.deque()
     nxt = 0
     while nxt < len(starts) or sent_at:
         while nxt < len(starts) and len(sent_at) < WINDOW:
             chunk = view[starts[nxt]: starts[nxt] + PACKET]
             msg = wire.WritePacket(block_id=block_id, seq=nxt, offset=starts[nxt],
-                                   last=nxt == len(starts) - 1, pipeline=nodes[1:], stream=stream)
-            send(sock, msg, chunk, bs.chunk_crcs(chunk))
+                                   last=nxt == len(starts) - 1, pipeline=nodes[1:], stream=stream,
+                                   token=token)
+            send(sock, msg, chunk, crcs[nxt * per_packet:(nxt + 1) * per_packet])
             sent_at.append((nxt, time.monotonic()))
             nxt += 1
         left = sent_at[0][1] + ack_deadline(len(nodes)) + ACK_TIMEOUT - time.monotonic()
@@ -98,18 +113,19 @@ def _pump(sock, nodes, block_id, view, stream) -> list[str]:
             log.warning("bad ack from %s: %s", nodes[0], exc)
             continue
         if got is None:
-            return [nodes[0]]
+            return [nodes[0]], False
         ack = got[1]
         if not isinstance(ack, wire.PacketAck) or ack.stream != stream:
             continue
         if ack.error:
             log.warning("DataNode %s refused block %d: %s", nodes[0], block_id, ack.error)
-            return [nodes[0]]
+            return [nodes[0]], False
         if ack.failed:
-            return [a for a in ack.failed if a in nodes] or [nodes[0]]
+            bad = [a for a in ack.failed if a in nodes[1:]]
+            return (bad or [nodes[0]]), bool(bad) and ack.seq == len(starts) - 1
         while sent_at and sent_at[0][0] <= ack.seq:
             sent_at.popleft()
-    return []
+    return [], True
 
 
 # -- a DataNode's end -----------------------------------------------------------------------------
@@ -122,7 +138,8 @@ class Incoming:
 
     def __init__(self, dn, route, msg: wire.WritePacket) -> None:
         self.dn, self.route = dn, route
-        self.block_id, self.stream = msg.block_id, msg.stream
+        self.block_id, self.stream, self.token = msg.block_id, msg.stream, msg.token
+        self.gen = dn.check_write(msg).gen
         self.pipeline = [check_addr(a) for a in msg.pipeline]
         Incoming._counter += 1
         self.tmp = os.path.join(dn.data_dir, "tmp", f"blk_{int(msg.block_id)}.{Incoming._counter}")
@@ -146,6 +163,8 @@ class Incoming:
 
     def receive(self, msg: wire.WritePacket, data: list) -> None:
         """Check, forward, write, and acknowledge (now or when downstream does)."""
+        if msg.token != self.token:
+            raise StorageError(f"block {self.block_id}: packet {msg.seq} carries another token")
         if msg.seq != self.next_seq or msg.offset != self.written or len(data) != 2 or self.done:
             raise StorageError(f"block {self.block_id}: packet {msg.seq} at {msg.offset} is out of "
                                f"order (expected {self.next_seq} at {self.written})")
@@ -153,12 +172,13 @@ class Incoming:
         payload, crcs = data
         if bytes(crcs) != bs.chunk_crcs(payload):
             raise ChecksumError(f"block {self.block_id}: packet {msg.seq} arrived corrupt")
+        self.file.write(payload)   # before forwarding: a packet this node cannot take goes no further
         if self.down is not None:
             fwd = wire.WritePacket(block_id=self.block_id, seq=msg.seq, offset=msg.offset,
-                                   last=msg.last, pipeline=self.pipeline[1:], stream=self.stream)
+                                   last=msg.last, pipeline=self.pipeline[1:], stream=self.stream,
+                                   token=self.token)
             send(self.down, fwd, payload, crcs)
             self.pending.append((msg.seq, time.monotonic()))
-        self.file.write(payload)
         self.crcs += crcs
         self.written += len(payload)
         self.next_seq += 1
@@ -176,7 +196,7 @@ class Incoming:
         final = bs.block_path(self.dn.data_dir, self.block_id)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         with open(self.tmp + ".meta", "wb") as f:
-            f.write(bs.meta_bytes(bytes(self.crcs)))
+            f.write(bs.meta_bytes(bytes(self.crcs), gen=self.gen))
         os.replace(self.tmp, final)
         os.replace(self.tmp + ".meta", final + ".meta")
         self.done = True

@@ -61,7 +61,7 @@ def test_corrupt_replica_is_detected_reported_and_replaced(make_cluster):
     c = cluster.client()
     data = payload(2 * BLOCK, seed=9)
     c.write_bytes("/d/victim", data)
-    block_id, _, _, replicas = c.locations("/d/victim")[1][0]
+    block_id, _, _, replicas = c.locations("/d/victim")[1][0][:4]
     dnid, _, _, data_dir = replicas[0]
     path = blockstore.block_path(data_dir, block_id)
     with open(path, "r+b") as f:            # flip one byte behind the DataNode's back
@@ -92,7 +92,7 @@ def test_scanner_finds_truncated_block(make_cluster):
     c = cluster.client()
     data = payload(BLOCK, seed=4)
     c.write_bytes("/d/t", data)
-    block_id, _, _, replicas = c.locations("/d/t")[1][0]
+    block_id, _, _, replicas = c.locations("/d/t")[1][0][:4]
     with open(blockstore.block_path(replicas[0][3], block_id), "r+b") as f:
         f.truncate(100)
     wait_for(lambda: replicas[0][0] not in [r[0] for r in c.locations("/d/t")[1][0][3]]
@@ -157,7 +157,7 @@ def test_block_file_deleted_behind_datanode_fails_over_and_is_replaced(make_clus
     c = cluster.client()
     data = payload(BLOCK + 100, seed=5)
     c.write_bytes("/d/gone", data)
-    block_id, _, _, replicas = c.locations("/d/gone")[1][0]
+    block_id, _, _, replicas = c.locations("/d/gone")[1][0][:4]
     os.remove(blockstore.block_path(replicas[0][3], block_id))
     remote = Client(cluster.namenode_addr, short_circuit=False)
 

@@ -1,10 +1,13 @@
 """Garbage, strangers and bad requests: a clear error or a logged drop; nodes keep running."""
 
+import time
+
 import msgpack
 import pytest
 import zmq
 
 from mapred.errors import ConfigError, FileNotFound
+from mapred.security import tokens
 from mapred.storage import Client
 from mapred.storage.minicluster import StorageCluster
 from mapred.net.transport import bind, make_socket
@@ -53,8 +56,12 @@ def test_bad_reads_give_clear_errors(shared_cluster):
     with pytest.raises(FileNotFound, match="/no/such"):
         c.open("/no/such")
     node = c.report()[0]
+    with open(f"{shared_cluster.dir}/nn/name/block.key", "rb") as f:   # a genuine read token
+        token = tokens.block_token(f.read(), 12345, 0, tokens.READ, time.time() + 60)
     with pytest.raises(Exception, match="not on DataNode"):
-        c._remote_read(node["addr"], 12345, 0, 10)
+        c._remote_read(node["addr"], 12345, 0, 10, token)
+    with pytest.raises(Exception, match="no token"):
+        c._remote_read(node["addr"], 12345, 0, 10, "")
 
 
 def test_public_bind_without_secret_refuses():

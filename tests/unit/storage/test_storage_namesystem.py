@@ -10,6 +10,7 @@ from mapred.storage.namesystem import (
     HeartbeatReceived,
     Namesystem,
     ReplicaCorrupt,
+    ReplicaSuspected,
     ReplicaReceived,
     Settings,
     Tick,
@@ -105,6 +106,11 @@ def test_corrupt_replica_is_dropped_then_replaced():
     bad = prev[2][0]
     core.handle(ReplicaCorrupt(100, bad))
     assert bad not in core.bmap.live_replicas(100)
+    first = beat(core, 1)
+    assert not any(c["op"] == "delete" for c in first[bad])    # nothing deleted on belief alone
+    checkers = [d for d, cs in first.items() if {"op": "verify", "blocks": [100]} in cs]
+    assert sorted(checkers) == sorted(prev[2][1:])
+    core.handle(ReplicaReceived(checkers[0], 100, 10, 1))        # one copy re-verified good
     assert {"op": "delete", "blocks": [100]} in beat(core, 1)[bad]
     core.handle(Tick(1))
     copies = [c for cs in beat(core, 1.1).values() for c in cs if c["op"] == "replicate"]
@@ -199,7 +205,25 @@ def test_repeated_registration_keeps_replicas_and_queued_work():
     core, _ = make(4)
     write_file(core, "/f")
     core.handle(ReplicaCorrupt(100, "dn0"))
+    core.handle(ReplicaReceived("dn2", 100, 10, 1))              # dn2's copy re-verified good
     core.handle(DatanodeRegistered("dn1", "tcp://127.0.0.1:9", "dn1", "/d", 10 * GB, 0, 10 * GB, 1))
     assert "dn1" in core.bmap.live_replicas(100) and core.bmap.nodes["dn1"].addr.endswith(":9")
     assert {"op": "delete", "blocks": [100]} in beat(core, 1)["dn0"]
+    core.validate()
+
+
+def test_a_readers_report_only_asks_for_a_recheck_and_the_last_copies_are_kept():
+    """The security issue's replica safety: untrusted reports delete nothing; all-bad is CORRUPT."""
+    core, _ = make(3)
+    prev = write_file(core, "/f")
+    for d in prev[2]:
+        core.handle(ReplicaSuspected(100, d))
+    commands = beat(core, 1)
+    assert all(cs == [{"op": "verify", "blocks": [100]}] for cs in commands.values())
+    assert len(core.bmap.live_replicas(100)) == 3
+    for d in prev[2]:                                            # every copy really is bad
+        core.handle(ReplicaCorrupt(100, d))
+    assert not any(c["op"] == "delete" for cs in beat(core, 2).values() for c in cs)
+    report = core.fsck("/")
+    assert report["corrupt"] == 1 and report["problems"][0]["state"] == "CORRUPT"
     core.validate()

@@ -3,6 +3,13 @@
 Invariants after every step: the block map agrees with itself and the
 namespace; the journal replays to exactly the live namespace; and once the
 cluster is quiet, every block regains min(target, live DataNodes) copies.
+
+Replica corruption (the security issue): the model keeps each DataNode's
+disk, with good and corrupt copies.  A copy goes bad at random (the node's
+scanner reports it: trusted); anyone may forge a report against any copy
+(untrusted: the core only asks the node to re-verify).  No delete the core
+orders may ever remove the last good copy of a block that is still in the
+namespace, and a block with copies but none good is CORRUPT in fsck.
 """
 import shutil
 import tempfile
@@ -17,7 +24,9 @@ from mapred.storage.namesystem import (
     DatanodeRegistered,
     HeartbeatReceived,
     Namesystem,
+    ReplicaCorrupt,
     ReplicaReceived,
+    ReplicaSuspected,
     Settings,
     Tick,
 )
@@ -37,6 +46,7 @@ class NamenodeMachine(RuleBasedStateMachine):
         self.next_block = 1
         self.next_dn = 0
         self.alive: set = set()
+        self.disk: dict = {}          # dnid -> {block_id: good?}, what each node really holds
 
     def teardown(self):
         self.journal.close()
@@ -56,6 +66,7 @@ class NamenodeMachine(RuleBasedStateMachine):
                                             1 << 40, self.now))
         self.core.handle(BlockReportReceived(dnid, {}, self.now))
         self.alive.add(dnid)
+        self.disk[dnid] = {}
 
     @precondition(lambda self: self.alive)
     @rule(data=st.data())
@@ -74,6 +85,8 @@ class NamenodeMachine(RuleBasedStateMachine):
             for _ in range(blocks):
                 targets = self.core.add_block(path, prev, [], "", self.next_block, self.now)
                 prev = [self.next_block, 10, [d for d, _ in targets if d in self.alive]]
+                for d in prev[2]:
+                    self.disk[d][self.next_block] = True
                 self.next_block += 1
             self.core.complete(path, prev, self.now)
         except StorageError:
@@ -102,13 +115,60 @@ class NamenodeMachine(RuleBasedStateMachine):
 
     def _carry_out(self, dnid, cmd):
         if cmd["op"] == "replicate":
+            if not self.disk[dnid].get(cmd["block_id"], False):   # the copier verifies first
+                self.core.handle(ReplicaCorrupt(cmd["block_id"], dnid))
+                return
             for target, _ in cmd["targets"]:
                 if target in self.alive:
+                    self.disk[target][cmd["block_id"]] = True
                     self.core.handle(ReplicaReceived(target, cmd["block_id"], cmd["length"], self.now))
+        elif cmd["op"] == "verify":
+            for b in cmd["blocks"]:
+                if self.disk[dnid].get(b) is False:
+                    self.core.handle(ReplicaCorrupt(b, dnid))
+                elif self.disk[dnid].get(b):          # checked good: the node says so
+                    self.core.handle(ReplicaReceived(dnid, b, 10, self.now))
         elif cmd["op"] == "delete":
+            in_namespace = {b for b, *_ in self.core.ns.all_blocks()}
+            for b in cmd["blocks"]:
+                if b in in_namespace and self.disk[dnid].get(b):
+                    others = [d for d in self.alive if d != dnid and self.disk[d].get(b)]
+                    assert others, f"the last good copy of block {b} (on {dnid}) was deleted"
+                self.disk[dnid].pop(b, None)
             node = self.core.bmap.nodes[dnid]
             held = {b: 10 for b in node.blocks if b not in cmd["blocks"]}
             self.core.handle(BlockReportReceived(dnid, held, self.now))
+
+    def _held(self, data, good):
+        pairs = sorted((d, b) for d in self.alive for b, ok in self.disk[d].items()
+                       if good is None or ok == good)
+        return data.draw(st.sampled_from(pairs)) if pairs else None
+
+    @rule(data=st.data())
+    def replica_goes_bad(self, data):
+        """A copy rots on disk; that node's scanner finds it and says so (trusted evidence)."""
+        pick = self._held(data, True)
+        if pick is not None:
+            dnid, b = pick
+            self.disk[dnid][b] = False
+            self.core.handle(ReplicaCorrupt(b, dnid))
+
+    @rule(data=st.data())
+    def forged_report(self, data):
+        """Anyone claims a copy is bad: only the node's own re-verification may condemn it."""
+        pick = self._held(data, None)
+        if pick is not None:
+            self.core.handle(ReplicaSuspected(pick[1], pick[0]))
+
+    @invariant()
+    def all_bad_copies_show_as_corrupt(self):
+        """A block held only as corrupt copies (on live, known nodes) is CORRUPT, never silently gone."""
+        for block_id, _, path, _ in self.core.ns.all_blocks():
+            info = self.core.bmap.blocks[block_id]
+            live = self.core.bmap.live_replicas(block_id)
+            if not live and any(self.core.bmap.is_live(d) for d in info.corrupt):
+                report = self.core.fsck(path)
+                assert report["corrupt"] >= 1 and not report["healthy"], (block_id, report)
 
     @invariant()
     def block_map_is_consistent(self):
@@ -133,8 +193,9 @@ class NamenodeMachine(RuleBasedStateMachine):
             self.time_passes()
         for block_id, info in self.core.bmap.blocks.items():
             have = self.core.bmap.live_replicas(block_id)
+            bad = {d for d in self.alive if self.disk[d].get(block_id) is False}
             if info.state.value == "COMPLETE" and have:
-                assert len(have) == min(info.replication, len(self.alive)), (block_id, have)
+                assert len(have) >= min(info.replication, len(self.alive) - len(bad)), (block_id, have)
 
 
 TestNamenodeMachine = NamenodeMachine.TestCase
