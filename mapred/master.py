@@ -13,6 +13,15 @@ Workers and clients share the one ROUTER socket; a worker's routing id is its
 worker id.  State for ``mapred job status`` (tasks, attempts, where they ran,
 errors) is read straight from the core, so it cannot disagree with what the
 scheduler believes.
+
+Who may ask what (docs/security.md): every message comes with the principal
+its key proved (None on an unkeyed, loopback-only master).  Worker messages
+are taken only from worker keys, everything else only from people; a job
+records its submitter, and only that user or an admin may see, kill or read
+it.  Each job gets a shuffle token that its attempts carry, so a worker's
+shuffle server serves the job's map output only to the job's reducers.  An
+output that already holds files is refused before anything runs.  Refusals
+are logged with the principal and counted (``refusals`` in ``mc.jobs``).
 """
 from __future__ import annotations
 
@@ -33,13 +42,19 @@ from mapred.net import wire
 from mapred.runtime.plan import JobPlan, JobSettings
 from mapred.runtime.status import job_status, job_summary
 from mapred.runtime.shell import Shell, make_core
-from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
+from mapred.io import commit
+from mapred.net.transport import bind, make_socket, recv_peer, say_if_unkeyed, send, stop_authenticator
+from mapred.errors import MapredError, ProtocolError
+from mapred.security import policy, tokens
+from mapred.security.principals import Role
+from mapred.security.refusals import Refusals
 from mapred.types import AttemptId, Split
 from mapred.version import __version__
 
 log = logging.getLogger("mapred.master")
 TICK = 0.25
 MAX_LOG_LINES = 5000
+WORKER_MESSAGES = (wire.WorkerRegister, wire.WorkerBeat, wire.AttemptDone, wire.AttemptFail)
 
 
 @dataclass
@@ -63,6 +78,7 @@ class JobRecord:
     submitted: float
     finished: float | None = None
     lines: list = field(default_factory=list)
+    owner: str = "local"          # the submitter's principal name
 
     def log(self, text: str) -> None:
         if len(self.lines) < MAX_LOG_LINES:
@@ -84,8 +100,12 @@ class Master:
         self.workers: dict[str, WorkerInfo] = {}
         self.jobs: dict[str, JobRecord] = {}
         self.scratch = tempfile.mkdtemp(prefix="mapred-master-")
+        self.job_key = tokens.new_key()     # signs each job's shuffle token
+        self.refusals = Refusals("master", log)
+        self.peer = None                    # the principal of the message being handled
         self.running = True
         log.info("master %s at %s", __version__, self.addr)
+        say_if_unkeyed("the master")
 
     # ------------------------------------------------------------------ loop
     def serve(self) -> None:
@@ -102,10 +122,14 @@ class Master:
             self.close()
 
     def _serve_one(self, timeout: float) -> None:
-        got = recv_or_drop(self.sock, timeout, "master", routed=True)
+        try:
+            got = recv_peer(self.sock, timeout, routed=True)
+        except ProtocolError as exc:
+            self.refusals.refuse("a peer", "bad_message", str(exc))
+            return
         if got is None:
             return
-        route, msg, data = got
+        route, msg, data, self.peer = got
         try:
             self._dispatch(route, msg, data)
         except Exception:  # noqa: BLE001 - one bad request must never stop the master
@@ -124,7 +148,33 @@ class Master:
         self.shell.step(event)
 
     # ------------------------------------------------------------------ messages
+    def _refuse(self, route, msg, reason: str, detail: str) -> None:
+        why = self.refusals.refuse(self.peer or "an unkeyed peer", reason, detail)
+        self._reply(route, wire.Error(rid=msg.rid, kind="PermissionDenied", message=why))
+
+    def _permitted(self, route, msg) -> bool:
+        """Worker messages from worker keys only; requests from people only."""
+        if isinstance(msg, WORKER_MESSAGES):
+            if policy.may_act_as(self.peer, Role.WORKER):
+                return True
+            self._refuse(route, msg, "wrong_role", f"{msg.TYPE} needs a worker key")
+            return False
+        if policy.may_submit(self.peer):
+            return True
+        self._refuse(route, msg, "wrong_role", f"{msg.TYPE} needs a user or admin key")
+        return False
+
+    def _owned(self, route, msg, rec) -> bool:
+        """Whether the asker may see or touch ``rec``; a stranger's job looks like no job at all."""
+        if policy.may_act_on(self.peer, rec.owner):
+            return True
+        self.refusals.refuse(self.peer, "not_owner", f"{msg.TYPE} of job {msg.job_id}")
+        self._reply(route, _unknown(msg))
+        return False
+
     def _dispatch(self, route, msg, data) -> None:
+        if not self._permitted(route, msg):
+            return
         claimed = getattr(msg, "worker_id", None)
         if claimed is not None and (not route or bytes(route[-1]) != claimed.encode()):
             log.warning("dropped %s claiming to come from worker %s over another connection", msg.TYPE, claimed)
@@ -208,7 +258,13 @@ class Master:
         except (ValueError, KeyError, TypeError) as exc:
             self._reply(route, wire.Error(rid=msg.rid, kind="ConfigError", message=f"bad job submission: {exc}"))
             return
-        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time())
+        try:
+            commit.claim_output(plan.output)     # before anything is written or deleted there
+        except (MapredError, OSError) as exc:
+            self.refusals.refuse(self.peer or "an unkeyed peer", "output_exists", str(exc))
+            self._reply(route, wire.Error(rid=msg.rid, kind=type(exc).__name__, message=str(exc)))
+            return
+        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time(), owner=policy.name_of(self.peer))
         rec.log(f"submitted {plan.job.name!r}: {len(plan.splits)} maps, {plan.job.num_reducers} reduces, "
                 f"output {plan.output}")
         self._reply(route, wire.JobAccepted(rid=msg.rid, job_id=plan.job_id))
@@ -229,19 +285,23 @@ class Master:
         if rec is None:
             self._reply(route, _unknown(msg))
             return
-        self._reply(route, wire.JobStatusReply(rid=msg.rid, status=job_status(self.core, rec, msg.detail,
-                                                                                self.workers)))
+        if not self._owned(route, msg, rec):
+            return
+        status = dict(job_status(self.core, rec, msg.detail, self.workers), owner=rec.owner)
+        self._reply(route, wire.JobStatusReply(rid=msg.rid, status=status))
 
     def _on_ListJobs(self, route, msg: wire.ListJobs, data) -> None:
-        jobs = [job_summary(self.core, rec) for rec in self.jobs.values()]
+        jobs = [dict(job_summary(self.core, rec), owner=rec.owner) for rec in self.jobs.values()
+                if policy.may_act_on(self.peer, rec.owner)]
         workers = [{"worker_id": w.worker_id, "host": w.host, "slots": w.slots, "pid": w.pid,
                     "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id),
                     "running": self.core.running_on(w.worker_id),
                     "state": self.core.workers[w.worker_id].state if w.worker_id in self.core.workers
                     else "LOST", "needed_outputs": len(self.core.needed_outputs(w.worker_id))}
-                   for w in self.workers.values()]
+                   for w in self.workers.values()] if policy.may_act_on(self.peer, "") else []
         self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers,
-                                        cluster={"waiting_tasks": self.core.waiting_tasks()}))
+                                        cluster={"waiting_tasks": self.core.waiting_tasks()},
+                                        refusals=self.refusals.counts()))
 
     def _on_DrainWorker(self, route, msg: wire.DrainWorker, data) -> None:
         """``mapred worker drain``: no new tasks there; it leaves once nothing it holds is needed."""
@@ -261,7 +321,9 @@ class Master:
         if rec is None:
             self._reply(route, _unknown(msg))
             return
-        rec.log(f"kill requested: {msg.reason}")
+        if not self._owned(route, msg, rec):
+            return
+        rec.log(f"kill requested by {policy.name_of(self.peer)}: {msg.reason}")
         self._reply(route, wire.Ok(rid=msg.rid))
         self._step(ev.JobKillRequested(msg.job_id, msg.reason))
 
@@ -269,6 +331,8 @@ class Master:
         rec = self.jobs.get(msg.job_id)
         if rec is None:
             self._reply(route, _unknown(msg))
+            return
+        if not self._owned(route, msg, rec):
             return
         lines = [line for line in rec.lines if not msg.task or msg.task in line]
         self._reply(route, wire.LogLines(rid=msg.rid, lines=lines))
@@ -279,6 +343,7 @@ class Master:
         rec = self.jobs[a.attempt.task.job]
         info = self.workers[a.worker_id]
         spec = rec.plan.attempt_spec(a, "", self.scratch)
+        spec["job_token"] = tokens.job_token(self.job_key, rec.plan.job_id)
         with_code = rec.plan.job_id not in info.code_sent
         rec.log(f"assign {a.attempt} to {a.worker_id} ({'speculative, ' if a.speculative else ''}"
                 f"{a.locality} locality)")

@@ -32,7 +32,7 @@ from mapred.task.pool import ExecutorPool, PoolEvent
 from mapred.task.sweep import sweep
 from mapred.io.fs import HOSTNAME
 from mapred.shuffle.serve import ShuffleServer
-from mapred.net.transport import Backoff, make_socket, recv, send, stop_authenticator
+from mapred.net.transport import Backoff, make_socket, recv, send, stop_authenticator, warn_if_open
 from mapred.types import Split
 from mapred.version import __version__
 
@@ -53,6 +53,7 @@ class Worker:
         self.version = version
         self.short_circuit = short_circuit
         self.worker_id = f"{HOSTNAME}-{os.getpid()}-{secrets.token_hex(3)}"
+        warn_if_open(master, f"worker {self.worker_id}")
         self.ctx = zmq.Context()
         self.shuffle = ShuffleServer(self.data_dir, host).start()
         self.pool = ExecutorPool(self.slots, self.config.executor_memory_cap)
@@ -225,9 +226,12 @@ class Worker:
             return
         spec["work_dir"] = os.path.join(self.data_dir, msg.job_id, attempt)
         spec["shuffle_addr"] = self.shuffle.addr
+        token = str(spec.pop("job_token", ""))
+        self.shuffle.allow(msg.job_id, token)      # this job's reducers may fetch its outputs here
         if spec.get("kind") == "reduce":
             spec["shuffle"] = {"buffer_bytes": self.config.reduce_buffer_bytes, "retries": 3,
-                               "timeout": 5.0, "short_circuit": self.short_circuit}
+                               "timeout": 5.0, "short_circuit": self.short_circuit,
+                               "job_id": msg.job_id, "token": token}
         self.slot_io[slot.index] = (self._read_chars(slot), self._split_length(spec))
         self.pool.start_attempt(slot, msg.job_id, blob, spec)
 
@@ -272,6 +276,7 @@ class Worker:
             shutil.rmtree(path, ignore_errors=True)
 
     def _drop_job(self, job_id: str) -> None:
+        self.shuffle.disallow(job_id)
         self.pool.drop_job(job_id)
         self.blobs.pop(job_id, None)
         path = os.path.join(self.data_dir, job_id)

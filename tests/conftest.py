@@ -1,9 +1,13 @@
 import os
 import sys
+import tempfile
 
 import pytest
 
 from mapred.testing import ClusterPool
+
+# `mapred cluster up` records its keys per user (~/.mapred/clusters.json): keep the suite's own
+os.environ.setdefault("MAPRED_HOME", tempfile.mkdtemp(prefix="mapred-home-"))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))

@@ -110,15 +110,18 @@ def cluster() -> None:
 @click.option("--dead-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1))
 @click.option("--block-size", default=64 << 20, show_default=True, type=click.IntRange(1024),
               help="bytes per block for files the store makes")
+@click.option("--keys/--no-keys", default=True, show_default=True,
+              help="give every node and you your own CURVE key (DIR/keys); --no-keys: loopback trust")
 @_clean
 def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, datanodes, slots, dir_,
-               dead_timeout, block_size):
+               dead_timeout, block_size, keys):
     """Start master, workers (and NameNode + DataNodes) as background processes.
 
     With --max-workers the cluster is adaptive: an autoscaler grows it while tasks
     wait and retires idle workers through `mapred worker drain`.
     """
     from mapred.runtime.procs import STATE_FILE, Cluster
+    from mapred.security import keys as keymod
     if os.path.exists(os.path.join(dir_, STATE_FILE)):
         raise click.ClickException(f"a cluster is already recorded in {dir_}; run `mapred cluster down --dir {dir_}`")
     adaptive = max_workers is not None or min_workers is not None
@@ -129,8 +132,15 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
             raise click.BadParameter(f"--min-workers {min_workers} exceeds --max-workers {max_workers}")
         workers = min_workers
     slots = slots or max(1, (os.cpu_count() or 1) // (max_workers if adaptive else workers))
+    env = {}
+    if keys and not os.environ.get("MAPRED_SECRET"):
+        keydir = keymod.KeyDir(os.path.join(os.path.abspath(dir_), "keys"))
+        me = os.environ.get("MAPRED_PRINCIPAL") or keymod.principal_name_of_user()
+        keydir.ensure(me, "admin")          # the user who started the cluster administers it
+        env = {"MAPRED_KEYS": keydir.path, "MAPRED_PRINCIPAL": me}
+        os.environ.update(env)              # this process's own client (waiting for workers) too
     c = Cluster(dir_, workers=workers, slots=slots, datanodes=datanodes, dead_timeout=dead_timeout, detach=True,
-                block_size=block_size)
+                block_size=block_size, env=env)
     try:
         c.start()
         if adaptive:
@@ -141,6 +151,9 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
         state = c.write_state()
         c.client().close()
         c._client = None
+        if env:
+            keymod.record_cluster([c.master_addr, c.namenode_uri().replace("mrfs://", "tcp://")],
+                                  env["MAPRED_KEYS"], env["MAPRED_PRINCIPAL"])
     except BaseException:
         c.stop()
         raise
@@ -150,6 +163,9 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
     click.echo(f"workers   {workers} x {slots} slots" +
                (f" (adaptive {min_workers}..{max_workers}, see `mapred cluster status`)" if adaptive else ""))
     click.echo(f"state     {state}")
+    if env:
+        click.echo(f"keys      {env['MAPRED_KEYS']} (you are {env['MAPRED_PRINCIPAL']}, admin; "
+                   "`mapred keys gen NAME --role user --dir ...` adds users)")
     click.echo(f"stop with `mapred cluster down --dir {dir_}`")
 
 
@@ -210,7 +226,14 @@ def autoscale(master_addr, dir_, min_workers, max_workers, slots, up_delay, idle
 @_clean
 def cluster_down(dir_):
     """Stop the cluster recorded in --dir (kills its processes by pid)."""
-    from mapred.runtime.procs import down
+    from mapred.runtime.procs import STATE_FILE, down
+    from mapred.security.keys import forget_cluster
+    try:
+        with open(os.path.join(dir_, STATE_FILE)) as f:
+            state = json.load(f)
+        forget_cluster([state.get("master", ""), state.get("namenode", "").replace("mrfs://", "tcp://")])
+    except (OSError, ValueError):
+        pass
     n = down(dir_)
     click.echo(f"stopped {n} processes")
 
@@ -229,6 +252,8 @@ def _client(ctx):
     addr = ctx.obj["master"] or _recorded_master()
     if not addr:
         raise click.ClickException("no master: pass --master tcp://H:P or set MAPRED_MASTER")
+    from mapred.cli.common import use_recorded_keys
+    use_recorded_keys(addr)
     return connect(addr, timeout=ctx.obj["timeout"])
 
 

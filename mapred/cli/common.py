@@ -23,6 +23,23 @@ def clean_errors(fn):
     return wrapper
 
 
+def use_recorded_keys(addr: str) -> None:
+    """Use the keys ``mapred cluster up`` recorded for ``addr`` unless keys or a secret are set.
+
+    This is what keeps a keyed cluster's commands free of configuration: the
+    user who started it is found by their own ``~/.mapred/clusters.json``.
+    """
+    import os
+    if not addr or os.environ.get("MAPRED_KEYS") or os.environ.get("MAPRED_SECRET"):
+        return
+    if addr.startswith("mrfs://"):
+        addr = "tcp://" + addr[len("mrfs://"):].split("/", 1)[0]
+    from mapred.security.keys import recorded_keys
+    found = recorded_keys(addr)
+    if found is not None:
+        os.environ["MAPRED_KEYS"], os.environ["MAPRED_PRINCIPAL"] = found
+
+
 def daemon_logging(verbose: bool) -> None:
     """Log lines with time, pid and logger name on stderr, as every node process does."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,

@@ -84,12 +84,14 @@ def fs(ctx, nn):
 
 def _client(path: str = ""):
     """A Client for the --namenode option, or for the host:port of an mrfs:// path."""
+    from mapred.cli.common import use_recorded_keys
     from mapred.storage.client import Client
     nn = (click.get_current_context().find_object(dict) or {}).get("nn", "")
     if path.startswith("mrfs://") and not nn:
         nn = "tcp://" + path[len("mrfs://"):].split("/", 1)[0]
     if not nn:
         raise click.ClickException("no NameNode: pass --namenode tcp://host:port or set MAPRED_NAMENODE")
+    use_recorded_keys(nn)
     return Client(nn)
 
 

@@ -46,6 +46,8 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
         inputs = _job_inputs(loaded, inputs)
         job = configure(loaded, parse_params(params), reducers, output_format, errors)
         cluster = None
+        from mapred.cli.common import use_recorded_keys
+        use_recorded_keys(master or next((p for p in inputs if p.startswith("mrfs://")), ""))
         if master:
             import mapred
             cluster = mapred.connect(master)

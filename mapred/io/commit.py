@@ -5,10 +5,17 @@ decides that attempt is its task's first success, ``commit_task`` renames the
 part file to ``OUT/part-NNNNN``; losers and failures are deleted.  Only after
 every task is committed does ``commit_job`` write ``_SUCCESS`` and remove
 ``_temporary`` — so output without ``_SUCCESS`` is never mistaken for complete.
+
+The master acts on paths it got from the network, so it touches only what
+the job created (docs/security.md): ``claim_output`` refuses an output that
+already holds anything before a job starts; ``commit_task`` takes only plain
+part names (no separators, no ``..``) from inside the attempt's temporary
+directory; ``abort_job`` removes the job's temporary tree and the parts it
+committed, and the output directory only if nothing else is left in it.
 """
 from __future__ import annotations
 
-from mapred.errors import OutputExistsError
+from mapred.errors import OutputExistsError, ProtocolError
 from mapred.io.fs import get_fs
 from mapred.io.outputs import SUCCESS, TEMPORARY, temp_dir, write_success
 
@@ -23,12 +30,38 @@ def prepare_output(output: str, overwrite: bool) -> None:
     fs.makedirs(fs.join(output, TEMPORARY))
 
 
+def claim_output(output: str) -> None:
+    """The master's check before a job runs: ``output`` is new, or holds only an empty ``_temporary``.
+
+    The submitting client did any overwrite itself (deleting with its own
+    rights) and made ``_temporary``; anything else there is not this job's, so
+    the job is refused before anything is written or deleted.
+    """
+    fs = get_fs(output)
+    if fs.exists(output):
+        entries = set(fs.listdir(output)) if fs.isdir(output) else {output}
+        tmp = fs.join(output, TEMPORARY)
+        if entries - {TEMPORARY} or (TEMPORARY in entries and fs.listdir(tmp)):
+            raise OutputExistsError(f"output path {output!r} already exists and holds files that are "
+                                    "not this job's; refusing to write or delete there")
+    fs.makedirs(fs.join(output, TEMPORARY))
+
+
+def check_part_name(name) -> str:
+    """``name`` if it is a plain file name an attempt may have written; ProtocolError otherwise."""
+    if (not isinstance(name, str) or not name or "/" in name or "\\" in name or "\0" in name
+            or name in (".", "..") or name.startswith("_") or len(name) > 255):
+        raise ProtocolError(f"attempt output name {name!r:.80} is not a plain part file name")
+    return name
+
+
 def commit_task(output: str, attempt: str, files: list[str]) -> list[str]:
     """Move an attempt's part files into the output directory; returns the final paths."""
     fs = get_fs(output)
     src_dir = temp_dir(output, attempt)
+    names = [check_part_name(n) for n in files]   # all checked before anything is renamed
     final = []
-    for name in files:
+    for name in names:
         dst = fs.join(output, name)
         if fs.exists(dst):
             fs.delete(dst)
@@ -49,10 +82,25 @@ def commit_job(output: str, info: dict) -> None:
     write_success(output, info)
 
 
-def abort_job(output: str) -> None:
-    """A failed job leaves no ``_SUCCESS`` and no temporary files; committed parts are removed too."""
+def abort_job(output: str, committed: list[str] | None = None) -> None:
+    """A failed job leaves no ``_SUCCESS`` and no temporary files; committed parts are removed too.
+
+    ``committed`` names the part files this job renamed in; with it, only those,
+    ``_temporary`` and ``_SUCCESS`` go, and the directory itself only if it is
+    then empty.  Without it (the local runner, which made the output itself)
+    the whole output is removed.
+    """
     fs = get_fs(output)
-    if fs.exists(output):
+    if not fs.exists(output):
+        return
+    if committed is None:
+        fs.delete(output, recursive=True)
+        return
+    for name in [TEMPORARY, SUCCESS, "_dataset.mpk"] + [check_part_name(n) for n in committed]:
+        path = fs.join(output, name)
+        if fs.exists(path):
+            fs.delete(path, recursive=True)
+    if fs.isdir(output) and not fs.listdir(output):
         fs.delete(output, recursive=True)
 
 

@@ -233,6 +233,13 @@ def has_credentials() -> bool:
     return credentials()[0] != "none"
 
 
+def say_if_unkeyed(what: str) -> None:
+    """A daemon without keys tells its operator what that means, once, at start."""
+    if not has_credentials():
+        log.warning("%s runs without keys: it listens on loopback only and trusts every local "
+                    "user (see `mapred keys` and docs/security.md)", what)
+
+
 def warn_if_open(addr: str, what: str) -> None:
     """Warn (once per call) when connecting to a non-loopback ``addr`` without credentials."""
     host = addr.split("://", 1)[-1].rsplit(":", 1)[0]

@@ -666,8 +666,9 @@ class ListJobs(Message):
 @message("mc.jobs")
 class JobList(Message):
     jobs: list[dict]
-    workers: list[dict] = field(default_factory=list)
+    workers: list[dict] = field(default_factory=list)   # admins only: hosts, pids, addresses
     cluster: dict = field(default_factory=dict)       # {"waiting_tasks": n}
+    refusals: dict = field(default_factory=dict)        # reason -> count, for the service's /metrics
 
 
 @message("mc.kill")
@@ -695,6 +696,8 @@ class ShuffleRead(Message):
     partition: int
     offset: int = 0
     length: int = 4 * 1024 * 1024
+    job_id: str = ""           # the job the output belongs to, and the job's token (docs/security.md)
+    token: str = ""
 
 
 @message("sh.data")

@@ -82,9 +82,20 @@ class Cluster:
             self.start_worker(wait=False)
         self.wait_workers(self.n_workers)
 
-    def _spawn(self, args: list[str], log_name: str, env: dict | None = None) -> subprocess.Popen:
+    def _env_for(self, principal: str, role: str) -> dict:
+        """With a key directory (``MAPRED_KEYS`` in ``env``), each node runs as its own principal."""
+        keydir = self.env.get("MAPRED_KEYS")
+        if not keydir:
+            return self.env
+        from mapred.security.keys import KeyDir
+        KeyDir(keydir).ensure(principal, role)
+        return {**self.env, "MAPRED_PRINCIPAL": principal}
+
+    def _spawn(self, args: list[str], log_name: str, env: dict | None = None,
+               principal: str = "master", role: str = "admin") -> subprocess.Popen:
         with open(os.path.join(self.dir, log_name), "ab") as logf:
-            return subprocess.Popen([sys.executable, "-m", "mapred", *args], env=env or self.env,
+            return subprocess.Popen([sys.executable, "-m", "mapred", *args],
+                                    env=env or self._env_for(principal, role),
                                     stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=self.detach)
 
@@ -108,7 +119,8 @@ class Cluster:
                 "--data-dir", os.path.join(self.dir, f"worker-{index}")]
         if not self.short_circuit:
             args.append("--no-short-circuit")
-        self.worker_procs.append(self._spawn(args + list(extra or []), f"worker-{index}.log", env))
+        self.worker_procs.append(self._spawn(args + list(extra or []), f"worker-{index}.log", env,
+                                             principal=f"worker-{index}", role="worker"))
         if wait:
             self.wait_workers(len(self.live_worker_pids()))
         return index

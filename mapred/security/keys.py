@@ -19,6 +19,7 @@ Keys are Z85 text (40 characters), as ZeroMQ's own certificate files use.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -221,6 +222,12 @@ class KeyDir:
         add_authorized(self.authorized, pair.public, Principal(name, role))
         return pair
 
+    def ensure(self, name: str, role: Role | str) -> str:
+        """``name``'s key file, made and admitted with ``role`` unless it exists; its path."""
+        if not os.path.exists(self.file(name)):
+            self.generate(name, role)
+        return self.file(name)
+
     def server_public(self) -> str:
         pub = os.path.join(self.path, "server.pub")
         if os.path.exists(pub):
@@ -233,3 +240,71 @@ class KeyDir:
             return None
         pair = read_key(self.file(SERVER))
         return pair if pair.secret else None
+
+
+# -- clusters this user started: address -> which keys to use ----------------------------------
+
+
+def _registry() -> str:
+    home = os.environ.get("MAPRED_HOME") or os.path.join(os.path.expanduser("~"), ".mapred")
+    return os.path.join(home, "clusters.json")
+
+
+def _read_registry() -> dict:
+    try:
+        with open(_registry()) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_registry(data: dict) -> None:
+    path = _registry()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def record_cluster(addrs: list[str], keydir: str, principal: str) -> None:
+    """Remember that ``addrs`` (tcp://host:port) speak with ``keydir``, as ``principal``.
+
+    ``mapred cluster up`` records its master and NameNode here (in the user's
+    own ``~/.mapred``, or ``$MAPRED_HOME``), so the user's later commands find
+    their key without any setting.
+    """
+    data = _read_registry()
+    for addr in addrs:
+        if addr:
+            data[addr] = {"keys": keydir, "principal": principal}
+    _write_registry(data)
+
+
+def forget_cluster(addrs: list[str]) -> None:
+    data = _read_registry()
+    if any(a in data for a in addrs):
+        _write_registry({k: v for k, v in data.items() if k not in addrs})
+
+
+def recorded_keys(addr: str) -> tuple[str, str] | None:
+    """``(key dir, principal)`` recorded for ``addr`` if its key file is still there."""
+    entry = _read_registry().get(addr)
+    if not isinstance(entry, dict):
+        return None
+    keydir, principal = str(entry.get("keys", "")), str(entry.get("principal", ""))
+    if keydir and principal and os.path.exists(KeyDir(keydir).file(principal)):
+        return keydir, principal
+    return None
+
+
+def principal_name_of_user() -> str:
+    """A principal name for the user running this process (their login, made safe)."""
+    import getpass
+    try:
+        raw = getpass.getuser()
+    except (KeyError, OSError):
+        raw = "user"
+    name = re.sub(r"[^A-Za-z0-9_.@-]", "-", raw).lstrip("_.@-")[:64] or "user"
+    return name if name != SERVER else "server-user"

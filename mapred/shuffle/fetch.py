@@ -48,7 +48,9 @@ def configure(settings: dict | None) -> None:
     _short_circuit = bool(settings.get("short_circuit", True))
     set_remote_fetcher(NetFetcher(int(settings.get("buffer_bytes", 128 << 20)),
                                   int(settings.get("retries", 3)), float(settings.get("timeout", 5.0)),
-                                  secret=settings.get("secret") or None))
+                                  secret=settings.get("secret") or None,
+                                  job_id=str(settings.get("job_id", "")),
+                                  token=str(settings.get("token", ""))))
 
 
 def _local_run(output: dict, partition: int, map_index: int) -> Iterable:

@@ -56,7 +56,9 @@ class NetFetcher:
     """``fetcher(sources, partition, work_dir) -> {map_index: records}``; see the module doc."""
 
     def __init__(self, buffer_bytes: int, retries: int = 3, timeout: float = 5.0,
-                 window: int = 4 << 20, secret: str | None = None) -> None:
+                 window: int = 4 << 20, secret: str | None = None, job_id: str = "",
+                 token: str = "") -> None:
+        self.job_id, self.token = job_id, token   # presented with every fetch (docs/security.md)
         self.buffer_bytes = max(0, buffer_bytes)
         self.retries, self.timeout, self.window, self.secret = retries, timeout, window, secret
         self.ctx = zmq.Context.instance()
@@ -105,7 +107,8 @@ class NetFetcher:
     def _request(self, s: _Source, partition: int) -> None:
         s.rid += 1
         send(s.sock, wire.ShuffleRead(rid=s.rid, path=s.path, partition=partition,
-                                      offset=s.offset, length=self.window))
+                                      offset=s.offset, length=self.window, job_id=self.job_id,
+                                      token=self.token))
         s.sent_at = time.monotonic()
 
     def _retry(self, s: _Source, poller: zmq.Poller, why: str) -> None:

@@ -131,15 +131,24 @@ class StorageCluster:
     def client(self) -> Client:
         """A shared Client (the harness closes it); make your own for concurrent use."""
         if self._client is None:
-            self._client = Client(self.namenode_addr, secret=self.secret)
+            self._client = Client(self.namenode_addr, secret=self.secret or None)
         return self._client
+
+    def _env_for(self, principal: str) -> dict:
+        """With a key directory (``MAPRED_KEYS`` in ``env``), each node runs as its own principal."""
+        keydir = self.env.get("MAPRED_KEYS")
+        if not keydir:
+            return self.env
+        from mapred.security.keys import KeyDir
+        KeyDir(keydir).ensure(principal, "admin" if principal == "namenode" else "datanode")
+        return {**self.env, "MAPRED_PRINCIPAL": principal}
 
     # -- processes -------------------------------------------------------------------------------
 
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+    def _spawn(self, args: list[str], log_name: str, principal: str = "namenode") -> subprocess.Popen:
         log = open(os.path.join(self.dir, log_name), "ab")
         try:
-            return subprocess.Popen([sys.executable, "-m", "mapred", *args], env=self.env,
+            return subprocess.Popen([sys.executable, "-m", "mapred", *args], env=self._env_for(principal),
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:
             log.close()
@@ -183,7 +192,7 @@ class StorageCluster:
                 "--report-interval", str(self.report_interval)]
         if self.sync:
             args.append("--sync")
-        return self._spawn(args, f"dn{index}.log")
+        return self._spawn(args, f"dn{index}.log", principal=f"dn-{index}")
 
     def restart_datanode(self, index: int, wait: bool = True) -> None:
         """Start DataNode ``index`` again on its old data directory (after a kill)."""

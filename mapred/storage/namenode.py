@@ -29,7 +29,7 @@ import zmq
 
 from mapred.net import wire
 from mapred.errors import ConfigError, MapredError, ProtocolError, StorageError
-from mapred.net.transport import bind, make_socket, recv_peer, send, stop_authenticator
+from mapred.net.transport import bind, make_socket, recv_peer, say_if_unkeyed, send, stop_authenticator
 from mapred.security import tokens
 from mapred.security.policy import may_act_as
 from mapred.security.principals import Role
@@ -81,6 +81,7 @@ class NameNode:
         self.running = True
         log.info("NameNode at %s, %d files' blocks known, safe mode %s", self.addr,
                  len(self.core.bmap.blocks), self.core.safemode)
+        say_if_unkeyed("the NameNode")
 
     def serve(self) -> None:
         """Run until ``stop()`` (or SIGTERM/SIGINT in the CLI)."""

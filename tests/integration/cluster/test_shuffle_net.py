@@ -26,7 +26,7 @@ def test_fetch_spills_past_the_reduce_buffer_and_keeps_every_record(tmp_path, co
     for m in range(3):
         parts = [[(f"k{m}-{p}-{i:05d}", [i] * 3) for i in range(3000)] for p in range(2)]
         runs.append((write_run(data / f"map{m}.out", parts, compression), parts))
-    server = ShuffleServer(str(data)).start()
+    server = ShuffleServer(str(data), require_tokens=False).start()   # tokens: test_security_cluster
     try:
         fetcher = NetFetcher(buffer_bytes=20_000, window=8192, timeout=5.0)
         sources = [(m, "w", {"path": idx.path, "addr": server.addr}) for m, (idx, _) in enumerate(runs)]
@@ -54,7 +54,7 @@ def test_unreachable_map_output_raises_fetch_error_naming_the_map(tmp_path):
 def test_server_refuses_paths_outside_its_data_dir(tmp_path):
     (tmp_path / "data").mkdir()
     outside = write_run(tmp_path / "elsewhere.out", [[("k", [1])]])
-    server = ShuffleServer(str(tmp_path / "data")).start()
+    server = ShuffleServer(str(tmp_path / "data"), require_tokens=False).start()
     try:
         fetcher = NetFetcher(buffer_bytes=1 << 20, retries=0, timeout=2.0)
         with pytest.raises(FetchError, match="not a map output of this worker"):
