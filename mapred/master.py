@@ -43,7 +43,8 @@ from mapred.runtime.plan import JobPlan, JobSettings
 from mapred.runtime.status import job_status, job_summary
 from mapred.runtime.shell import Shell, make_core
 from mapred.io import commit
-from mapred.net.transport import bind, make_socket, recv_peer, say_if_unkeyed, send, stop_authenticator
+from mapred.net.transport import (
+    bind, make_socket, recv_peer, say_if_unkeyed, send, stop_authenticator, zap_refusals)
 from mapred.errors import MapredError, ProtocolError
 from mapred.security import policy, tokens
 from mapred.security.principals import Role
@@ -301,7 +302,7 @@ class Master:
                    for w in self.workers.values()] if policy.may_act_on(self.peer, "") else []
         self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers,
                                         cluster={"waiting_tasks": self.core.waiting_tasks()},
-                                        refusals=self.refusals.counts()))
+                                        refusals={**self.refusals.counts(), **zap_refusals(self.ctx)}))
 
     def _on_DrainWorker(self, route, msg: wire.DrainWorker, data) -> None:
         """``mapred worker drain``: no new tasks there; it leaves once nothing it holds is needed."""

@@ -10,8 +10,7 @@ The master acts on paths it got from the network, so it touches only what
 the job created (docs/security.md): ``claim_output`` refuses an output that
 already holds anything before a job starts; ``commit_task`` takes only plain
 part names (no separators, no ``..``) from inside the attempt's temporary
-directory; ``abort_job`` removes the job's temporary tree and the parts it
-committed, and the output directory only if nothing else is left in it.
+directory; so what ``abort_job`` removes is the job's own tree.
 """
 from __future__ import annotations
 
@@ -82,25 +81,14 @@ def commit_job(output: str, info: dict) -> None:
     write_success(output, info)
 
 
-def abort_job(output: str, committed: list[str] | None = None) -> None:
+def abort_job(output: str) -> None:
     """A failed job leaves no ``_SUCCESS`` and no temporary files; committed parts are removed too.
 
-    ``committed`` names the part files this job renamed in; with it, only those,
-    ``_temporary`` and ``_SUCCESS`` go, and the directory itself only if it is
-    then empty.  Without it (the local runner, which made the output itself)
-    the whole output is removed.
+    Safe for the master because ``claim_output`` made sure, before the job ran,
+    that the directory held nothing that was not the job's.
     """
     fs = get_fs(output)
-    if not fs.exists(output):
-        return
-    if committed is None:
-        fs.delete(output, recursive=True)
-        return
-    for name in [TEMPORARY, SUCCESS, "_dataset.mpk"] + [check_part_name(n) for n in committed]:
-        path = fs.join(output, name)
-        if fs.exists(path):
-            fs.delete(path, recursive=True)
-    if fs.isdir(output) and not fs.listdir(output):
+    if fs.exists(output):
         fs.delete(output, recursive=True)
 
 

@@ -157,6 +157,7 @@ class _Gate:
     def __init__(self) -> None:
         self.legacy: dict[bytes, Principal] = {}
         self.keyrings: dict[str, AuthorizedKeys] = {}
+        self.refused = 0          # connections turned away for an unknown or revoked key
 
     def admit(self, mode: str, secret: str, keydir: KeyDir | None) -> None:
         if mode == "secret":
@@ -178,6 +179,7 @@ class _Gate:
     def callback(self, domain: str, client_key: bytes) -> bool:
         ok = self.principal(client_key) is not None
         if not ok:
+            self.refused += 1
             log.warning("refused a CURVE client with an unknown key %s",
                         (z85.encode(client_key) if len(client_key) == 32 else client_key)[:12])
         return ok
@@ -210,6 +212,14 @@ def peer_of(frame) -> Principal | None:
         return Principal(name, Role(role))
     except ValueError:
         return None
+
+
+def zap_refusals(ctx: zmq.Context) -> dict[str, int]:
+    """``{"unknown_key": n}``: connections the ZAP handler of ``ctx`` refused (for refusal counters)."""
+    with _auth_lock:
+        auth = _authenticators.get(id(ctx))
+    n = auth.gate.refused if auth is not None else 0
+    return {"unknown_key": n} if n else {}
 
 
 def stop_authenticator(ctx: zmq.Context) -> None:

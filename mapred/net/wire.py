@@ -448,6 +448,7 @@ class Heartbeat(Message):
     remaining: int
     blocks: int
     active: int = 0
+    refusals: dict = field(default_factory=dict)   # this DataNode's refusal counters
 
 
 @message("dn.block_report")

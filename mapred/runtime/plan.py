@@ -82,7 +82,6 @@ class JobPlan:
     config: Config
     work_dir: str
     started: float = field(default_factory=time.time)
-    committed: list = field(default_factory=list)    # part names this job renamed into its output
 
     @classmethod
     def make(cls, job, inputs, output: str, config: Config, work_root: str, overwrite: bool,
@@ -129,9 +128,7 @@ class JobPlan:
         on its worker until the job ends.
         """
         if c.attempt.task.kind == TaskKind.REDUCE or self.job.map_only:
-            files = list(c.output["files"])
-            commit.commit_task(self.output, str(c.attempt), files)
-            self.committed.extend(files)
+            commit.commit_task(self.output, str(c.attempt), list(c.output["files"]))
 
     def apply_discard(self, d: act.DiscardAttempt) -> None:
         """Remove a losing or failed attempt's temporary output (and a map's local output)."""
@@ -150,7 +147,7 @@ class JobPlan:
         """Drop map outputs; remove the output of a job that did not succeed."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
         if done.state != JobState.SUCCEEDED:
-            commit.abort_job(self.output, self.committed)   # only what this job put there
+            commit.abort_job(self.output)
 
 
 MIN_SPLIT = 1 << 20

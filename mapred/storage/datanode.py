@@ -145,7 +145,8 @@ class DataNode:
 
     def _send_heartbeat(self) -> None:
         self._to_nn(wire.Heartbeat(dnid=self.dnid, blocks=len(self.blocks),
-                                   active=len(self.incoming), **self._stats()))
+                                   active=len(self.incoming), refusals=self.refusals.counts(),
+                                   **self._stats()))
 
     def _send_report(self) -> None:
         self.blocks = {**bs.scan_dir(self.data_dir)}

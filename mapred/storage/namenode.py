@@ -29,7 +29,8 @@ import zmq
 
 from mapred.net import wire
 from mapred.errors import ConfigError, MapredError, ProtocolError, StorageError
-from mapred.net.transport import bind, make_socket, recv_peer, say_if_unkeyed, send, stop_authenticator
+from mapred.net.transport import (
+    bind, make_socket, recv_peer, say_if_unkeyed, send, stop_authenticator, zap_refusals)
 from mapred.security import tokens
 from mapred.security.policy import may_act_as
 from mapred.security.principals import Role
@@ -68,6 +69,7 @@ class NameNode:
         self._bindings_path = os.path.join(self.data_dir, "name", "datanodes.json")
         self.bound: dict[str, list] = _load_json(self._bindings_path)   # dnid -> [principal, proof]
         self.routes: dict[str, bytes] = {}                              # dnid -> its connection
+        self.dn_refusals: dict[str, dict] = {}                          # dnid -> its counters
         self.rules_file = cleanup_rules or os.path.join(self.data_dir, "name", "cleanup-rules.json")
         rules = cleanup.load_file(self.rules_file) if os.path.exists(self.rules_file) else None
         if cleanup_rules and rules is None:
@@ -229,7 +231,8 @@ class NameNode:
         nodes = self.core.datanode_report()
         for node in nodes:
             node["last_heartbeat_s"] = round(now - node.pop("last_seen"), 3)
-        return wire.Datanodes(nodes=nodes, refusals=self.refusals.counts())
+            node["refusals"] = self.dn_refusals.get(node["dnid"], {})
+        return wire.Datanodes(nodes=nodes, refusals={**self.refusals.counts(), **zap_refusals(self.ctx)})
 
     def _h_nn_decommission(self, m: wire.DecommissionDatanode):
         dnid = self.core.decommission(m.datanode, m.on)
@@ -301,6 +304,8 @@ class NameNode:
     def _h_dn_heartbeat(self, m: wire.Heartbeat):
         if not self._is_bound(m.dnid):
             return self._unbound(m.dnid, "heartbeat")
+        self.dn_refusals[m.dnid] = {str(k): int(v) for k, v in list(m.refusals.items())[:64]
+                                    if isinstance(v, int)}
         commands = self.core.handle(HeartbeatReceived(m.dnid, m.capacity, m.used, m.remaining,
                                                       time.time()))
         return wire.Commands(commands=commands)

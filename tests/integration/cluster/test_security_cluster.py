@@ -7,6 +7,7 @@ deleted; a shuffle fetch without the job's token, or with another job's, is
 refused; part names reported for a commit cannot leave the job's tree.
 """
 import os
+import shutil
 
 import cloudpickle
 import pytest
@@ -107,6 +108,7 @@ def test_a_crafted_submit_without_a_user_key_never_runs(keyed, tmp_path):
     assert isinstance(reply, wire.Error) and reply.kind == "PermissionDenied"
     outsider = KeyDir(str(tmp_path / "other-keys"))        # a key the cluster never admitted
     outsider.ensure("mallory", "admin")
+    shutil.copy(os.path.join(keydir.path, "server.pub"), outsider.path)   # the server key is public
     mp.setenv("MAPRED_KEYS", outsider.path)
     try:
         assert _raw(mp, "mallory", cluster.master_addr, msg, _evil_blob(marker), timeout=1.5) is None
@@ -115,6 +117,8 @@ def test_a_crafted_submit_without_a_user_key_never_runs(keyed, tmp_path):
     assert not os.path.exists(marker)
     admin = _as(mp, "admin", cluster.master_addr)
     assert all(j["job_id"] != "evil1" for j in admin.jobs())
+    counts = admin._call(wire.ListJobs(), wire.JobList).refusals
+    assert counts["wrong_role"] >= 1 and counts["unknown_key"] >= 1
     admin.close()
 
 
@@ -151,7 +155,7 @@ def test_commit_takes_only_plain_part_names_from_inside_the_attempt(tmp_path):
     for name in (str(victim), "../victim", "..", "_SUCCESS", "a/b"):
         with pytest.raises(ProtocolError):
             commit.commit_task(str(out), "job1-m-00000-0", [name])
-    commit.abort_job(str(out), [])
+    commit.abort_job(str(out))
     assert victim.read_text() == "keep me" and not out.exists()
 
 

@@ -84,6 +84,12 @@ def test_tokenless_forged_finalized_and_unallocated_writes_are_refused(make_clus
     reply = _ask(replicas[0][1], wire.ReadBlock(block_id=block_id))
     assert isinstance(reply, wire.Error) and "token" in reply.message
 
+    def counted():   # each DataNode's refusals reach the NameNode's report with its heartbeat
+        nodes = {n["addr"]: n.get("refusals", {}) for n in c.report()}
+        return all(nodes[a].get("block_finalized", 0) >= 1 and nodes[a].get("bad_token", 0) >= 2
+                   for _, a, _, _ in replicas)
+    wait_for(counted, 10, "the refusal counters in the NameNode's report")
+
 
 @pytest.mark.timeout(90)
 def test_impostor_with_a_live_datanode_id_is_refused(make_cluster):
