@@ -175,7 +175,7 @@ def main() -> None:
     rows = []
     for what, mb in sizes.items():
         ins, sec = results[("insecure", what)], results[("secure", what)]
-        rows.append((what, f"{mb} MB", f"{ins:.2f}", f"{sec:.2f}", f"{mb / ins:,.0f}", f"{mb / sec:,.0f}",
+        rows.append((what, f"{mb} MB", f"{ins:.2f}", f"{sec:.2f}", f"{mb / ins:,.1f}", f"{mb / sec:,.1f}",
                      f"{sec / ins:.2f}"))
     print(f"security cost, best of {args.repeat}, {os.cpu_count()} cores; results equal")
     print(table(rows, ("operation", "size", "no keys s", "keys s", "no keys MB/s", "keys MB/s",
