@@ -110,8 +110,8 @@ def cluster() -> None:
 @click.option("--dead-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1))
 @click.option("--block-size", default=64 << 20, show_default=True, type=click.IntRange(1024),
               help="bytes per block for files the store makes")
-@click.option("--keys/--no-keys", default=True, show_default=True,
-              help="give every node and you your own CURVE key (DIR/keys); --no-keys: loopback trust")
+@click.option("--keys/--no-keys", default=False, show_default=True,
+              help="give every node and you your own CURVE key (DIR/keys); without: loopback trust")
 @_clean
 def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, datanodes, slots, dir_,
                dead_timeout, block_size, keys):

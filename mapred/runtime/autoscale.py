@@ -59,8 +59,14 @@ class LocalLauncher:
         self._n += 1
         args = [sys.executable, "-m", "mapred", "worker", "--master", master, "--slots", str(self.slots),
                 "--data-dir", os.path.join(self.dir, name), *self.extra]
+        env = self.env
+        keys = (env or os.environ).get("MAPRED_KEYS")
+        if keys:   # a keyed cluster: each worker registers with its own worker key
+            from mapred.security.keys import KeyDir
+            KeyDir(keys).ensure(name, "worker")
+            env = {**(env or os.environ), "MAPRED_PRINCIPAL": name}
         with open(os.path.join(self.dir, name + ".log"), "ab") as logf:
-            self.procs[name] = subprocess.Popen(args, env=self.env, stdout=logf, stderr=subprocess.STDOUT,
+            self.procs[name] = subprocess.Popen(args, env=env, stdout=logf, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL)
         return f"{name} (pid {self.procs[name].pid})"
 
