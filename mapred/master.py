@@ -34,7 +34,8 @@ from mapred.runtime.plan import JobPlan, JobSettings
 from mapred.runtime.status import job_status, job_summary
 from mapred.runtime.shell import Shell, make_core
 from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
-from mapred.types import AttemptId, Split
+from mapred.task.spec import AttemptReport
+from mapred.types import AttemptId
 from mapred.version import __version__
 
 log = logging.getLogger("mapred.master")
@@ -181,12 +182,16 @@ class Master:
         aid = self._attempt_id(msg.attempt)
         if aid is None:
             return
-        report = dict(msg.report)
-        self._note(aid, f"{aid} failed on {msg.worker_id}: {report.get('type', 'Error')}: "
-                        f"{report.get('message', '')}\n{report.get('traceback', '')}".rstrip())
-        if msg.fetch_failed_map >= 0:
-            self._step(ev.FetchFailed(aid, msg.fetch_failed_map, str(report.get("message", ""))))
-        self._step(ev.AttemptFailed(aid, msg.worker_id, report, msg.fatal, time.monotonic()))
+        report = msg.report
+        if not isinstance(report, AttemptReport):
+            log.warning("dropped a failure report of %s that is a %s, not an attempt report", aid,
+                        type(report).__name__)
+            return
+        self._note(aid, f"{aid} failed on {msg.worker_id}: {report.type}: {report.message}\n"
+                        f"{report.traceback}".rstrip())
+        if report.fetch_failed_map is not None:
+            self._step(ev.FetchFailed(aid, report.fetch_failed_map, report.message))
+        self._step(ev.AttemptFailed(aid, msg.worker_id, report.as_error(), report.fatal, time.monotonic()))
 
     @staticmethod
     def _attempt_id(text: str):
@@ -219,9 +224,9 @@ class Master:
             raise ValueError(f"job id {msg.job_id!r} is taken or not alphanumeric")
         if len(data) != 1:
             raise ValueError("the job's code must follow as exactly one data frame")
-        settings = JobSettings.from_wire(msg.settings)
-        splits = [Split.from_wire(s) for s in msg.splits]
-        return JobPlan(settings, msg.job_id, splits, msg.output, bytes(data[0]), self.config,
+        if not isinstance(msg.settings, JobSettings):
+            raise ValueError(f"settings are a {type(msg.settings).__name__}, not job settings")
+        return JobPlan(msg.settings, msg.job_id, list(msg.splits), msg.output, bytes(data[0]), self.config,
                        os.path.join(self.scratch, msg.job_id))
 
     def _on_JobStatusRequest(self, route, msg: wire.JobStatusRequest, data) -> None:

@@ -103,12 +103,7 @@ class Split:
         unit = "rows" if self.fmt == "array" else "bytes"
         return f"{self.path} [{unit} {self.start}:{self.end}]"
 
-    def to_wire(self) -> dict:
-        return {"index": self.index, "fmt": self.fmt, "path": self.path, "start": self.start,
-                "end": self.end, "hosts": list(self.hosts), "dataset": self.dataset,
-                "extra": list(self.extra)}
 
-    @classmethod
-    def from_wire(cls, d: dict) -> "Split":
-        return cls(int(d["index"]), str(d["fmt"]), str(d["path"]), int(d["start"]), int(d["end"]),
-                   tuple(d.get("hosts", ())), str(d.get("dataset", "")), tuple(d.get("extra", ())))
+def cache_key(split: Split) -> str:
+    """The key a split's parsed block is cached under in an executor ("" when its input is not cached)."""
+    return f"{split.dataset}:{split.start}:{split.end}" if split.dataset else ""

@@ -107,8 +107,7 @@ class ClusterClient:
                             slots=max(1, slots))
         holds = PathHolds(plan.job_id, inputs, plan.output)
         holds.renew(time.monotonic())     # before the master sees it: no window for a cleanup run
-        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job.to_wire(),
-                             splits=[s.to_wire() for s in plan.splits], output=plan.output)
+        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job, splits=list(plan.splits), output=plan.output)
         try:
             accepted = self._call(msg, wire.JobAccepted, plan.blob, retry=False)
         except BaseException:

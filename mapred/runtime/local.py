@@ -143,17 +143,18 @@ class LocalCluster:
         attempt = AttemptId.parse(pe.attempt)
         now = time.monotonic()
         if pe.kind == "done":
-            return [ev.AttemptSucceeded(attempt, slot.worker_id, pe.report["output"], pe.report["counters"],
-                                        tuple(pe.report.get("cached", ())), now)]
+            result = pe.report
+            return [ev.AttemptSucceeded(attempt, slot.worker_id, result.output, result.counters, result.cached, now)]
+        report = pe.report
         if pe.kind == "died":
             # the pool already restarted the process, under a new worker id
             old = f"exec-{slot.index}.{slot.incarnation - 1}"
-            return [ev.AttemptFailed(attempt, old, pe.report, False, now), *self._replacement(old, slot.worker_id)]
-        report = pe.report
-        if report.get("fetch_failed_map") is not None:
-            return [ev.FetchFailed(attempt, int(report["fetch_failed_map"]), report.get("message", "")),
-                    ev.AttemptFailed(attempt, slot.worker_id, report, False, now)]
-        return [ev.AttemptFailed(attempt, slot.worker_id, report, bool(report.get("fatal")), now)]
+            return [ev.AttemptFailed(attempt, old, report.as_error(), False, now),
+                    *self._replacement(old, slot.worker_id)]
+        if report.fetch_failed_map is not None:
+            return [ev.FetchFailed(attempt, report.fetch_failed_map, report.message),
+                    ev.AttemptFailed(attempt, slot.worker_id, report.as_error(), False, now)]
+        return [ev.AttemptFailed(attempt, slot.worker_id, report.as_error(), report.fatal, now)]
 
 
 class _PoolBackend:

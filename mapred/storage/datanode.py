@@ -149,21 +149,16 @@ class DataNode:
         elif isinstance(msg, wire.Error):
             log.warning("NameNode said: %s: %s", msg.kind, msg.message)
 
-    def _command(self, command: dict) -> None:
-        op = command.get("op")
-        try:
-            if op == "register":
-                if time.monotonic() - self._registered_at > 2 * self.heartbeat:
-                    self._register()
-            elif op == "delete":
-                for block_id in command.get("blocks", []):
-                    self._delete(int(block_id))
-            elif op == "replicate":
-                self._replicate(int(command["block_id"]), list(command["targets"]))
-            else:
-                log.warning("unknown NameNode command %r", op)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("dropped a bad NameNode command %r: %s", command, exc)
+    def _command(self, command) -> None:
+        """Carry out one NameNode command (a record the wire module validated)."""
+        if isinstance(command, wire.RegisterAgain):
+            if time.monotonic() - self._registered_at > 2 * self.heartbeat:
+                self._register()
+        elif isinstance(command, wire.DeleteBlocks):
+            for block_id in command.blocks:
+                self._delete(block_id)
+        elif isinstance(command, wire.ReplicateBlock):
+            self._replicate(command.block_id, list(command.targets))
 
     def _delete(self, block_id: int) -> None:
         path = bs.block_path(self.data_dir, block_id)

@@ -241,19 +241,17 @@ class NameNode:
     def _h_dn_heartbeat(self, m: wire.Heartbeat):
         commands = self.core.handle(HeartbeatReceived(m.dnid, m.capacity, m.used, m.remaining,
                                                       time.time()))
-        return wire.Commands(commands=commands)
+        return _commands(commands)
 
     def _h_dn_block_report(self, m: wire.BlockReport):
         try:
             blocks = {int(b): int(n) for b, n in m.blocks}
         except (TypeError, ValueError):
             raise ProtocolError(f"block report from {m.dnid} is not a list of [id, length]") from None
-        return wire.Commands(commands=self.core.handle(
-            BlockReportReceived(m.dnid, blocks, time.time())))
+        return _commands(self.core.handle(BlockReportReceived(m.dnid, blocks, time.time())))
 
     def _h_dn_received(self, m: wire.BlockReceived):
-        return wire.Commands(commands=self.core.handle(
-            ReplicaReceived(m.dnid, m.block_id, m.length, time.time())))
+        return _commands(self.core.handle(ReplicaReceived(m.dnid, m.block_id, m.length, time.time())))
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -307,3 +305,7 @@ def _write_ready(path: str, addr: str) -> None:
         f.write(addr + "\n")
     os.replace(tmp, path)
 
+
+def _commands(commands: list) -> wire.Commands:
+    """The core's command dicts as the typed records a DataNode receives."""
+    return wire.Commands(commands=[wire.datanode_command(c) for c in commands])
