@@ -187,6 +187,7 @@ class MRJob:
 
     @classmethod
     def run(cls, inputs, output: str | None = None, **kwargs):
+        """Run this class's job: ``cls.to_job().run(inputs, output, **kwargs)``."""
         return cls.to_job().run(inputs, output, **kwargs)
 
 
@@ -238,12 +239,15 @@ class Pipeline:
         self.name = " | ".join(j.name for j in self.jobs)
 
     def then(self, other: Job) -> "Pipeline":
+        """This pipeline with one more step at the end."""
         return Pipeline([*self.jobs, other])
 
     def run(self, inputs, output: str | None = None, **kwargs):
+        """Run the steps in order; each reads the previous step's output (see ``mapred.run``)."""
         import mapred   # as in Job.run
         return mapred.run(self, inputs, output, **kwargs)
 
 
 def is_job_class(obj: Any) -> bool:
+    """Whether ``obj`` is a subclass of ``MRJob`` (not ``MRJob`` itself): a job file may hold one."""
     return inspect.isclass(obj) and issubclass(obj, MRJob) and obj is not MRJob

@@ -45,6 +45,8 @@ MAX_LOG_LINES = 5000
 
 @dataclass
 class WorkerInfo:
+    """What the master knows of a registered worker beyond the core: its addresses, pid and the jobs whose code it holds."""
+
     worker_id: str
     host: str
     slots: int
@@ -66,6 +68,7 @@ class JobRecord:
     lines: list = field(default_factory=list)
 
     def log(self, text: str) -> None:
+        """Append a timestamped line to the job's log (bounded by ``MAX_LOG_LINES``)."""
         if len(self.lines) < MAX_LOG_LINES:
             self.lines.append(f"{time.time() - self.submitted:9.3f}s {text}")
 
@@ -90,6 +93,7 @@ class Master:
 
     # ------------------------------------------------------------------ loop
     def serve(self) -> None:
+        """Run the loop (ticks and messages) until ``stop``; closes the socket at the end."""
         next_tick = 0.0
         try:
             while self.running:
@@ -346,9 +350,11 @@ class Master:
 
     # ------------------------------------------------------------------ shutdown
     def stop(self, *_args) -> None:
+        """Ask the loop to end after the current message (a signal handler)."""
         self.running = False
 
     def close(self) -> None:
+        """Close the socket and the ZeroMQ context."""
         self.sock.close(0)
         stop_authenticator(self.ctx)
         self.ctx.term()

@@ -301,9 +301,11 @@ class Worker:
 
     # ------------------------------------------------------------------ shutdown
     def stop(self, *_args) -> None:
+        """Ask the loop to end (a signal handler)."""
         self.running = False
 
     def close(self) -> None:
+        """Stop the executors and the shuffle server; close the socket."""
         self.pool.close()
         self.shuffle.stop()
         self.sock.close(0)

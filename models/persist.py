@@ -35,8 +35,8 @@ def register(cls):
 def _fs(path: str):
     """The file system for ``path``; mrfs:// through mapred's file-system seam."""
     if str(path).startswith("mrfs://"):
-        from mapred.io.fs import get_fs
-        return get_fs(path)
+        import mapred
+        return mapred.filesystem(path)
     return None
 
 

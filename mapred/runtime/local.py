@@ -62,6 +62,7 @@ class LocalCluster:
             return self._drive(plan, progress)
 
     def close(self) -> None:
+        """Kill the executors (by pid) and remove the cluster's work directory; idempotent."""
         if not self._closed:
             self._closed = True
             self.pool.close()
@@ -69,6 +70,7 @@ class LocalCluster:
                 shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def pids(self) -> list[int]:
+        """The executor processes' pids."""
         return self.pool.pids()
 
     def __enter__(self) -> "LocalCluster":
@@ -216,6 +218,7 @@ def default_cluster(workers: int | None = None) -> LocalCluster:
 
 
 def shutdown_default() -> None:
+    """Close the process-wide embedded cluster, if one was made."""
     global _default
     with _default_lock:
         if _default is not None:

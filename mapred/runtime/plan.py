@@ -31,10 +31,12 @@ _job_numbers = itertools.count(1)
 
 
 def new_job_id() -> str:
+    """A job id unique in this process and unlikely to repeat across processes."""
     return f"job{next(_job_numbers)}{uuid.uuid4().hex[:6]}"
 
 
 def pickle_job(job) -> bytes:
+    """The job's code as bytes for executors; ``ConfigError`` naming what cannot be pickled."""
     import cloudpickle
     try:
         return cloudpickle.dumps(job)
@@ -62,6 +64,7 @@ class JobSettings:
 
     @classmethod
     def of(cls, job) -> "JobSettings":
+        """The settings of a ``Job`` (its code stays behind)."""
         return cls(job.name, job.num_reducers, job.map_only, job.output_format, job.errors, job.input_mode,
                    job.max_attempts or 0, job.sort_buffer_bytes or 0, job.split_size or 0)
 
@@ -86,6 +89,7 @@ class JobPlan:
     @classmethod
     def make(cls, job, inputs, output: str, config: Config, work_root: str, overwrite: bool,
              slots: int = 1) -> "JobPlan":
+        """Plan a job: splits (balanced over ``slots`` for local files), partitioner sampling, code, output dir."""
         split_size = job.split_size or config.split_size
         splits = plan_splits(inputs, split_size)
         if not job.split_size:
@@ -98,6 +102,7 @@ class JobPlan:
         return cls(JobSettings.of(job), job_id, splits, output, blob, config, os.path.join(work_root, job_id))
 
     def submitted_event(self) -> ev.JobSubmitted:
+        """The core event that submits this job: task counts, split hosts and cache keys, attempts."""
         return ev.JobSubmitted(self.job_id, len(self.splits), self.job.num_reducers,
                                tuple(tuple(s.hosts) for s in self.splits),
                                tuple(cache_key(s) for s in self.splits),
@@ -173,6 +178,7 @@ def job_error(plan_id: str, done: act.JobFinished) -> MapredError:
 
 
 def describe_failure(job_id: str, e: dict) -> str:
+    """A failed job's message: where (task, split, offset, key), what, and the traceback for user errors."""
     where = [f"task {e.get('task', '?')}"]
     if e.get("split"):
         where.append(f"split {e['split']}")
@@ -187,4 +193,5 @@ def describe_failure(job_id: str, e: dict) -> str:
 
 
 def attempt_from_str(text: str) -> AttemptId:
+    """The ``AttemptId`` a string names."""
     return AttemptId.parse(text)

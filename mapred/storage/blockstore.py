@@ -31,6 +31,7 @@ class BlockMissing(StorageError):
 
 
 def block_path(data_dir: str, block_id: int) -> str:
+    """The file of block ``block_id`` under a DataNode's data directory (fanned out in subdirectories)."""
     block_id = int(block_id)
     if block_id <= 0:
         raise StorageError(f"bad block id {block_id}")
@@ -45,6 +46,7 @@ def chunk_crcs(data, chunk: int = CHUNK) -> bytes:
 
 
 def meta_bytes(crcs: bytes, chunk: int = CHUNK) -> bytes:
+    """The checksum file's contents for ``data``."""
     return _META_HEAD.pack(MAGIC, chunk) + crcs
 
 

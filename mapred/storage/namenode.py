@@ -262,9 +262,11 @@ class NameNode:
                 return block_id
 
     def stop(self, *_):
+        """Ask the loop to end (a signal handler)."""
         self.running = False
 
     def close(self) -> None:
+        """Close the journal, the socket and the ZeroMQ context."""
         self.journal.close()
         self.sock.close(0)
         stop_authenticator(self.ctx)

@@ -40,12 +40,14 @@ class SplitCache:
         self.sizes: dict[str, int] = {}
 
     def get(self, key: str):
+        """The cached block for ``key`` (now the most recently used), or ``None``."""
         block = self.blocks.get(key)
         if block is not None:
             self.blocks.move_to_end(key)
         return block
 
     def put(self, key: str, block) -> None:
+        """Cache a parsed block, evicting the least recently used past the byte cap."""
         arrays = block if isinstance(block, tuple) else (block,)
         size = sum(getattr(a, "nbytes", 0) for a in arrays)
         self.blocks[key] = block
@@ -78,6 +80,8 @@ class AttemptFailure(Exception):
 
 
 _progress_sink = None
+# Live progress: at most one report a second.  A report crosses the executor pipe and then rides the
+# worker's next heartbeat (also about once a second), so sending more often would only queue up.
 PROGRESS_INTERVAL = 1.0
 
 
@@ -264,7 +268,7 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
         for key, value in source:
             pos.offset = key
             n_in += 1
-            if not n_in & 0x3FF:
+            if not n_in & 0x3FF:    # every 1,024 records: reading the clock per record would cost more
                 pos.report(reader.bytes_read / length, live())
             out = mapper(key, value)
             if out is None:
@@ -395,7 +399,7 @@ def _reduce_records(runs, spec: ReduceSpec, fns: TaskFunctions, writer, pos) -> 
     for key, values in groups:
         pos.key = key
         n_groups += 1
-        if not n_groups & 0x3FF:
+        if not n_groups & 0x3FF:    # every 1,024 keys, as in the map loop
             pos.report(0.0, {"reduce": {"input_groups": n_groups, "input_records": tally.values,
                                         "output_records": n_out}, **mapred_user_counters()})
         out = reducer(key, values)

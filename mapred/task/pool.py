@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +47,7 @@ class Slot:
 
     @property
     def worker_id(self) -> str:
+        """The core's worker id for this slot's current process: a restarted executor is a new worker."""
         return f"exec-{self.index}.{self.incarnation}"
 
 
