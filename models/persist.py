@@ -136,13 +136,10 @@ def read_model(path: str) -> tuple[dict, dict]:
 def load(path: str):
     """Load any saved model; the class comes from the metadata, never from code in the file.
 
-    ``path`` is a model directory (local or ``mrfs://``) or a registry
-    reference (``models:/NAME/3``, ``models:/NAME@champion``).
+    ``path`` is a model directory (local or ``mrfs://``); ``models.load``
+    (``registry.load``) also takes registry references.
     """
     path = str(path)
-    if path.startswith("models:/"):
-        from .registry import Registry
-        path = Registry().resolve(path).uri
     meta, arrays = read_model(path)
     cls = _REGISTRY.get(meta.get("class"))
     if cls is None:

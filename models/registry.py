@@ -425,8 +425,8 @@ def _as_paths(inputs) -> list[str]:
 
 
 def _input_record(path: str) -> dict:
-    from mapred.io.fs import get_fs
-    fs = get_fs(path)
+    import mapred
+    fs = mapred.filesystem(path)
     try:
         files = fs.expand(path)
     except Exception as exc:
@@ -478,3 +478,16 @@ def register(model, name: str, *, registry: str | None = None, **kw) -> ModelVer
 def load_ref(ref: str, registry: str | None = None):
     """Load a ``models:/`` reference from ``registry`` (default: ``default_root()``)."""
     return Registry(registry).load(ref)
+
+
+def load(path: str):
+    """Load any saved model: a model directory (local or ``mrfs://``) or a registry reference
+    (``models:/NAME/3``, ``models:/NAME@champion``, resolved in the default registry).
+
+    This is ``models.load``; it lives here, not in ``persist``, so that the
+    registry may build on ``persist`` without ``persist`` importing it back.
+    """
+    path = str(path)
+    if path.startswith("models:/"):
+        path = Registry().resolve(path).uri
+    return load_path(path)

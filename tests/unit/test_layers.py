@@ -22,14 +22,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # bottom up; a module (or a package prefix ending in ".") belongs to the first entry naming it
 LAYERS = [
     ("base", ["mapred.types", "mapred.errors", "mapred.version", "mapred.progress"]),
-    ("user", ["mapred.config", "mapred.job", "mapred.jobfile", "mapred.core", "mapred.core."]),
+    ("user", ["mapred.config", "mapred.job", "mapred.core", "mapred.core."]),
     ("net", ["mapred.net", "mapred.net."]),
     ("security", ["mapred.security", "mapred.security."]),
     ("storage", ["mapred.storage", "mapred.storage."]),
     ("io", ["mapred.io", "mapred.io.", "mapred.formats", "mapred.formats."]),
     ("shuffle", ["mapred.shuffle", "mapred.shuffle.", "mapred.taskcontext"]),
-    ("task", ["mapred.task", "mapred.task.", "mapred.reference"]),
-    ("runtime", ["mapred.worker", "mapred.runtime", "mapred.runtime."]),
+    ("task", ["mapred.task", "mapred.task.", "mapred.reference", "mapred.runners", "mapred.runners."]),
+    ("runtime", ["mapred.worker", "mapred.runtime", "mapred.runtime.", "mapred.jobfile"]),
     ("master", ["mapred.master", "mapred.testing"]),
     ("service", ["mapred.service", "mapred.service."]),
     ("face", ["mapred"]),
@@ -175,3 +175,13 @@ def test_import_mapred_is_lazy_and_an_executor_loads_no_master_side_code():
     for name in ("zmq", "psutil", "mapred.runtime", "mapred.core", "mapred.master", "mapred.task.pool",
                  "mapred.storage", "mapred.job"):
         assert not {m for m in loaded if m == name or m.startswith(name + ".")}, f"an executor loads {name}"
+
+
+def test_models_use_only_the_public_api(graph):
+    """``models/`` is written as a user would write it: the package face, ``mapred.errors``,
+    ``mapred.version``, and the block store's client API (``mapred.storage``, docs/storage.md)."""
+    public = {"mapred", "mapred.errors", "mapred.version", "mapred.storage", "mapred.storage.client",
+              "mapred.storage.fs"}
+    bad = [f"{m}:{line} imports {t}" for m, imps in graph.items() if m == "models" or m.startswith("models.")
+           for t, line, _ in imps if t.startswith("mapred") and t not in public]
+    assert not bad, "models/ reaching past the public API:\n" + "\n".join(bad)
