@@ -17,7 +17,8 @@ from .kmeans import KMeans
 from .linear import LinearRegression, LogisticRegression
 from .naive_bayes import GaussianNB, MultinomialNB
 from .pipeline import Pipeline
-from .registry import Registry, load, register, set_registry
+from .persist import load
+from .registry import Registry, register, set_registry
 from .preprocess import OneHotEncoder, StandardScaler, hash_features, read_csv, split
 from . import synthetic
 from .text import TfidfVectorizer, make_tokenizer

@@ -133,13 +133,32 @@ def read_model(path: str) -> tuple[dict, dict]:
     return meta, arrays
 
 
+_resolvers: dict = {}     # reference prefix -> fn(reference) -> model directory
+
+
+def add_resolver(prefix: str, fn) -> None:
+    """Let ``load`` take references starting with ``prefix`` (the registry adds ``models:/``).
+
+    A seam instead of an import: the registry builds on this module, so this
+    module must not import the registry back.
+    """
+    _resolvers[prefix] = fn
+
+
 def load(path: str):
     """Load any saved model; the class comes from the metadata, never from code in the file.
 
-    ``path`` is a model directory (local or ``mrfs://``); ``models.load``
-    (``registry.load``) also takes registry references.
+    ``path`` is a model directory (local or ``mrfs://``) or a registry
+    reference (``models:/NAME/3``, ``models:/NAME@champion``).
     """
     path = str(path)
+    for prefix, resolve in _resolvers.items():
+        if path.startswith(prefix):
+            path = resolve(path)
+            break
+    else:
+        if path.startswith("models:/"):
+            raise ModelError(f"{path} is a registry reference: import models (or models.registry) to resolve it")
     meta, arrays = read_model(path)
     cls = _REGISTRY.get(meta.get("class"))
     if cls is None:

@@ -44,7 +44,7 @@ import msgpack
 from mapred.errors import ModelError
 
 from ._store import AlreadyExists, open_store
-from .persist import _plain
+from .persist import _plain, add_resolver
 from .persist import load as load_path
 
 SCHEME = "models:/"
@@ -480,14 +480,9 @@ def load_ref(ref: str, registry: str | None = None):
     return Registry(registry).load(ref)
 
 
-def load(path: str):
-    """Load any saved model: a model directory (local or ``mrfs://``) or a registry reference
-    (``models:/NAME/3``, ``models:/NAME@champion``, resolved in the default registry).
+def _resolve(ref: str) -> str:
+    """The model directory of a ``models:/`` reference in the default registry."""
+    return Registry().resolve(ref).uri
 
-    This is ``models.load``; it lives here, not in ``persist``, so that the
-    registry may build on ``persist`` without ``persist`` importing it back.
-    """
-    path = str(path)
-    if path.startswith("models:/"):
-        path = Registry().resolve(path).uri
-    return load_path(path)
+
+add_resolver("models:/", _resolve)
