@@ -375,7 +375,7 @@ class Namesystem(DecommissionAndBalance):
         return "OVER_REPLICATED" if serving > target else "HEALTHY"
 
     def datanode_report(self) -> list[dict]:
-        """Every DataNode as a plain dict (with how many blocks a decommissioning one still holds alone)."""
+        """Every DataNode as a plain dict; a decommissioning one also says how many blocks still wait for copies."""
         out = []
         for dnid, node in sorted(self.bmap.nodes.items()):
             entry = node.describe()
