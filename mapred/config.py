@@ -18,6 +18,7 @@ MiB = 1024 * 1024
 @dataclass(frozen=True)
 class Config:
     # compute
+    """Every tunable with its default; ``load()`` applies the file, the environment and overrides."""
     split_size: int = 64 * MiB           # bytes of text per map split (also the block size for mrfs)
     sort_buffer_bytes: int = 64 * MiB    # map-side sort buffer; a spill happens when it is full
     reduce_buffer_bytes: int = 128 * MiB # reduce-side in-memory fetch budget before merging on disk

@@ -84,5 +84,21 @@ class ClusterError(MapredError):
     """A master, worker or NameNode that cannot be reached, or refused us."""
 
 
-class ModelError(MapredError):
+class FetchError(MapredError):
+    """A map output that could not be read; carries the map index so the master re-runs that map."""
+
+    def __init__(self, message: str, map_index: int) -> None:
+        super().__init__(message)
+        self.map_index = map_index
+
+
+class FatalError(MapredError):
+    """Raise (a subclass of) this from user code when retrying cannot help: the job fails at once.
+
+    The engine knows no library's errors by name; a library marks its own
+    as fatal by deriving from this class (``ModelError`` does).
+    """
+
+
+class ModelError(FatalError):
     """Bad model input or state: wrong width, NaN features, a diverging loss, a bad model file."""

@@ -36,31 +36,12 @@ Contracts (the engine checks them and names the offender when one breaks):
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable
 
 from mapred.errors import ConfigError
 
 OUTPUT_FORMATS = ("text", "msgpack", "raw", "dataset")
 INPUT_MODES = ("lines", "text", "bytes")
-
-
-@dataclass
-class TaskFunctions:
-    """The user functions one task calls, resolved from either job form."""
-
-    mapper: Optional[Callable] = None
-    map_batch: Optional[Callable] = None
-    combiner: Optional[Callable] = None
-    reducer: Optional[Callable] = None
-    reduce_batch: Optional[Callable] = None
-    mapper_init: Optional[Callable] = None
-    mapper_final: Optional[Callable] = None
-    reducer_init: Optional[Callable] = None
-    reducer_final: Optional[Callable] = None
-    teardown: Optional[Callable] = None
-    map_stream: Optional[Callable] = None
-    reduce_stream: Optional[Callable] = None
 
 
 def _identity_mapper(key, value):
@@ -120,14 +101,20 @@ class Job:
 
     @property
     def map_only(self) -> bool:
+        """True when the job has no reducer: map output is the job's output."""
         return self.reducer is None and self.reduce_batch is None and self.reduce_stream is None
 
-    def task_functions(self) -> TaskFunctions:
-        """The functions a task calls (a fresh set per task; plain jobs share theirs)."""
-        return TaskFunctions(mapper=None if (self.map_batch or self.map_stream) else self.mapper,
-                             map_batch=self.map_batch, combiner=self.combiner,
-                             reducer=self.reducer, reduce_batch=self.reduce_batch, map_stream=self.map_stream,
-                             reduce_stream=self.reduce_stream, **self.hooks)
+    def functions(self) -> dict:
+        """The functions a task calls, by role (a fresh set per task; plain jobs share theirs).
+
+        Roles: mapper, map_batch, map_stream, combiner, reducer, reduce_batch,
+        reduce_stream, the four ``*_init`` / ``*_final`` hooks and teardown
+        (``task.functions.TaskFunctions``).
+        """
+        return dict(mapper=None if (self.map_batch or self.map_stream) else self.mapper,
+                    map_batch=self.map_batch, combiner=self.combiner, reducer=self.reducer,
+                    reduce_batch=self.reduce_batch, map_stream=self.map_stream,
+                    reduce_stream=self.reduce_stream, **self.hooks)
 
     def then(self, other: "Job") -> "Pipeline":
         """A pipeline whose next step reads this job's output."""
@@ -151,10 +138,9 @@ class Job:
         ``mapred.runners.spark``).  ``output=None`` writes to a temporary
         directory.  Raises ``JobFailed`` when a task fails past its retries.
         """
-        from mapred.runtime.run import run_job
-        return run_job(self, inputs, output, overwrite=overwrite, workers=workers,
-                       cluster=cluster, progress=progress, config=config, runner=runner,
-                       spark_master=spark_master)
+        import mapred   # the package face, above every layer: the runtime is loaded only now
+        return mapred.run(self, inputs, output, overwrite=overwrite, workers=workers, cluster=cluster,
+                          progress=progress, config=config, runner=runner, spark_master=spark_master)
 
     def __repr__(self) -> str:
         return f"Job({self.name!r}, reducers={self.num_reducers})"
@@ -201,6 +187,7 @@ class MRJob:
 
     @classmethod
     def run(cls, inputs, output: str | None = None, **kwargs):
+        """Run this class's job: ``cls.to_job().run(inputs, output, **kwargs)``."""
         return cls.to_job().run(inputs, output, **kwargs)
 
 
@@ -229,13 +216,14 @@ class _ClassJob(Job):
                          name=overrides.pop("name", cls.__name__), **overrides)
         self.job_class = cls
 
-    def task_functions(self) -> TaskFunctions:
+    def functions(self) -> dict:
+        """The bound methods of a fresh, set-up instance: per-task state lives in it."""
         instance = self.job_class()
         instance.setup()
         bound = {n: getattr(instance, n) for n in _CLASS_METHODS if _defined(self.job_class, n)}
         if "mapper" not in bound and "map_batch" not in bound:
             bound["mapper"] = _identity_mapper
-        return TaskFunctions(teardown=instance.teardown, **bound)
+        return dict(teardown=instance.teardown, **bound)
 
 
 class Pipeline:
@@ -251,12 +239,15 @@ class Pipeline:
         self.name = " | ".join(j.name for j in self.jobs)
 
     def then(self, other: Job) -> "Pipeline":
+        """This pipeline with one more step at the end."""
         return Pipeline([*self.jobs, other])
 
     def run(self, inputs, output: str | None = None, **kwargs):
-        from mapred.runtime.run import run_pipeline
-        return run_pipeline(self, inputs, output, **kwargs)
+        """Run the steps in order; each reads the previous step's output (see ``mapred.run``)."""
+        import mapred   # as in Job.run
+        return mapred.run(self, inputs, output, **kwargs)
 
 
 def is_job_class(obj: Any) -> bool:
+    """Whether ``obj`` is a subclass of ``MRJob`` (not ``MRJob`` itself): a job file may hold one."""
     return inspect.isclass(obj) and issubclass(obj, MRJob) and obj is not MRJob

@@ -31,7 +31,7 @@ import signal
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import zmq
 
@@ -49,7 +49,8 @@ from mapred.errors import MapredError, ProtocolError
 from mapred.security import policy, tokens
 from mapred.security.principals import Role
 from mapred.security.refusals import Refusals
-from mapred.types import AttemptId, Split
+from mapred.task.spec import AttemptReport
+from mapred.types import AttemptId
 from mapred.version import __version__
 
 log = logging.getLogger("mapred.master")
@@ -60,6 +61,8 @@ WORKER_MESSAGES = (wire.WorkerRegister, wire.WorkerBeat, wire.AttemptDone, wire.
 
 @dataclass
 class WorkerInfo:
+    """What the master knows of a registered worker beyond the core: its addresses, pid and the jobs whose code it holds."""
+
     worker_id: str
     host: str
     slots: int
@@ -82,6 +85,7 @@ class JobRecord:
     owner: str = "local"          # the submitter's principal name
 
     def log(self, text: str) -> None:
+        """Append a timestamped line to the job's log (bounded by ``MAX_LOG_LINES``)."""
         if len(self.lines) < MAX_LOG_LINES:
             self.lines.append(f"{time.time() - self.submitted:9.3f}s {text}")
 
@@ -110,6 +114,7 @@ class Master:
 
     # ------------------------------------------------------------------ loop
     def serve(self) -> None:
+        """Run the loop (ticks and messages) until ``stop``; closes the socket at the end."""
         next_tick = 0.0
         try:
             while self.running:
@@ -232,12 +237,16 @@ class Master:
         aid = self._attempt_id(msg.attempt)
         if aid is None:
             return
-        report = dict(msg.report)
-        self._note(aid, f"{aid} failed on {msg.worker_id}: {report.get('type', 'Error')}: "
-                        f"{report.get('message', '')}\n{report.get('traceback', '')}".rstrip())
-        if msg.fetch_failed_map >= 0:
-            self._step(ev.FetchFailed(aid, msg.fetch_failed_map, str(report.get("message", ""))))
-        self._step(ev.AttemptFailed(aid, msg.worker_id, report, msg.fatal, time.monotonic()))
+        report = msg.report
+        if not isinstance(report, AttemptReport):
+            log.warning("dropped a failure report of %s that is a %s, not an attempt report", aid,
+                        type(report).__name__)
+            return
+        self._note(aid, f"{aid} failed on {msg.worker_id}: {report.type}: {report.message}\n"
+                        f"{report.traceback}".rstrip())
+        if report.fetch_failed_map is not None:
+            self._step(ev.FetchFailed(aid, report.fetch_failed_map, report.message))
+        self._step(ev.AttemptFailed(aid, msg.worker_id, report.as_error(), report.fatal, time.monotonic()))
 
     @staticmethod
     def _attempt_id(text: str):
@@ -276,9 +285,9 @@ class Master:
             raise ValueError(f"job id {msg.job_id!r} is taken or not alphanumeric")
         if len(data) != 1:
             raise ValueError("the job's code must follow as exactly one data frame")
-        settings = JobSettings.from_wire(msg.settings)
-        splits = [Split.from_wire(s) for s in msg.splits]
-        return JobPlan(settings, msg.job_id, splits, msg.output, bytes(data[0]), self.config,
+        if not isinstance(msg.settings, JobSettings):
+            raise ValueError(f"settings are a {type(msg.settings).__name__}, not job settings")
+        return JobPlan(msg.settings, msg.job_id, list(msg.splits), msg.output, bytes(data[0]), self.config,
                        os.path.join(self.scratch, msg.job_id))
 
     def _on_JobStatusRequest(self, route, msg: wire.JobStatusRequest, data) -> None:
@@ -343,8 +352,8 @@ class Master:
         """Send the attempt's spec (and the job's code, the first time) to its worker."""
         rec = self.jobs[a.attempt.task.job]
         info = self.workers[a.worker_id]
-        spec = rec.plan.attempt_spec(a, "", self.scratch)
-        spec["job_token"] = tokens.job_token(self.job_key, rec.plan.job_id)
+        spec = replace(rec.plan.attempt_spec(a, "", self.scratch),
+                       job_token=tokens.job_token(self.job_key, rec.plan.job_id))
         with_code = rec.plan.job_id not in info.code_sent
         rec.log(f"assign {a.attempt} to {a.worker_id} ({'speculative, ' if a.speculative else ''}"
                 f"{a.locality} locality)")
@@ -407,9 +416,11 @@ class Master:
 
     # ------------------------------------------------------------------ shutdown
     def stop(self, *_args) -> None:
+        """Ask the loop to end after the current message (a signal handler)."""
         self.running = False
 
     def close(self) -> None:
+        """Close the socket and the ZeroMQ context."""
         self.sock.close(0)
         stop_authenticator(self.ctx)
         self.ctx.term()

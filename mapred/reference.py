@@ -16,6 +16,7 @@ from mapred.io.codec import order_key
 from mapred.io.datasets import ArrayDataset
 from mapred.io.fs import get_fs
 from mapred.job import Job
+from mapred.task.functions import TaskFunctions
 from mapred.taskcontext import TaskContext, set_current
 from mapred.types import Split
 
@@ -38,7 +39,7 @@ def _pairs(gen) -> list:
 
 def map_outputs(job: Job, paths: list[str]) -> list[tuple[Any, Any]]:
     """Every pair the job's map side emits over ``paths`` (text files), in input order."""
-    fns = job.task_functions()
+    fns = TaskFunctions.of(job)
     out: list = []
     for path in paths:
         set_current(TaskContext("reference", "reference-m", "reference-m-a0", job.params,
@@ -67,7 +68,7 @@ def map_outputs(job: Job, paths: list[str]) -> list[tuple[Any, Any]]:
 
 def reduce_all(job: Job, pairs: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
     """Sort, group and reduce: the output pairs in key order."""
-    fns = job.task_functions()
+    fns = TaskFunctions.of(job)
     out: list = []
     set_current(TaskContext("reference", "reference-r", "reference-r-a0", job.params, partition=0))
     try:

@@ -29,6 +29,7 @@ class TaskContext:
     state: dict = field(default_factory=dict)   # per-task scratch space (e.g. an in-mapper Counter)
 
     def counter(self, group: str, name: str, n: int = 1) -> None:
+        """Add ``n`` to the user counter ``group.name`` of this task."""
         names = self.counters.setdefault(str(group), {})
         names[str(name)] = names.get(str(name), 0) + int(n)
 
@@ -37,6 +38,7 @@ _current: TaskContext | None = None
 
 
 def set_current(ctx: TaskContext | None) -> None:
+    """Install (or clear, with ``None``) the context ``context()`` returns in this process."""
     global _current
     _current = ctx
 
@@ -76,6 +78,7 @@ class Broadcast:
 
     @property
     def value(self) -> Any:
+        """The broadcast value, loaded once per executor process and kept."""
         if self._has_value:
             return self._value
         if self.id not in _broadcast_cache:
@@ -84,6 +87,7 @@ class Broadcast:
 
     @property
     def nbytes(self) -> int:
+        """The size of the broadcast's encoded bytes."""
         return len(self._payload)
 
     def __getstate__(self) -> dict:

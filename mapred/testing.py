@@ -23,11 +23,13 @@ class ClusterPool:
         self.clusters: dict[int, LocalCluster] = {}
 
     def get(self, workers: int) -> LocalCluster:
+        """The pool's embedded cluster of ``workers`` executors (made on first use)."""
         if workers not in self.clusters:
             self.clusters[workers] = LocalCluster(workers, config=self.config)
         return self.clusters[workers]
 
     def close(self) -> None:
+        """Close every cluster the pool made (their executors are killed by pid)."""
         for cluster in self.clusters.values():
             pids = cluster.pids()
             try:

@@ -11,11 +11,15 @@ from enum import Enum
 
 
 class TaskKind(str, Enum):
+    """A map (``m``) or a reduce (``r``); the letter appears in task ids."""
+
     MAP = "m"
     REDUCE = "r"
 
 
 class TaskState(str, Enum):
+    """PENDING → RUNNING → (COMMITTING →) SUCCEEDED, or FAILED / KILLED."""
+
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     COMMITTING = "COMMITTING"       # a winning attempt's final output awaits its commit
@@ -25,6 +29,8 @@ class TaskState(str, Enum):
 
 
 class AttemptState(str, Enum):
+    """RUNNING → SUCCEEDED, FAILED, KILLED (a sibling won, the job ended) or LOST (its worker died)."""
+
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -33,6 +39,8 @@ class AttemptState(str, Enum):
 
 
 class JobState(str, Enum):
+    """SUBMITTED → MAPPING → REDUCING → COMMITTING → SUCCEEDED, or FAILED / KILLED."""
+
     SUBMITTED = "SUBMITTED"
     MAPPING = "MAPPING"
     REDUCING = "REDUCING"
@@ -43,6 +51,7 @@ class JobState(str, Enum):
 
     @property
     def finished(self) -> bool:
+        """Whether the state is final."""
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED)
 
 
@@ -59,6 +68,7 @@ class TaskId:
 
     @classmethod
     def parse(cls, text: str) -> "TaskId":
+        """The id a ``str(task_id)`` names; ``ValueError`` if the text is not one."""
         job, kind, index = text.rsplit("-", 2)
         return cls(job, TaskKind(kind), int(index))
 
@@ -75,6 +85,7 @@ class AttemptId:
 
     @classmethod
     def parse(cls, text: str) -> "AttemptId":
+        """The id a ``str(attempt_id)`` names; ``ValueError`` if the text is not one."""
         task, n = text.rsplit("-a", 1)
         return cls(TaskId.parse(task), int(n))
 
@@ -100,15 +111,11 @@ class Split:
     extra: tuple = field(default=(), compare=False)
 
     def describe(self) -> str:
+        """The split as a short phrase for error messages: path and range."""
         unit = "rows" if self.fmt == "array" else "bytes"
         return f"{self.path} [{unit} {self.start}:{self.end}]"
 
-    def to_wire(self) -> dict:
-        return {"index": self.index, "fmt": self.fmt, "path": self.path, "start": self.start,
-                "end": self.end, "hosts": list(self.hosts), "dataset": self.dataset,
-                "extra": list(self.extra)}
 
-    @classmethod
-    def from_wire(cls, d: dict) -> "Split":
-        return cls(int(d["index"]), str(d["fmt"]), str(d["path"]), int(d["start"]), int(d["end"]),
-                   tuple(d.get("hosts", ())), str(d.get("dataset", "")), tuple(d.get("extra", ())))
+def cache_key(split: Split) -> str:
+    """The key a split's parsed block is cached under in an executor ("" when its input is not cached)."""
+    return f"{split.dataset}:{split.start}:{split.end}" if split.dataset else ""

@@ -7,7 +7,7 @@ and the master answers with work for them (the worker pulls by reporting).
 
 What the worker never does: decide anything about scheduling (the master's
 core does), or unpickle (job code is passed as bytes to executors, which load
-it in ``task.pool.load_job_code``).  A master silent for ``dead_timeout``
+it in ``task.child.load_job_code``).  A master silent for ``dead_timeout``
 seconds is presumed restarted: the worker kills what it runs and registers
 again.  A master that refuses the registration (another mapred version) ends
 the worker with that reason.
@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import time
+from dataclasses import replace
 
 import psutil
 import zmq
@@ -27,13 +28,13 @@ import zmq
 from mapred import config as configmod
 from mapred.net import wire
 from mapred.errors import ClusterError, ProtocolError
-from mapred.task.attempt import cache_key
 from mapred.task.pool import ExecutorPool, PoolEvent
 from mapred.task.sweep import sweep
+from mapred.task.spec import AttemptReport, FetchSettings, MapSpec, ReduceSpec
 from mapred.io.fs import HOSTNAME
 from mapred.shuffle.serve import ShuffleServer
 from mapred.net.transport import Backoff, make_socket, recv, send, stop_authenticator, warn_if_open
-from mapred.types import Split
+from mapred.types import cache_key
 from mapred.version import __version__
 
 log = logging.getLogger("mapred.worker")
@@ -212,26 +213,30 @@ class Worker:
             log.warning("master error: %s: %s", msg.kind, msg.message)
 
     def _assign(self, msg: wire.Assign, data: list) -> None:
-        spec = dict(msg.spec)
-        attempt = str(spec.get("attempt", ""))
+        spec = msg.spec
+        if not isinstance(spec, (MapSpec, ReduceSpec)) or spec.job_id != msg.job_id:
+            log.warning("dropped an assignment whose spec is a %s for job %r", type(spec).__name__,
+                        getattr(spec, "job_id", None))
+            return
+        attempt = spec.attempt
         if msg.with_code and data:
             self.blobs[msg.job_id] = bytes(data[0])
         blob = self.blobs.get(msg.job_id)
         slot = self._free_slot(spec)
         if blob is None or slot is None:
             why = "job code never arrived" if blob is None else "no free slot"
-            self._send(wire.AttemptFail(worker_id=self.worker_id, attempt=attempt,
-                                        report={"type": "WorkerError", "message": f"{self.worker_id}: {why}",
-                                                "attempt": attempt, "traceback": ""}))
+            self._send(wire.AttemptFail(worker_id=self.worker_id, attempt=attempt, report=AttemptReport(
+                "WorkerError", f"{self.worker_id}: {why}", attempt=attempt)))
             return
-        spec["work_dir"] = os.path.join(self.data_dir, msg.job_id, attempt)
-        spec["shuffle_addr"] = self.shuffle.addr
-        token = str(spec.pop("job_token", ""))
-        self.shuffle.allow(msg.job_id, token)      # this job's reducers may fetch its outputs here
-        if spec.get("kind") == "reduce":
-            spec["shuffle"] = {"buffer_bytes": self.config.reduce_buffer_bytes, "retries": 3,
-                               "timeout": 5.0, "short_circuit": self.short_circuit,
-                               "job_id": msg.job_id, "token": token}
+        # the attempt's files live under this worker's data dir, whatever the master suggested
+        work_dir = os.path.join(self.data_dir, msg.job_id, attempt)
+        self.shuffle.allow(msg.job_id, spec.job_token)   # this job's reducers may fetch its outputs here
+        if isinstance(spec, MapSpec):
+            spec = replace(spec, work_dir=work_dir, shuffle_addr=self.shuffle.addr)
+        else:
+            spec = replace(spec, work_dir=work_dir, shuffle=FetchSettings(
+                buffer_bytes=self.config.reduce_buffer_bytes, short_circuit=self.short_circuit,
+                job_id=msg.job_id, token=spec.job_token))
         self.slot_io[slot.index] = (self._read_chars(slot), self._split_length(spec))
         self.pool.start_attempt(slot, msg.job_id, blob, spec)
 
@@ -243,18 +248,17 @@ class Worker:
             return 0
 
     @staticmethod
-    def _split_length(spec: dict) -> int:
-        split = spec.get("split")
-        if not split or split.get("fmt") == "array":
+    def _split_length(spec) -> int:
+        if not isinstance(spec, MapSpec) or spec.split.fmt == "array":
             return 0
-        return max(0, int(split["end"]) - int(split["start"]))
+        return max(0, spec.split.end - spec.split.start)
 
-    def _free_slot(self, spec: dict):
+    def _free_slot(self, spec):
         """An idle executor, preferring one that already caches this map's split."""
         free = [s for s in self.pool.slots if s.attempt is None]
         if not free:
             return None
-        key = cache_key(Split.from_wire(spec["split"])) if spec.get("split") else ""
+        key = cache_key(spec.split) if isinstance(spec, MapSpec) else ""
         for s in free:
             if key and key in self.slot_cache[s.index]:
                 return s
@@ -287,28 +291,25 @@ class Worker:
     # ------------------------------------------------------------------ executor results
     def _report(self, pe: PoolEvent) -> None:
         if pe.kind == "done":
-            cached = [str(k) for k in pe.report.get("cached", ())]
-            self.slot_cache[pe.slot].update(cached)
+            result = pe.report
+            self.slot_cache[pe.slot].update(result.cached)
             self._send(wire.AttemptDone(worker_id=self.worker_id, attempt=pe.attempt,
-                                        output=pe.report["output"], counters=pe.report["counters"],
-                                        cached=cached))
+                                        output=result.output, counters=result.counters, cached=list(result.cached)))
             return
         if pe.kind == "died":
             self.slot_cache[pe.slot] = set()
-        report = dict(pe.report)
-        fetch_map = report.get("fetch_failed_map")
-        self._send(wire.AttemptFail(worker_id=self.worker_id, attempt=pe.attempt, report=report,
-                                    fatal=bool(report.get("fatal")),
-                                    fetch_failed_map=int(fetch_map) if fetch_map is not None else -1))
+        self._send(wire.AttemptFail(worker_id=self.worker_id, attempt=pe.attempt, report=pe.report))
 
     def _send(self, msg: wire.Message) -> None:
         send(self.sock, msg)
 
     # ------------------------------------------------------------------ shutdown
     def stop(self, *_args) -> None:
+        """Ask the loop to end (a signal handler)."""
         self.running = False
 
     def close(self) -> None:
+        """Stop the executors and the shuffle server; close the socket."""
         self.pool.close()
         self.shuffle.stop()
         self.sock.close(0)

@@ -16,8 +16,8 @@ from .explain import coefficients, compress, contributions, permutation_importan
 from .kmeans import KMeans
 from .linear import LinearRegression, LogisticRegression
 from .naive_bayes import GaussianNB, MultinomialNB
-from .persist import load
 from .pipeline import Pipeline
+from .persist import load
 from .registry import Registry, register, set_registry
 from .preprocess import OneHotEncoder, StandardScaler, hash_features, read_csv, split
 from . import synthetic

@@ -37,9 +37,8 @@ class HolderClient:
 
     def __init__(self, address: str, shape_w, shape_b) -> None:
         import zmq
-        from mapred.net.transport import make_socket
         self._ctx = zmq.Context.instance()
-        self.sock = make_socket(self._ctx, zmq.REQ)      # CURVE when a cluster secret is set
+        self.sock = mapred.make_socket(self._ctx, zmq.REQ)      # CURVE when a cluster secret is set
         self.sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
         self.sock.setsockopt(zmq.SNDTIMEO, TIMEOUT_MS)
         self.sock.connect(address)
@@ -95,7 +94,7 @@ def start_holder(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
 
 def _pass_job(model, address, shape, data, step):
     """One pass: every task runs its block's mini-batches against the holder."""
-    from .linear import softmax_stats
+    from ._logistic import softmax_stats
     d, K = shape
     classes, sparse, multinomial = model.classes_, data.sparse, K > 1
     batch, seed = model.batch_size, model.seed
@@ -126,7 +125,7 @@ def _pass_job(model, address, shape, data, step):
 
 def fit_async(model, data, n, W, b, runner, valid):
     """Train ``model`` (a LogisticRegression) by asynchronous SGD; return the final (W, b)."""
-    from .linear import PassMonitor
+    from ._logistic import PassMonitor
     proc, address = start_holder(getattr(model, "holder_host", "127.0.0.1") or "127.0.0.1")
     client = None
     try:

@@ -124,10 +124,11 @@ def serve(host: str = "127.0.0.1") -> None:
     is refused.
     """
     import zmq
-    from mapred.net.transport import bind, make_socket
+
+    import mapred
     ctx = zmq.Context()
-    sock = make_socket(ctx, zmq.ROUTER)
-    port = bind(sock, host)
+    sock = mapred.make_socket(ctx, zmq.ROUTER)
+    port = mapred.bind_socket(sock, host)
     print(f"PORT {port}", flush=True)
     holder = Holder()
     try:

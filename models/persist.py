@@ -35,8 +35,8 @@ def register(cls):
 def _fs(path: str):
     """The file system for ``path``; mrfs:// through mapred's file-system seam."""
     if str(path).startswith("mrfs://"):
-        from mapred.io.fs import get_fs
-        return get_fs(path)
+        import mapred
+        return mapred.filesystem(path)
     return None
 
 
@@ -133,6 +133,18 @@ def read_model(path: str) -> tuple[dict, dict]:
     return meta, arrays
 
 
+_resolvers: dict = {}     # reference prefix -> fn(reference) -> model directory
+
+
+def add_resolver(prefix: str, fn) -> None:
+    """Let ``load`` take references starting with ``prefix`` (the registry adds ``models:/``).
+
+    A seam instead of an import: the registry builds on this module, so this
+    module must not import the registry back.
+    """
+    _resolvers[prefix] = fn
+
+
 def load(path: str):
     """Load any saved model; the class comes from the metadata, never from code in the file.
 
@@ -140,9 +152,13 @@ def load(path: str):
     reference (``models:/NAME/3``, ``models:/NAME@champion``).
     """
     path = str(path)
-    if path.startswith("models:/"):
-        from .registry import Registry
-        path = Registry().resolve(path).uri
+    for prefix, resolve in _resolvers.items():
+        if path.startswith(prefix):
+            path = resolve(path)
+            break
+    else:
+        if path.startswith("models:/"):
+            raise ModelError(f"{path} is a registry reference: import models (or models.registry) to resolve it")
     meta, arrays = read_model(path)
     cls = _REGISTRY.get(meta.get("class"))
     if cls is None:

@@ -231,9 +231,8 @@ def read_csv(paths, label=None, *, header=True, delimiter=",", dtype=np.float64,
 
 def _csv_names(paths, header: bool, delimiter: str) -> list[str]:
     """The column names: the first file's header line, or ``0, 1, ...`` by its first line's width."""
-    from mapred.io.fs import get_fs
     patterns = [paths] if isinstance(paths, str) else list(paths)
-    first = get_fs(patterns[0]).expand(patterns[0])
+    first = mapred.filesystem(patterns[0]).expand(patterns[0])
     if not first:
         raise ModelError(f"CSV input {paths!r} holds no files")
     with mapred.open(first[0]) as f:

@@ -44,7 +44,7 @@ import msgpack
 from mapred.errors import ModelError
 
 from ._store import AlreadyExists, open_store
-from .persist import _plain
+from .persist import _plain, add_resolver
 from .persist import load as load_path
 
 SCHEME = "models:/"
@@ -330,6 +330,8 @@ class Registry:
             # the version was removed while we moved: undo, so no alias dangles
             self.set_alias(name, alias, rec["previous"], user=user)
             raise NotFound(f"model {name!r} version {version} was removed while the alias moved")
+        from .registry_pins import sync_quietly
+        sync_quietly(self, name)     # the store's cleanup rules must never take an aliased version
         return self.alias(name, alias)
 
     def rollback(self, name: str, alias: str, *, user: str | None = None) -> Alias:
@@ -425,8 +427,8 @@ def _as_paths(inputs) -> list[str]:
 
 
 def _input_record(path: str) -> dict:
-    from mapred.io.fs import get_fs
-    fs = get_fs(path)
+    import mapred
+    fs = mapred.filesystem(path)
     try:
         files = fs.expand(path)
     except Exception as exc:
@@ -478,3 +480,11 @@ def register(model, name: str, *, registry: str | None = None, **kw) -> ModelVer
 def load_ref(ref: str, registry: str | None = None):
     """Load a ``models:/`` reference from ``registry`` (default: ``default_root()``)."""
     return Registry(registry).load(ref)
+
+
+def _resolve(ref: str) -> str:
+    """The model directory of a ``models:/`` reference in the default registry."""
+    return Registry().resolve(ref).uri
+
+
+add_resolver("models:/", _resolve)

@@ -110,6 +110,7 @@ class CommitDone:
 
     @property
     def job(self) -> str:
+        """The job this answer is about."""
         return self.attempt.task.job if self.attempt is not None else self.job_id
 
 
@@ -127,6 +128,7 @@ class CommitFailed:
 
     @property
     def job(self) -> str:
+        """The job this answer is about."""
         return self.attempt.task.job if self.attempt is not None else self.job_id
 
 

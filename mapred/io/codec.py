@@ -75,6 +75,7 @@ def packb(obj: Any) -> bytes:
 
 
 def unpackb(data: bytes) -> Any:
+    """Decode what ``packb`` encoded (tuples and arrays come back as themselves)."""
     return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
 
 

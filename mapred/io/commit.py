@@ -71,11 +71,13 @@ def commit_task(output: str, attempt: str, files: list[str]) -> list[str]:
 
 
 def discard_task(output: str, attempt: str) -> None:
+    """Delete an attempt's temporary output (a loser, a failure)."""
     fs = get_fs(output)
     fs.delete(temp_dir(output, attempt), recursive=True)
 
 
 def commit_job(output: str, info: dict) -> None:
+    """Write ``_SUCCESS`` and remove ``_temporary``: the output is complete."""
     fs = get_fs(output)
     fs.delete(fs.join(output, TEMPORARY), recursive=True)
     write_success(output, info)
@@ -93,5 +95,6 @@ def abort_job(output: str) -> None:
 
 
 def is_committed(output: str) -> bool:
+    """Whether the output has its ``_SUCCESS`` mark."""
     fs = get_fs(output)
     return fs.exists(fs.join(output, SUCCESS))

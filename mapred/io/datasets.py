@@ -26,6 +26,8 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class ArrayInfo:
+    """One array of a dataset: its file name, dtype and row shape."""
+
     name: str
     dtype: str
     shape: tuple  # full shape; shape[0] is the row count
@@ -45,6 +47,7 @@ class ArrayDataset:
 
     @property
     def num_splits(self) -> int:
+        """How many row ranges (map tasks) the dataset is read as."""
         return len(self.ranges)
 
     def cache(self) -> "ArrayDataset":
@@ -52,6 +55,7 @@ class ArrayDataset:
         return replace(self, cached=True)
 
     def array_path(self, i: int, part: str = "") -> str:
+        """The ``.npy`` file of array ``i`` (in part ``part`` for a dataset written by a job)."""
         fs = get_fs(self.path)
         folder = fs.join(self.path, part) if part else self.path
         return fs.join(folder, f"{self.arrays[i].name}.npy")
@@ -69,6 +73,7 @@ class ArrayDataset:
         return tuple(np.concatenate(p) if len(p) != 1 else p[0] for p in pieces)
 
     def to_numpy(self) -> tuple:
+        """Every row of every array, read into memory."""
         return self.read_rows(0, self.num_rows)
 
     def __repr__(self) -> str:
@@ -95,7 +100,7 @@ def from_numpy(*arrays, splits: int = 8, path: str | None = None, names=None) ->
             raise InputError("from_numpy cannot store arrays of dtype object")
     names = list(names or array_names(len(arrays)))
     if path is None:
-        path = tempfile.mkdtemp(prefix="mapred-dataset-")
+        path = tempfile.mkdtemp(prefix="mapred-dataset-", dir=dataset_tmp_root())
     fs = get_fs(path)
     fs.makedirs(path)
     for name, a in zip(names, arrays):
@@ -203,9 +208,11 @@ def _read_npy_rows(path: str, start: int, end: int) -> np.ndarray:
 
 
 def is_dataset_dir(path: str) -> bool:
+    """Whether ``path`` holds a dataset's metadata file."""
     fs = get_fs(path)
     return fs.isdir(path) and fs.exists(fs.join(path, META_NAME))
 
 
 def dataset_tmp_root() -> str:
+    """The directory ``from_numpy`` writes datasets under when no path is given."""
     return os.environ.get("MAPRED_TMP", tempfile.gettempdir())

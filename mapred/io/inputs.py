@@ -29,6 +29,7 @@ class RecordInput:
 
 
 def records(*paths: str) -> RecordInput:
+    """Mark paths as msgpack record files (``RecordInput``), whatever their suffix."""
     return RecordInput(tuple(paths))
 
 
@@ -96,6 +97,9 @@ class SplitReader:
         s = self.split
         with get_fs(s.path).open_read(s.path) as f:
             pos = s.start
+            # Hadoop's line rule, first half: a split that does not start a line leaves the line it
+            # starts inside to the previous split (which reads past its own end to finish it).  Only
+            # the byte before `start` tells: a newline there means `start` begins a line of its own.
             if pos > 0:
                 f.seek(pos - 1)
                 prev = f.read(1)
@@ -103,8 +107,10 @@ class SplitReader:
                 if prev != b"\n":
                     pos = self._skip_partial_line(f, pos)
             f.seek(pos)
-            carry = b""
+            carry = b""   # a line begun in the last read and not yet ended
             while pos < s.end or carry:
+                # second half: past `end` only the line that spans it is still ours, so read on in
+                # small pieces until its newline (or the end of the file)
                 want = min(READ_CHUNK, max(s.end - pos, 0)) or 65536
                 data = f.read(want)
                 self.bytes_read += len(data)
@@ -136,6 +142,7 @@ class SplitReader:
         return i + 1
 
     def _skip_partial_line(self, f, pos: int) -> int:
+        """The offset just past the first newline at or after ``pos`` (the end of the file if none)."""
         f.seek(pos)
         while True:
             data = f.read(65536)
@@ -160,6 +167,7 @@ class SplitReader:
         return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
     def text_records(self) -> Iterator[tuple[int, str]]:
+        """``(offset, line)`` for each line this split owns (Hadoop's line rule)."""
         for base, block in self._text_blocks():
             text = self._decode(block, base)
             lines = text.split("\n")
@@ -186,6 +194,7 @@ class SplitReader:
             yield base, self._decode(block, base)
 
     def text_batches(self, batch_lines: int) -> Iterator[tuple[int, list]]:
+        """``(offset of the block, [lines])``: each decoded block's lines, ``batch_lines`` at a time."""
         for base, block in self._text_blocks():
             text = self._decode(block, base)
             lines = text.split("\n")
@@ -198,6 +207,7 @@ class SplitReader:
 
     # -- records ------------------------------------------------------------
     def record_records(self) -> Iterator[tuple[Any, Any]]:
+        """``(key, value)`` for each record of this split's chunks."""
         s = self.split
         with get_fs(s.path).open_read(s.path) as f:
             for _, payload in recordfile.iter_chunks(f, s.path, s.start, s.end):
@@ -205,6 +215,7 @@ class SplitReader:
                 yield from recordfile.iter_records(payload)
 
     def record_batches(self, batch_size: int) -> Iterator[tuple[int, list]]:
+        """``(chunk offset, [(key, value), ...])`` for each record-file chunk of this split."""
         s = self.split
         with get_fs(s.path).open_read(s.path) as f:
             for offset, payload in recordfile.iter_chunks(f, s.path, s.start, s.end):
@@ -213,6 +224,7 @@ class SplitReader:
 
     # -- arrays -------------------------------------------------------------
     def array_block(self):
+        """The split's rows of every array (a tuple when the dataset has several)."""
         ds = load_dataset(self.split.path)
         block = ds.read_rows(self.split.start, self.split.end)
         self.bytes_read += sum(a.nbytes for a in block)

@@ -21,6 +21,7 @@ TEMPORARY = "_temporary"
 
 
 def part_name(index: int, fmt: str) -> str:
+    """The file name of task ``index``'s output part (``.mpk`` for msgpack record files)."""
     return f"part-{index:05d}" + (".mpk" if fmt == "msgpack" else "")
 
 
@@ -37,6 +38,7 @@ class RawWriter:
         self.records = 0
 
     def write(self, key: Any, value: Any = None) -> None:
+        """Write the value's bytes (or the key's, when the value is None) with nothing around them."""
         data = value if value is not None else key
         if isinstance(data, str):
             data = data.encode("utf-8")
@@ -49,43 +51,55 @@ class RawWriter:
         self.records += 1
 
     def write_arrays(self, pairs) -> None:
+        """Write the values array's bytes in one go."""
         self.f.write(np.ascontiguousarray(pairs.values).tobytes())
         self.records += len(pairs)
 
     def close(self) -> None:
+        """Nothing to flush: the caller closes the file."""
         pass
 
 
 class TextWriter:
+    """``output_format="text"``: one ``key<TAB>value`` line per pair, buffered."""
+
     def __init__(self, f) -> None:
         self.f = f
         self.records = 0
         self.buf: list[str] = []
 
     def write(self, key: Any, value: Any) -> None:
+        """Buffer one ``key<TAB>value`` line."""
         self.buf.append(f"{key}\n" if value is None else f"{key}\t{value}\n")
         self.records += 1
         if len(self.buf) >= 8192:
             self.flush()
 
     def write_arrays(self, pairs) -> None:
+        """Write each pair of an ``ArrayPairs`` batch as a line."""
         _write_arrays_as_pairs(self, pairs)
 
     def flush(self) -> None:
+        """Write the buffered lines to the file."""
         if self.buf:
             self.f.write("".join(self.buf).encode("utf-8", errors="surrogateescape"))
             self.buf = []
 
     def close(self) -> None:
+        """Flush what is buffered."""
         self.flush()
 
 
 class MsgpackWriter(recordfile.RecordWriter):
+    """``output_format="msgpack"``: a record file that reads back as typed pairs."""
+
     def write_arrays(self, pairs) -> None:
+        """Write each pair of an ``ArrayPairs`` batch as a record."""
         _write_arrays_as_pairs(self, pairs)
 
 
 def open_writer(f, fmt: str):
+    """The writer for output format ``fmt`` over the open file ``f``."""
     if fmt == "msgpack":
         return MsgpackWriter(f)
     return RawWriter(f) if fmt == "raw" else TextWriter(f)
@@ -107,6 +121,7 @@ class DatasetWriter:
         self.records = 0
 
     def write(self, key: Any, value: Any) -> None:
+        """Add one block of rows: the value, a numpy array or a tuple of row-aligned arrays (the key is ignored)."""
         arrays = value if isinstance(value, tuple) else (value,)
         if not arrays or not all(isinstance(a, np.ndarray) and a.ndim >= 1 for a in arrays):
             from mapred.errors import RecordError
@@ -120,9 +135,11 @@ class DatasetWriter:
         self.records += len(arrays[0])
 
     def write_arrays(self, pairs) -> None:
+        """Add a batch of rows (the values of an ``ArrayPairs``)."""
         self.write(None, pairs.values)
 
     def close(self) -> None:
+        """Write the buffered rows as the part's arrays."""
         from mapred.io.datasets import write_part
         if not self.blocks:
             self.fs.makedirs(self.folder)
@@ -158,6 +175,7 @@ class PartOutput:
 
 
 def temp_dir(output: str, attempt: str) -> str:
+    """Where attempt ``attempt`` writes its part files before the commit renames them."""
     fs = get_fs(output)
     return fs.join(output, TEMPORARY, attempt)
 
@@ -178,6 +196,7 @@ class Result:
         self.elapsed = elapsed
 
     def part_files(self) -> list[str]:
+        """The output's part files, in order."""
         fs = get_fs(self.path)
         if not fs.exists(fs.join(self.path, SUCCESS)):
             raise InputError(f"{self.path} holds no committed job output (no {SUCCESS})")
@@ -197,12 +216,15 @@ class Result:
         return load_dataset(self.path)
 
     def to_list(self) -> list:
+        """Every output pair as a list."""
         return list(self)
 
     def to_dict(self) -> dict:
+        """The output pairs as a dict (later parts win on repeated keys)."""
         return dict(self)
 
     def counter(self, group: str, name: str) -> int:
+        """One counter's value (0 when the job never counted it)."""
         return self.counters.get(group, {}).get(name, 0)
 
     def __repr__(self) -> str:
@@ -210,6 +232,7 @@ class Result:
 
 
 def read_part(path: str) -> Iterator[tuple[Any, Any]]:
+    """The pairs of one part file, decoded by its format (text lines split at the first tab)."""
     fs = get_fs(path)
     with fs.open_read(path) as f:
         if path.endswith(".mpk"):
@@ -224,6 +247,7 @@ def read_part(path: str) -> Iterator[tuple[Any, Any]]:
 
 
 def write_success(output: str, info: dict) -> None:
+    """Write ``_SUCCESS`` with the job's id, name and counters: the mark of a complete output."""
     fs = get_fs(output)
     with fs.open_write(fs.join(output, SUCCESS)) as f:
         f.write(json.dumps(info, sort_keys=True, default=str).encode())

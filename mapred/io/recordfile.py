@@ -35,6 +35,7 @@ class RecordWriter:
         f.write(MAGIC + self.sync)
 
     def write(self, key, value) -> None:
+        """Buffer one ``(key, value)`` record; a full chunk is written with its sync marker."""
         data = self.packer.pack([key, value])
         self.buf.append(data)
         self.buffered += len(data)
@@ -43,16 +44,19 @@ class RecordWriter:
             self.flush_chunk()
 
     def flush_chunk(self) -> None:
+        """Write the buffered records as one chunk."""
         if self.buf:
             payload = b"".join(self.buf)
             self.f.write(self.sync + _LEN.pack(len(payload)) + payload)
             self.buf, self.buffered = [], 0
 
     def close(self) -> None:
+        """Write the last chunk."""
         self.flush_chunk()
 
 
 def read_header(f: BinaryIO, path: str) -> bytes:
+    """The file's sync marker, after checking its magic; ``InputError`` naming the path otherwise."""
     head = f.read(HEADER_LEN)
     if len(head) < HEADER_LEN or not head.startswith(MAGIC):
         raise InputError(f"{path} is not a mapred record file (bad magic)")

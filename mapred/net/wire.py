@@ -31,6 +31,7 @@ from typing import Any, Union
 import msgpack
 
 from mapred.errors import ProtocolError
+from mapred.types import Split
 
 VERSION = b"MRP1"
 MAX_HEADER_BYTES = 32 * 1024 * 1024   # a full block report of ~1M blocks fits
@@ -41,6 +42,8 @@ MAX_ITEMS = 4 * 1024 * 1024           # any single list or dict field
 
 _REGISTRY: dict[str, type] = {}
 _SPECS: dict[type, dict[str, Any]] = {}
+_RECORDS: dict[str, type] = {}          # nested record name -> class
+_RECORD_NAMES: dict[type, str] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +69,33 @@ def message(name: str):
     return wrap
 
 
+class Record:
+    """Field type meaning "any registered record"; the record's ``"r"`` tag says which.
+
+    A layer above the wire (``task.spec``, ``runtime.plan``) defines its
+    records and registers them with ``record``; a message field typed
+    ``Record`` then carries them, validated field by field on decode exactly as
+    a message is.  A field typed with one record class accepts only that one.
+    """
+
+
+def record(name: str):
+    """Register a frozen dataclass as the nested record ``name`` (encoded as a map tagged ``"r"``)."""
+
+    def wrap(cls):
+        if name in _RECORDS:
+            raise ValueError(f"record type {name!r} registered twice")
+        _RECORDS[name] = cls
+        _RECORD_NAMES[cls] = name
+        _SPECS[cls] = {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+        return cls
+
+    return wrap
+
+
+record("split")(Split)     # a map's input, in job submissions and map specs
+
+
 def registered() -> dict[str, type]:
     """A copy of the type-name -> class registry (for docs and tests)."""
     return dict(_REGISTRY)
@@ -83,11 +113,35 @@ def encode(msg: Message, *data) -> list:
     header = {"t": msg.TYPE}
     for name in spec:
         header[name] = _plain(getattr(msg, name))
-    return [VERSION, msgpack.packb(header, use_bin_type=True), *data]
+    return [VERSION, msgpack.packb(header, use_bin_type=True, default=_scalar), *data]
+
+
+def _scalar(value):
+    """User counters may hold numpy scalars: they travel as the Python number they are."""
+    item = getattr(value, "item", None)
+    if item is not None:
+        return item()
+    raise TypeError(f"cannot encode a {type(value).__name__} in a message")
+
+
+def dumps(msg: Message) -> bytes:
+    """``msg`` as one byte string, for a pipe (no data frames; a pipe sends those on their own)."""
+    frames = encode(msg)
+    return frames[0] + frames[1]
+
+
+def loads(raw: bytes) -> Message:
+    """The message of ``dumps``, validated like any decoded message."""
+    n = len(VERSION)
+    msg, _ = decode([raw[:n], raw[n:]])
+    return msg
 
 
 def _plain(value):
-    """Str-enums travel as their string; tuples as lists (msgpack has no tuple)."""
+    """Str-enums travel as their string; tuples as lists (msgpack has no tuple); records as tagged maps."""
+    name = _RECORD_NAMES.get(type(value))
+    if name is not None:
+        return {"r": name, **{f: _plain(getattr(value, f)) for f in _SPECS[type(value)]}}
     if isinstance(value, str):
         return str(value) if type(value) is not str else value
     if isinstance(value, tuple):
@@ -135,6 +189,11 @@ def _build(header: dict) -> Message:
     cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ProtocolError(f"unknown message type {kind!r}")
+    return cls(**_fields(kind, cls, header))
+
+
+def _fields(kind: str, cls: type, header: dict) -> dict:
+    """The checked constructor arguments of a message or record ``cls`` from its decoded map."""
     spec = _SPECS[cls]
     unknown = set(header) - set(spec)
     if unknown:
@@ -146,7 +205,23 @@ def _build(header: dict) -> Message:
                 continue
             raise ProtocolError(f"{kind}: missing field {name!r}")
         values[name] = _check(kind, name, header[name], hint)
-    return cls(**values)
+    return values
+
+
+def _record(kind: str, name: str, value, hint):
+    """A registered record from its tagged map; ``hint`` is ``Record`` (any) or one record class."""
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{kind}.{name}: expected a record, got {type(value).__name__}")
+    fields_ = dict(value)
+    tag = fields_.pop("r", None)
+    cls = _RECORDS.get(tag) if isinstance(tag, str) else None
+    if cls is None or (hint is not Record and cls is not hint):
+        want = "a record" if hint is Record else _RECORD_NAMES.get(hint, hint)
+        raise ProtocolError(f"{kind}.{name}: record {tag!r} is not {want}")
+    try:
+        return cls(**_fields(f"{kind}.{name}", cls, fields_))
+    except (TypeError, ValueError) as exc:   # a record's own __post_init__ check
+        raise ProtocolError(f"{kind}.{name}: bad {tag}: {exc}") from None
 
 
 def _has_default(cls, name: str) -> bool:
@@ -164,6 +239,8 @@ def _check(kind: str, name: str, value, hint):
             except ProtocolError:
                 continue
         raise ProtocolError(f"{kind}.{name}: {type(value).__name__} matches no type of {hint}")
+    if hint is Record or hint in _RECORD_NAMES:
+        return _record(kind, name, value, hint)
     if hint is type(None):
         if value is None:
             return None
@@ -334,6 +411,13 @@ class PinPath(Message):
     on: bool = True
 
 
+@message("nn.pins")
+class ListPins(Message):
+    """The pins at or under ``path``: reply info ``{"pins": {path: [tag, ...]}}``."""
+
+    path: str = "/"
+
+
 @message("nn.hold")
 class HoldPaths(Message):
     """``holder`` (a running job) uses ``paths`` for ``ttl`` seconds more; empty paths releases."""
@@ -464,11 +548,71 @@ class BlockReceived(Message):
     length: int
 
 
+@record("dn.cmd.register")
+@dataclass(frozen=True)
+class RegisterAgain:
+    """The NameNode does not know this DataNode (restarted, or declared dead): register again."""
+
+
+@record("dn.cmd.block_key")
+@dataclass(frozen=True)
+class BlockKey:
+    """The NameNode's current block-token key (hex): the DataNode checks every block token with it."""
+
+    key: str
+
+
+@record("dn.cmd.verify")
+@dataclass(frozen=True)
+class VerifyBlocks:
+    """Re-check these replicas against their checksums (a reader suspected them); report what is bad."""
+
+    blocks: list[int]
+
+
+@record("dn.cmd.delete")
+@dataclass(frozen=True)
+class DeleteBlocks:
+    """Remove these block replicas (and their checksum files)."""
+
+    blocks: list[int]
+
+
+@record("dn.cmd.replicate")
+@dataclass(frozen=True)
+class ReplicateBlock:
+    """Copy block ``block_id`` to ``targets`` (``[[dnid, addr], ...]``)."""
+
+    block_id: int
+    length: int
+    targets: list[list[str]]
+    token: str = ""                   # a write token for the targets
+
+
+def datanode_command(cmd: dict):
+    """The typed record of a NameNode core's command dict (``{"op": ...}``); ``ValueError`` if unknown."""
+    op = cmd.get("op")
+    if op == "register":
+        return RegisterAgain()
+    if op == "block_key":
+        return BlockKey(key=str(cmd["key"]))
+    if op == "delete":
+        return DeleteBlocks(blocks=[int(b) for b in cmd["blocks"]])
+    if op == "verify":
+        return VerifyBlocks(blocks=[int(b) for b in cmd["blocks"]])
+    if op == "replicate":
+        return ReplicateBlock(block_id=int(cmd["block_id"]), length=int(cmd["length"]),
+                              targets=[[str(d), str(a)] for d, a in cmd["targets"]],
+                              token=str(cmd.get("token", "")))
+    raise ValueError(f"unknown DataNode command {op!r}")
+
+
 @message("dn.commands")
 class Commands(Message):
-    """Heartbeat reply: ``[{"op": "replicate"|"delete"|"register", ...}]``."""
+    """Heartbeat reply: what the DataNode must do, each a ``RegisterAgain``, ``DeleteBlocks`` or
+    ``ReplicateBlock`` record."""
 
-    commands: list[dict]
+    commands: list[RegisterAgain | BlockKey | DeleteBlocks | VerifyBlocks | ReplicateBlock]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,21 +715,20 @@ class AttemptDone(Message):
 
 @message("mw.failed")
 class AttemptFail(Message):
-    """``report`` is the executor's failure report (type, message, traceback, offset ...)."""
+    """``report`` is the executor's failure report, a ``task.spec.AttemptReport`` record."""
 
     worker_id: str
     attempt: str
-    report: dict
-    fatal: bool = False
-    fetch_failed_map: int = -1
+    report: Record
 
 
 @message("mw.assign")
 class Assign(Message):
-    """Run ``spec``; when ``with_code`` the job's code blob follows as one data frame."""
+    """Run ``spec`` (a ``task.spec.MapSpec`` or ``ReduceSpec`` record); when ``with_code`` the job's
+    code blob follows as one data frame."""
 
     job_id: str
-    spec: dict
+    spec: Record
     with_code: bool = False
 
 
@@ -638,8 +781,8 @@ class SubmitJob(Message):
     """A planned job: settings, splits and output decided by the client; code as a data frame."""
 
     job_id: str
-    settings: dict
-    splits: list[dict]
+    settings: Record                  # a ``runtime.plan.JobSettings`` record
+    splits: list[Split]
     output: str
 
 
@@ -708,3 +851,57 @@ class ShuffleData(Message):
     offset: int
     total: int
     compression: str = "none"
+
+
+# ---- executor pipe (executor pool parent <-> executor child, task/pool.py and task/child.py) ---
+
+
+@message("ex.job")
+class PipeJob(Message):
+    """The job's code follows as the next message on the pipe (raw bytes, unpickled only there)."""
+
+    job_id: str
+
+
+@message("ex.drop")
+class PipeDrop(Message):
+    """Forget a finished job's code."""
+
+    job_id: str
+
+
+@message("ex.run")
+class PipeRun(Message):
+    """Run one attempt: a ``task.spec.MapSpec`` or ``ReduceSpec`` record."""
+
+    spec: Record
+
+
+@message("ex.stop")
+class PipeStop(Message):
+    """Exit the executor loop."""
+
+
+@message("ex.progress")
+class PipeProgress(Message):
+    """The running attempt's progress (0..1) and counters so far, about once a second."""
+
+    attempt: str
+    fraction: float
+    counters: dict
+
+
+@message("ex.done")
+class PipeDone(Message):
+    """The attempt succeeded: a ``task.spec.AttemptResult`` record."""
+
+    attempt: str
+    result: Record
+
+
+@message("ex.failed")
+class PipeFailed(Message):
+    """The attempt failed: a ``task.spec.AttemptReport`` record."""
+
+    attempt: str
+    report: Record

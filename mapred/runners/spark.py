@@ -75,7 +75,7 @@ def run_on_spark(job, inputs, output: str, *, overwrite: bool = False, spark_mas
         raise JobFailed(f"job {plan.job_id} ({job.name}) failed on Spark: {_task_error(exc)}",
                         job_id=plan.job_id, cause={"message": _task_error(exc)}) from None
     for attempt, report in reports:
-        plan.apply_commit(act.CommitAttempt(attempt, "spark", report["output"]))
+        plan.apply_commit(act.CommitAttempt(attempt, "spark", report.output))
     totals = dict(counters.value)
     totals["job"] = {**totals.get("job", {}), "spark_maps": len(plan.splits),
                      "spark_reduces": 0 if job.map_only else len(reports)}
@@ -113,7 +113,7 @@ class _JobCode:
     def job(self):
         if self.job_id not in self._loaded:
             sys.path.extend(p for p in self.paths if p not in sys.path)
-            from mapred.task.pool import load_job_code
+            from mapred.task.child import load_job_code
             self._loaded.clear()                 # one job's code at a time per process
             self._loaded[self.job_id] = load_job_code(self.blob)
         return self._loaded[self.job_id]
@@ -123,15 +123,15 @@ def _attempt(plan: JobPlan, kind: TaskKind, index: int) -> AttemptId:
     return AttemptId(TaskId(plan.job_id, kind, index), 0)
 
 
-def _run(code: _JobCode, spec: dict) -> dict:
+def _run(code: _JobCode, spec):
     """One mapred attempt inside a Spark task; a failure carries mapred's own report as its message."""
     from mapred.task.attempt import AttemptFailure, run_attempt
     try:
         return run_attempt(code.job(), spec)
     except AttemptFailure as failure:
         r = failure.report
-        where = f"task {r.get('task')}" + (f", split {r['split']}" if r.get("split") else "")
-        raise RuntimeError(f"{where}: {r.get('type')}: {r.get('message')}\n{r.get('traceback', '')}") from None
+        where = f"task {r.task}" + (f", split {r.split}" if r.split else "")
+        raise RuntimeError(f"{where}: {r.type}: {r.message}\n{r.traceback}") from None
 
 
 def _map_only_task(code: _JobCode, plan: JobPlan, index: int, counters):
@@ -141,7 +141,7 @@ def _map_only_task(code: _JobCode, plan: JobPlan, index: int, counters):
         report = _run(code, plan.attempt_spec(act.AssignAttempt("spark", attempt), work_root=work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    counters.add(report["counters"])
+    counters.add(report.counters)
     return attempt, report
 
 
@@ -152,13 +152,13 @@ def _map_task(code: _JobCode, plan: JobPlan, index: int, counters):
     work = tempfile.mkdtemp(prefix="mapred-spark-map-")
     try:
         report = _run(code, plan.attempt_spec(act.AssignAttempt("spark", attempt), work_root=work))
-        out = report["output"]
+        out = report.output
         run = RunIndex.load(out["path"])
         segments = [(p, (index, out["kind"], out["keytypes"], run.compression, read_segment_bytes(seg)))
                     for p, seg in enumerate(run.segments) if seg.length]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    counters.add(report["counters"])
+    counters.add(report.counters)
     return segments
 
 
@@ -182,7 +182,7 @@ def _reduce_task(code: _JobCode, plan: JobPlan, partition: int, segments: list, 
         report = _run(code, spec)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    counters.add(report["counters"])
+    counters.add(report.counters)
     return attempt, report
 
 

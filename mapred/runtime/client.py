@@ -74,12 +74,15 @@ class ClusterClient:
         return {"jobs": msg.jobs, "workers": msg.workers, **msg.cluster}
 
     def jobs(self) -> list[dict]:
+        """The master's summaries of its jobs (the bounded history included)."""
         return self.cluster_info()["jobs"]
 
     def workers(self, alive_only: bool = True) -> list[dict]:
+        """The master's view of its workers: host, slots, liveness, running attempts."""
         return [w for w in self.cluster_info()["workers"] if w["alive"] or not alive_only]
 
     def status(self, job_id: str, detail: bool = False) -> dict:
+        """A job's status dict (``detail``: every task and attempt)."""
         return self._call(wire.JobStatusRequest(job_id=job_id, detail=detail), wire.JobStatusReply).status
 
     def drain(self, worker: str, timeout: float = 0.0) -> dict:
@@ -88,9 +91,11 @@ class ClusterClient:
         return dict(msg.info)
 
     def kill(self, job_id: str, reason: str = "killed by request") -> None:
+        """Ask the master to kill a job."""
         self._call(wire.KillJob(job_id=job_id, reason=reason), wire.Ok)
 
     def logs(self, job_id: str, task: str = "") -> list[str]:
+        """The job's log lines on the master (only those naming ``task`` if given)."""
         return self._call(wire.JobLogs(job_id=job_id, task=task), wire.LogLines).lines
 
     def handle(self, job_id: str, output: str = "") -> "JobHandle":
@@ -107,8 +112,7 @@ class ClusterClient:
                             slots=max(1, slots))
         holds = PathHolds(plan.job_id, inputs, plan.output)
         holds.renew(time.monotonic())     # before the master sees it: no window for a cleanup run
-        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job.to_wire(),
-                             splits=[s.to_wire() for s in plan.splits], output=plan.output)
+        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job, splits=list(plan.splits), output=plan.output)
         try:
             accepted = self._call(msg, wire.JobAccepted, plan.blob, retry=False)
         except BaseException:
@@ -126,6 +130,7 @@ class ClusterClient:
             raise
 
     def close(self) -> None:
+        """Close the connection to the master."""
         self.rpc.close()
         stop_authenticator(self.ctx)
         self.ctx.term()
@@ -146,18 +151,23 @@ class JobHandle:
         self.started = time.monotonic()
 
     def status(self, detail: bool = False) -> dict:
+        """This job's status dict."""
         return self.client.status(self.job_id, detail)
 
     def counters(self) -> dict:
+        """This job's counters so far."""
         return self.status().get("counters", {})
 
     def logs(self, task: str = "") -> list[str]:
+        """This job's log lines on the master."""
         return self.client.logs(self.job_id, task)
 
     def kill(self, reason: str = "killed by request") -> None:
+        """Ask the master to kill this job."""
         self.client.kill(self.job_id, reason)
 
     def done(self) -> bool:
+        """Whether the job reached a final state."""
         return JobState(self.status()["state"]).finished
 
     def wait(self, timeout: float | None = None, progress=None) -> Result:

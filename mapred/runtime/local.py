@@ -62,6 +62,7 @@ class LocalCluster:
             return self._drive(plan, progress)
 
     def close(self) -> None:
+        """Kill the executors (by pid) and remove the cluster's work directory; idempotent."""
         if not self._closed:
             self._closed = True
             self.pool.close()
@@ -69,6 +70,7 @@ class LocalCluster:
                 shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def pids(self) -> list[int]:
+        """The executor processes' pids."""
         return self.pool.pids()
 
     def __enter__(self) -> "LocalCluster":
@@ -143,17 +145,18 @@ class LocalCluster:
         attempt = AttemptId.parse(pe.attempt)
         now = time.monotonic()
         if pe.kind == "done":
-            return [ev.AttemptSucceeded(attempt, slot.worker_id, pe.report["output"], pe.report["counters"],
-                                        tuple(pe.report.get("cached", ())), now)]
+            result = pe.report
+            return [ev.AttemptSucceeded(attempt, slot.worker_id, result.output, result.counters, result.cached, now)]
+        report = pe.report
         if pe.kind == "died":
             # the pool already restarted the process, under a new worker id
             old = f"exec-{slot.index}.{slot.incarnation - 1}"
-            return [ev.AttemptFailed(attempt, old, pe.report, False, now), *self._replacement(old, slot.worker_id)]
-        report = pe.report
-        if report.get("fetch_failed_map") is not None:
-            return [ev.FetchFailed(attempt, int(report["fetch_failed_map"]), report.get("message", "")),
-                    ev.AttemptFailed(attempt, slot.worker_id, report, False, now)]
-        return [ev.AttemptFailed(attempt, slot.worker_id, report, bool(report.get("fatal")), now)]
+            return [ev.AttemptFailed(attempt, old, report.as_error(), False, now),
+                    *self._replacement(old, slot.worker_id)]
+        if report.fetch_failed_map is not None:
+            return [ev.FetchFailed(attempt, report.fetch_failed_map, report.message),
+                    ev.AttemptFailed(attempt, slot.worker_id, report.as_error(), False, now)]
+        return [ev.AttemptFailed(attempt, slot.worker_id, report.as_error(), report.fatal, now)]
 
 
 class _PoolBackend:
@@ -215,6 +218,7 @@ def default_cluster(workers: int | None = None) -> LocalCluster:
 
 
 def shutdown_default() -> None:
+    """Close the process-wide embedded cluster, if one was made."""
     global _default
     with _default_lock:
         if _default is not None:

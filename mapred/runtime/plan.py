@@ -20,20 +20,23 @@ from mapred.core import actions as act
 from mapred.core import events as ev
 from mapred.config import Config
 from mapred.errors import ConfigError, JobFailed, JobKilled, MapredError
-from mapred.task.attempt import cache_key
 from mapred.io.datasets import finish_parts
 from mapred.io.fs import get_fs
 from mapred.io.inputs import plan_splits
-from mapred.types import AttemptId, JobState, TaskKind
+from mapred.net import wire
+from mapred.task.spec import MapSpec, ReduceSpec
+from mapred.types import AttemptId, JobState, TaskKind, cache_key
 
 _job_numbers = itertools.count(1)
 
 
 def new_job_id() -> str:
+    """A job id unique in this process and unlikely to repeat across processes."""
     return f"job{next(_job_numbers)}{uuid.uuid4().hex[:6]}"
 
 
 def pickle_job(job) -> bytes:
+    """The job's code as bytes for executors; ``ConfigError`` naming what cannot be pickled."""
     import cloudpickle
     try:
         return cloudpickle.dumps(job)
@@ -41,9 +44,13 @@ def pickle_job(job) -> bytes:
         raise ConfigError(f"job {job.name!r} cannot be shipped to executors: {type(exc).__name__}: {exc}") from None
 
 
+@wire.record("job_settings")
 @dataclass(frozen=True)
 class JobSettings:
-    """The plain facts about a job that schedulers need — no user code, so a master can hold them."""
+    """The plain facts about a job that schedulers need — no user code, so a master can hold them.
+
+    It travels in ``mc.submit`` as a wire record, validated field by field.
+    """
 
     name: str
     num_reducers: int
@@ -57,17 +64,13 @@ class JobSettings:
 
     @classmethod
     def of(cls, job) -> "JobSettings":
+        """The settings of a ``Job`` (its code stays behind)."""
         return cls(job.name, job.num_reducers, job.map_only, job.output_format, job.errors, job.input_mode,
                    job.max_attempts or 0, job.sort_buffer_bytes or 0, job.split_size or 0)
 
-    def to_wire(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_wire(cls, d: dict) -> "JobSettings":
-        return cls(str(d["name"]), int(d["num_reducers"]), bool(d["map_only"]), str(d["output_format"]),
-                   str(d.get("errors", "strict")), str(d.get("input_mode", "lines")), int(d.get("max_attempts", 0)),
-                   int(d.get("sort_buffer_bytes", 0)), int(d.get("split_size", 0)))
+    def __post_init__(self) -> None:
+        if self.num_reducers < 0 or self.max_attempts < 0 or self.sort_buffer_bytes < 0 or self.split_size < 0:
+            raise ValueError(f"job {self.name!r}: negative reducers, attempts or sizes")
 
 
 @dataclass
@@ -86,6 +89,7 @@ class JobPlan:
     @classmethod
     def make(cls, job, inputs, output: str, config: Config, work_root: str, overwrite: bool,
              slots: int = 1) -> "JobPlan":
+        """Plan a job: splits (balanced over ``slots`` for local files), partitioner sampling, code, output dir."""
         split_size = job.split_size or config.split_size
         splits = plan_splits(inputs, split_size)
         if not job.split_size:
@@ -98,28 +102,25 @@ class JobPlan:
         return cls(JobSettings.of(job), job_id, splits, output, blob, config, os.path.join(work_root, job_id))
 
     def submitted_event(self) -> ev.JobSubmitted:
+        """The core event that submits this job: task counts, split hosts and cache keys, attempts."""
         return ev.JobSubmitted(self.job_id, len(self.splits), self.job.num_reducers,
                                tuple(tuple(s.hosts) for s in self.splits),
                                tuple(cache_key(s) for s in self.splits),
                                self.job.max_attempts or self.config.max_attempts, time.monotonic())
 
-    def attempt_spec(self, a: act.AssignAttempt, shuffle_addr: str = "", work_root: str | None = None) -> dict:
+    def attempt_spec(self, a: act.AssignAttempt, shuffle_addr: str = "",
+                     work_root: str | None = None) -> MapSpec | ReduceSpec:
+        """The spec an executor runs for this assignment (a worker may still fill in its own paths)."""
         aid = a.attempt
-        root = work_root or self.work_dir
-        spec = {"job_id": self.job_id, "task": str(aid.task), "attempt": str(aid),
-                "task_index": aid.task.index, "output": self.output,
-                "work_dir": os.path.join(root, str(aid)),
-                "output_format": self.job.output_format}
+        common = dict(job_id=self.job_id, task=str(aid.task), attempt=str(aid), task_index=aid.task.index,
+                      output=self.output, output_format=self.job.output_format,
+                      work_dir=os.path.join(work_root or self.work_dir, str(aid)))
         if aid.task.kind == TaskKind.MAP:
-            spec.update(kind="map", split=self.splits[aid.task.index].to_wire(),
-                        num_partitions=self.job.num_reducers,
-                        sort_buffer_bytes=self.job.sort_buffer_bytes or self.config.sort_buffer_bytes,
-                        compression=self.config.spill_compression, batch_lines=self.config.batch_lines,
-                        errors=self.job.errors, input_mode=self.job.input_mode, shuffle_addr=shuffle_addr)
-        else:
-            spec.update(kind="reduce", partition=aid.task.index,
-                        sources=[list(s) for s in a.map_outputs])
-        return spec
+            return MapSpec(**common, split=self.splits[aid.task.index], num_partitions=self.job.num_reducers,
+                           sort_buffer_bytes=self.job.sort_buffer_bytes or self.config.sort_buffer_bytes,
+                           compression=self.config.spill_compression, batch_lines=self.config.batch_lines,
+                           errors=self.job.errors, input_mode=self.job.input_mode, shuffle_addr=shuffle_addr)
+        return ReduceSpec(**common, partition=aid.task.index, sources=tuple(tuple(s) for s in a.map_outputs))
 
     def apply_commit(self, c: act.CommitAttempt) -> None:
         """Rename a reduce's (or a map-only map's) part files into the output.
@@ -177,6 +178,7 @@ def job_error(plan_id: str, done: act.JobFinished) -> MapredError:
 
 
 def describe_failure(job_id: str, e: dict) -> str:
+    """A failed job's message: where (task, split, offset, key), what, and the traceback for user errors."""
     where = [f"task {e.get('task', '?')}"]
     if e.get("split"):
         where.append(f"split {e['split']}")
@@ -191,4 +193,5 @@ def describe_failure(job_id: str, e: dict) -> str:
 
 
 def attempt_from_str(text: str) -> AttemptId:
+    """The ``AttemptId`` a string names."""
     return AttemptId.parse(text)

@@ -70,6 +70,7 @@ class Cluster:
         self.stop()
 
     def start(self) -> None:
+        """Start the store and compute processes and wait until every node is ready."""
         if self.n_datanodes:
             from mapred.storage.minicluster import StorageCluster
             sizes = {"block_size": self.block_size} if self.block_size else {}   # else the harness's small blocks
@@ -136,6 +137,7 @@ class Cluster:
         return wait_for(enough, timeout or self.start_timeout, f"{n} workers to register")
 
     def client(self):
+        """A ``ClusterClient`` connected to this cluster's master."""
         if self._client is None:
             from mapred.runtime.client import connect
             self._client = connect(self.master_addr, timeout=10.0)
@@ -143,12 +145,15 @@ class Cluster:
 
     # ------------------------------------------------------------------ faults
     def worker_pid(self, index: int) -> int:
+        """The pid of the ``i``-th worker process."""
         return self.worker_procs[index].pid
 
     def live_worker_pids(self) -> list[int]:
+        """Pids of the worker processes still running."""
         return [p.pid for p in self.worker_procs if p.poll() is None]
 
     def executor_pids(self, index: int) -> list[int]:
+        """Pids of the executor processes under the ``i``-th worker."""
         try:
             return [c.pid for c in psutil.Process(self.worker_pid(index)).children(recursive=True)]
         except psutil.Error:
@@ -160,19 +165,23 @@ class Cluster:
         os.kill(self.worker_pid(index), sig)
 
     def kill_worker(self, index: int) -> None:
+        """Send ``sig`` to the ``i``-th worker (fault injection)."""
         self.signal_worker(index, signal.SIGKILL)
         self.worker_procs[index].wait(10)
 
     # ------------------------------------------------------------------ state file
     def state(self) -> dict:
+        """The cluster's addresses and pids as a dict (what ``mapred cluster up`` records)."""
         pids = self.all_pids()
         return {"master": self.master_addr, "namenode": self.namenode_uri(), "dir": self.dir,
                 "pids": [[pid, _create_time(pid)] for pid in pids]}
 
     def namenode_uri(self) -> str:
+        """The store's ``mrfs://`` root for job inputs and outputs."""
         return self.storage.namenode_uri if self.storage is not None else ""
 
     def write_state(self) -> str:
+        """Write ``state()`` to ``path`` atomically."""
         path = os.path.join(self.dir, STATE_FILE)
         with open(path + ".tmp", "w") as f:
             json.dump(self.state(), f, indent=1)
@@ -180,6 +189,7 @@ class Cluster:
         return path
 
     def all_pids(self) -> list[int]:
+        """Every process this cluster started."""
         pids = [p.pid for p in self.worker_procs + self.extra_procs]
         pids += [self.master_proc.pid] if self.master_proc else []
         if self.storage is not None:

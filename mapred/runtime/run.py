@@ -40,6 +40,7 @@ RUNNERS = ("local", "spark")
 
 def run_job(job, inputs, output, *, overwrite=False, workers=None, cluster=None, progress=None, config=None,
             runner="local", spark_master=None):
+    """Run one job on ``cluster``, a cluster made from ``config``, the process-wide embedded one, or Spark."""
     if runner not in RUNNERS:
         raise ConfigError(f"runner must be one of {RUNNERS}, got {runner!r}")
     if output is not None:

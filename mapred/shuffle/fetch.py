@@ -11,16 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable
 
-from mapred.errors import MapredError
+from mapred.errors import FetchError
 from mapred.shuffle.spill import RunIndex, read_segment
-
-
-class FetchError(MapredError):
-    """A map output that could not be read; carries the map index so the master re-runs that map."""
-
-    def __init__(self, message: str, map_index: int) -> None:
-        super().__init__(message)
-        self.map_index = map_index
 
 
 _remote_fetcher: Callable | None = None
@@ -33,24 +25,22 @@ def set_remote_fetcher(fn: Callable | None) -> None:
     _remote_fetcher = fn
 
 
-def configure(settings: dict | None) -> None:
-    """Install the network fetcher an attempt's spec asks for (``spec["shuffle"]``).
+def configure(settings) -> None:
+    """Install the network fetcher an attempt's spec asks for (``ReduceSpec.shuffle``).
 
-    ``settings``: ``buffer_bytes`` (reduce buffer before spilling fetched data),
-    ``retries``, ``timeout``, and ``short_circuit`` (False makes every read go
-    through the map worker's shuffle server, as it would across hosts).  A
-    spec without it leaves the process as it was (the local runner).
+    ``settings`` (a ``task.spec.FetchSettings``): ``buffer_bytes`` (reduce
+    buffer before spilling fetched data), ``retries``, ``timeout``, and
+    ``short_circuit`` (False makes every read go through the map worker's
+    shuffle server, as it would across hosts).  ``None`` leaves the process as
+    it was (the local runner).
     """
     global _short_circuit
-    if not settings:
+    if settings is None:
         return
     from mapred.shuffle.netfetch import NetFetcher  # ZeroMQ is imported only by executors that fetch remotely
-    _short_circuit = bool(settings.get("short_circuit", True))
-    set_remote_fetcher(NetFetcher(int(settings.get("buffer_bytes", 128 << 20)),
-                                  int(settings.get("retries", 3)), float(settings.get("timeout", 5.0)),
-                                  secret=settings.get("secret") or None,
-                                  job_id=str(settings.get("job_id", "")),
-                                  token=str(settings.get("token", ""))))
+    _short_circuit = settings.short_circuit
+    set_remote_fetcher(NetFetcher(settings.buffer_bytes, settings.retries, settings.timeout,
+                                  secret=settings.secret or None, job_id=settings.job_id, token=settings.token))
 
 
 def _local_run(output: dict, partition: int, map_index: int) -> Iterable:

@@ -91,6 +91,10 @@ def merge_for_reduce(runs: list[Iterable[tuple[Any, list]]], native: bool, budge
             for record in it:
                 key, values = record[0], record[1]
                 have = get(key)
+                # `size` is an estimate, not a measurement: ~96 bytes for a new key (its dict slot,
+                # its list, a small key object), ~16 per value (a list pointer plus over-allocation).
+                # The values themselves are not measured (that would cost more than reducing them),
+                # so the budget bounds how many records are held, not their exact bytes
                 if have is None:
                     groups[key] = list(values)      # a copy: the caller's records stay as they were
                     size += 96 + 16 * len(values)
@@ -98,7 +102,7 @@ def merge_for_reduce(runs: list[Iterable[tuple[Any, list]]], native: bool, budge
                     have.extend(values)
                     size += 16 * len(values)
                 if size > budget:
-                    break
+                    break          # the rest of this run, and every later run, stays on disk
         leftovers.append(it)
     keys = sorted(groups) if native else sort_keys(groups)
     tally.values += sum(map(len, groups.values()))

@@ -20,9 +20,8 @@ from typing import Iterator
 import zmq
 
 from mapred.net import wire
-from mapred.errors import ProtocolError
+from mapred.errors import FetchError, ProtocolError
 from mapred.net.transport import make_socket, recv, send
-from mapred.shuffle.fetch import FetchError
 from mapred.shuffle.spill import iter_segment_chunks
 
 READ_BLOCK = 1 << 20

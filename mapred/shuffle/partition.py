@@ -72,6 +72,7 @@ def resolve(partitioner) -> Any:
 
 
 def check_partition(p: Any, n: int, key: Any) -> int:
+    """Validate a partitioner's answer: an int in ``[0, num_partitions)``; ``RecordError`` otherwise."""
     if type(p) is not int or not 0 <= p < n:
         from mapred.errors import RecordError
         raise RecordError(f"partitioner returned {p!r} for key {key!r:.60}; expected an int in [0, {n})")
@@ -93,6 +94,7 @@ class TotalOrderPartitioner(RangePartitioner):
         self.max_splits = max_splits
 
     def prepare(self, splits, n: int) -> None:
+        """Sample the splits' keys and choose the range boundaries before the job starts."""
         from mapred.io.fs import get_fs
         chosen = splits[:: max(1, len(splits) // self.max_splits)][: self.max_splits]
         per_split = max(1, self.samples // max(1, len(chosen)))

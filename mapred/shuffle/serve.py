@@ -48,10 +48,12 @@ class ShuffleServer:
         self._thread = threading.Thread(target=self._serve, name="shuffle-server", daemon=True)
 
     def start(self) -> "ShuffleServer":
+        """Start serving partitions in a background thread."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop the thread and close the socket."""
         self._stop.set()
         self._thread.join(5)
 

@@ -67,6 +67,7 @@ class MapOutputBuffer:
 
     @property
     def kind(self) -> str:
+        """``"pairs"`` or ``"arrays"``: what this map emitted, so reducers merge the right way."""
         return self.mode or "records"
 
     def _set_mode(self, mode: str) -> None:
@@ -118,6 +119,7 @@ class MapOutputBuffer:
         return n
 
     def collect(self, key: Any, value: Any) -> None:
+        """Add one pair to the in-memory buffer (combining repeated keys); spill when over budget."""
         if self.mode != "records":
             self._set_mode("records")
         groups = self.groups

@@ -40,6 +40,7 @@ class RunIndex:
     compression: str = "none"
 
     def save(self) -> None:
+        """Write the index beside its run file."""
         meta = {"compression": self.compression,
                 "parts": [[s.offset, s.length, s.records] for s in self.segments]}
         tmp = self.path + ".index.tmp"
@@ -49,6 +50,7 @@ class RunIndex:
 
     @classmethod
     def load(cls, path: str) -> "RunIndex":
+        """The index of run file ``path``."""
         with open(path + ".index", "rb") as f:
             meta = msgpack.unpackb(f.read())
         comp = meta["compression"]
@@ -56,6 +58,7 @@ class RunIndex:
 
     @property
     def total_bytes(self) -> int:
+        """The run file's size: the sum of its segments."""
         return sum(s.length for s in self.segments)
 
 
@@ -92,6 +95,7 @@ class RunWriter:
         return seg
 
     def close(self) -> RunIndex:
+        """Finish the run file and its index."""
         while len(self.segments) < self.num_partitions:
             self.write_partition(())
         self.f.close()

@@ -11,6 +11,8 @@ from enum import Enum
 
 
 class NodeState(str, Enum):
+    """A DataNode's liveness as the NameNode sees it."""
+
     LIVE = "LIVE"
     DEAD = "DEAD"
 
@@ -24,12 +26,16 @@ class AdminState(str, Enum):
 
 
 class BlockState(str, Enum):
+    """A block's health: its live replicas against its target."""
+
     UNDER_CONSTRUCTION = "UNDER_CONSTRUCTION"   # its file is still being written
     COMPLETE = "COMPLETE"
 
 
 @dataclass
 class DatanodeInfo:
+    """What the NameNode knows of one DataNode: address, host, space, liveness."""
+
     dnid: str
     addr: str
     host: str
@@ -47,6 +53,7 @@ class DatanodeInfo:
         return self.used / self.capacity if self.capacity > 0 else 0.0
 
     def describe(self) -> dict:
+        """The node as a plain dict, for ``mapred fs report``."""
         return {"dnid": self.dnid, "addr": self.addr, "host": self.host, "state": self.state.value,
                 "admin_state": self.admin.value,
                 "capacity": self.capacity, "used": self.used, "remaining": self.remaining,
@@ -55,6 +62,8 @@ class DatanodeInfo:
 
 @dataclass
 class BlockInfo:
+    """One block: length, target replication, owning path, replicas and corrupt ones."""
+
     block_id: int
     length: int
     replication: int
@@ -79,6 +88,7 @@ class BlockMap:
     def add_block(self, block_id: int, length: int, replication: int, path: str,
                   state: BlockState = BlockState.COMPLETE, gen: int = 0,
                   digest: str = "") -> BlockInfo:
+        """Record a new block of a file (no replicas yet), its generation stamp and CRC digest."""
         info = self.blocks.get(block_id)
         if info is None:
             info = self.blocks[block_id] = BlockInfo(block_id, length, replication, path, state,
@@ -112,6 +122,7 @@ class BlockMap:
         return True
 
     def remove_replica(self, block_id: int, dnid: str) -> None:
+        """Forget that ``dnid`` holds the block."""
         info = self.blocks.get(block_id)
         if info is not None:
             info.replicas.discard(dnid)
@@ -153,10 +164,12 @@ class BlockMap:
     # -- datanodes ---------------------------------------------------------------------------------
 
     def is_live(self, dnid: str) -> bool:
+        """Whether the DataNode is registered and alive."""
         node = self.nodes.get(dnid)
         return node is not None and node.state is NodeState.LIVE
 
     def live_nodes(self) -> list[DatanodeInfo]:
+        """Every live DataNode."""
         return [n for _, n in sorted(self.nodes.items()) if n.state is NodeState.LIVE]
 
     def register(self, info: DatanodeInfo) -> None:

@@ -41,6 +41,7 @@ class BlockMissing(StorageError):
 
 
 def block_path(data_dir: str, block_id: int) -> str:
+    """The file of block ``block_id`` under a DataNode's data directory (fanned out in subdirectories)."""
     block_id = int(block_id)
     if block_id <= 0:
         raise StorageError(f"bad block id {block_id}")

@@ -163,27 +163,21 @@ class DataNode:
         elif isinstance(msg, wire.Error):
             log.warning("NameNode said: %s: %s", msg.kind, msg.message)
 
-    def _command(self, command: dict) -> None:
-        op = command.get("op")
-        try:
-            if op == "register":
-                if time.monotonic() - self._registered_at > 2 * self.heartbeat:
-                    self._register()
-            elif op == "block_key":
-                self.token_key = bytes.fromhex(str(command["key"]))
-            elif op == "delete":
-                for block_id in command.get("blocks", []):
-                    self._delete(int(block_id))
-            elif op == "verify":
-                for block_id in command.get("blocks", []):
-                    self._verify(int(block_id))
-            elif op == "replicate":
-                self._replicate(int(command["block_id"]), list(command["targets"]),
-                                str(command.get("token", "")))
-            else:
-                log.warning("unknown NameNode command %r", op)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("dropped a bad NameNode command %r: %s", command, exc)
+    def _command(self, command) -> None:
+        """Carry out one NameNode command (a record the wire module validated)."""
+        if isinstance(command, wire.RegisterAgain):
+            if time.monotonic() - self._registered_at > 2 * self.heartbeat:
+                self._register()
+        elif isinstance(command, wire.BlockKey):
+            self.token_key = bytes.fromhex(command.key)
+        elif isinstance(command, wire.DeleteBlocks):
+            for block_id in command.blocks:
+                self._delete(block_id)
+        elif isinstance(command, wire.VerifyBlocks):
+            for block_id in command.blocks:
+                self._verify(block_id)
+        elif isinstance(command, wire.ReplicateBlock):
+            self._replicate(command.block_id, list(command.targets), command.token)
 
     def _delete(self, block_id: int) -> None:
         path = bs.block_path(self.data_dir, block_id)

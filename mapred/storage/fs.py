@@ -45,6 +45,7 @@ class MrFS:
 
     @classmethod
     def for_uri(cls, uri: str) -> "MrFS":
+        """The file system of an ``mrfs://host:port/...`` URI (one client per NameNode, shared)."""
         netloc, _ = split_uri(uri)
         key = (netloc, os.getpid())   # a forked child must not reuse its parent's sockets
         with _lock:
@@ -104,9 +105,11 @@ class MrFS:
         return out
 
     def size(self, path: str) -> int:
+        """The file's length in bytes."""
         return self.client.stat(self._p(path))["length"]
 
     def open_read(self, path: str) -> BinaryIO:
+        """A reader of the file's blocks (local replicas first)."""
         return self.client.open(self._p(path), "rb")
 
     def open_write(self, path: str) -> BinaryIO:
@@ -114,18 +117,22 @@ class MrFS:
         return self.client.open(self._p(path), "wb", overwrite=True)
 
     def exists(self, path: str) -> bool:
+        """Whether a file or directory is there."""
         return self.client.exists(self._p(path))
 
     def isdir(self, path: str) -> bool:
+        """Whether ``path`` is a directory."""
         try:
             return self.client.stat(self._p(path))["type"] == "dir"
         except FileNotFound:
             return False
 
     def makedirs(self, path: str) -> None:
+        """Make the directory and its parents."""
         self.client.mkdir(self._p(path), parents=True)
 
     def listdir(self, path: str) -> list[str]:
+        """The names in a directory."""
         p = self._p(path)
         if self.client.stat(p)["type"] != "dir":
             raise StorageError(f"{path} is not a directory")
@@ -158,6 +165,7 @@ class MrFS:
         return out
 
     def join(self, *parts: str) -> str:
+        """Join URI parts with ``/``."""
         head = parts[0].rstrip("/")
         rest = [p.strip("/") for p in parts[1:] if p.strip("/")]
         return "/".join([head, *rest])

@@ -98,6 +98,7 @@ class Journal:
             os.fsync(self._edits.fileno())
 
     def due(self) -> bool:
+        """Whether enough edits piled up for a checkpoint."""
         return self.since_checkpoint >= self.checkpoint_every
 
     def checkpoint(self, ns: Namespace) -> None:
@@ -123,6 +124,7 @@ class Journal:
             os.close(fd)
 
     def close(self) -> None:
+        """Close the edits file."""
         if self._edits is not None:
             self._edits.close()
             self._edits = None

@@ -121,6 +121,7 @@ class StorageCluster:
 
     @property
     def namenode_addr(self) -> str:
+        """The NameNode's ``tcp://`` address."""
         return f"tcp://127.0.0.1:{self.port}"
 
     @property
@@ -201,6 +202,7 @@ class StorageCluster:
             self.wait_live(self.live_count_expected())
 
     def live_count_expected(self) -> int:
+        """How many DataNodes should be alive now (those not stopped or killed)."""
         return sum(1 for p in self.datanodes if p is not None and p.poll() is None)
 
     def kill_datanode(self, index: int, sig: int = signal.SIGKILL) -> None:
@@ -213,9 +215,11 @@ class StorageCluster:
             proc.wait(timeout=10)
 
     def datanode_pid(self, index: int) -> int:
+        """The pid of the ``i``-th DataNode."""
         return self.datanodes[index].pid
 
     def kill_namenode(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the NameNode (fault injection)."""
         if self.namenode_proc is not None and self.namenode_proc.poll() is None:
             os.kill(self.namenode_proc.pid, sig)
             self.namenode_proc.wait(timeout=10)
@@ -235,6 +239,7 @@ class StorageCluster:
     # -- readiness -------------------------------------------------------------------------------
 
     def live_datanodes(self) -> list[dict]:
+        """The DataNode processes still running."""
         return [n for n in self.client().report() if n["state"] == "LIVE"]
 
     def wait_live(self, count: int, timeout: float | None = None) -> None:

@@ -38,6 +38,7 @@ from mapred.security.refusals import Refusals
 from mapred.storage import cleanup, trash
 from mapred.storage.housekeeping import Housekeeper
 from mapred.storage.journal import Journal
+from mapred.storage.namespace import normalize
 from mapred.storage.namesystem import (
     BlockReportReceived,
     DatanodeRegistered,
@@ -192,6 +193,12 @@ class NameNode:
     def _h_nn_pin(self, m: wire.PinPath):
         self.core.pin(m.path, m.tag, m.on)
 
+    def _h_nn_pins(self, m: wire.ListPins):
+        top = normalize(m.path)
+        under = top.rstrip("/") + "/"
+        return wire.Ok(info={"pins": {p: sorted(tags) for p, tags in sorted(self.core.ns.pins.items())
+                                      if p == top or p.startswith(under)}})
+
     def _h_nn_hold(self, m: wire.HoldPaths):
         self.keeper.hold(m.holder, list(m.paths), m.ttl, time.time())
 
@@ -287,7 +294,7 @@ class NameNode:
         log.info("DataNode %s registered from %s", m.dnid, m.addr)
         self.core.handle(DatanodeRegistered(m.dnid, m.addr, m.host, m.data_dir, m.capacity,
                                             m.used, m.remaining, time.time()))
-        return wire.Commands(commands=[{"op": "block_key", "key": self.core.token_key.hex()}])
+        return _commands([{"op": "block_key", "key": self.core.token_key.hex()}])
 
     def _is_bound(self, dnid: str) -> bool:
         """Whether this message came over the connection that registered ``dnid``."""
@@ -299,7 +306,7 @@ class NameNode:
     def _unbound(self, dnid: str, what: str) -> wire.Commands:
         """A DataNode message over a connection that did not register ``dnid``: register first."""
         self.refusals.refuse(self._who(), "unregistered_connection", f"{what} for {dnid}")
-        return wire.Commands(commands=[{"op": "register"}])
+        return _commands([{"op": "register"}])
 
     def _h_dn_heartbeat(self, m: wire.Heartbeat):
         if not self._is_bound(m.dnid):
@@ -308,7 +315,7 @@ class NameNode:
                                     if isinstance(v, int)}
         commands = self.core.handle(HeartbeatReceived(m.dnid, m.capacity, m.used, m.remaining,
                                                       time.time()))
-        return wire.Commands(commands=commands)
+        return _commands(commands)
 
     def _h_dn_block_report(self, m: wire.BlockReport):
         if not self._is_bound(m.dnid):
@@ -317,14 +324,12 @@ class NameNode:
             blocks = {int(b): int(n) for b, n in m.blocks}
         except (TypeError, ValueError):
             raise ProtocolError(f"block report from {m.dnid} is not a list of [id, length]") from None
-        return wire.Commands(commands=self.core.handle(
-            BlockReportReceived(m.dnid, blocks, time.time())))
+        return _commands(self.core.handle(BlockReportReceived(m.dnid, blocks, time.time())))
 
     def _h_dn_received(self, m: wire.BlockReceived):
         if not self._is_bound(m.dnid):
             return self._unbound(m.dnid, "received block")
-        return wire.Commands(commands=self.core.handle(
-            ReplicaReceived(m.dnid, m.block_id, m.length, time.time())))
+        return _commands(self.core.handle(ReplicaReceived(m.dnid, m.block_id, m.length, time.time())))
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -335,9 +340,11 @@ class NameNode:
                 return block_id
 
     def stop(self, *_):
+        """Ask the loop to end (a signal handler)."""
         self.running = False
 
     def close(self) -> None:
+        """Close the journal, the socket and the ZeroMQ context."""
         self.journal.close()
         self.sock.close(0)
         stop_authenticator(self.ctx)
@@ -413,3 +420,7 @@ def _write_ready(path: str, addr: str) -> None:
         f.write(addr + "\n")
     os.replace(tmp, path)
 
+
+def _commands(commands: list) -> wire.Commands:
+    """The core's command dicts as the typed records a DataNode receives."""
+    return wire.Commands(commands=[wire.datanode_command(c) for c in commands])

@@ -42,11 +42,14 @@ class FileNode:
 
     @property
     def length(self) -> int:
-        return sum(b[1] for b in self.blocks)
+        """The file's length: the sum of its blocks."""
+        return sum(length for _, length in self.blocks)
 
 
 @dataclass
 class DirNode:
+    """A directory: children by name."""
+
     mtime: float = 0.0
     children: dict = field(default_factory=dict)
 
@@ -73,6 +76,7 @@ def split(path: str) -> tuple[str, str]:
 
 
 def parts_of(path: str) -> list[str]:
+    """A path's components; ``InvalidPath`` for a relative path or ``.``/``..`` parts."""
     return [] if path == "/" else path[1:].split("/")
 
 
@@ -98,21 +102,25 @@ class Namespace:
         return node
 
     def get(self, path: str):
+        """The node at ``path``; ``FileNotFound`` if there is none."""
         node = self.lookup(path)
         if node is None:
             raise FileNotFound(f"no such file or directory: {path}")
         return node
 
     def get_file(self, path: str) -> FileNode:
+        """The file at ``path``; ``FileNotFound`` for a directory or nothing."""
         node = self.get(path)
         if not isinstance(node, FileNode):
             raise StorageError(f"{path} is a directory, not a file")
         return node
 
     def status(self, path: str) -> dict:
+        """The status entry (type, length, replication, times) of ``path``."""
         return self._entry(path, self.get(path))
 
     def listing(self, path: str) -> list[dict]:
+        """The status entries of a directory's children (or of a file itself)."""
         node = self.get(path)
         if isinstance(node, FileNode):
             return [self._entry(path, node)]
@@ -195,6 +203,7 @@ class Namespace:
                        "block_size": block_size, "mtime": now, "blocks": [list(b) for b in blocks]}]
 
     def delete_ops(self, path: str, recursive: bool) -> list[dict]:
+        """The journal ops that delete ``path``; refuses a non-empty directory without ``recursive``."""
         node = self.get(path)
         if path == "/":
             raise StorageError("refusing to delete /")
@@ -221,6 +230,7 @@ class Namespace:
         return [{"op": "rename", "src": src, "dst": dst, "mtime": now}]
 
     def setrep_ops(self, path: str, replication: int) -> list[dict]:
+        """The journal ops that set the replication of every file under ``path``."""
         return [{"op": "setrep", "path": p, "replication": replication}
                 for p, _ in self.walk_files(path)]
 
@@ -289,6 +299,7 @@ class Namespace:
 
     @classmethod
     def from_image(cls, image: dict) -> "Namespace":
+        """The namespace an ``image()`` describes (a checkpoint)."""
         ns = cls()
         ns.txid = image["txid"]
         ns.root = _load(image["root"])

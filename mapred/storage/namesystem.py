@@ -39,6 +39,8 @@ MAX_REPLICATION = 32
 
 @dataclass(frozen=True)
 class DatanodeRegistered:
+    """A DataNode introduced itself (first time or after a restart)."""
+
     dnid: str
     addr: str
     host: str
@@ -51,6 +53,8 @@ class DatanodeRegistered:
 
 @dataclass(frozen=True)
 class HeartbeatReceived:
+    """A DataNode is alive, with its space figures."""
+
     dnid: str
     capacity: int
     used: int
@@ -60,6 +64,8 @@ class HeartbeatReceived:
 
 @dataclass(frozen=True)
 class BlockReportReceived:
+    """A DataNode's full list of the blocks it holds."""
+
     dnid: str
     blocks: dict          # block_id -> length
     now: float
@@ -67,6 +73,8 @@ class BlockReportReceived:
 
 @dataclass(frozen=True)
 class ReplicaReceived:
+    """A DataNode finished receiving a block (a write or a re-replication)."""
+
     dnid: str
     block_id: int
     length: int
@@ -91,6 +99,8 @@ class ReplicaSuspected:
 
 @dataclass(frozen=True)
 class Tick:
+    """Time passed: dead DataNodes, stale copies and replication work are checked."""
+
     now: float
 
 
@@ -110,6 +120,8 @@ class UnderConstruction:
 
 @dataclass
 class Settings:
+    """The NameNode's tunables: file defaults, liveness, safe mode, re-replication, leases."""
+
     replication: int = 3
     block_size: int = 64 * 1024 * 1024
     dead_timeout: float = 10.0
@@ -152,6 +164,7 @@ class Namesystem(DecommissionAndBalance):
 
     @property
     def safemode(self) -> bool:
+        """Whether writes are refused until enough blocks are reported."""
         return self.safemode_manual or self.safemode_auto
 
     def _writable(self) -> None:
@@ -177,12 +190,14 @@ class Namesystem(DecommissionAndBalance):
     # -- namespace requests ----------------------------------------------------------------------
 
     def mkdir(self, path: str, parents: bool, now: float) -> None:
+        """Make a directory (journaled)."""
         path = normalize(path)
         self._writable()
         self._commit(self.ns.mkdir_ops(path, parents, now))
 
     def create(self, path: str, overwrite: bool, replication: int, block_size: int,
                client_host: str, now: float) -> UnderConstruction:
+        """Open a new file for writing (replacing one with ``overwrite``); returns its writer state."""
         path = normalize(path)
         self._writable()
         replication = replication or self.cfg.replication
@@ -270,12 +285,14 @@ class Namesystem(DecommissionAndBalance):
             self.bmap.blocks[block_id].state = BlockState.COMPLETE
 
     def abandon(self, path: str) -> None:
+        """Give up a file being written: it and its blocks are forgotten."""
         uc = self.writing.pop(normalize(path), None)
         if uc is not None:
             for block_id in [b[0] for b in uc.blocks] + ([uc.current] if uc.current else []):
                 self._delete_everywhere(block_id)
 
     def delete(self, path: str, recursive: bool) -> None:
+        """Delete a path (journaled); its blocks are deleted on their DataNodes."""
         path = normalize(path)
         self._writable()
         ops = self.ns.delete_ops(path, recursive)
@@ -308,6 +325,7 @@ class Namesystem(DecommissionAndBalance):
         return dst
 
     def rename(self, src: str, dst: str, now: float) -> None:
+        """Move a path (journaled)."""
         src, dst = normalize(src), normalize(dst)
         self._writable()
         ops = self.ns.rename_ops(src, dst, now)
@@ -342,9 +360,11 @@ class Namesystem(DecommissionAndBalance):
     # -- queries ---------------------------------------------------------------------------------
 
     def listing(self, path: str) -> list[dict]:
+        """The status entries of a directory."""
         return self.ns.listing(normalize(path))
 
     def status(self, path: str) -> dict:
+        """The status entry of one path."""
         return self.ns.status(normalize(path))
 
     def locations(self, path: str, now: float = 0.0) -> tuple[int, list]:
@@ -395,6 +415,7 @@ class Namesystem(DecommissionAndBalance):
         return "OVER_REPLICATED" if serving > target else "HEALTHY"
 
     def datanode_report(self) -> list[dict]:
+        """Every DataNode as a plain dict; a decommissioning one also says how many blocks still wait for copies."""
         out = []
         for dnid, node in sorted(self.bmap.nodes.items()):
             entry = node.describe()
@@ -404,6 +425,7 @@ class Namesystem(DecommissionAndBalance):
         return out
 
     def set_safemode(self, action: str) -> bool:
+        """``get``, ``enter`` or ``leave`` safe mode; returns whether it is on."""
         if action == "enter":
             self.safemode_manual = True
         elif action == "leave":

@@ -50,6 +50,7 @@ def ack_deadline(nodes_below: int) -> float:
 
 
 def check_addr(addr: str) -> str:
+    """Validate a DataNode address from the network: ``tcp://host:port`` only."""
     if not isinstance(addr, str) or not _ADDR.match(addr):
         raise ProtocolError(f"bad DataNode address {addr!r:.80}")
     return addr

@@ -19,16 +19,17 @@ import numpy as np
 
 from mapred import taskcontext as ctxmod
 from mapred.io.arrays import ArrayPairs, concat_chunks, sort_pairs
-from mapred.errors import ConfigError, InputError, ModelError, RecordError
+from mapred.errors import ConfigError, FatalError, FetchError, InputError, RecordError
 from mapred.io.inputs import SplitReader
-from mapred.job import Job, TaskFunctions
 from mapred.io.outputs import PartOutput
 from mapred.shuffle.combine import as_pair
-from mapred.shuffle.fetch import FetchError, configure as configure_fetch, open_partition_runs
+from mapred.shuffle.fetch import configure as configure_fetch, open_partition_runs
 from mapred.shuffle.merge import Tally, merge_for_reduce, native_order
 from mapred.shuffle.partition import resolve
 from mapred.shuffle.sort import MapOutputBuffer
-from mapred.types import Split
+from mapred.task.functions import TaskFunctions
+from mapred.task.spec import AttemptReport, AttemptResult, MapSpec, ReduceSpec
+from mapred.types import Split, cache_key
 
 class SplitCache:
     """Parsed split blocks kept across jobs in this executor, least recently used evicted past a byte cap."""
@@ -39,12 +40,14 @@ class SplitCache:
         self.sizes: dict[str, int] = {}
 
     def get(self, key: str):
+        """The cached block for ``key`` (now the most recently used), or ``None``."""
         block = self.blocks.get(key)
         if block is not None:
             self.blocks.move_to_end(key)
         return block
 
     def put(self, key: str, block) -> None:
+        """Cache a parsed block, evicting the least recently used past the byte cap."""
         arrays = block if isinstance(block, tuple) else (block,)
         size = sum(getattr(a, "nbytes", 0) for a in arrays)
         self.blocks[key] = block
@@ -61,24 +64,24 @@ SPLIT_CACHE = SplitCache(int(os.environ.get("MAPRED_EXECUTOR_CACHE_BYTES", 2 << 
 
 
 REDUCE_MEMORY_BUDGET = 128 << 20   # bytes of records a reducer sorts in memory before heap-merging
+MAX_TRACEBACK = 32 * 1024          # a report's traceback keeps its last this many characters
 
-# errors a retry cannot fix: bad input, a record the engine cannot carry, bad model input or settings
-FATAL_ERRORS = (InputError, RecordError, ModelError, ConfigError)
+# errors a retry cannot fix: bad input, a record the engine cannot carry, bad settings, and any
+# error user code marks as fatal by deriving from ``mapred.errors.FatalError`` (models' errors do)
+FATAL_ERRORS = (InputError, RecordError, ConfigError, FatalError)
 
 
 class AttemptFailure(Exception):
     """Raised by ``run_attempt`` with the report the master needs."""
 
-    def __init__(self, report: dict) -> None:
-        super().__init__(report.get("message", ""))
+    def __init__(self, report: AttemptReport) -> None:
+        super().__init__(report.message)
         self.report = report
 
 
-def cache_key(split: Split) -> str:
-    return f"{split.dataset}:{split.start}:{split.end}" if split.dataset else ""
-
-
 _progress_sink = None
+# Live progress: at most one report a second.  A report crosses the executor pipe and then rides the
+# worker's next heartbeat (also about once a second), so sending more often would only queue up.
 PROGRESS_INTERVAL = 1.0
 
 
@@ -108,25 +111,30 @@ class _Position:
         _progress_sink(self.attempt, min(0.99, max(0.0, fraction)), counters)
 
 
-def run_attempt(job: Job, spec: dict) -> dict:
-    """Run one map or reduce attempt described by ``spec``; return its success report."""
-    pos = _Position(spec.get("attempt", ""))
+def run_attempt(job, spec: MapSpec | ReduceSpec) -> AttemptResult:
+    """Run one map or reduce attempt described by ``spec``; return its result.
+
+    ``job`` is the user's ``Job`` (anything with ``params``, ``functions()``,
+    ``map_only``, ``partitioner``, ``output_format``).  A failure of any kind
+    raises ``AttemptFailure`` carrying the ``AttemptReport``.
+    """
+    pos = _Position(spec.attempt)
     fns: TaskFunctions | None = None
     try:
-        ctx = ctxmod.TaskContext(spec["job_id"], spec["task"], spec["attempt"], job.params)
+        ctx = ctxmod.TaskContext(spec.job_id, spec.task, spec.attempt, job.params)
         ctxmod.set_current(ctx)
-        fns = job.task_functions()
-        if spec["kind"] == "map":
-            report = _run_map(job, spec, fns, ctx, pos)
+        fns = TaskFunctions.of(job)
+        if isinstance(spec, MapSpec):
+            result = _run_map(job, spec, fns, ctx, pos)
         else:
-            report = _run_reduce(job, spec, fns, ctx, pos)
+            result = _run_reduce(job, spec, fns, ctx, pos)
         _teardown(fns)
         fns = None
         for group, names in ctx.counters.items():
-            merged = report["counters"].setdefault(group, {})
+            merged = result.counters.setdefault(group, {})
             for name, n in names.items():
                 merged[name] = merged.get(name, 0) + n
-        return report
+        return result
     except BaseException as exc:  # noqa: BLE001 - everything becomes a report
         if fns is not None:
             try:
@@ -143,18 +151,24 @@ def _teardown(fns: TaskFunctions) -> None:
         fns.teardown()
 
 
-def _failure_report(exc: BaseException, spec: dict, pos: _Position) -> dict:
-    split = Split.from_wire(spec["split"]).describe() if spec.get("split") else ""
-    fatal = isinstance(exc, FATAL_ERRORS)
-    report = {"type": type(exc).__name__, "message": str(exc), "task": spec["task"],
-              "attempt": spec["attempt"], "split": split, "phase": pos.phase,
-              "offset": pos.offset, "traceback": traceback.format_exc(), "fatal": fatal}
-    if spec["kind"] == "reduce":
-        report["partition"] = spec["partition"]
-        report["key"] = repr(pos.key)[:200] if pos.key is not None else None
-    if isinstance(exc, FetchError):
-        report["fetch_failed_map"] = exc.map_index
-    return report
+def _failure_report(exc: BaseException, spec: MapSpec | ReduceSpec, pos: _Position) -> AttemptReport:
+    reduce = isinstance(spec, ReduceSpec)
+    return AttemptReport(
+        type(exc).__name__, str(exc)[:MAX_TRACEBACK], task=spec.task, attempt=spec.attempt,
+        split="" if reduce else spec.split.describe(), phase=pos.phase, offset=_plain_offset(pos.offset),
+        traceback=traceback.format_exc()[-MAX_TRACEBACK:], fatal=isinstance(exc, FATAL_ERRORS),
+        partition=spec.partition if reduce else None,
+        key=repr(pos.key)[:200] if reduce and pos.key is not None else None,
+        fetch_failed_map=exc.map_index if isinstance(exc, FetchError) else None)
+
+
+def _plain_offset(offset):
+    """A record offset as the report carries it: an int (numpy ints too), else its short repr."""
+    if offset is None or type(offset) is int:
+        return offset
+    if hasattr(offset, "__index__"):
+        return int(offset)
+    return repr(offset)[:200]
 
 
 # ---------------------------------------------------------------------------- map
@@ -187,37 +201,35 @@ def _map_input(split: Split, reader: SplitReader, fns: TaskFunctions, batch_line
     return ((split.start + i, row) for i, row in enumerate(rows)), False
 
 
-def _run_map(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> dict:
-    split = Split.from_wire(spec["split"])
+def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> AttemptResult:
+    split = spec.split
     ctx.split = split
     counters: dict = {}
-    reader = SplitReader(split, spec.get("errors", job.errors))
-    output = spec.get("output")
+    reader = SplitReader(split, spec.errors)
     if job.map_only:
         sink, collect = _open_map_only_sink(job, spec)
     else:
-        work = spec["work_dir"]
-        os.makedirs(work, exist_ok=True)
-        sink = MapOutputBuffer(spec["num_partitions"], resolve(job.partitioner), fns.combiner,
-                               spec["sort_buffer_bytes"], work, counters, spec.get("compression", "none"))
+        os.makedirs(spec.work_dir, exist_ok=True)
+        sink = MapOutputBuffer(spec.num_partitions, resolve(job.partitioner), fns.combiner,
+                               spec.sort_buffer_bytes, spec.work_dir, counters, spec.compression)
         collect = sink.collect
     started = time.perf_counter()
     pos.phase = "map"
-    n_in, n_out = _map_loop(split, reader, fns, spec.get("batch_lines", 65536), counters, collect, pos,
-                            spec.get("input_mode", "lines"), getattr(sink, "collect_arrays", None),
+    n_in, n_out = _map_loop(split, reader, fns, spec.batch_lines, counters, collect, pos,
+                            spec.input_mode, getattr(sink, "collect_arrays", None),
                             getattr(sink, "collect_many", None))
     counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_read)
     if job.map_only:
         files = sink()
-        result: dict = {"files": files, "output": output}
+        result: dict = {"files": files, "output": spec.output}
     else:
-        index = sink.finish(os.path.join(spec["work_dir"], "file.out"))
+        index = sink.finish(os.path.join(spec.work_dir, "file.out"))
         counters["output_bytes"] = index.total_bytes
-        result = {"path": index.path, "addr": spec.get("shuffle_addr", ""), "kind": sink.kind,
+        result = {"path": index.path, "addr": spec.shuffle_addr, "kind": sink.kind,
                   "keytypes": sink.key_type_tags()}
     counters["millis"] = int((time.perf_counter() - started) * 1000)
     key = cache_key(split)
-    return {"output": result, "counters": {"map": counters}, "cached": [key] if key else []}
+    return AttemptResult(result, {"map": counters}, (key,) if key else ())
 
 
 def _plain_pairs(out) -> bool:
@@ -256,7 +268,7 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
         for key, value in source:
             pos.offset = key
             n_in += 1
-            if not n_in & 0x3FF:
+            if not n_in & 0x3FF:    # every 1,024 records: reading the clock per record would cost more
                 pos.report(reader.bytes_read / length, live())
             out = mapper(key, value)
             if out is None:
@@ -323,9 +335,9 @@ def _emit_all(out, collect, who: str, collect_arrays=None) -> int:
     return n
 
 
-def _open_map_only_sink(job: Job, spec: dict):
+def _open_map_only_sink(job, spec: MapSpec):
     """A writer for a map-only task's part; returns (finish() -> files, collect)."""
-    part = PartOutput(spec["output"], spec["attempt"], spec["task_index"], job.output_format)
+    part = PartOutput(spec.output, spec.attempt, spec.task_index, job.output_format)
 
     def finish() -> list[str]:
         part.close()
@@ -336,21 +348,21 @@ def _open_map_only_sink(job: Job, spec: dict):
 
 
 # ---------------------------------------------------------------------------- reduce
-def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -> dict:
-    partition = spec["partition"]
+def _run_reduce(job, spec: ReduceSpec, fns: TaskFunctions, ctx, pos: _Position) -> AttemptResult:
+    partition = spec.partition
     ctx.partition = partition
     started = time.perf_counter()
     pos.phase = "fetch"
-    configure_fetch(spec.get("shuffle"))
-    runs = open_partition_runs(spec["sources"], partition, spec["work_dir"])
-    writer = PartOutput(spec["output"], spec["attempt"], partition, job.output_format)
+    configure_fetch(spec.shuffle)
+    runs = open_partition_runs(spec.sources, partition, spec.work_dir)
+    writer = PartOutput(spec.output, spec.attempt, partition, job.output_format)
     try:
         n_out = 0
         if fns.reducer_init is not None:
             pos.phase = "reducer_init"
             n_out += _emit_all(fns.reducer_init(), writer.write, "reducer_init", writer.write_arrays)
         pos.phase = "reduce"
-        if any(out and out.get("kind") == "arrays" for _, _, out in spec["sources"]):
+        if any(out and out.get("kind") == "arrays" for _, _, out in spec.sources):
             if fns.reduce_stream is not None:
                 raise RecordError("reduce_stream takes single pairs; this job's maps emitted ArrayPairs")
             n_groups, n_in, n = _reduce_arrays(runs, fns, writer, pos)
@@ -365,18 +377,19 @@ def _run_reduce(job: Job, spec: dict, fns: TaskFunctions, ctx, pos: _Position) -
     finally:
         out_bytes = writer.close()
         # fetched segments spilled by the shuffle are this attempt's alone: gone with it
-        shutil.rmtree(spec["work_dir"], ignore_errors=True)
+        shutil.rmtree(spec.work_dir, ignore_errors=True)
     counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
                 "output_bytes": out_bytes, "millis": int((time.perf_counter() - started) * 1000)}
-    return {"output": {"files": [writer.name]}, "counters": {"reduce": counters}, "cached": []}
+    return AttemptResult({"files": [writer.name]}, {"reduce": counters})
 
 
-def _reduce_records(runs, spec: dict, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:
+def _reduce_records(runs, spec: ReduceSpec, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:
     """Merge a partition's runs and call the reducer once per key, keys in order."""
-    partition = spec["partition"]
+    partition = spec.partition
     native = native_order([(out or {}).get("keytypes", [None] * (partition + 1))[partition]
-                           for _, _, out in spec["sources"]])
-    budget = (spec.get("shuffle") or {}).get("buffer_bytes", REDUCE_MEMORY_BUDGET)
+                           for _, _, out in spec.sources])
+    # the in-memory sort budget: the cluster's reduce buffer, or this default when run locally
+    budget = spec.shuffle.buffer_bytes if spec.shuffle is not None else REDUCE_MEMORY_BUDGET
     tally = Tally()
     reducer, write = fns.reducer, writer.write
     n_groups = n_out = 0
@@ -386,7 +399,7 @@ def _reduce_records(runs, spec: dict, fns: TaskFunctions, writer, pos) -> tuple[
     for key, values in groups:
         pos.key = key
         n_groups += 1
-        if not n_groups & 0x3FF:
+        if not n_groups & 0x3FF:    # every 1,024 keys, as in the map loop
             pos.report(0.0, {"reduce": {"input_groups": n_groups, "input_records": tally.values,
                                         "output_records": n_out}, **mapred_user_counters()})
         out = reducer(key, values)

@@ -1,12 +1,84 @@
-"""Entry point of an executor process: ``python -m mapred.task.child FD``.
+"""The executor process: ``python -m mapred.task.child FD`` runs attempts sent over a pipe.
 
-Kept apart from ``executor_pool`` so the child never re-imports the parent's
-``__main__`` (user scripts need no ``if __name__ == "__main__"`` guard).
+Kept apart from the pool (``task.pool``, the parent's side) so an executor
+never re-imports the parent's ``__main__`` (user scripts need no
+``if __name__ == "__main__"`` guard) and loads neither ``psutil`` nor the
+pool.  Parent and executor speak the wire module's ``ex.*`` messages (never
+pickle); job code arrives as raw bytes after ``PipeJob`` and is unpickled in
+one place, ``load_job_code``.
 """
+from __future__ import annotations
+
+import signal
 import sys
 from multiprocessing.connection import Connection
+from typing import Any
 
-from mapred.task.pool import _executor_main
+from mapred.errors import ProtocolError
+from mapred.net import wire
+from mapred.task.spec import AttemptReport, MapSpec, ReduceSpec
+
+MAX_JOBS = 8        # job codes kept at once; the oldest goes first
+
+
+def load_job_code(blob: bytes):
+    """The one place job code is unpickled: bytes from a job the master accepted."""
+    import cloudpickle
+    return cloudpickle.loads(blob)
+
+
+def executor_main(conn) -> None:
+    """Receive job code and attempt specs, run attempts, report; until ``PipeStop`` or EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from mapred.task.attempt import AttemptFailure, run_attempt, set_progress_sink
+
+    def progress(attempt: str, fraction: float, counters: dict) -> None:
+        conn.send_bytes(wire.dumps(wire.PipeProgress(attempt=attempt, fraction=fraction, counters=counters)))
+
+    set_progress_sink(progress)
+    jobs: dict[str, Any] = {}
+    load_errors: dict[str, str] = {}
+    while True:
+        try:
+            msg = wire.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        except ProtocolError as exc:   # the parent is our own code: this is a bug, say so and go on
+            print(f"executor: dropped a bad message: {exc}", file=sys.stderr, flush=True)
+            continue
+        if isinstance(msg, wire.PipeJob):
+            _install_job(msg.job_id, conn.recv_bytes(), jobs, load_errors)
+        elif isinstance(msg, wire.PipeDrop):
+            jobs.pop(msg.job_id, None)
+        elif isinstance(msg, wire.PipeRun) and isinstance(msg.spec, (MapSpec, ReduceSpec)):
+            conn.send_bytes(wire.dumps(_run_one(msg.spec, jobs, load_errors, run_attempt, AttemptFailure)))
+        elif isinstance(msg, wire.PipeStop):
+            return
+
+
+def _install_job(job_id: str, blob: bytes, jobs: dict, load_errors: dict) -> None:
+    try:
+        jobs[job_id] = load_job_code(blob)
+        load_errors.pop(job_id, None)
+    except Exception as exc:  # noqa: BLE001 - reported with the first attempt
+        name = getattr(exc, "name", None)
+        hint = f" (module {name!r} is not importable here)" if name else ""
+        load_errors[job_id] = f"cannot load the job's code{hint}: {type(exc).__name__}: {exc}"
+    while len(jobs) > MAX_JOBS:
+        jobs.pop(next(iter(jobs)))
+
+
+def _run_one(spec, jobs: dict, load_errors: dict, run_attempt, AttemptFailure) -> wire.Message:
+    job = jobs.get(spec.job_id)
+    if job is None:
+        message = load_errors.get(spec.job_id, f"job {spec.job_id} code was never sent")
+        return wire.PipeFailed(attempt=spec.attempt, report=AttemptReport(
+            "JobCodeError", message, task=spec.task, attempt=spec.attempt, fatal=True))
+    try:
+        return wire.PipeDone(attempt=spec.attempt, result=run_attempt(job, spec))
+    except AttemptFailure as failure:
+        return wire.PipeFailed(attempt=spec.attempt, report=failure.report)
+
 
 if __name__ == "__main__":
-    _executor_main(Connection(int(sys.argv[1])))
+    executor_main(Connection(int(sys.argv[1])))

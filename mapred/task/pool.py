@@ -2,15 +2,15 @@
 
 A task that segfaults, calls ``os._exit`` or blows its memory cap kills only
 its executor process; the pool reports that attempt as failed with the reason
-and starts a fresh process in the slot.  Parent and executors speak msgpack
-over a pipe (never pickle): job code travels as bytes and is unpickled in one
-place, ``load_job_code``, inside the executor.
+and starts a fresh process in the slot.  Parent and executors speak the wire
+module's ``ex.*`` messages over a pipe (never pickle): job code travels as
+bytes and is unpickled in one place, ``task.child.load_job_code``, inside the
+executor.
 """
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import msgpack
 import psutil
+
+from mapred.errors import ProtocolError
+from mapred.net import wire
+from mapred.task.spec import AttemptReport, AttemptResult
 
 log = logging.getLogger(__name__)
 
@@ -28,67 +31,6 @@ log = logging.getLogger(__name__)
 # so each gets one thread unless the user's environment says otherwise
 _ONE_THREAD_BLAS = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                            "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
-
-
-def load_job_code(blob: bytes):
-    """The one place job code is unpickled: bytes from a job the master accepted (or the Spark runner's driver)."""
-    import cloudpickle
-    return cloudpickle.loads(blob)
-
-
-def _executor_main(conn) -> None:
-    """The executor process: receive job code and attempt specs, run attempts, report."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from mapred.task.attempt import AttemptFailure, run_attempt, set_progress_sink
-
-    def progress(attempt: str, fraction: float, counters: dict) -> None:
-        conn.send_bytes(msgpack.packb({"op": "progress", "attempt": attempt, "fraction": fraction,
-                                       "counters": counters}, use_bin_type=True, default=str))
-
-    set_progress_sink(progress)
-    jobs: dict[str, Any] = {}
-    load_errors: dict[str, str] = {}
-    while True:
-        try:
-            msg = msgpack.unpackb(conn.recv_bytes(), raw=False, strict_map_key=False)
-        except (EOFError, OSError):
-            return
-        op = msg.get("op")
-        if op == "job":
-            _install_job(msg, jobs, load_errors)
-        elif op == "drop":
-            jobs.pop(msg["job_id"], None)
-        elif op == "run":
-            spec = msg["spec"]
-            reply = _run_one(spec, jobs, load_errors, run_attempt, AttemptFailure)
-            conn.send_bytes(msgpack.packb(reply, use_bin_type=True, default=str))
-        elif op == "stop":
-            return
-
-
-def _install_job(msg: dict, jobs: dict, load_errors: dict) -> None:
-    try:
-        jobs[msg["job_id"]] = load_job_code(msg["blob"])
-        load_errors.pop(msg["job_id"], None)
-    except Exception as exc:  # noqa: BLE001 - reported with the first attempt
-        name = getattr(exc, "name", None)
-        hint = f" (module {name!r} is not importable here)" if name else ""
-        load_errors[msg["job_id"]] = f"cannot load the job's code{hint}: {type(exc).__name__}: {exc}"
-    while len(jobs) > 8:
-        jobs.pop(next(iter(jobs)))
-
-
-def _run_one(spec: dict, jobs: dict, load_errors: dict, run_attempt, AttemptFailure) -> dict:
-    job = jobs.get(spec["job_id"])
-    if job is None:
-        message = load_errors.get(spec["job_id"], f"job {spec['job_id']} code was never sent")
-        return {"op": "failed", "attempt": spec["attempt"],
-                "report": {"type": "JobCodeError", "message": message, "task": spec["task"],
-                           "attempt": spec["attempt"], "fatal": True, "traceback": ""}}
-    try:
-        return {"op": "done", "attempt": spec["attempt"], "report": run_attempt(job, spec)}
-    except AttemptFailure as failure:
-        return {"op": "failed", "attempt": spec["attempt"], "report": failure.report}
 
 
 @dataclass
@@ -105,17 +47,19 @@ class Slot:
 
     @property
     def worker_id(self) -> str:
+        """The core's worker id for this slot's current process: a restarted executor is a new worker."""
         return f"exec-{self.index}.{self.incarnation}"
 
 
 @dataclass(frozen=True)
 class PoolEvent:
-    """What came back from a slot: ``done``, ``failed`` or ``died`` (the process is gone)."""
+    """What came back from a slot: ``done`` (an ``AttemptResult``), ``failed`` or ``died`` (the process
+    is gone; both an ``AttemptReport``)."""
 
     slot: int
     kind: str
     attempt: str
-    report: dict
+    report: AttemptResult | AttemptReport
 
 
 class ExecutorPool:
@@ -139,28 +83,32 @@ class ExecutorPool:
         slot.proc, slot.conn, slot.attempt, slot.jobs = proc, Connection(parent.detach()), None, set()
 
     def pids(self) -> list[int]:
+        """The executor processes' pids."""
         return [s.proc.pid for s in self.slots if s.proc is not None]
 
     def send_job(self, slot: Slot, job_id: str, blob: bytes) -> None:
+        """Give the slot's executor the job's code, once per executor life."""
         if job_id not in slot.jobs:
-            slot.conn.send_bytes(msgpack.packb({"op": "job", "job_id": job_id, "blob": blob}, use_bin_type=True))
+            slot.conn.send_bytes(wire.dumps(wire.PipeJob(job_id=job_id)))
+            slot.conn.send_bytes(blob)
             slot.jobs.add(job_id)
 
     def drop_job(self, job_id: str) -> None:
+        """Tell every executor holding the job's code to forget it."""
         for slot in self.slots:
             if job_id in slot.jobs:
                 slot.jobs.discard(job_id)
                 try:
-                    slot.conn.send_bytes(msgpack.packb({"op": "drop", "job_id": job_id}))
+                    slot.conn.send_bytes(wire.dumps(wire.PipeDrop(job_id=job_id)))
                 except OSError:
                     pass
 
-    def start_attempt(self, slot: Slot, job_id: str, blob: bytes, spec: dict) -> None:
-        """Run ``spec`` on ``slot`` (which must be idle)."""
+    def start_attempt(self, slot: Slot, job_id: str, blob: bytes, spec) -> None:
+        """Run ``spec`` (a ``MapSpec`` or ``ReduceSpec``) on ``slot``, which must be idle."""
         self.send_job(slot, job_id, blob)
-        slot.attempt = spec["attempt"]
+        slot.attempt = spec.attempt
         slot.progress = None
-        slot.conn.send_bytes(msgpack.packb({"op": "run", "spec": spec}, use_bin_type=True))
+        slot.conn.send_bytes(wire.dumps(wire.PipeRun(spec=spec)))
 
     def kill_attempt(self, slot: Slot) -> None:
         """Stop whatever the slot runs by killing its process; a fresh one takes its place."""
@@ -206,26 +154,29 @@ class ExecutorPool:
         attempt = slot.attempt
         try:
             while slot.conn.poll():
-                msg = msgpack.unpackb(slot.conn.recv_bytes(), raw=False, strict_map_key=False)
-                if msg["op"] == "progress":
-                    if msg.get("attempt") == slot.attempt:
-                        slot.progress = (float(msg["fraction"]), msg["counters"])
+                msg = wire.loads(slot.conn.recv_bytes())
+                if isinstance(msg, wire.PipeProgress):
+                    if msg.attempt == slot.attempt:
+                        slot.progress = (msg.fraction, msg.counters)
                     continue
                 slot.attempt = None
                 slot.progress = None
-                return PoolEvent(slot.index, msg["op"], msg["attempt"], msg["report"])
+                if isinstance(msg, wire.PipeDone):
+                    return PoolEvent(slot.index, "done", msg.attempt, msg.result)
+                return PoolEvent(slot.index, "failed", msg.attempt, msg.report)
             return None      # only progress so far: the attempt runs on
         except (EOFError, OSError):
             pass
+        except ProtocolError as exc:   # our own executor sent garbage: treat it as dead
+            log.error("executor %s sent a bad message: %s", slot.worker_id, exc)
         try:
             code = slot.proc.wait(2)
         except subprocess.TimeoutExpired:
             code = None
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
         self.kill_attempt(slot)
-        return PoolEvent(slot.index, "died", attempt,
-                         {"type": "ExecutorDied", "message": f"executor process {how} while running {attempt}",
-                          "attempt": attempt, "fatal": False, "traceback": ""})
+        return PoolEvent(slot.index, "died", attempt, AttemptReport(
+            "ExecutorDied", f"executor process {how} while running {attempt}", attempt=attempt))
 
     def _enforce_memory_cap(self) -> list[PoolEvent]:
         if not self.memory_cap:
@@ -241,15 +192,16 @@ class ExecutorPool:
             if rss > self.memory_cap:
                 attempt = slot.attempt
                 self.kill_attempt(slot)
-                out.append(PoolEvent(slot.index, "died", attempt, {
-                    "type": "MemoryCapExceeded", "attempt": attempt, "fatal": False, "traceback": "",
-                    "message": f"executor used {rss >> 20} MiB, over its cap of {self.memory_cap >> 20} MiB"}))
+                out.append(PoolEvent(slot.index, "died", attempt, AttemptReport(
+                    "MemoryCapExceeded", f"executor used {rss >> 20} MiB, over its cap of "
+                    f"{self.memory_cap >> 20} MiB", attempt=attempt)))
         return out
 
     def close(self) -> None:
+        """Stop every executor (asked first, killed by pid after two seconds)."""
         for slot in self.slots:
             try:
-                slot.conn.send_bytes(msgpack.packb({"op": "stop"}))
+                slot.conn.send_bytes(wire.dumps(wire.PipeStop()))
             except OSError:
                 pass
         deadline = time.monotonic() + 2

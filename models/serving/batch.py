@@ -26,12 +26,16 @@ import numpy as np
 
 import mapred
 from mapred.errors import InputError, ModelError
-from mapred.io.fs import get_fs
 
 from ..registry import Registry
 from .errors import InferError
 
 _loaded: dict = {}      # broadcast id -> predictor, per executor process
+
+
+def _fs(path: str):
+    """The file system holding ``path`` (through the public API)."""
+    return mapred.filesystem(path)
 
 
 def _resolve(ref: str, registry: str | None) -> tuple[str, str, str]:
@@ -44,7 +48,7 @@ def _resolve(ref: str, registry: str | None) -> tuple[str, str, str]:
 
 def model_files(uri: str) -> dict:
     """Every file of a saved model directory, {relative path: bytes} (what the broadcast carries)."""
-    fs = get_fs(uri)
+    fs = _fs(uri)
     base = uri.rstrip("/") + "/"
     out = {}
     for path in fs.expand(uri):
@@ -154,7 +158,7 @@ def prepare(ref: str, input_path: str, registry: str | None = None):
         ds = None
     if ds is not None:
         return dataset_job(bc, name), ds, {"model": name, "version": version, "format": "dataset"}
-    fs = get_fs(input_path)
+    fs = _fs(input_path)
     if not fs.exists(input_path):
         raise InputError(f"input {input_path} does not exist")
     return text_job(bc, name), input_path, {"model": name, "version": version, "format": "text"}
@@ -180,7 +184,7 @@ def submit_batch_predict(client, ref: str, input_path: str, output: str, *, regi
 
 def read_text_predictions(path: str) -> list[str]:
     """The lines of a text prediction output, in input order (parts in name order)."""
-    fs = get_fs(path)
+    fs = _fs(path)
     lines: list[str] = []
     for part in sorted(p for p in fs.expand(path) if os.path.basename(p).startswith("part-")):
         with fs.open_read(part) as f:

@@ -1,0 +1,107 @@
+"""Logistic-loss pieces shared by the synchronous fits (``linear``) and asynchronous SGD (``async_sgd``).
+
+Kept apart from ``linear.py`` so the two fits do not import each other.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mapred.errors import ModelError
+
+from ._common import check_finite_loss
+
+
+def softmax_stats(X, yi, W, b, multinomial: bool):
+    """Per-block loss sum, gradient sums and correct count of (multinomial) logistic loss.
+
+    ``W`` is (d, K) with K = 1 for binary (sigmoid) and K = classes for softmax;
+    ``yi`` are class indices.  Works on dense arrays and scipy CSR blocks alike.
+    """
+    low = X.dtype == np.float32  # float32 data: multiply in float32, never copy the block to float64
+    Z = np.asarray(X @ (W.astype(np.float32) if low else W), dtype=np.float64) + b
+    if multinomial:
+        Z = Z - Z.max(axis=1, keepdims=True)
+        expZ = np.exp(Z)
+        norm = expZ.sum(axis=1, keepdims=True)
+        P = expZ / norm
+        rows = np.arange(len(yi))
+        loss = float(np.sum(np.log(norm[:, 0]) - Z[rows, yi]))
+        G = P
+        G[rows, yi] -= 1.0
+        correct = int(np.sum(np.argmax(Z, axis=1) == yi))
+    else:
+        z = Z[:, 0]
+        t = yi.astype(np.float64)
+        loss = float(np.sum(np.logaddexp(0.0, z) - t * z))
+        G = (_sigmoid(z) - t)[:, None]
+        correct = int(np.sum((z > 0) == (yi == 1)))
+    gW = np.asarray(X.T @ (G.astype(np.float32) if low else G), dtype=np.float64)
+    return loss, gW, G.sum(axis=0), correct
+
+
+def _sigmoid(z):
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def prox_step(W, lr, alpha, penalty):
+    """The regulariser's step after a gradient step: L2 shrink or L1 soft-threshold (proximal)."""
+    if penalty == "l2" and alpha:
+        return W / (1.0 + lr * alpha)
+    if penalty == "l1" and alpha:
+        return np.sign(W) * np.maximum(np.abs(W) - lr * alpha, 0.0)
+    return W
+
+
+def sgd_block(X, yi, W, b, *, lr, alpha, penalty, batch_size, rng, multinomial):
+    """Mini-batch SGD over one block from (W, b): one local epoch in a seeded order.
+
+    Returns (W, b, loss sum, correct count) with the loss measured on each
+    mini-batch before its step (the usual running training loss).
+    """
+    order = rng.permutation(X.shape[0])
+    loss_sum, correct = 0.0, 0
+    for lo in range(0, len(order), batch_size):
+        idx = np.sort(order[lo:lo + batch_size])
+        loss, gW, gb, c = softmax_stats(X[idx], yi[idx], W, b, multinomial)
+        m = len(idx)
+        W = prox_step(W - lr * gW / m, lr, alpha, penalty)
+        b = b - lr * gb / m
+        loss_sum += loss
+        correct += c
+    return W, b, loss_sum, correct
+
+
+class PassMonitor:
+    """What every logistic pass ends with: divergence check, validation, early stopping, history.
+
+    Keeps the weights of the best validation loss; ``after_pass`` returns True
+    when ``n_iter_no_change`` passes in a row did not improve it by ``tol``.
+    """
+
+    def __init__(self, model, runner, valid) -> None:
+        self.model, self.runner, self.valid = model, runner, valid
+        self.best, self.best_loss, self.waited = None, np.inf, 0
+
+    def after_pass(self, step: int, started: float, W, b, loss: float, acc: float) -> bool:
+        """Check, validate and record one pass; True when early stopping says stop."""
+        model = self.model
+        check_finite_loss(loss, step)
+        if loss > model._loss_limit() or not np.isfinite(W).all():
+            raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
+                             f"the constant guess's; lower lr={model.lr}")
+        entry = {"loss": loss, "accuracy": acc}
+        if self.valid is not None:
+            records = self.runner.last_records  # the history counts training records only
+            vloss, vacc = model._loss_on(self.valid, W, b, self.runner)
+            self.runner.last_records = records
+            entry.update(val_loss=vloss, val_accuracy=vacc)
+            if vloss < self.best_loss - model.tol:
+                self.best, self.best_loss, self.waited = (W.copy(), b.copy()), vloss, 0
+            else:
+                self.waited += 1
+        self.runner.record(step, started, **entry)
+        return self.valid is not None and self.waited >= model.n_iter_no_change
+
+    def result(self, W, b):
+        """The best-validation weights when validating, else the last ones."""
+        return self.best if self.best is not None else (W.copy(), b.copy())
