@@ -12,6 +12,7 @@ signature of ``LocalCluster.run`` and returns the same ``Result``.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 
@@ -23,7 +24,8 @@ from mapred.net import wire
 from mapred.runtime.holds import PathHolds
 from mapred.runtime.plan import JobPlan, job_error
 from mapred.errors import ClusterError, ConfigError, MapredError
-from mapred.io.outputs import Result
+from mapred.io.fs import HOSTNAME, is_mrfs
+from mapred.io.outputs import Result, temp_output
 from mapred.net.transport import RpcClient, stop_authenticator
 from mapred.types import JobState
 
@@ -106,8 +108,11 @@ class ClusterClient:
     def submit(self, job, inputs, output: str | None = None, *, overwrite: bool = False) -> "JobHandle":
         """Plan ``job`` over ``inputs`` here, hand it to the master, return at once."""
         if output is None:
-            output, overwrite = tempfile.mkdtemp(prefix="mapred-out-"), True
-        slots = sum(int(w.get("slots", 1)) for w in self.workers())   # small local inputs: ~4 splits a slot
+            output, overwrite = temp_output(), True
+        workers = self.workers()
+        inputs, output = qualify(inputs), qualify([output])[0]
+        check_visible(inputs, output, workers)
+        slots = sum(int(w.get("slots", 1)) for w in workers)   # small local inputs: ~4 splits a slot
         plan = JobPlan.make(job, inputs, str(output), self.config, tempfile.gettempdir(), overwrite,
                             slots=max(1, slots))
         holds = PathHolds(plan.job_id, inputs, plan.output)
@@ -196,6 +201,36 @@ class JobHandle:
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r} on {self.client.address})"
+
+
+def qualify(items) -> list:
+    """Local paths made absolute against this client's working directory (Hadoop qualifies paths so).
+
+    Workers run elsewhere, in their own directories: a relative path sent
+    as typed would be read, or written, relative to theirs.
+    """
+    if isinstance(items, (str, os.PathLike)):
+        items = [items]
+    out = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)) and not is_mrfs(os.fspath(item)):
+            item = os.path.abspath(os.fspath(item))
+        out.append(item)
+    return out
+
+
+def check_visible(inputs: list, output, workers: list[dict]) -> None:
+    """Refuse local paths when a worker runs on another host: it would not find them.
+
+    A ``ConfigError`` names the path and the hosts; the block store
+    (``mrfs://``) is the file system every worker shares.
+    """
+    local = [p for p in [*inputs, output] if isinstance(p, str) and not is_mrfs(p)]
+    elsewhere = sorted({str(w.get("host", "")) for w in workers} - {HOSTNAME})
+    if local and elsewhere:
+        raise ConfigError(f"local path {local[0]!r} is on {HOSTNAME}, but workers run on "
+                          f"{', '.join(elsewhere)} and cannot see it; put the data in the block store "
+                          f"(mapred fs put) and use mrfs://HOST:PORT/... paths")
 
 
 def connect(address: str, timeout: float = 10.0, **kwargs) -> ClusterClient:

@@ -77,8 +77,11 @@ class ExecutorPool:
         parent, child = socket.socketpair()
         env = {**_ONE_THREAD_BLAS, **os.environ, **self.env,
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        # a session of its own: a terminal's Ctrl-C goes to the runner, which stops its executors
+        # itself (an executor still importing would otherwise print a KeyboardInterrupt traceback)
         proc = subprocess.Popen([sys.executable, "-m", "mapred.task.child", str(child.fileno())],
-                                pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL)
+                                pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
         child.close()
         slot.proc, slot.conn, slot.attempt, slot.jobs = proc, Connection(parent.detach()), None, set()
 
