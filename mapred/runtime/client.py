@@ -209,10 +209,9 @@ def qualify(items) -> list:
     Workers run elsewhere, in their own directories: a relative path sent
     as typed would be read, or written, relative to theirs.
     """
-    if isinstance(items, (str, os.PathLike)):
-        items = [items]
+    from mapred.io.inputs import _as_list
     out = []
-    for item in items:
+    for item in _as_list(items):
         if isinstance(item, (str, os.PathLike)) and not is_mrfs(os.fspath(item)):
             item = os.path.abspath(os.fspath(item))
         out.append(item)

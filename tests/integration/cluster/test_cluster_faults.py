@@ -198,7 +198,8 @@ def test_assignments_a_worker_never_runs_are_failed_and_rerun(make_cluster, tmp_
     sock.setsockopt(zmq.IDENTITY, b"fake-worker")
     sock.connect(cluster.master_addr)
     try:
-        hello = wire.WorkerRegister(worker_id="fake-worker", host="elsewhere", slots=4, memory=1,
+        from mapred.io.fs import HOSTNAME   # on this host: a client refuses local paths for remote workers
+        hello = wire.WorkerRegister(worker_id="fake-worker", host=HOSTNAME, slots=4, memory=1,
                                     shuffle_addr="tcp://127.0.0.1:9", version=mapred.__version__)
         sock.send_multipart(wire.encode(hello))
         sock.send_multipart(wire.encode(hello))            # a duplicate: must not count as a rejoin
