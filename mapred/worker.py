@@ -38,6 +38,7 @@ from mapred.types import cache_key
 from mapred.version import __version__
 
 log = logging.getLogger("mapred.worker")
+RECONNECT_AFTER = 4      # unanswered registrations before the worker starts a fresh connection
 
 
 class Worker:
@@ -57,11 +58,11 @@ class Worker:
         self.ctx = zmq.Context()
         self.shuffle = ShuffleServer(self.data_dir, host).start()
         self.pool = ExecutorPool(self.slots, self.config.executor_memory_cap)
+        self.session = 0
         self.sock = self._connect()
         self.blobs: dict[str, bytes] = {}
         self.slot_cache: dict[int, set] = {s.index: set() for s in self.pool.slots}
         self.registered = False
-        self.session = 0
         self.running = True
         self.exit_reason = ""
         self.retired = False          # drained and told to leave by the master
@@ -71,7 +72,13 @@ class Worker:
         self.register_tries = 0
 
     def _connect(self) -> zmq.Socket:
-        sock = make_socket(self.ctx, zmq.DEALER, identity=self.worker_id.encode())
+        """A DEALER whose routing id is fresh for this session (``worker_id/session``).
+
+        Reconnecting under the old id while the master's ROUTER still holds
+        the old connection gets the new one silently ignored; a new id per
+        session is always heard.
+        """
+        sock = make_socket(self.ctx, zmq.DEALER, identity=f"{self.worker_id}/{self.session}".encode())
         sock.connect(self.master)
         return sock
 
@@ -116,6 +123,8 @@ class Worker:
                                                 session=self.session))
             wait = self.register_backoff.next()
             self.register_tries += 1
+            if self.register_tries % RECONNECT_AFTER == 0:    # a stuck connection: start a new session
+                self._new_session()
             if self.register_tries > 1:
                 log.warning("no answer from master %s to %d registrations; retrying in %.1fs",
                             self.master, self.register_tries - 1, wait)
@@ -146,17 +155,26 @@ class Worker:
         return out
 
     def _forget_master(self) -> None:
-        """Start over with a fresh socket: kill running attempts (the master re-runs them)."""
+        """Start over with a fresh socket: kill running attempts (the master re-runs them).
+
+        Map outputs stay on disk: a master that restarted from its journal
+        still knows them, and reducers fetch them from here as before.
+        """
         self.registered = False
-        self.session += 1
         for slot in self.pool.slots:
             if slot.attempt is not None:
                 self.pool.kill_attempt(slot)
                 self.slot_cache[slot.index] = set()
+        self._new_session()
+        self.register_backoff.reset()
+        self.next_beat = 0.0
+
+    def _new_session(self) -> None:
+        """A new session number and a new socket under its routing id."""
+        self.session += 1
         self.sock.close(0)
         self.sock = self._connect()
         self.last_heard = time.monotonic()
-        self.next_beat = 0.0
 
     # ------------------------------------------------------------------ master messages
     def _drain_master(self) -> None:

@@ -23,15 +23,18 @@ from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_
 @click.option("--namenode", default="", envvar="MAPRED_NAMENODE", callback=namenode_option,
               help="tcp://H:P or mrfs://H:P of the block store")
 @click.option("--ready-file", default="", help="write the bound address here once serving")
+@click.option("--data-dir", default="", type=click.Path(file_okay=False),
+              help="journal jobs here; a master restarted with the same dir binds its old port and "
+                   "finishes the jobs it had (default: no journal)")
 @click.option("--dead-timeout", type=click.FloatRange(0.1), help="seconds of silence before a worker is dead")
 @click.option("--speculation/--no-speculation", default=None, help="backup attempts for stragglers")
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @_clean
-def master(host, port, namenode, ready_file, dead_timeout, speculation, verbose):
+def master(host, port, namenode, ready_file, data_dir, dead_timeout, speculation, verbose):
     """Run the master: accepts jobs, schedules tasks on workers."""
     from mapred.master import run
     _daemon_logging(verbose)
-    run(host, port, namenode, ready_file, dead_timeout=dead_timeout, speculation=speculation)
+    run(host, port, namenode, ready_file, data_dir, dead_timeout=dead_timeout, speculation=speculation)
 
 
 @click.group("worker", invoke_without_command=True)

@@ -12,6 +12,7 @@ signature of ``LocalCluster.run`` and returns the same ``Result``.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -26,10 +27,11 @@ from mapred.runtime.plan import JobPlan, job_error
 from mapred.errors import ClusterError, ConfigError, MapredError
 from mapred.io.fs import HOSTNAME, is_mrfs
 from mapred.io.outputs import Result, temp_output
-from mapred.net.transport import RpcClient, stop_authenticator
+from mapred.net.transport import Backoff, RpcClient, stop_authenticator
 from mapred.types import JobState
 
 POLL = 0.2
+log = logging.getLogger(__name__)
 
 
 def _expect(reply, kind):
@@ -179,7 +181,7 @@ class JobHandle:
         """Block until the job ends; its ``Result``, or the job's error."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            st = self.status()
+            st = self._status_within_grace()
             state = JobState(st["state"])
             if progress is not None:
                 progress(st["progress"], st.get("counters", {}))
@@ -192,6 +194,26 @@ class JobHandle:
             if deadline is not None and time.monotonic() > deadline:
                 raise MapredError(f"job {self.job_id} still {state.value} after {timeout:g}s")
             time.sleep(POLL)  # polling interval of a remote status, not synchronisation
+
+    def _status_within_grace(self) -> dict:
+        """The job's status, riding out a master that is silent for up to ``master_grace`` seconds.
+
+        A master restarted from its journal knows the job again; until it
+        answers, the client retries with backoff (the RPC layer reconnects).
+        """
+        grace = self.client.config.master_grace
+        silent_since = None
+        backoff = Backoff(base=0.2, cap=2.0)
+        while True:
+            try:
+                return self.status()
+            except ClusterError as exc:
+                now = time.monotonic()
+                silent_since = silent_since or now
+                if now - silent_since > grace:
+                    raise ClusterError(f"{exc} (waited {grace:g}s for it to come back)") from None
+                log.warning("master %s not answering (%s); retrying", self.client.address, exc)
+                time.sleep(backoff.next())
 
     def _result(self, st: dict, state: JobState) -> Result:
         counters = st.get("counters", {})

@@ -93,7 +93,8 @@ class Cluster:
         ready = os.path.join(self.dir, "master.addr")
         if os.path.exists(ready):
             os.remove(ready)
-        self.master_proc = self._spawn(["master", "--ready-file", ready], "master.log")
+        self.master_proc = self._spawn(["master", "--ready-file", ready, "--data-dir",
+                                        os.path.join(self.dir, "master-data")], "master.log")
 
         def up():
             if self.master_proc.poll() is not None:
@@ -132,6 +133,22 @@ class Cluster:
         return self._client
 
     # ------------------------------------------------------------------ faults
+    def kill_master(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the master (kill -9 by default) and reap it."""
+        if self.master_proc is not None and self.master_proc.poll() is None:
+            self.master_proc.send_signal(sig)
+            self.master_proc.wait(10)
+
+    def restart_master(self) -> None:
+        """Start the master again on its data dir: same port, its journal's jobs taken over."""
+        old = self.master_addr
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self._start_master()
+        if self.master_addr != old:
+            raise ClusterError(f"the restarted master is at {self.master_addr}, not {old}")
+
     def worker_pid(self, index: int) -> int:
         """The pid of the ``i``-th worker process."""
         return self.worker_procs[index].pid
