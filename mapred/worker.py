@@ -237,6 +237,9 @@ class Worker:
                         getattr(spec, "job_id", None))
             return
         attempt = spec.attempt
+        if any(s.attempt == attempt for s in self.pool.slots):
+            log.info("assignment of %s repeated; it already runs", attempt)   # a duplicated message
+            return
         if msg.with_code and data:
             self.blobs[msg.job_id] = bytes(data[0])
         blob = self.blobs.get(msg.job_id)

@@ -448,6 +448,8 @@ class MasterState:
             return self._late_success(e)
         if w is not None:
             w.cached.update(e.cached)
+        if a.state == AttemptState.SUCCEEDED and task.committed == a.id:
+            return []        # the same report twice (a duplicated message): its output is the task's
         if a.state != AttemptState.RUNNING or task.state in _WON or job.state not in _ACTIVE:
             if a.state == AttemptState.RUNNING:
                 self._end_attempt(w, a, AttemptState.KILLED)

@@ -107,11 +107,26 @@ class ExecutorPool:
                     pass
 
     def start_attempt(self, slot: Slot, job_id: str, blob: bytes, spec) -> None:
-        """Run ``spec`` (a ``MapSpec`` or ``ReduceSpec``) on ``slot``, which must be idle."""
-        self.send_job(slot, job_id, blob)
-        slot.attempt = spec.attempt
-        slot.progress = None
-        slot.conn.send_bytes(wire.dumps(wire.PipeRun(spec=spec)))
+        """Run ``spec`` (a ``MapSpec`` or ``ReduceSpec``) on ``slot``, which must be idle.
+
+        An idle executor may have died unseen (killed from outside): the pipe
+        is then broken, and the attempt goes to a fresh process in the slot.
+        """
+        for tries in (1, 2):
+            try:
+                self.send_job(slot, job_id, blob)
+                slot.attempt = spec.attempt
+                slot.progress = None
+                slot.conn.send_bytes(wire.dumps(wire.PipeRun(spec=spec)))
+                return
+            except OSError:
+                slot.attempt = None
+                if tries == 2:
+                    raise
+                log.warning("executor of slot %d was gone; starting a fresh one for %s", slot.index,
+                            spec.attempt)
+                self._stop(slot, hard=True)      # same incarnation: the attempt was never under way
+                self._start(slot)
 
     def kill_attempt(self, slot: Slot) -> None:
         """Stop whatever the slot runs by killing its process; a fresh one takes its place."""
