@@ -192,9 +192,8 @@ class Master:
     def _dispatch(self, route, msg, data) -> None:
         claimed = getattr(msg, "worker_id", None)
         if claimed is not None and not self._route_ok(route, msg, claimed):
-            log.info("dropped %s claiming to come from worker %s over another connection", msg.TYPE, claimed)
-            if not isinstance(msg, wire.WorkerRegister):
-                self._reply(route, wire.Reregister(reason="a message from an earlier session of this worker"))
+            # a forgery, or a late message of a session the worker has left: no answer either way
+            log.warning("dropped %s claiming to come from worker %s over another connection", msg.TYPE, claimed)
             return
         handler = getattr(self, "_on_" + type(msg).__name__, None)
         if handler is None:

@@ -48,12 +48,14 @@ def _expect(reply, kind):
 class ClusterClient:
     """Submit jobs to, and query, the master at ``address``."""
 
-    def __init__(self, address: str, timeout: float = 10.0, config=None) -> None:
+    def __init__(self, address: str, timeout: float = 10.0, config=None, grace: float | None = None) -> None:
         if not address.startswith("tcp://"):
             raise ConfigError(f"master address {address!r} must look like tcp://host:port")
         self.address = address
         self.timeout = timeout
         self.config = config or configmod.load()
+        # how long a waiting wait() rides out a silent master (one restarting from its journal)
+        self.grace = self.config.master_grace if grace is None else float(grace)
         self.ctx = zmq.Context()
         self.rpc = RpcClient(self.ctx, address, timeout)
         try:
@@ -201,7 +203,7 @@ class JobHandle:
         A master restarted from its journal knows the job again; until it
         answers, the client retries with backoff (the RPC layer reconnects).
         """
-        grace = self.client.config.master_grace
+        grace = self.client.grace
         silent_since = None
         backoff = Backoff(base=0.2, cap=2.0)
         while True:

@@ -150,7 +150,7 @@ def test_executor_over_its_memory_cap_fails_with_a_clear_reason(make_cluster, tm
 @pytest.mark.timeout(60)
 def test_a_dead_master_is_a_clear_error_for_a_waiting_client(make_cluster, tmp_path):
     cluster = make_cluster(workers=1)
-    client = mapred.connect(cluster.master_addr, timeout=2.0)
+    client = mapred.connect(cluster.master_addr, timeout=2.0, grace=3.0)   # a master that stays dead
     try:
         handle = client.submit(wordcount(map_sleep=30.0), write_text(tmp_path / "in.txt", 10),
                                str(tmp_path / "out"))
