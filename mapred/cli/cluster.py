@@ -162,8 +162,9 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
 
 
 @cluster.command("status")
-@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False),
+              help="the directory `cluster up` used")
+@click.option("--json", "as_json", is_flag=True, help="the workers and decisions as JSON")
 @_clean
 def cluster_status(dir_, as_json):
     """Workers with their states, and each scaling decision with its reason."""
@@ -197,12 +198,12 @@ def cluster_status(dir_, as_json):
 @click.command("autoscale")
 @click.option("--master", "master_addr", required=True, help="tcp://H:P")
 @click.option("--dir", "dir_", required=True, type=click.Path(file_okay=False), help="workers' dirs and status")
-@click.option("--min-workers", default=1, show_default=True, type=click.IntRange(0))
-@click.option("--max-workers", default=4, show_default=True, type=click.IntRange(1))
-@click.option("--slots", default=1, show_default=True, type=click.IntRange(1))
-@click.option("--up-delay", default=2.0, show_default=True, type=click.FloatRange(0))
-@click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(0))
-@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.05))
+@click.option("--min-workers", default=1, show_default=True, type=click.IntRange(0), help="never fewer workers")
+@click.option("--max-workers", default=4, show_default=True, type=click.IntRange(1), help="never more workers")
+@click.option("--slots", default=1, show_default=True, type=click.IntRange(1), help="slots of each worker it starts")
+@click.option("--up-delay", default=2.0, show_default=True, type=click.FloatRange(0), help="seconds tasks must wait before the cluster grows")
+@click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(0), help="seconds a worker must be idle before it is retired")
+@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.05), help="seconds between looks at the master")
 @click.option("-v", "--verbose", is_flag=True)
 @_clean
 def autoscale(master_addr, dir_, min_workers, max_workers, slots, up_delay, idle_timeout, poll, verbose):

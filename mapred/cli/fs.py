@@ -323,7 +323,7 @@ def decommission(datanode, wait, timeout, cancel):
               help="allowed deviation from each node's fair share, as a fraction")
 @click.option("--bandwidth", default="10MB", show_default=True, help="bytes per second of moves")
 @click.option("--timeout", default=3600.0, show_default=True, help="seconds to wait")
-@click.option("--wait/--no-wait", default=True)
+@click.option("--wait/--no-wait", default=True, help="wait until the store is balanced")
 @_clean
 def balance(threshold, bandwidth, timeout, wait):
     """Move blocks from full DataNodes to empty ones (throttled) until usage is within THRESHOLD."""
