@@ -204,7 +204,7 @@ def cluster_status(dir_, as_json):
 @click.option("--up-delay", default=2.0, show_default=True, type=click.FloatRange(0), help="seconds tasks must wait before the cluster grows")
 @click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(0), help="seconds a worker must be idle before it is retired")
 @click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.05), help="seconds between looks at the master")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @_clean
 def autoscale(master_addr, dir_, min_workers, max_workers, slots, up_delay, idle_timeout, poll, verbose):
     """Grow and shrink the workers of a cluster mapred launched (started by `cluster up --max-workers`)."""
