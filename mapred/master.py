@@ -119,9 +119,7 @@ class Master:
             self.ended[end["job_id"]] = end
         for jj in replay.unfinished():
             sub = jj.submit
-            plan = JobPlan(JobSettings.from_wire(sub["settings"]), sub["job_id"],
-                           [Split.from_wire(x) for x in sub["splits"]], sub["output"], bytes(sub["blob"]),
-                           self.config, os.path.join(self.scratch, sub["job_id"]))
+            plan = self._plan(wire.loads(bytes(sub["submit"])), [bytes(sub["blob"])])   # validated again
             self.jobs[plan.job_id] = rec = JobRecord(plan, float(sub.get("submitted", time.time())))
             rec.log(f"recovered after a master restart (epoch {self.epoch}): {len(jj.commits)} committed "
                     f"task(s) kept, the rest run again")
@@ -293,7 +291,7 @@ class Master:
         rec.log(f"submitted {plan.job.name!r}: {len(plan.splits)} maps, {plan.job.num_reducers} reduces, "
                 f"output {plan.output}")
         if self.journal is not None:      # on disk before the client hears it was accepted
-            self.journal.submitted(plan.job_id, msg.settings, list(msg.splits), plan.output, plan.blob,
+            self.journal.submitted(plan.job_id, wire.dumps(dataclasses.replace(msg, rid=0)), plan.blob,
                                    rec.submitted)
         self._reply(route, wire.JobAccepted(rid=msg.rid, job_id=plan.job_id))
         self._step(dataclasses.replace(plan.submitted_event(), attempt_base=self._attempt_base()))

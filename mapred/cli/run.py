@@ -117,17 +117,16 @@ def example_main(jobfile: str, default_params: tuple = ()) -> None:
     """
     import shutil
     import tempfile
-    from mapred.cli import main
     args = sys.argv[1:]
     if args:
-        main(["run", jobfile, *args], prog_name=f"python {jobfile}")
+        run.main([jobfile, *args], prog_name=f"python {jobfile}")
         return
     data = os.path.join(os.path.dirname(os.path.abspath(jobfile)), "data")
     out = tempfile.mkdtemp(prefix="mapred-example-")
     try:
         params = [x for p in default_params for x in ("--param", p)]
         try:
-            main(["run", jobfile, data, "-o", out, "--overwrite", *params], standalone_mode=False)
+            run.main([jobfile, data, "-o", out, "--overwrite", *params], standalone_mode=False)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)

@@ -133,10 +133,9 @@ class MasterJournal:
         self._f = open(self.path, "ab")
 
     # ------------------------------------------------------------------ records
-    def submitted(self, job_id: str, settings: dict, splits: list, output: str, blob: bytes,
-                  submitted: float) -> None:
-        self._append({"t": "submit", "job_id": job_id, "settings": settings, "splits": splits,
-                      "output": output, "blob": blob, "submitted": submitted})
+    def submitted(self, job_id: str, submit: bytes, blob: bytes, submitted: float) -> None:
+        """``submit``: the client's ``SubmitJob`` as ``wire.dumps`` wrote it; ``blob``: the job's code."""
+        self._append({"t": "submit", "job_id": job_id, "submit": submit, "blob": blob, "submitted": submitted})
 
     def committed(self, job_id: str, task: str, attempt: str, worker: str, output, counters: dict) -> None:
         self._append({"t": "commit", "job_id": job_id, "task": task, "attempt": attempt, "worker": worker,
