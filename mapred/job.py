@@ -101,8 +101,9 @@ class Job:
 
     @property
     def map_only(self) -> bool:
-        """True when the job has no reducer: map output is the job's output."""
-        return self.reducer is None and self.reduce_batch is None and self.reduce_stream is None
+        """No reduce phase: no reducer, or zero reducers asked for (Hadoop's rule: maps write the output)."""
+        return ((self.reducer is None and self.reduce_batch is None and self.reduce_stream is None)
+                or self.num_reducers == 0)
 
     def functions(self) -> dict:
         """The functions a task calls, by role (a fresh set per task; plain jobs share theirs).

@@ -18,6 +18,19 @@ from mapred.io.fs import get_fs
 
 SUCCESS = "_SUCCESS"
 TEMPORARY = "_temporary"
+_temp_outputs: list[str] = []
+
+
+def temp_output() -> str:
+    """A fresh local directory for a job run with ``output=None``, removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+    path = tempfile.mkdtemp(prefix="mapred-out-")
+    if not _temp_outputs:
+        atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _temp_outputs])
+    _temp_outputs.append(path)
+    return path
 
 
 def part_name(index: int, fmt: str) -> str:
@@ -156,7 +169,7 @@ class PartOutput:
         fs = get_fs(output)
         self.name = part_name(index, fmt)
         path = fs.join(temp_dir(output, attempt), self.name)
-        self.f = None if fmt == "dataset" else fs.open_write(path)
+        self.f = None if fmt == "dataset" else _Counted(fs.open_write(path))
         self.writer = DatasetWriter(fs, path) if fmt == "dataset" else open_writer(self.f, fmt)
         self.write = self.writer.write
         self.write_arrays = self.writer.write_arrays
@@ -166,12 +179,23 @@ class PartOutput:
         self.writer.close()
         if self.f is None:
             return 0
-        try:
-            size = int(self.f.tell())
-        except (OSError, ValueError, AttributeError):
-            size = 0
         self.f.close()
-        return size
+        return self.f.written
+
+
+class _Counted:
+    """A file wrapper counting the bytes written: the store's writers cannot ``tell()``."""
+
+    def __init__(self, f) -> None:
+        self.f, self.written = f, 0
+
+    def write(self, data) -> int:
+        self.f.write(data)
+        self.written += len(data) if not isinstance(data, memoryview) else data.nbytes
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
 
 
 def temp_dir(output: str, attempt: str) -> str:

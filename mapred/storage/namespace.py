@@ -42,8 +42,8 @@ class FileNode:
 
     @property
     def length(self) -> int:
-        """The file's length: the sum of its blocks."""
-        return sum(length for _, length in self.blocks)
+        """The file's length: the sum of its blocks (each entry starts ``block_id, length``)."""
+        return sum(b[1] for b in self.blocks)
 
 
 @dataclass

@@ -218,7 +218,7 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
     n_in, n_out = _map_loop(split, reader, fns, spec.batch_lines, counters, collect, pos,
                             spec.input_mode, getattr(sink, "collect_arrays", None),
                             getattr(sink, "collect_many", None))
-    counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_read)
+    counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_owned)
     if job.map_only:
         files = sink()
         result: dict = {"files": files, "output": spec.output}
@@ -248,7 +248,7 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
     length = max(1, split.end - split.start)
 
     def live() -> dict:
-        return {"map": {"input_records": n_in, "output_records": n_out, "input_bytes": reader.bytes_read},
+        return {"map": {"input_records": n_in, "output_records": n_out, "input_bytes": reader.bytes_owned},
                 **mapred_user_counters()}
 
     if fns.map_stream is not None:
@@ -262,14 +262,14 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
                 n_out += collect_many(out)
             else:
                 n_out += _emit_all(out, collect, "map_batch", collect_arrays)
-            pos.report(reader.bytes_read / length, live())
+            pos.report(reader.bytes_owned / length, live())
     else:
         mapper = fns.mapper
         for key, value in source:
             pos.offset = key
             n_in += 1
             if not n_in & 0x3FF:    # every 1,024 records: reading the clock per record would cost more
-                pos.report(reader.bytes_read / length, live())
+                pos.report(reader.bytes_owned / length, live())
             out = mapper(key, value)
             if out is None:
                 continue

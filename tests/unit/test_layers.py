@@ -23,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAYERS = [
     ("base", ["mapred.types", "mapred.errors", "mapred.version", "mapred.progress"]),
     ("user", ["mapred.config", "mapred.job", "mapred.core", "mapred.core."]),
+    ("security", ["mapred.security", "mapred.security."]),   # keys and tokens: the transport checks them
     ("net", ["mapred.net", "mapred.net."]),
-    ("security", ["mapred.security", "mapred.security."]),
     ("storage", ["mapred.storage", "mapred.storage."]),
     ("io", ["mapred.io", "mapred.io.", "mapred.formats", "mapred.formats."]),
     ("shuffle", ["mapred.shuffle", "mapred.shuffle.", "mapred.taskcontext"]),

@@ -151,7 +151,7 @@ def test_commit_takes_only_plain_part_names_from_inside_the_attempt(tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("keep me")
     out = tmp_path / "out"
-    commit.claim_output(str(out))
+    commit.refuse_foreign_output(str(out))
     for name in (str(victim), "../victim", "..", "_SUCCESS", "a/b"):
         with pytest.raises(ProtocolError):
             commit.commit_task(str(out), "job1-m-00000-0", [name])
