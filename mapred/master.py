@@ -66,6 +66,7 @@ class JobRecord:
     submitted: float
     finished: float | None = None
     lines: list = field(default_factory=list)
+    submitter: str = ""
 
     def log(self, text: str) -> None:
         """Append a timestamped line to the job's log (bounded by ``MAX_LOG_LINES``)."""
@@ -217,7 +218,7 @@ class Master:
         except (ValueError, KeyError, TypeError) as exc:
             self._reply(route, wire.Error(rid=msg.rid, kind="ConfigError", message=f"bad job submission: {exc}"))
             return
-        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time())
+        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time(), submitter=msg.submitter)
         rec.log(f"submitted {plan.job.name!r}: {len(plan.splits)} maps, {plan.job.num_reducers} reduces, "
                 f"output {plan.output}")
         self._reply(route, wire.JobAccepted(rid=msg.rid, job_id=plan.job_id))

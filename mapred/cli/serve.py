@@ -56,10 +56,13 @@ def bind(host: str, port: int, any_port: bool) -> socket.socket:
 @click.option("--router", "routers", multiple=True, envvar="MAPRED_SERVICE_ROUTERS",
               help="extra router module to mount (repeatable)")
 @click.option("--max-body", default=16 << 30, show_default=True, type=click.IntRange(1),
+              envvar="MAPRED_SERVICE_MAX_BODY",
               help="bytes; larger request bodies get 413")
 @click.option("--max-in-flight", default=64, show_default=True, type=click.IntRange(1),
+              envvar="MAPRED_SERVICE_MAX_IN_FLIGHT",
               help="concurrent requests; more get 503 + Retry-After")
 @click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1),
+              envvar="MAPRED_SERVICE_BODY_TIMEOUT",
               help="seconds a request body may stall before 408")
 @click.option("--redirect-base", default="", help="where WebHDFS data steps are redirected (default: here)")
 @click.option("-v", "--verbose", is_flag=True)

@@ -66,6 +66,7 @@ class TextWriter:
     def __init__(self, f) -> None:
         self.f = f
         self.records = 0
+        self.offset = 0          # bytes handed to ``f`` so far (where the next flushed line starts)
         self.buf: list[str] = []
 
     def write(self, key: Any, value: Any) -> None:
@@ -82,7 +83,9 @@ class TextWriter:
     def flush(self) -> None:
         """Write the buffered lines to the file."""
         if self.buf:
-            self.f.write("".join(self.buf).encode("utf-8", errors="surrogateescape"))
+            data = "".join(self.buf).encode("utf-8", errors="surrogateescape")
+            self.f.write(data)
+            self.offset += len(data)
             self.buf = []
 
     def close(self) -> None:
@@ -152,14 +155,22 @@ class DatasetWriter:
 class PartOutput:
     """The part one attempt writes under ``OUT/_temporary/<attempt>/``: its writer and what it owns."""
 
-    def __init__(self, output: str, attempt: str, index: int, fmt: str) -> None:
+    def __init__(self, output: str, attempt: str, index: int, fmt: str, indexed: bool = False) -> None:
         fs = get_fs(output)
         self.name = part_name(index, fmt)
         path = fs.join(temp_dir(output, attempt), self.name)
         self.f = None if fmt == "dataset" else fs.open_write(path)
         self.writer = DatasetWriter(fs, path) if fmt == "dataset" else open_writer(self.f, fmt)
+        if indexed and fmt in ("text", "msgpack"):     # a reduce part: sorted keys, so index them
+            from mapred.io.keyindex import IndexedWriter
+            self.writer = IndexedWriter(self.writer, fmt)
         self.write = self.writer.write
         self.write_arrays = self.writer.write_arrays
+
+    def report(self) -> dict:
+        """What the attempt reports about its output: the files, and the part's key index if it has one."""
+        index = self.writer.index() if hasattr(self.writer, "index") else None
+        return {"files": [self.name], **({"index": {self.name: index}} if index is not None else {})}
 
     def close(self) -> int:
         """Finish the part; return the bytes written (0 where the file system cannot say)."""

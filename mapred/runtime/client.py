@@ -12,6 +12,7 @@ signature of ``LocalCluster.run`` and returns the same ``Result``.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 
@@ -44,10 +45,11 @@ def _expect(reply, kind):
 class ClusterClient:
     """Submit jobs to, and query, the master at ``address``."""
 
-    def __init__(self, address: str, timeout: float = 10.0, config=None) -> None:
+    def __init__(self, address: str, timeout: float = 10.0, config=None, user: str | None = None) -> None:
         if not address.startswith("tcp://"):
             raise ConfigError(f"master address {address!r} must look like tcp://host:port")
         self.address = address
+        self.user = user or submitting_user()
         self.timeout = timeout
         self.config = config or configmod.load()
         self.ctx = zmq.Context()
@@ -112,7 +114,8 @@ class ClusterClient:
                             slots=max(1, slots))
         holds = PathHolds(plan.job_id, inputs, plan.output)
         holds.renew(time.monotonic())     # before the master sees it: no window for a cleanup run
-        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job, splits=list(plan.splits), output=plan.output)
+        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job, splits=list(plan.splits), output=plan.output,
+                             submitter=self.user)
         try:
             accepted = self._call(msg, wire.JobAccepted, plan.blob, retry=False)
         except BaseException:
@@ -196,6 +199,15 @@ class JobHandle:
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r} on {self.client.address})"
+
+
+def submitting_user() -> str:
+    """Who submits: ``$MAPRED_USER``, else the login name (the owner the service shows jobs to)."""
+    import getpass
+    try:
+        return os.environ.get("MAPRED_USER") or getpass.getuser()
+    except (KeyError, OSError):      # no passwd entry for this uid (containers)
+        return ""
 
 
 def connect(address: str, timeout: float = 10.0, **kwargs) -> ClusterClient:

@@ -85,6 +85,7 @@ class JobPlan:
     config: Config
     work_dir: str
     started: float = field(default_factory=time.time)
+    part_index: dict = field(default_factory=dict)   # part name -> key index of committed parts
 
     @classmethod
     def make(cls, job, inputs, output: str, config: Config, work_root: str, overwrite: bool,
@@ -130,6 +131,7 @@ class JobPlan:
         """
         if c.attempt.task.kind == TaskKind.REDUCE or self.job.map_only:
             commit.commit_task(self.output, str(c.attempt), list(c.output["files"]))
+            self.part_index.update(c.output.get("index") or {})   # goes into _SUCCESS (io.keyindex)
 
     def apply_discard(self, d: act.DiscardAttempt) -> None:
         """Remove a losing or failed attempt's temporary output (and a map's local output)."""
@@ -142,7 +144,8 @@ class JobPlan:
         if self.job.output_format == "dataset":
             fs = get_fs(self.output)
             finish_parts(self.output, [n for n in fs.listdir(self.output) if n.startswith("part-")])
-        commit.commit_job(self.output, {"job_id": self.job_id, "job": self.job.name, "counters": c.counters})
+        commit.commit_job(self.output, {"job_id": self.job_id, "job": self.job.name, "counters": c.counters,
+                                        "index": self.part_index})   # the parts' key indexes (io.keyindex)
 
     def finish(self, done: act.JobFinished) -> None:
         """Drop map outputs; remove the output of a job that did not succeed."""

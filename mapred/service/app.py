@@ -39,6 +39,9 @@ log = logging.getLogger("mapred.service")
 #: Router modules every service mounts, in order.  Add yours here (one line).
 ROUTERS = [
     "mapred.service.health",
+    "mapred.service.webhdfs",
+    "mapred.service.jobs",
+    "mapred.service.results",
     "mapred.service.metrics",
 ]
 
@@ -105,7 +108,12 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        return error_response(request, se.ApiError(400, _describe(exc), "BadRequest", "IllegalArgumentException"))
+        message = None
+        if _is_webhdfs(request):
+            from mapred.service.webhdfs import unknown_op_message
+            message = unknown_op_message(request)
+        return error_response(request, se.ApiError(400, message or _describe(exc), "BadRequest",
+                                                   "IllegalArgumentException"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

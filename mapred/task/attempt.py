@@ -355,7 +355,7 @@ def _run_reduce(job, spec: ReduceSpec, fns: TaskFunctions, ctx, pos: _Position) 
     pos.phase = "fetch"
     configure_fetch(spec.shuffle)
     runs = open_partition_runs(spec.sources, partition, spec.work_dir)
-    writer = PartOutput(spec.output, spec.attempt, partition, job.output_format)
+    writer = PartOutput(spec.output, spec.attempt, partition, job.output_format, indexed=True)
     try:
         n_out = 0
         if fns.reducer_init is not None:
@@ -380,7 +380,7 @@ def _run_reduce(job, spec: ReduceSpec, fns: TaskFunctions, ctx, pos: _Position) 
         shutil.rmtree(spec.work_dir, ignore_errors=True)
     counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
                 "output_bytes": out_bytes, "millis": int((time.perf_counter() - started) * 1000)}
-    return AttemptResult({"files": [writer.name]}, {"reduce": counters})
+    return AttemptResult(writer.report(), {"reduce": counters})
 
 
 def _reduce_records(runs, spec: ReduceSpec, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:
