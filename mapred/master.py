@@ -244,11 +244,14 @@ class Master:
 
     def _on_ListJobs(self, route, msg: wire.ListJobs, data) -> None:
         jobs = [job_summary(self.core, rec) for rec in self.jobs.values()]
+        now = time.monotonic()
         workers = [{"worker_id": w.worker_id, "host": w.host, "slots": w.slots, "pid": w.pid,
-                    "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id),
+                    "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id), "memory": w.memory,
                     "running": self.core.running_on(w.worker_id),
                     "state": self.core.workers[w.worker_id].state if w.worker_id in self.core.workers
-                    else "LOST", "needed_outputs": len(self.core.needed_outputs(w.worker_id))}
+                    else "LOST", "needed_outputs": len(self.core.needed_outputs(w.worker_id)),
+                    "heartbeat_age_s": round(now - self.core.workers[w.worker_id].last_seen, 3)
+                    if w.worker_id in self.core.workers else None}
                    for w in self.workers.values()]
         self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers,
                                         cluster={"waiting_tasks": self.core.waiting_tasks()}))
