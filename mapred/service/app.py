@@ -42,7 +42,9 @@ ROUTERS = [
     "mapred.service.webhdfs",
     "mapred.service.jobs",
     "mapred.service.results",
+    "mapred.service.cluster",
     "mapred.service.metrics",
+    "mapred.service.page",
 ]
 
 
@@ -50,7 +52,7 @@ def create_app(settings: ServiceSettings, backend: Backend | None = None) -> Fas
     """The whole service for ``settings``: routes, auth, limits, metrics, error shapes."""
     app = FastAPI(title="mapred", version=__version__,
                   description="The mapred service: WebHDFS v1 files, jobs and results, metrics, a status page.",
-                  docs_url="/docs", redoc_url=None)
+                  docs_url=None, redoc_url=None)   # Swagger UI would load from a CDN: the schema is at /openapi.json
     app.state.settings = settings
     app.state.backend = backend or Backend(settings)
     app.state.tokens = TokenStore(settings.token_file)
