@@ -122,15 +122,27 @@ def _install_errors(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
-        elif exc.status_code == 405:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
-        return error_response(request, se.ApiError(exc.status_code, message, headers=dict(exc.headers or {})))
+            headers["Allow"] = ", ".join(_allowed(request))
+        return error_response(request, se.ApiError(exc.status_code, message, headers=headers))
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception):
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         return error_response(request, se.ApiError(500, f"internal error: {type(exc).__name__}: {exc}",
                                                    "InternalError", "RuntimeException"))
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 def _describe(exc: RequestValidationError) -> str:
@@ -158,6 +170,8 @@ def _openapi(app: FastAPI) -> dict:
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
             statuses = [400, *_ALWAYS]
+            if "{" in path:              # a value the path pattern cannot take leaves no route: 404
+                statuses.append(404)
             if op.get("security"):
                 statuses += list(_AUTH)
             if method in ("put", "post"):
