@@ -42,7 +42,7 @@ log = logging.getLogger("mapred.service.webhdfs")
 router = APIRouter(tags=["webhdfs"])
 PREFIX = "/webhdfs/v1"
 APPEND_DIR = "/.mapred-service/appends"   # hidden staging of appended bytes (moved by concat)
-WRITE_CHUNK = 1 << 20                     # body bytes handed to the block writer at once
+WRITE_CHUNK = 4 << 20                     # body bytes handed to the block writer at once
 READ_PIECE = 4 << 20                      # bytes per DataNode read while streaming OPEN
 LIST_BATCH = 1000                         # entries per LISTSTATUS_BATCH answer (Hadoop's dfs.ls.limit)
 
@@ -373,12 +373,12 @@ async def _receive(request: Request, store, p: str, **create) -> int:
     try:
         async for chunk in request.stream():
             buf += chunk
-            if len(buf) >= WRITE_CHUNK:
-                await run_in_threadpool(writer.write, bytes(buf))
+            if len(buf) >= WRITE_CHUNK:      # the writer copies what it keeps: hand it the buffer itself
+                await run_in_threadpool(writer.write, buf)
                 written += len(buf)
                 buf = bytearray()
         if buf:
-            await run_in_threadpool(writer.write, bytes(buf))
+            await run_in_threadpool(writer.write, buf)
             written += len(buf)
         await run_in_threadpool(writer.close)
     except BaseException as exc:
