@@ -19,6 +19,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -36,6 +37,7 @@ class ServiceMetrics:
     """One registry per app (tests make many apps in one process)."""
 
     def __init__(self) -> None:
+        disable_created_metrics()      # no *_created series: they double every counter for no reader
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("mapred_http_requests_total", "HTTP requests answered",
                                 ["route", "method", "status"], registry=self.registry)
@@ -103,7 +105,6 @@ class ClusterCollector:
     def _compute(info: dict):
         jobs = GaugeMetricFamily("mapred_jobs", "jobs the master knows, by state", labels=["state"])
         counts = {s: 0 for s in JOB_STATES}
-        running = 0
         for j in info["jobs"]:
             counts[j["state"]] = counts.get(j["state"], 0) + 1
         for state, n in sorted(counts.items()):

@@ -53,3 +53,23 @@ def test_metrics_names_and_cluster_gauges(service):
     assert 'mapred_datanodes{state="live"} 2.0' in text
     assert 'mapred_up{component="master"} 1.0' in text and 'mapred_up{component="namenode"} 1.0' in text
     assert "mapred_store_capacity_bytes" in text and 'mapred_store_blocks{health="corrupt"}' in text
+
+
+def test_metric_names_follow_prometheus_conventions(service):
+    from prometheus_client.parser import text_string_to_metric_families
+    with service.client() as c:
+        c.get("/api/v1/jobs")
+        text = c.get("/metrics").text
+    families = list(text_string_to_metric_families(text))
+    assert families
+    for fam in families:
+        assert fam.name.startswith("mapred_"), fam.name
+        for sample in fam.samples:
+            assert not {"job", "job_id", "path", "user"} & set(sample.labels), sample
+            if fam.type == "counter":
+                assert sample.name.endswith(("_total", "_created")), sample.name
+        if "seconds" in fam.name or "bytes" in fam.name:
+            assert fam.name.endswith(("_seconds", "_bytes")), fam.name
+    routes = {s.labels["route"] for f in families if f.name == "mapred_http_requests" for s in f.samples
+              if "route" in s.labels}
+    assert "/api/v1/jobs" in routes and all("{" in r or r.count("/") < 6 for r in routes)
