@@ -255,3 +255,27 @@ def test_too_many_in_flight_is_503_with_retry_after(service):
         while c.get(W + "/", params={"op": "LISTSTATUS"}).status_code != 200:
             assert time.monotonic() < deadline
         assert 'mapred_http_refusals_total{reason="overloaded"}' in c.get("/metrics").text
+
+
+def test_chunked_body_over_the_limit_is_cut_and_nothing_stored(service):
+    """A body with no Content-Length is counted as it comes: past the limit it is 413 and aborted."""
+    import asyncio
+
+    from mapred.service.app import create_app
+    from mapred.service.settings import ServiceSettings
+    app = create_app(ServiceSettings(namenode=service.cluster.storage.namenode_addr, master=service.master,
+                                     token_file=service.token_file, max_body_bytes=3_000_000))
+
+    async def go():
+        async def body():
+            for _ in range(10):
+                yield b"z" * 1_000_000
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc",
+                                     headers={"Authorization": f"Bearer {service.admin_token}"}) as c:
+            r = await c.put(W + "/data/chunked", params={"op": "CREATE", "data": "true"}, content=body())
+            assert r.status_code == 413 and "limit of 3000000 bytes" in r.json()["RemoteException"]["message"]
+    asyncio.run(go())
+    app.state.backend.close()
+    with service.client() as c:
+        assert c.get(W + "/data/chunked", params={"op": "GETFILESTATUS"}).status_code == 404
