@@ -58,12 +58,13 @@ function bytes(n) {
 
 function seconds(s) { return s == null ? "" : (s < 60 ? s.toFixed(1) + " s" : (s / 60).toFixed(1) + " min"); }
 
-function bar(phase, fraction, state) {
-  const pct = Math.round(100 * (fraction || 0));
+function bar(phase, fraction, state, total) {
+  const pct = total === 0 ? 0 : Math.round(100 * (fraction || 0));   // a phase with no tasks (map-only) stays empty
   const b = el("div", {"class": "bar", "data-phase": phase, role: "progressbar", "aria-valuemin": "0",
                        "aria-valuemax": "100", "aria-valuenow": String(pct)}, el("span"));
   b.firstChild.style.width = pct + "%";
-  if (state === "FAILED" || state === "KILLED") b.classList.add("failed"); else if (pct === 100) b.classList.add("done");
+  if (total === 0) b.title = "no tasks in this phase";
+  else if (state === "FAILED" || state === "KILLED") b.classList.add("failed"); else if (pct === 100) b.classList.add("done");
   return b;
 }
 
@@ -88,8 +89,8 @@ async function drawIndex() {
     `${f.under_replicated} under-replicated, ${f.corrupt} corrupt, ${f.missing} missing` + (f.safemode ? "; SAFE MODE" : "");
   fill("jobs", jobs.jobs.slice().reverse().map(j => el("tr", {"data-job": j.job_id},
     el("td", {}, el("a", {href: "/jobs/" + encodeURIComponent(j.job_id), text: j.job_id})), el("td", {}, j.name),
-    el("td", {}, stateBadge(j.state)), el("td", {}, bar("map", j.phases.map.fraction, j.state)),
-    el("td", {}, bar("reduce", j.phases.reduce.fraction, j.state)),
+    el("td", {}, stateBadge(j.state)), el("td", {}, bar("map", j.phases.map.fraction, j.state, j.phases.map.total)),
+    el("td", {}, bar("reduce", j.phases.reduce.fraction, j.state, j.phases.reduce.total)),
     el("td", {}, seconds(j.duration_s)), el("td", {}, j.submitter))));
   return true;
 }
@@ -109,9 +110,9 @@ async function drawJob() {
     "running for " + seconds(Date.now() / 1000 - j.submitted);
   for (const phase of ["map", "reduce"]) {
     const p = j.phases[phase];
-    const fresh = bar(phase, p.fraction, j.state);
+    const fresh = bar(phase, p.fraction, j.state, p.total);
     document.querySelector(`#job .bar[data-phase=${phase}]`).replaceWith(fresh);
-    document.querySelector(`.phase-text[data-phase=${phase}]`).textContent = `${p.done}/${p.total} tasks`;
+    document.querySelector(`.phase-text[data-phase=${phase}]`).textContent = p.total ? `${p.done}/${p.total} tasks` : "no tasks";
   }
   const err = j.error || {};
   document.getElementById("job-error").hidden = !err.message;
@@ -146,7 +147,7 @@ async function drawStore() {
   const crumbs = document.getElementById("crumbs");
   const parts = path.split("/").filter(Boolean);
   const links = [el("a", {href: "/store/", text: "/"})];
-  parts.forEach((p, i) => links.push(el("a", {href: "/store/" + parts.slice(0, i + 1).map(encodeURIComponent).join("/"), text: p}), " / "));
+  parts.forEach((p, i) => links.push(" ", el("a", {href: "/store/" + parts.slice(0, i + 1).map(encodeURIComponent).join("/"), text: p}), " /"));
   crumbs.replaceChildren(...links);
   const enc = parts.map(encodeURIComponent).join("/");
   const [listing, summary] = await Promise.all([api(`/webhdfs/v1/${enc}?op=LISTSTATUS`), api(`/webhdfs/v1/${enc}?op=GETCONTENTSUMMARY`)]);
