@@ -132,7 +132,11 @@ async def load(url: str, token: str, clients: int, seconds: float, make_request,
             while time.monotonic() < stop:
                 method, path, params, want = make_request(rng)
                 start = time.perf_counter()
-                r = await c.request(method, path, params=params)
+                try:
+                    r = await c.request(method, path, params=params)
+                except httpx.TransportError:          # a dropped connection is an error, not the end
+                    errors += 1
+                    continue
                 latencies.append(time.perf_counter() - start)
                 if not check(r, want):
                     errors += 1
