@@ -36,6 +36,9 @@ def _register() -> None:
     from mapred.cli.cleanup import COMMANDS as cleanup_commands
     for command in cleanup_commands:
         main.add_command(command)
+    from mapred.cli.convert import COMMANDS as format_commands   # convert, split
+    for command in format_commands:
+        main.add_command(command)
 
 
 _register()

@@ -248,6 +248,21 @@ def _next_line(f: BinaryIO, pos: int, meter) -> int:
         pos += len(data)
 
 
+def json_line(value: Any) -> str:
+    """One value as a JSON line for people (bytes as escaped text, tuples as lists, numpy as lists)."""
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(obj):
+    if isinstance(obj, (bytes, bytearray)):
+        return bytes(obj).decode("utf-8", errors="backslashreplace")
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    return repr(obj)
+
+
 def as_record(key: Any, value: Any) -> Any:
     """What a record writer stores for a pair: the value when it is a record, else ``{key, value}``."""
     if isinstance(value, dict):

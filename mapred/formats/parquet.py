@@ -318,15 +318,17 @@ class Writer:
         self._write_table(pa.table(cols))
 
     def _write_table(self, table) -> None:
+        """A whole ``pyarrow.Table`` (or batch) as row groups: the Arrow fast path, no Python per row."""
         import pyarrow as pa
         if self.buf:
             self.flush()
-        if hasattr(table, "to_batches") is False:
+        if not hasattr(table, "to_batches"):
             table = pa.Table.from_batches([table])
         if self.schema is None:
             self.schema = schemamod.from_arrow(table.schema)
             self.checker = RecordChecker(self.schema)
-        target = schemamod.to_arrow(self.schema)
+            self.arrow_schema = table.schema        # keep the input's own types (timestamps, int32, ...)
+        target = getattr(self, "arrow_schema", None) or schemamod.to_arrow(self.schema)
         try:
             table = table.select(target.names).cast(target)
         except Exception as exc:  # noqa: BLE001 - a column the schema cannot hold
@@ -363,7 +365,7 @@ class Writer:
                 self.bad.add(SchemaError(why, r, self.part))
         if not good:
             return
-        arrow_schema = schemamod.to_arrow(self.schema)
+        arrow_schema = getattr(self, "arrow_schema", None) or schemamod.to_arrow(self.schema)
         self._writer(arrow_schema).write_table(pa.Table.from_pylist(good, schema=arrow_schema))
         self.records += len(good)
 
@@ -371,7 +373,8 @@ class Writer:
         self.flush()
         if self.writer is None:
             import pyarrow as pa
-            sch = schemamod.to_arrow(self.schema) if self.schema else pa.schema([])
+            sch = getattr(self, "arrow_schema", None) or (schemamod.to_arrow(self.schema) if self.schema
+                                                          else pa.schema([]))
             self._writer(sch)
         self.writer.close()
 

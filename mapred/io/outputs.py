@@ -185,11 +185,7 @@ class PartOutput:
         options = dict(options or {})
         self.name = part_name(index, fmt, options)
         path = fs.join(temp_dir(output, attempt), self.name)
-<<<<<<< HEAD
         self.f = None if fmt == "dataset" else _Counted(fs.open_write(path))
-        self.writer = DatasetWriter(fs, path) if fmt == "dataset" else open_writer(self.f, fmt)
-=======
-        self.f = None if fmt == "dataset" else fs.open_write(path)
         self.inner = None
         if fmt == "dataset":
             self.writer = DatasetWriter(fs, path)
@@ -205,7 +201,6 @@ class PartOutput:
                                                                                        self.name)
         else:
             self.writer = open_writer(self.f, fmt)
->>>>>>> 857e054 (mapred.formats: CSV, JSON lines, Parquet, Avro, a sequence file and compressed text as job inputs and outputs)
         self.write = self.writer.write
         self.write_arrays = self.writer.write_arrays
 
