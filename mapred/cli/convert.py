@@ -54,9 +54,9 @@ def _common(fn):
 
 def _summary(result) -> None:
     counters = result.counters
-    written = sum(v.get("output_records", 0) for g, v in counters.items() if g in ("map", "reduce"))
+    written = counters.get("formats", {}).get("records_written", 0)
     bad = counters.get("formats", {}).get("bad_records", 0)
-    notes = {k: v for k, v in counters.get("formats", {}).items() if k != "bad_records"}
+    notes = {k: v for k, v in counters.get("formats", {}).items() if k not in ("bad_records", "records_written")}
     click.echo(f"wrote {written} records to {result.path} ({result.elapsed:.2f}s)"
                + (f"; {bad} bad records under {result.path}/_bad_records/" if bad else "")
                + (f"; {json.dumps(notes)}" if notes else ""), err=True)

@@ -209,6 +209,7 @@ class Writer:
                                   self.pending[0] if self.pending else None, self.part) from None
             self.avro_schema = schemamod.to_avro(self.schema)
         self.parsed = fastavro.parse_schema(self.avro_schema)
+        self.names = {f["name"] for f in self.avro_schema["fields"]}   # fastavro ignores unknown fields
         self.writer = AvroWriter(self.f, self.parsed, codec=self.codec, sync_interval=self.sync_interval)
         pending, self.pending = self.pending, []
         for r in pending:
@@ -217,11 +218,15 @@ class Writer:
     def _write(self, record) -> None:
         from fastavro.validation import validate
         try:
-            ok = isinstance(record, dict) and validate(record, self.parsed, raise_errors=False, strict=True)
+            ok = isinstance(record, dict) and record.keys() <= self.names and \
+                validate(record, self.parsed, raise_errors=False, strict=True)
         except Exception:  # noqa: BLE001 - validation of a strange value
             ok = False
         if not ok:
             why = schemamod.misfit(record, self.schema) if self.schema else None
+            if why is None and isinstance(record, dict):
+                extra = sorted(set(record) - self.names)
+                why = f"field {extra[0]!r} is not in the schema" if extra else None
             self.bad.add(SchemaError(why or "does not fit the Avro schema", record, self.part))
             return
         self.writer.write(record)

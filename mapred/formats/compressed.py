@@ -284,12 +284,10 @@ class SeekableZstdWriter:
     def write(self, data) -> int:
         self.buf += data
         while len(self.buf) >= self.frame_bytes:
-            cut = self.buf.rfind(b"\n", 0, len(self.buf))
-            cut = cut + 1 if cut >= 0 else len(self.buf)
+            cut = self.buf.rfind(b"\n", 0, self.frame_bytes)     # frames end after a newline when they can
+            cut = cut + 1 if cut >= 0 else self.frame_bytes
             self._frame(bytes(self.buf[:cut]))
             del self.buf[:cut]
-            if cut == 0:
-                break
         return len(data)
 
     def _frame(self, data: bytes) -> None:

@@ -83,7 +83,8 @@ def plan(path: str, split_size: int, options: dict) -> list:
         for b, _, _ in blocks[1:]:
             if b <= starts[-1]:
                 continue
-            r = resolve_boundary(f, b, size, delim.encode(), quote.encode(), opts.get("probe_bytes", PROBE_BYTES))
+            r = resolve_boundary(f, b, size, delim.encode(), quote.encode(), opts.get("probe_bytes", PROBE_BYTES),
+                                 opts.get("max_probe_bytes", MAX_PROBE_BYTES))
             if r is None:
                 return [_whole(path, data_start, size, opts,
                                f"quoting near byte offset {b} leaves the record boundary undecidable: read unsplit")]
@@ -167,7 +168,8 @@ def _types(names: list, sample: list, opts: dict) -> list:
     return out
 
 
-def resolve_boundary(f, b: int, size: int, delim: bytes, quote: bytes, probe: int) -> int | None:
+def resolve_boundary(f, b: int, size: int, delim: bytes, quote: bytes, probe: int,
+                     max_probe: int = MAX_PROBE_BYTES) -> int | None:
     """The first record start at or after byte ``b``, or ``None`` when quoting leaves it undecidable."""
     window = probe
     while True:
@@ -187,7 +189,7 @@ def resolve_boundary(f, b: int, size: int, delim: bytes, quote: bytes, probe: in
             return b - 1 + alive[0]
         if len(alive) == 1 and at_eof:
             return size
-        if not alive or window >= MAX_PROBE_BYTES or at_eof:
+        if not alive or window >= max_probe or at_eof:
             return None
         window *= 4
 
@@ -343,7 +345,8 @@ class Reader:
         """Blocks as ``pyarrow.Table``: columns cast from strings by Arrow (C speed); a block that
         does not cast takes the per-row path, which names its bad rows."""
         import pyarrow as pa
-        from mapred.formats.schema import to_arrow, Schema, Field
+
+        from mapred.formats.schema import Field, Schema, to_arrow
         target = to_arrow(Schema(tuple(Field(n, t) for n, t in zip(self.names, self.types))))
         for locs, rows in self._rows():
             if not rows:

@@ -356,6 +356,15 @@ def _note_formats(ctx, format_reader, bad: BadRecords, result: dict) -> None:
         result["bad"] = names
 
 
+def _count_written(part: PartOutput) -> None:
+    """Records a record-format part holds (a map_batch may hand its writer whole tables)."""
+    if part.name.endswith(RECORD_SUFFIXES):
+        ctxmod.counter("formats", "records_written", part.writer.records)
+
+
+RECORD_SUFFIXES = (".csv", ".jsonl", ".parquet", ".avro", ".seq", ".gz", ".bz2", ".zst")
+
+
 def _open_map_only_sink(job, spec: MapSpec, bad: BadRecords):
     """A writer for a map-only task's part; returns (finish() -> files, collect)."""
     part = PartOutput(spec.output, spec.attempt, spec.task_index, job.output_format,
@@ -363,6 +372,7 @@ def _open_map_only_sink(job, spec: MapSpec, bad: BadRecords):
 
     def finish() -> list[str]:
         part.close()
+        _count_written(part)
         return [part.name]
 
     finish.collect_arrays = part.write_arrays
@@ -402,6 +412,7 @@ def _run_reduce(job, spec: ReduceSpec, fns: TaskFunctions, ctx, pos: _Position) 
         out_bytes = writer.close()
         # fetched segments spilled by the shuffle are this attempt's alone: gone with it
         shutil.rmtree(spec.work_dir, ignore_errors=True)
+        _count_written(writer)
     counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
                 "output_bytes": out_bytes, "millis": int((time.perf_counter() - started) * 1000)}
     output = {"files": [writer.name]}
