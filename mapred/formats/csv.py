@@ -247,11 +247,8 @@ class Reader:
         self.notes: dict = {"unsplit_files": 1} if self.opts.get("note") else {}
 
     # -- raw records: (offset, text) -------------------------------------------------
-    def _raw_blocks(self) -> Iterator[tuple[list, list]]:
-        """Blocks of ``(offsets, texts)``: each text one record (embedded newlines kept)."""
-        if self.opts.get("stream"):
-            yield from self._stream_blocks()
-            return
+    def _byte_chunks(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, bytes)`` chunks of about ``CHUNK`` bytes, each a run of whole records."""
         s = self.split
         q = ord(self.quote)
         with view(s.path).open() as f:
@@ -265,14 +262,21 @@ class Reader:
                 pos += len(data)
                 buf = carry + data
                 base = pos - len(buf)
-                cut = _last_boundary(buf, q)
-                if pos >= s.end:
-                    cut = len(buf)
+                cut = len(buf) if pos >= s.end else _last_boundary(buf, q)
                 carry = buf[cut:]
                 if cut:
-                    yield _records_of(buf[:cut], base, q, s, self)
+                    yield base, buf[:cut]
             if carry:
-                yield _records_of(carry, pos - len(carry), q, s, self)
+                yield pos - len(carry), carry
+
+    def _raw_blocks(self) -> Iterator[tuple[list, list]]:
+        """Blocks of ``(offsets, texts)``: each text one record (embedded newlines kept)."""
+        if self.opts.get("stream"):
+            yield from self._stream_blocks()
+            return
+        q = ord(self.quote)
+        for base, data in self._byte_chunks():
+            yield _records_of(data, base, q, self.split, self)
 
     def _stream_blocks(self) -> Iterator[tuple[list, list]]:
         s = self.split
@@ -290,10 +294,10 @@ class Reader:
                 yield ("rows", first_row, rows)
                 first_row += len(rows)
 
-    def _rows(self) -> Iterator[tuple[list, list]]:
+    def _rows(self, blocks=None) -> Iterator[tuple[list, list]]:
         """Blocks of ``(locations, fields)`` for well-formed rows; bad ones go to the quarantine."""
         width = len(self.names)
-        for block in self._raw_blocks():
+        for block in self._raw_blocks() if blocks is None else blocks:
             if block[0] == "rows":
                 _, first, rows = block
                 locs = [("row", first + i) for i in range(len(rows))]
@@ -302,10 +306,54 @@ class Reader:
                 offsets, texts = block
                 rows = list(pycsv.reader(texts, delimiter=self.delim, quotechar=self.quote))
                 locs = offsets
-            if any(len(r) != width for r in rows):
+            if set(map(len, rows)) != {width} and rows:
                 keep = [i for i, r in enumerate(rows) if len(r) == width or self._bad_width(locs[i], r, texts, i)]
                 rows, locs = [rows[i] for i in keep], [locs[i] for i in keep]
             yield locs, rows
+
+    # -- the Arrow path: pyarrow parses whole chunks, Python only where a chunk has a bad row ---------
+    def _arrow_target(self):
+        from mapred.formats.schema import Field, Schema, to_arrow
+        return to_arrow(Schema(tuple(Field(n, t) for n, t in zip(self.names, self.types))))
+
+    def _arrow_parse(self, data: bytes, target):
+        """A chunk as a ``pyarrow.Table`` by pyarrow's own CSV parser, or ``None`` if it has a bad row."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        if data.count(self.quote.encode()) % 2:
+            return None          # a quote left open (pyarrow would close it at the end): the Python path says so
+        try:
+            return pacsv.read_csv(
+                pa.py_buffer(data),
+                read_options=pacsv.ReadOptions(column_names=self.names, use_threads=False,
+                                               block_size=max(len(data) + 1, 1 << 20)),
+                parse_options=pacsv.ParseOptions(delimiter=self.delim, quote_char=self.quote,
+                                                 newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(column_types=target, null_values=[""],
+                                                     true_values=TRUE_WORDS, false_values=FALSE_WORDS))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return None
+
+    def _tables(self) -> Iterator[tuple[int, Any]]:
+        """``(offset, pyarrow.Table)`` per chunk; a chunk pyarrow refuses is parsed row by row."""
+        import pyarrow as pa
+        target = self._arrow_target()
+        if self.opts.get("stream"):
+            chunks = ((None, block) for block in self._stream_blocks())
+        else:
+            chunks = self._byte_chunks()
+        q = ord(self.quote)
+        for base, data in chunks:
+            table = self._arrow_parse(data, target) if base is not None and data else None
+            if table is not None:
+                yield base, table
+                continue
+            block = data if base is None else _records_of(data, base, q, self.split, self)
+            for locs, rows in self._rows([block]):
+                locs, values = self._typed(locs, rows)
+                if values:
+                    yield _first(locs, self.split.start), pa.Table.from_pylist(
+                        [dict(zip(self.names, v)) for v in values], schema=target)
 
     def _bad_width(self, loc, row, texts, i) -> bool:
         if len(row) == 0 or row == [""] and len(self.names) != 1:
@@ -321,6 +369,13 @@ class Reader:
 
     # -- typed records --------------------------------------------------------------
     def _typed(self, locs, rows) -> tuple[list, list]:
+        """Rows with typed values: a column at a time through C-speed ``map`` when every value
+        parses, else row by row, which sends the rows that do not to the quarantine."""
+        try:
+            cols = [_convert_column(col, t) for col, t in zip(zip(*rows), self.types)]
+            return locs, [list(r) for r in zip(*cols)] if cols else [[] for _ in rows]
+        except ValueError:
+            pass
         converters = [(_converter(t)) for t in self.types]
         out_locs, out = [], []
         for loc, row in zip(locs, rows):
@@ -341,37 +396,25 @@ class Reader:
                 return f"column {name!r} value {v!r} is not {'a number' if t == 'float' else t}"
         return "a value does not parse"
 
-    def _arrow_blocks(self) -> Iterator[tuple[Any, Any]]:
-        """Blocks as ``pyarrow.Table``: columns cast from strings by Arrow (C speed); a block that
-        does not cast takes the per-row path, which names its bad rows."""
-        import pyarrow as pa
-
-        from mapred.formats.schema import Field, Schema, to_arrow
-        target = to_arrow(Schema(tuple(Field(n, t) for n, t in zip(self.names, self.types))))
-        for locs, rows in self._rows():
-            if not rows:
+    def _dicts_via_arrow(self) -> Iterator[tuple[list, list]]:
+        """Dict records parsed by pyarrow, each at its own byte offset (found with numpy); a chunk whose
+        records pyarrow would count differently (blank lines) or refuses takes the Python path."""
+        target = self._arrow_target()
+        q = ord(self.quote)
+        for base, data in self._byte_chunks():
+            table = self._arrow_parse(data, target) if data else None
+            offsets = _record_offsets(data, base, q) if table is not None else None
+            if table is None or len(offsets) != table.num_rows:
+                for locs, rows in self._rows([_records_of(data, base, q, self.split, self)]):
+                    locs, values = self._typed(locs, rows)
+                    yield locs, self._shape(values)
                 continue
-            try:
-                if "bool" in self.types:
-                    raise ValueError("bool columns parse in Python")
-                cols = []
-                for col, t, field in zip(zip(*rows), self.types, target):
-                    arr = pa.array(col, pa.string())
-                    if t != "str":
-                        arr = pa.array([v if v != "" else None for v in col], pa.string()).cast(field.type)
-                    cols.append(arr)
-                yield _first(locs, self.split.start), pa.Table.from_arrays(cols, schema=target)
-            except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                locs, values = self._typed(locs, rows)
-                if values:
-                    yield _first(locs, self.split.start), pa.Table.from_pylist(
-                        [dict(zip(self.names, v)) for v in values], schema=target)
+            yield offsets, table.to_pylist()
 
     def _shape(self, rows: list) -> list:
         if self.kind == "row":
-            return [tuple(r) for r in rows]
-        names = self.names
-        return [dict(zip(names, r)) for r in rows]
+            return list(map(tuple, rows))
+        return list(map(dict, map(zip, itertools.repeat(self.names), rows)))
 
     def records(self) -> Iterator[tuple[Any, Any]]:
         for locs, rows in self.batches_raw():
@@ -382,6 +425,9 @@ class Reader:
         if self.kind == "array":
             for locs, block in self._array_blocks():
                 yield locs, list(block)
+            return
+        if self.kind in ("dict", "arrow") and not self.opts.get("stream") and not self.opts.get("python"):
+            yield from self._dicts_via_arrow()
             return
         for locs, rows in self._rows():
             if all(t == "str" for t in self.types):
@@ -397,7 +443,7 @@ class Reader:
                 yield _first(locs, self.split.start), block
             return
         if self.kind == "arrow":
-            yield from self._arrow_blocks()
+            yield from self._tables()
             return
         for locs, recs in self.batches_raw():
             for i in range(0, len(recs), size):
@@ -426,6 +472,10 @@ class Reader:
             yield locs, block.reshape(len(rows), len(self.names))
 
 
+TRUE_WORDS = ["true", "True", "TRUE", "t", "T", "yes", "Yes", "YES", "1"]
+FALSE_WORDS = ["false", "False", "FALSE", "f", "F", "no", "No", "NO", "0"]
+
+
 def _first(locs, default):
     if not locs:
         return default
@@ -440,6 +490,18 @@ def _parses(v: str, dtype) -> bool:
         return False
 
 
+def _convert_column(col: tuple, t) -> list | tuple:
+    """One column's strings as type ``t`` (empty → None); raises ``ValueError`` if any does not parse."""
+    if t == "str":
+        return col
+    if t in ("int", "float"):
+        cast = int if t == "int" else float
+        if "" in col:
+            return [cast(v) if v != "" else None for v in col]
+        return list(map(cast, col))
+    return [schemamod.parse_text(v, t) for v in col]
+
+
 def _converter(t):
     if t == "str":
         return str
@@ -448,6 +510,19 @@ def _converter(t):
     if t == "float":
         return lambda v: float(v) if v != "" else None
     return lambda v: schemamod.parse_text(v, t)
+
+
+def _record_offsets(data: bytes, base: int, q: int) -> list:
+    """The byte offset of every record in ``data`` (which starts on a record boundary)."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    nl = arr == 10
+    if q in data:
+        nl &= (np.cumsum(arr == q, dtype=np.int64) & 1) == 0
+    ends = np.flatnonzero(nl)
+    starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else np.array([0])
+    if len(ends) and ends[-1] + 1 < len(data):
+        starts = np.append(starts, ends[-1] + 1)     # a last record without its newline
+    return (starts + base).tolist()
 
 
 def _last_boundary(buf: bytes, q: int) -> int:
