@@ -61,7 +61,7 @@ def main() -> None:
     import pyarrow.parquet as pq
 
     import mapred
-    from mapred.formats.convert import convert
+    from mapred.runtime.convert import convert
 
     with scratch("mapred-formats-", args.dir) as d:
         src = os.path.join(d, "table.csv")

@@ -110,15 +110,15 @@ def from_mrjob(job_class, args=()):
 def convert(inputs, output: str, to: str, **kwargs):
     """Rewrite ``inputs`` (any format mapred reads) as ``to`` under ``output`` with a map-only job.
 
-    See ``mapred.formats.convert.convert`` for the options (schema, compression, input_format, ...).
+    See ``mapred.runtime.convert.convert`` for the options (schema, compression, input_format, ...).
     """
-    from mapred.formats.convert import convert as _convert
+    from mapred.runtime.convert import convert as _convert
     return _convert(inputs, output, to, **kwargs)
 
 
 def split(inputs, output: str, parts: int | None = None, **kwargs) -> dict:
     """Split a data set into parts by a seeded hash of each record's location; returns the index."""
-    from mapred.formats.convert import split as _split
+    from mapred.runtime.convert import split as _split
     return _split(inputs, output, parts, **kwargs)
 
 

@@ -51,6 +51,7 @@ from mapred.errors import ConfigError
 
 OUTPUT_FORMATS = ("text", "msgpack", "raw", "dataset", "csv", "jsonl", "parquet", "avro", "seq")
 BAD_RECORDS = ("fail", "skip")
+INPUT_FORMATS = ("text", "records", "csv", "jsonl", "parquet", "avro", "seq")   # see mapred.formats
 INPUT_MODES = ("lines", "text", "bytes")
 
 
@@ -93,8 +94,8 @@ class Job:
             raise ConfigError(f"errors must be 'strict' or 'replace', got {errors!r}")
         if bad_records not in BAD_RECORDS:
             raise ConfigError(f"bad_records must be one of {BAD_RECORDS}, got {bad_records!r}")
-        from mapred.formats import check_input_format
-        check_input_format(input_format)
+        if input_format is not None and input_format not in INPUT_FORMATS:
+            raise ConfigError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
         self.mapper = mapper if (mapper or map_batch or map_stream) else _identity_mapper
         self.map_batch = map_batch
         self.map_stream = map_stream

@@ -238,16 +238,19 @@ def read_csv(paths, label=None, *, header=True, delimiter=",", dtype=np.float64,
 
 
 def _csv_names(paths, header: bool, delimiter: str) -> list[str]:
-    """The column names of the first file, as the CSV reader sees them (``0, 1, ...`` without a header)."""
-    from mapred.formats.csv import column_names
+    """The column names of the first file: its header row (parsed with CSV quoting), or ``0, 1, ...``."""
+    import csv
+    import io
     patterns = [paths] if isinstance(paths, str) else list(paths)
     first = mapred.filesystem(patterns[0]).expand(patterns[0])
     if not first:
         raise ModelError(f"CSV input {paths!r} holds no files")
-    names = column_names(first[0], header=header, delimiter=delimiter)
-    if not names:
+    with mapred.open(first[0]) as f:
+        head = f.read(1 << 16).decode("utf-8", errors="replace")
+    row = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), [])
+    if not row:
         raise ModelError(f"CSV input {paths!r} holds no data rows")
-    return names if header else [str(i) for i in range(len(names))]
+    return row if header else [str(i) for i in range(len(row))]
 
 
 def _csv_blocks(col, dtype):

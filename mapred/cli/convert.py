@@ -70,7 +70,7 @@ def _summary(result) -> None:
 def convert(inputs, to, output, schema, compression, input_format, input_options, errors, overwrite, workers,
             master):
     """Rewrite INPUT... (any format mapred reads) as --to FORMAT under OUTPUT, as a map-only job."""
-    from mapred.formats.convert import convert as run_convert
+    from mapred.runtime.convert import convert as run_convert
     result = run_convert(list(inputs), output, to, schema=schema, compression=compression,
                          input_format=input_format, input_options=_options(input_options),
                          bad_records="skip" if errors == "skip" else "fail", overwrite=overwrite,
@@ -90,7 +90,7 @@ def convert(inputs, to, output, schema, compression, input_format, input_options
 def split(inputs, parts, weights, names, seed, to, output, schema, compression, input_format, input_options,
           errors, overwrite, workers, master):
     """Split INPUT... into parts by a seeded hash of each record's location; OUTPUT/_index.json counts them."""
-    from mapred.formats.convert import split as run_split
+    from mapred.runtime.convert import split as run_split
     if not parts and not weights:
         raise click.UsageError("give --parts N or --weights W,W,...")
     index = run_split(list(inputs), output, parts, weights=weights.split(",") if weights else None,

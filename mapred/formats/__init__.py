@@ -17,7 +17,7 @@ from mapred.errors import ConfigError
 _MODULES = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "avro": "avro", "seq": "seq",
             "ztext": "compressed"}
 #: what ``input_format=`` accepts (``text`` and ``records`` are the engine's own)
-INPUT_FORMATS = ("text", "records", "csv", "jsonl", "parquet", "avro", "seq")
+INPUT_FORMATS = ("text", "records", "csv", "jsonl", "parquet", "avro", "seq")   # = mapred.job.INPUT_FORMATS
 #: the record formats ``output_format=`` accepts besides the engine's own
 OUTPUT_FORMATS = ("csv", "jsonl", "parquet", "avro", "seq")
 SPLIT_FORMATS = tuple(_MODULES)

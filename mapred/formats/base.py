@@ -22,6 +22,12 @@ from mapred.io.fs import get_fs
 from mapred.types import Split
 
 BAD_DIR = "_bad_records"
+TEMPORARY = "_temporary"     # as io.outputs: an attempt writes under OUT/_temporary/<attempt>/
+
+
+def temp_dir(output: str, attempt: str) -> str:
+    fs = get_fs(output)
+    return fs.join(output, TEMPORARY, attempt)
 POLICIES = ("fail", "skip")
 
 
@@ -122,7 +128,6 @@ class BadRecords:
         if self.output is None:
             return
         if self._f is None:
-            from mapred.io.outputs import temp_dir
             fs = get_fs(self.output)
             self._f = fs.open_write(fs.join(temp_dir(self.output, self.attempt), self.file_name))
         self._f.write(json.dumps(error.to_json(), ensure_ascii=False, default=repr).encode("utf-8") + b"\n")
@@ -142,7 +147,6 @@ class BadRecords:
 
 def commit_bad(output: str, attempt: str, names) -> None:
     """Move an attempt's bad-record files to ``OUT/_bad_records/`` (the attempt won its task)."""
-    from mapred.io.outputs import temp_dir
     fs = get_fs(output)
     src_dir = temp_dir(output, attempt)
     for name in names:

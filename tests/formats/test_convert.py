@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import mapred
 from mapred.cli import main
-from mapred.formats.convert import convert, split
+from mapred.runtime.convert import convert, split
 
 pytestmark = pytest.mark.timeout(180)
 

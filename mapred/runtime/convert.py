@@ -124,8 +124,8 @@ def _part_of(ctx_path: str, key, seed: int, bounds: list) -> int:
 
 def _split_mapper_for(bounds: list, seed: int):
     def mapper(key, value):
-        import mapred
-        ctx = mapred.context()
+        from mapred.taskcontext import context
+        ctx = context()
         path = ctx.split.path
         part = _part_of(path, key, seed, bounds)
         counts = ctx.state.setdefault("parts", Counter())
@@ -133,9 +133,9 @@ def _split_mapper_for(bounds: list, seed: int):
         yield (part, path, key), value
 
     def final():
-        import mapred
-        for part, n in mapred.context().state.pop("parts", {}).items():
-            mapred.counter("split", f"part-{part:05d}", n)
+        from mapred.taskcontext import context, counter
+        for part, n in context().state.pop("parts", {}).items():
+            counter("split", f"part-{part:05d}", n)
         return ()
     return mapper, final
 
