@@ -20,3 +20,8 @@ def grep(offset, line):
 
 
 job = mapred.Job(mapper=grep, name="grep")
+
+
+if __name__ == "__main__":   # python examples/grep.py [INPUT... -o OUT]
+    from mapred.cli.run import example_main
+    example_main(__file__, ("pattern=MapReduce",))

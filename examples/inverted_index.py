@@ -30,3 +30,8 @@ def _place_order(place):
 
 
 job = mapred.Job(mapper=postings, combiner=merge_places, reducer=index, num_reducers=4, name="inverted_index")
+
+
+if __name__ == "__main__":   # python examples/inverted_index.py [INPUT... -o OUT]
+    from mapred.cli.run import example_main
+    example_main(__file__)

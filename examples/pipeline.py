@@ -41,3 +41,8 @@ def top_combine(key, pairs):
 count = mapred.Job(map_batch=count_batch, combiner=add, reducer=add, num_reducers=4, name="count")
 top = mapred.Job(mapper=to_single_key, combiner=top_combine, reducer=top_n, num_reducers=1, name="top")
 job = count.then(top)
+
+
+if __name__ == "__main__":   # python examples/pipeline.py [INPUT... -o OUT]
+    from mapred.cli.run import example_main
+    example_main(__file__)

@@ -41,3 +41,8 @@ def add(word, counts):
 
 job = mapred.Job(mapper_init=start_counting, map_batch=count_into_state, input_mode="text",
                  mapper_final=emit_counts, combiner=add, reducer=add, num_reducers=4, name="wordcount")
+
+
+if __name__ == "__main__":   # python examples/wordcount.py [INPUT... -o OUT]
+    from mapred.cli.run import example_main
+    example_main(__file__)

@@ -35,6 +35,7 @@ class Config:
     blacklist_failures: int = 3          # failures of one job's tasks on one worker before it is avoided
     job_history: int = 100               # finished jobs kept for `mapred job list/status` ...
     job_history_seconds: float = 86400.0 # ... and for no longer than this
+    master_grace: float = 60.0           # seconds a client's wait() rides out a silent (restarting) master
     # storage
     block_size: int = 64 * MiB
     replication: int = 3

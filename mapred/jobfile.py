@@ -50,6 +50,12 @@ def load_job(path: str, name: str | None = None, script_args=()):
         namespace = runpy.run_path(path, run_name="__mapred_jobfile__")
     except SyntaxError as exc:
         raise ConfigError(f"JOBFILE {path!r} has a syntax error at line {exc.lineno}: {exc.msg}") from None
+    except ImportError as exc:
+        raise ConfigError(f"JOBFILE {path!r} failed to import{_line_of(exc, path)}: "
+                          f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any error of the user's module body is a bad JOBFILE
+        raise ConfigError(f"JOBFILE {path!r} raised while loading{_line_of(exc, path)}: "
+                          f"{type(exc).__name__}: {exc}") from None
     from mapred.runners.mrjob_compat import is_mrjob_class
     found = {k: v for k, v in namespace.items()
              if not k.startswith("_") and (isinstance(v, (Job, Pipeline)) or is_job_class(v) or is_mrjob_class(v))}
@@ -74,19 +80,41 @@ def load_job(path: str, name: str | None = None, script_args=()):
     return obj.to_job() if is_job_class(obj) else obj
 
 
-def configure(job, params: dict, reducers: int | None, output_format: str | None, errors: str | None):
-    """Apply command-line options to a loaded job or pipeline (the last step gets -r and --format)."""
+def _line_of(exc: BaseException, path: str) -> str:
+    """`` at line N`` of the deepest traceback frame inside the JOBFILE itself, or ``""``."""
+    line = None
+    tb = exc.__traceback__
+    target = os.path.abspath(path)
+    while tb is not None:
+        if os.path.abspath(tb.tb_frame.f_code.co_filename) == target:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" at line {line}" if line else ""
+
+
+def configure(job, params: dict, reducers: int | None, output_format: str | None, errors: str | None,
+              input_format: str | None = None):
+    """Apply command-line options to a loaded job or pipeline (the last step gets -r and --format,
+    the first --input-format; ``errors="skip"`` quarantines bad records instead of failing)."""
     if isinstance(job, Pipeline):
         steps = [s.with_params(**params) for s in job.jobs]
         steps[-1] = configure(steps[-1], {}, reducers, output_format, errors)
+        if input_format is not None:
+            steps[0] = configure(steps[0], {}, None, None, None, input_format)
         return Pipeline(steps)
     job = job.with_params(**params)
+    if input_format is not None:
+        from mapred.formats import check_input_format
+        check_input_format(input_format)
+        job.input_format = input_format
     if reducers is not None:
         if job.map_only and reducers:
             raise ConfigError("-r/--reducers was given but the job has no reducer (it is map-only)")
-        job.num_reducers = reducers
+        job.num_reducers = reducers    # 0 makes a job with a reducer map-only (Hadoop's rule)
     if output_format is not None:
         job.output_format = output_format
-    if errors is not None:
+    if errors == "skip":
+        job.bad_records = "skip"
+    elif errors is not None:
         job.errors = errors
     return job

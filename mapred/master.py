@@ -9,13 +9,19 @@ commit and finish jobs.  A tick every
 master plans nothing itself — clients send splits, settings and the job's
 code as bytes, which the master forwards to workers and never unpickles.
 
-Workers and clients share the one ROUTER socket; a worker's routing id is its
-worker id.  State for ``mapred job status`` (tasks, attempts, where they ran,
+Workers and clients share the one ROUTER socket; a worker's routing id is
+``worker_id/session``, fresh for every session of the worker, so a worker
+that reconnects is never confused with (or shadowed by) its old connection.
+With ``data_dir`` the master journals submissions, task commits and job ends
+(``runtime.journal``), binds the port it had before, and on start takes over
+the unfinished jobs: committed tasks are kept, the rest run again.  State for ``mapred job status`` (tasks, attempts, where they ran,
 errors) is read straight from the core, so it cannot disagree with what the
 scheduler believes.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import signal
@@ -32,6 +38,7 @@ from mapred.core import events as ev
 from mapred.net import wire
 from mapred.runtime.plan import JobPlan, JobSettings
 from mapred.runtime.status import job_status, job_summary
+from mapred.runtime.journal import MasterJournal
 from mapred.runtime.shell import Shell, make_core
 from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_authenticator
 from mapred.task.spec import AttemptReport
@@ -56,6 +63,7 @@ class WorkerInfo:
     joined: float
     session: int = 0
     code_sent: set = field(default_factory=set)
+    route: bytes = b""                 # the routing id of its current session
 
 
 @dataclass
@@ -77,20 +85,54 @@ class JobRecord:
 class Master:
     """Owns the ROUTER socket, the core, the plans of submitted jobs and the known workers."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, config=None, namenode: str = "") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, config=None, namenode: str = "",
+                 data_dir: str = "") -> None:
         self.config = config or configmod.load()
         self.namenode = namenode
         self.core = make_core(self.config)
         self.shell = Shell(self.core, self)
         self.ctx = zmq.Context()
         self.sock = make_socket(self.ctx, zmq.ROUTER)
-        self.port = bind(self.sock, host, port)
+        self.journal = MasterJournal(data_dir) if data_dir else None
+        self.port = bind(self.sock, host, port or _recorded_port(data_dir))
         self.addr = f"tcp://{host}:{self.port}"
         self.workers: dict[str, WorkerInfo] = {}
         self.jobs: dict[str, JobRecord] = {}
+        self.ended: dict[str, dict] = {}       # jobs that ended before a restart: their last status
         self.scratch = tempfile.mkdtemp(prefix="mapred-master-")
         self.running = True
+        self.epoch = 0
         log.info("master %s at %s", __version__, self.addr)
+        if self.journal is not None:
+            _record_port(data_dir, self.port)
+            self._recover(self.journal.open())
+
+    # ------------------------------------------------------------------ recovery
+    def _recover(self, replay) -> None:
+        """Take over the journal's jobs: ended ones answer status queries, unfinished ones run on.
+
+        Every task of a recovered job numbers its attempts from ``(epoch - 1) *
+        EPOCH_ATTEMPTS``, so nothing an earlier life started (a late report,
+        a temporary directory) can be taken for an attempt of this one.
+        """
+        self.epoch = replay.epoch
+        for end in replay.ended():
+            self.ended[end["job_id"]] = end
+        for jj in replay.unfinished():
+            sub = jj.submit
+            plan = self._plan(wire.loads(bytes(sub["submit"])), [bytes(sub["blob"])])   # validated again
+            self.jobs[plan.job_id] = rec = JobRecord(plan, float(sub.get("submitted", time.time())))
+            rec.log(f"recovered after a master restart (epoch {self.epoch}): {len(jj.commits)} committed "
+                    f"task(s) kept, the rest run again")
+            now = time.monotonic()
+            events = [dataclasses.replace(plan.submitted_event(), now=now,
+                                          attempt_base=self._attempt_base())]
+            for c in jj.commits.values():
+                events.append(ev.TaskRecovered(AttemptId.parse(c["attempt"]), c["worker"], c["output"],
+                                               c.get("counters") or {}, now))
+            self._step(*events)
+        if self.jobs:
+            log.info("recovered %d unfinished job(s) from the journal (epoch %d)", len(self.jobs), self.epoch)
 
     # ------------------------------------------------------------------ loop
     def serve(self) -> None:
@@ -123,16 +165,33 @@ class Master:
         send(self.sock, msg, *data, route=route)
 
     def _to_worker(self, worker_id: str, msg: wire.Message, *data) -> None:
-        send(self.sock, msg, *data, route=[worker_id.encode()])
+        info = self.workers.get(worker_id)
+        send(self.sock, msg, *data, route=[info.route if info is not None and info.route else worker_id.encode()])
 
-    def _step(self, event) -> None:
-        """Feed one event to the core; the shell carries out its actions through this master's methods."""
-        self.shell.step(event)
+    def _attempt_base(self) -> int:
+        """First attempt number in this life: 0 in the first, ``EPOCH_ATTEMPTS`` more in each restart."""
+        return max(0, self.epoch - 1) * EPOCH_ATTEMPTS
+
+    def _step(self, *events) -> None:
+        """Feed events to the core; the shell carries out its actions through this master's methods.
+
+        A worker the core declares lost in the step is written into the log of
+        every job under way, so ``mapred job logs`` says why attempts re-ran.
+        """
+        alive = {w for w in self.workers if self.core.worker_alive(w)}
+        self.shell.step(*events)
+        for worker_id in sorted(alive):
+            if not self.core.worker_alive(worker_id):
+                for rec in self.jobs.values():
+                    if rec.finished is None:
+                        rec.log(f"worker {worker_id} lost (no heartbeat within {self.config.dead_timeout:g}s, "
+                                f"or it re-registered): its attempts run again elsewhere")
 
     # ------------------------------------------------------------------ messages
     def _dispatch(self, route, msg, data) -> None:
         claimed = getattr(msg, "worker_id", None)
-        if claimed is not None and (not route or bytes(route[-1]) != claimed.encode()):
+        if claimed is not None and not self._route_ok(route, msg, claimed):
+            # a forgery, or a late message of a session the worker has left: no answer either way
             log.warning("dropped %s claiming to come from worker %s over another connection", msg.TYPE, claimed)
             return
         handler = getattr(self, "_on_" + type(msg).__name__, None)
@@ -156,10 +215,21 @@ class Master:
             self._reply(route, wire.Ok(rid=msg.rid, info={"registered": msg.worker_id}))
             return
         self.workers[msg.worker_id] = WorkerInfo(msg.worker_id, msg.host, msg.slots, msg.memory,
-                                                 msg.shuffle_addr, msg.pid, now, msg.session)
+                                                 msg.shuffle_addr, msg.pid, now, msg.session,
+                                                 route=bytes(route[-1]))
         log.info("worker %s joined: host %s, %d slots", msg.worker_id, msg.host, msg.slots)
         self._reply(route, wire.Ok(rid=msg.rid, info={"registered": msg.worker_id}))
         self._step(ev.WorkerJoined(msg.worker_id, msg.host, msg.slots, now))
+
+    def _route_ok(self, route, msg, claimed: str) -> bool:
+        """A worker speaks over its session's routing id: ``worker_id/session`` (or, older, ``worker_id``)."""
+        if not route:
+            return False
+        rid = bytes(route[-1])
+        if isinstance(msg, wire.WorkerRegister):
+            return rid in (claimed.encode(), f"{claimed}/{msg.session}".encode())
+        info = self.workers.get(claimed)
+        return info is not None and rid == info.route
 
     def _alive(self, worker_id: str) -> bool:
         return self.core.worker_alive(worker_id) and worker_id in self.workers
@@ -221,11 +291,14 @@ class Master:
         self.jobs[plan.job_id] = rec = JobRecord(plan, time.time(), submitter=msg.submitter)
         rec.log(f"submitted {plan.job.name!r}: {len(plan.splits)} maps, {plan.job.num_reducers} reduces, "
                 f"output {plan.output}")
+        if self.journal is not None:      # on disk before the client hears it was accepted
+            self.journal.submitted(plan.job_id, wire.dumps(dataclasses.replace(msg, rid=0)), plan.blob,
+                                   rec.submitted)
         self._reply(route, wire.JobAccepted(rid=msg.rid, job_id=plan.job_id))
-        self._step(plan.submitted_event())
+        self._step(dataclasses.replace(plan.submitted_event(), attempt_base=self._attempt_base()))
 
     def _plan(self, msg: wire.SubmitJob, data) -> JobPlan:
-        if msg.job_id in self.jobs or not msg.job_id.isalnum():
+        if msg.job_id in self.jobs or msg.job_id in self.ended or not msg.job_id.isalnum():
             raise ValueError(f"job id {msg.job_id!r} is taken or not alphanumeric")
         if len(data) != 1:
             raise ValueError("the job's code must follow as exactly one data frame")
@@ -236,6 +309,9 @@ class Master:
 
     def _on_JobStatusRequest(self, route, msg: wire.JobStatusRequest, data) -> None:
         rec = self.jobs.get(msg.job_id)
+        if rec is None and msg.job_id in self.ended:
+            self._reply(route, wire.JobStatusReply(rid=msg.rid, status=_ended_status(self.ended[msg.job_id])))
+            return
         if rec is None:
             self._reply(route, _unknown(msg))
             return
@@ -310,6 +386,13 @@ class Master:
         rec = self.jobs[a.attempt.task.job]
         rec.plan.apply_commit(a)
         rec.log(f"committed {a.attempt}")
+        if self.journal is not None:      # after the rename: a crash in between re-runs the task
+            self.journal.committed(rec.plan.job_id, str(a.attempt.task), str(a.attempt), a.worker_id,
+                                   a.output, self._task_counters(a.attempt))
+
+    def _task_counters(self, aid: AttemptId) -> dict:
+        job = self.core.job(aid.task.job)
+        return dict(job.tasks(aid.task.kind)[aid.task.index].counters) if job is not None else {}
 
     def commit_job(self, a: act.CommitJob) -> None:
         """Write the job's ``_SUCCESS`` (and a dataset's index)."""
@@ -339,10 +422,12 @@ class Master:
             rec.plan.finish(done)
         finally:
             rec.log(f"job {done.state.value}" + (f": {done.error.get('message', '')}" if done.error else ""))
-            for info in self.workers.values():
-                if done.job_id in info.code_sent:
-                    self._to_worker(info.worker_id, wire.DropJob(job_id=done.job_id))
-                    info.code_sent.discard(done.job_id)
+            if self.journal is not None:
+                self.journal.ended(done.job_id, rec.plan.job.name, done.state.value, dict(done.error),
+                                   dict(done.counters), rec.plan.output)
+            for info in self.workers.values():   # all: a worker may hold outputs of an earlier life's attempts
+                self._to_worker(info.worker_id, wire.DropJob(job_id=done.job_id))
+                info.code_sent.discard(done.job_id)
             rec.plan.blob = b""
             self._forget()
 
@@ -359,6 +444,8 @@ class Master:
 
     def close(self) -> None:
         """Close the socket and the ZeroMQ context."""
+        if self.journal is not None:
+            self.journal.close()
         self.sock.close(0)
         stop_authenticator(self.ctx)
         self.ctx.term()
@@ -387,17 +474,45 @@ def _counters(raw) -> dict:
             for g, names in raw.items() if isinstance(names, dict)}
 
 
+EPOCH_ATTEMPTS = 1000      # attempt numbers per master life: epoch e numbers from e * 1000
+
+
+def _recorded_port(data_dir: str) -> int:
+    """The port a master with this data dir had before (0 if none): its workers and clients use it."""
+    if not data_dir:
+        return 0
+    try:
+        with open(os.path.join(data_dir, "master.json")) as f:
+            return int(json.load(f)["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _record_port(data_dir: str, port: int) -> None:
+    tmp = os.path.join(data_dir, "master.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump({"port": port}, f)
+    os.replace(tmp, os.path.join(data_dir, "master.json"))
+
+
+def _ended_status(end: dict) -> dict:
+    """The status of a job that ended before this master started, from its journal record."""
+    return {"job_id": end["job_id"], "name": end.get("name", ""), "state": end["state"],
+            "progress": {"state": end["state"]}, "output": end.get("output", ""), "submitted": 0.0,
+            "finished": None, "counters": end.get("counters") or {}, "error": end.get("error") or {}}
+
+
 def _unknown(msg) -> wire.Error:
     return wire.Error(rid=msg.rid, kind="UnknownJob", message=f"no job {msg.job_id!r} on this master")
 
 
-def run(host: str = "127.0.0.1", port: int = 0, namenode: str = "", ready_file: str = "",
+def run(host: str = "127.0.0.1", port: int = 0, namenode: str = "", ready_file: str = "", data_dir: str = "",
         **settings) -> None:
     """Start a master and serve until SIGTERM/SIGINT; ``ready_file`` receives its address.
 
     ``settings`` override ``Config`` fields (``dead_timeout``, ``speculation`` ...).
     """
-    master = Master(host, port, configmod.load(**settings), namenode=namenode)
+    master = Master(host, port, configmod.load(**settings), namenode=namenode, data_dir=data_dir)
     signal.signal(signal.SIGTERM, master.stop)
     signal.signal(signal.SIGINT, master.stop)
     if ready_file:

@@ -38,6 +38,7 @@ from mapred.types import cache_key
 from mapred.version import __version__
 
 log = logging.getLogger("mapred.worker")
+RECONNECT_AFTER = 4      # unanswered registrations before the worker starts a fresh connection
 
 
 class Worker:
@@ -57,21 +58,27 @@ class Worker:
         self.ctx = zmq.Context()
         self.shuffle = ShuffleServer(self.data_dir, host).start()
         self.pool = ExecutorPool(self.slots, self.config.executor_memory_cap)
+        self.session = 0
         self.sock = self._connect()
         self.blobs: dict[str, bytes] = {}
         self.slot_cache: dict[int, set] = {s.index: set() for s in self.pool.slots}
-        self.slot_io: dict[int, tuple] = {}     # slot -> (bytes read at start, split length)
         self.registered = False
-        self.session = 0
         self.running = True
         self.exit_reason = ""
         self.retired = False          # drained and told to leave by the master
         self.last_heard = time.monotonic()
         self.next_beat = 0.0
         self.register_backoff = Backoff(base=0.5, cap=5.0)
+        self.register_tries = 0
 
     def _connect(self) -> zmq.Socket:
-        sock = make_socket(self.ctx, zmq.DEALER, identity=self.worker_id.encode())
+        """A DEALER whose routing id is fresh for this session (``worker_id/session``).
+
+        Reconnecting under the old id while the master's ROUTER still holds
+        the old connection gets the new one silently ignored; a new id per
+        session is always heard.
+        """
+        sock = make_socket(self.ctx, zmq.DEALER, identity=f"{self.worker_id}/{self.session}".encode())
         sock.connect(self.master)
         return sock
 
@@ -114,7 +121,14 @@ class Worker:
                                                 memory=mem, shuffle_addr=self.shuffle.addr,
                                                 version=self.version, pid=os.getpid(),
                                                 session=self.session))
-            self.next_beat = now + self.register_backoff.next()
+            wait = self.register_backoff.next()
+            self.register_tries += 1
+            if self.register_tries % RECONNECT_AFTER == 0:    # a stuck connection: start a new session
+                self._new_session()
+            if self.register_tries > 1:
+                log.warning("no answer from master %s to %d registrations; retrying in %.1fs",
+                            self.master, self.register_tries - 1, wait)
+            self.next_beat = now + wait
             return
         running = [s.attempt for s in self.pool.slots if s.attempt is not None]
         send(self.sock, wire.WorkerBeat(worker_id=self.worker_id, running=running, progress=self._progress(),
@@ -125,38 +139,42 @@ class Worker:
         """``[[attempt, fraction, counters]]`` of running attempts.
 
         Executors report their progress and counters so far about once a
-        second between records; before an attempt's first report the worker
-        estimates a map's fraction from the kernel's count of bytes the
-        executor read (psutil) against the split's length (``[attempt, fraction]``).
+        second between records; before an attempt's first report it is at
+        0 (an estimate from the executor's reads counted its imports and job
+        code too, and showed a map at 99% as it started).
         """
         out = []
         for slot in self.pool.slots:
-            if slot.attempt is not None and slot.progress is not None:
+            if slot.attempt is None:
+                continue
+            if slot.progress is not None:
                 fraction, counters = slot.progress        # the executor's own report: exact
                 out.append([slot.attempt, round(fraction, 3), counters])
-                continue
-            start, length = self.slot_io.get(slot.index, (0, 0))
-            if slot.attempt is None or length <= 0:
-                continue
-            try:
-                read = psutil.Process(slot.proc.pid).io_counters().read_chars - start
-            except (psutil.Error, AttributeError):
-                continue
-            out.append([slot.attempt, round(min(0.99, max(0.0, read / length)), 3)])
+            else:
+                out.append([slot.attempt, 0.0])
         return out
 
     def _forget_master(self) -> None:
-        """Start over with a fresh socket: kill running attempts (the master re-runs them)."""
+        """Start over with a fresh socket: kill running attempts (the master re-runs them).
+
+        Map outputs stay on disk: a master that restarted from its journal
+        still knows them, and reducers fetch them from here as before.
+        """
         self.registered = False
-        self.session += 1
         for slot in self.pool.slots:
             if slot.attempt is not None:
                 self.pool.kill_attempt(slot)
                 self.slot_cache[slot.index] = set()
+        self._new_session()
+        self.register_backoff.reset()
+        self.next_beat = 0.0
+
+    def _new_session(self) -> None:
+        """A new session number and a new socket under its routing id."""
+        self.session += 1
         self.sock.close(0)
         self.sock = self._connect()
         self.last_heard = time.monotonic()
-        self.next_beat = 0.0
 
     # ------------------------------------------------------------------ master messages
     def _drain_master(self) -> None:
@@ -181,6 +199,7 @@ class Worker:
             if not self.registered and msg.info.get("registered") == self.worker_id:
                 self.registered = True
                 self.register_backoff.reset()
+                self.register_tries = 0
                 log.info("registered with master %s", self.master)
                 self.next_beat = time.monotonic() + self.config.heartbeat_interval
         elif isinstance(msg, wire.Error):
@@ -218,6 +237,9 @@ class Worker:
                         getattr(spec, "job_id", None))
             return
         attempt = spec.attempt
+        if any(s.attempt == attempt for s in self.pool.slots):
+            log.info("assignment of %s repeated; it already runs", attempt)   # a duplicated message
+            return
         if msg.with_code and data:
             self.blobs[msg.job_id] = bytes(data[0])
         blob = self.blobs.get(msg.job_id)
@@ -234,21 +256,7 @@ class Worker:
         else:
             spec = replace(spec, work_dir=work_dir, shuffle=FetchSettings(
                 buffer_bytes=self.config.reduce_buffer_bytes, short_circuit=self.short_circuit))
-        self.slot_io[slot.index] = (self._read_chars(slot), self._split_length(spec))
         self.pool.start_attempt(slot, msg.job_id, blob, spec)
-
-    @staticmethod
-    def _read_chars(slot) -> int:
-        try:
-            return psutil.Process(slot.proc.pid).io_counters().read_chars
-        except (psutil.Error, AttributeError):
-            return 0
-
-    @staticmethod
-    def _split_length(spec) -> int:
-        if not isinstance(spec, MapSpec) or spec.split.fmt == "array":
-            return 0
-        return max(0, spec.split.end - spec.split.start)
 
     def _free_slot(self, spec):
         """An idle executor, preferring one that already caches this map's split."""

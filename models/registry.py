@@ -330,6 +330,8 @@ class Registry:
             # the version was removed while we moved: undo, so no alias dangles
             self.set_alias(name, alias, rec["previous"], user=user)
             raise NotFound(f"model {name!r} version {version} was removed while the alias moved")
+        from .registry_pins import sync_quietly
+        sync_quietly(self, name)     # the store's cleanup rules must never take an aliased version
         return self.alias(name, alias)
 
     def rollback(self, name: str, alias: str, *, user: str | None = None) -> Alias:

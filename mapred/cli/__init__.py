@@ -40,6 +40,9 @@ def _register() -> None:
     from mapred.cli.serve import COMMANDS as service_commands  # serve, token
     for command in service_commands:
         main.add_command(command)
+    from mapred.cli.convert import COMMANDS as format_commands   # convert, split
+    for command in format_commands:
+        main.add_command(command)
 
 
 _register()

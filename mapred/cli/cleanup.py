@@ -86,4 +86,22 @@ def pin(path, tag, off):
     click.echo(f"{'unpinned' if off else 'pinned'} {path} ({tag})")
 
 
+@cleanup.command("pin-aliases")
+@click.argument("registry_root")
+@_clean
+def pin_aliases(registry_root):
+    """Pin every version a model alias points at in REGISTRY_ROOT (mrfs://...); unpin stale ones.
+
+    The registry does this on every alias move; this is for registries written before.
+    """
+    from models import registry_pins
+    from models.registry import Registry
+    r = registry_pins.sync(Registry(registry_root))
+    for path, tag in r["pinned"]:
+        click.echo(f"pinned {path} ({tag})")
+    for path, tag in r["unpinned"]:
+        click.echo(f"unpinned {path} ({tag})")
+    click.echo(f"{len(r['pinned'])} pinned, {len(r['unpinned'])} unpinned")
+
+
 COMMANDS = (cleanup,)

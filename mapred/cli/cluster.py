@@ -12,7 +12,7 @@ import time
 
 import click
 
-from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_logging
+from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_logging, namenode_option
 
 
 
@@ -20,17 +20,21 @@ from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_
 @click.command("master")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="0 = random")
-@click.option("--namenode", default="", envvar="MAPRED_NAMENODE", help="tcp://H:P of the block store")
+@click.option("--namenode", default="", envvar="MAPRED_NAMENODE", callback=namenode_option,
+              help="tcp://H:P or mrfs://H:P of the block store")
 @click.option("--ready-file", default="", help="write the bound address here once serving")
+@click.option("--data-dir", default="", type=click.Path(file_okay=False),
+              help="journal jobs here; a master restarted with the same dir binds its old port and "
+                   "finishes the jobs it had (default: no journal)")
 @click.option("--dead-timeout", type=click.FloatRange(0.1), help="seconds of silence before a worker is dead")
 @click.option("--speculation/--no-speculation", default=None, help="backup attempts for stragglers")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @_clean
-def master(host, port, namenode, ready_file, dead_timeout, speculation, verbose):
+def master(host, port, namenode, ready_file, data_dir, dead_timeout, speculation, verbose):
     """Run the master: accepts jobs, schedules tasks on workers."""
     from mapred.master import run
     _daemon_logging(verbose)
-    run(host, port, namenode, ready_file, dead_timeout=dead_timeout, speculation=speculation)
+    run(host, port, namenode, ready_file, data_dir, dead_timeout=dead_timeout, speculation=speculation)
 
 
 @click.group("worker", invoke_without_command=True)
@@ -43,7 +47,7 @@ def master(host, port, namenode, ready_file, dead_timeout, speculation, verbose)
 @click.option("--memory-cap", type=click.IntRange(0), help="MiB of RSS per executor before its attempt is killed")
 @click.option("--heartbeat", type=click.FloatRange(0.05), help="seconds between heartbeats")
 @click.option("--claim-version", default="", hidden=True, help="testing: report another version")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @click.pass_context
 @_clean
 def worker(ctx, master_addr, slots, data_dir, host, short_circuit, memory_cap, heartbeat, claim_version,
@@ -97,17 +101,20 @@ def cluster() -> None:
 
 
 @cluster.command("up")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1), help="worker processes")
 @click.option("--min-workers", type=click.IntRange(1), help="adaptive: never fewer workers (default --workers)")
 @click.option("--max-workers", type=click.IntRange(1), help="adaptive: grow up to this many while tasks wait")
 @click.option("--scale-up-delay", default=2.0, show_default=True, type=click.FloatRange(0),
               help="adaptive: seconds tasks must wait before the cluster grows")
 @click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(0),
               help="adaptive: seconds a worker must be idle before it is retired (by drain)")
-@click.option("--datanodes", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--datanodes", default=0, show_default=True, type=click.IntRange(0),
+              help="DataNodes of a block store (0: no store, local paths only)")
 @click.option("--slots", default=0, type=click.IntRange(0), help="slots per worker (default: cores / workers)")
-@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
-@click.option("--dead-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False),
+              help="logs, data dirs and the state file `cluster down` reads")
+@click.option("--dead-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              help="seconds of silence before a worker or DataNode is dead")
 @click.option("--block-size", default=64 << 20, show_default=True, type=click.IntRange(1024),
               help="bytes per block for files the store makes")
 @click.option("--service/--no-service", default=True, show_default=True, help="start `mapred serve` too")
@@ -132,6 +139,7 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
             raise click.BadParameter(f"--min-workers {min_workers} exceeds --max-workers {max_workers}")
         workers = min_workers
     slots = slots or max(1, (os.cpu_count() or 1) // (max_workers if adaptive else workers))
+    _start_guard(os.path.join(os.path.abspath(dir_), STATE_FILE))
     c = Cluster(dir_, workers=workers, slots=slots, datanodes=datanodes, dead_timeout=dead_timeout, detach=True,
                 block_size=block_size, service=service, service_port=service_port)
     try:
@@ -161,8 +169,9 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
 
 
 @cluster.command("status")
-@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False),
+              help="the directory `cluster up` used")
+@click.option("--json", "as_json", is_flag=True, help="the workers and decisions as JSON")
 @_clean
 def cluster_status(dir_, as_json):
     """Workers with their states, and each scaling decision with its reason."""
@@ -196,13 +205,13 @@ def cluster_status(dir_, as_json):
 @click.command("autoscale")
 @click.option("--master", "master_addr", required=True, help="tcp://H:P")
 @click.option("--dir", "dir_", required=True, type=click.Path(file_okay=False), help="workers' dirs and status")
-@click.option("--min-workers", default=1, show_default=True, type=click.IntRange(0))
-@click.option("--max-workers", default=4, show_default=True, type=click.IntRange(1))
-@click.option("--slots", default=1, show_default=True, type=click.IntRange(1))
-@click.option("--up-delay", default=2.0, show_default=True, type=click.FloatRange(0))
-@click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(0))
-@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.05))
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("--min-workers", default=1, show_default=True, type=click.IntRange(0), help="never fewer workers")
+@click.option("--max-workers", default=4, show_default=True, type=click.IntRange(1), help="never more workers")
+@click.option("--slots", default=1, show_default=True, type=click.IntRange(1), help="slots of each worker it starts")
+@click.option("--up-delay", default=2.0, show_default=True, type=click.FloatRange(0), help="seconds tasks must wait before the cluster grows")
+@click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(0), help="seconds a worker must be idle before it is retired")
+@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.05), help="seconds between looks at the master")
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @_clean
 def autoscale(master_addr, dir_, min_workers, max_workers, slots, up_delay, idle_timeout, poll, verbose):
     """Grow and shrink the workers of a cluster mapred launched (started by `cluster up --max-workers`)."""
@@ -224,8 +233,21 @@ def _user_token(token_file: str, path: str) -> str:
     return path
 
 
+def _start_guard(state_file: str) -> None:
+    """A detached watcher that stops what we started if we die before writing ``state_file``."""
+    import subprocess
+    import sys
+    os.makedirs(os.path.dirname(state_file), exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "mapred.runtime.guard", str(os.getpid()), state_file],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    proc.stdout.readline()     # it watches us from now on
+    proc.stdout.close()
+
+
 @cluster.command("down")
-@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False))
+@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False),
+              help="the directory `cluster up` used")
 @_clean
 def cluster_down(dir_):
     """Stop the cluster recorded in --dir (kills its processes by pid)."""

@@ -12,7 +12,7 @@ import time
 import click
 
 from mapred import config as _config
-from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_logging
+from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_logging, namenode_address, namenode_option
 
 GiB = 1024 ** 3
 
@@ -20,19 +20,20 @@ GiB = 1024 ** 3
 
 @click.command("namenode")
 @click.option("--data-dir", required=True, type=click.Path(file_okay=False), help="journal and image")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="0 = random")
 @click.option("--replication", type=click.IntRange(1, 32), help="default replication")
 @click.option("--block-size", type=click.IntRange(1), help="default block size in bytes")
 @click.option("--dead-timeout", type=click.FloatRange(0.1), help="seconds before a DataNode is dead")
-@click.option("--safemode-threshold", type=click.FloatRange(0, 1))
+@click.option("--safemode-threshold", type=click.FloatRange(0, 1),
+              help="fraction of blocks that must be reported before safe mode ends at start-up")
 @click.option("--checkpoint-every", default=10000, show_default=True, help="edits per checkpoint")
 @click.option("--ready-file", default="", help="write the bound address here once serving")
 @click.option("--cleanup-rules", default="", type=click.Path(dir_okay=False),
               help="retention rules (TOML or JSON); run every rules interval (default 10 min)")
 @click.option("--trash-interval", default="24h", show_default=True,
               help="how long `fs rm` keeps a path in the trash (0 = no trash)")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @_clean
 def namenode(data_dir, host, port, replication, block_size, dead_timeout, safemode_threshold,
              checkpoint_every, ready_file, cleanup_rules, trash_interval, verbose):
@@ -51,16 +52,17 @@ def namenode(data_dir, host, port, replication, block_size, dead_timeout, safemo
 
 
 @click.command("datanode")
-@click.option("--namenode", "nn", envvar="MAPRED_NAMENODE", required=True, help="tcp://host:port")
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--namenode", "nn", envvar="MAPRED_NAMENODE", required=True, callback=namenode_option,
+              help="tcp://host:port or mrfs://host:port of the NameNode (or MAPRED_NAMENODE)")
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False), help="block files go here")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on for block traffic")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="0 = random")
 @click.option("--heartbeat", type=click.FloatRange(0.05), help="seconds between heartbeats")
 @click.option("--report-interval", default=60.0, show_default=True, help="seconds between block reports")
 @click.option("--scan-interval", default=300.0, show_default=True, help="seconds per scanner pass")
 @click.option("--sync/--no-sync", default=False, show_default=True, help="fsync each finished block")
-@click.option("--ready-file", default="")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("--ready-file", default="", help="write the bound address here once serving")
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @_clean
 def datanode(nn, data_dir, host, port, heartbeat, report_interval, scan_interval, sync, ready_file,
              verbose):
@@ -73,8 +75,9 @@ def datanode(nn, data_dir, host, port, heartbeat, report_interval, scan_interval
 
 
 @click.group("fs")
-@click.option("--namenode", "nn", envvar="MAPRED_NAMENODE", default="",
-              help="tcp://host:port of the NameNode (or MAPRED_NAMENODE)")
+@click.option("--namenode", "nn", envvar="MAPRED_NAMENODE", default="", callback=namenode_option,
+              help="tcp://host:port or mrfs://host:port of the NameNode (or MAPRED_NAMENODE); "
+                   "an mrfs://HOST:PORT/path argument always goes to its own HOST:PORT")
 @click.pass_context
 def fs(ctx, nn):
     """Use the block store: put, get, ls, cat, rm, expunge, mkdir, mv, stat, du, setrep, fsck, report,
@@ -82,12 +85,21 @@ def fs(ctx, nn):
     ctx.obj = {"nn": nn}
 
 
-def _client(path: str = ""):
-    """A Client for the --namenode option, or for the host:port of an mrfs:// path."""
+def _client(path: str = "", *others: str):
+    """A Client for the NameNode an ``mrfs://HOST:PORT/path`` names, else for --namenode.
+
+    A URI's authority always wins over --namenode / MAPRED_NAMENODE (as a
+    Hadoop path's does over fs.defaultFS): sending it elsewhere would act on
+    the wrong store.  Paths of one command naming two NameNodes are refused.
+    """
     from mapred.storage.client import Client
     nn = (click.get_current_context().find_object(dict) or {}).get("nn", "")
-    if path.startswith("mrfs://") and not nn:
-        nn = "tcp://" + path[len("mrfs://"):].split("/", 1)[0]
+    named = {namenode_address(p) for p in (path, *others) if p.startswith("mrfs://")}
+    if len(named) > 1:
+        raise click.ClickException(f"the paths name different NameNodes ({', '.join(sorted(named))}); "
+                                   "copy between stores with get and put")
+    if named:
+        nn = named.pop()
     if not nn:
         raise click.ClickException("no NameNode: pass --namenode tcp://host:port or set MAPRED_NAMENODE")
     return Client(nn)
@@ -103,9 +115,9 @@ def _path(path: str) -> str:
 @fs.command("put")
 @click.argument("local", type=click.Path(exists=True, dir_okay=False))
 @click.argument("remote")
-@click.option("-f", "--overwrite", is_flag=True)
-@click.option("--replication", type=click.IntRange(1, 32))
-@click.option("--block-size", type=click.IntRange(1))
+@click.option("-f", "--overwrite", is_flag=True, help="replace REMOTE if it exists")
+@click.option("--replication", type=click.IntRange(1, 32), help="copies of each block (default: the NameNode's)")
+@click.option("--block-size", type=click.IntRange(1), help="bytes per block (default: the NameNode's)")
 @_clean
 def put(local, remote, overwrite, replication, block_size):
     """Copy a local file into the store."""
@@ -126,11 +138,46 @@ def get(remote, local):
     click.echo(f"got {n} bytes into {local}")
 
 
+BINARY_FORMATS = ("parquet", "avro", "seq", "records")
+
+
+def _uri(remote: str) -> str:
+    """The mrfs:// URI of a path given either way (``/a/b`` with --namenode, or a URI)."""
+    if remote.startswith("mrfs://"):
+        return remote
+    nn = (click.get_current_context().find_object(dict) or {}).get("nn", "")
+    if not nn:
+        raise click.ClickException("no NameNode: pass --namenode tcp://host:port or set MAPRED_NAMENODE")
+    return "mrfs://" + nn.split("://", 1)[-1] + _path(remote)
+
+
+def _json_records(uri: str, limit: int | None) -> None:
+    """Print a binary file's records as JSON lines (``hadoop fs -text``): at most ``limit`` of them."""
+    import itertools
+
+    from mapred.formats import infer
+    from mapred.formats.base import json_line
+    fmt = infer(uri)
+    if fmt == "records":
+        from mapred.io.outputs import read_part
+        pairs = read_part(uri)
+    else:
+        from mapred.formats import read_file
+        pairs = read_file(uri, fmt)
+    for key, record in itertools.islice(pairs, limit):
+        click.echo(json_line({"key": key, "value": record} if fmt in ("seq", "records") else record))
+
+
 @fs.command("cat")
 @click.argument("remote")
+@click.option("--raw", is_flag=True, help="the bytes as stored, even of a binary format")
 @_clean
-def cat(remote):
-    """Write a stored file to stdout."""
+def cat(remote, raw):
+    """Write a stored file to stdout; Parquet, Avro, sequence and record files print as JSON lines."""
+    from mapred.formats import infer
+    if not raw and infer(remote) in BINARY_FORMATS:
+        _json_records(_uri(remote), None)
+        return
     out = sys.stdout.buffer
     with _client(remote) as c, c.open(_path(remote)) as f:
         while True:
@@ -138,6 +185,27 @@ def cat(remote):
             if not piece:
                 break
             out.write(piece)
+    out.flush()
+
+
+@fs.command("head")
+@click.argument("remote")
+@click.option("-n", "--lines", "count", type=click.IntRange(min=0), default=10, show_default=True,
+              help="lines (or records of a binary format) to show")
+@_clean
+def head(remote, count):
+    """The first lines of a stored file; of a binary format, its first records as JSON lines."""
+    from mapred.formats import infer
+    if infer(remote) in BINARY_FORMATS:
+        _json_records(_uri(remote), count)
+        return
+    out = sys.stdout.buffer
+    with _client(remote) as c, c.open(_path(remote)) as f:
+        for _ in range(count):
+            line = f.readline()
+            if not line:
+                break
+            out.write(line)
     out.flush()
 
 
@@ -166,7 +234,7 @@ def mkdir(remote, parents):
 
 @fs.command("rm")
 @click.argument("remote")
-@click.option("-r", "--recursive", is_flag=True)
+@click.option("-r", "--recursive", is_flag=True, help="delete a directory and everything under it")
 @click.option("--skip-trash", is_flag=True, help="delete at once instead of moving to the trash")
 @_clean
 def rm(remote, recursive, skip_trash):
@@ -201,7 +269,7 @@ def expunge(immediate, all_users):
 @_clean
 def mv(src, dst):
     """Rename or move (into DST when DST is a directory)."""
-    with _client(src) as c:
+    with _client(src, dst) as c:
         c.mv(_path(src), _path(dst))
 
 
@@ -246,7 +314,7 @@ def setrep(replication, remote):
 
 @fs.command("fsck")
 @click.argument("remote", default="/")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="the whole report as JSON")
 @_clean
 def fsck(remote, as_json):
     """Check files and blocks; exit 1 when a block is missing or corrupt."""
@@ -311,7 +379,7 @@ def decommission(datanode, wait, timeout, cancel):
               help="allowed deviation from each node's fair share, as a fraction")
 @click.option("--bandwidth", default="10MB", show_default=True, help="bytes per second of moves")
 @click.option("--timeout", default=3600.0, show_default=True, help="seconds to wait")
-@click.option("--wait/--no-wait", default=True)
+@click.option("--wait/--no-wait", default=True, help="wait until the store is balanced")
 @_clean
 def balance(threshold, bandwidth, timeout, wait):
     """Move blocks from full DataNodes to empty ones (throttled) until usage is within THRESHOLD."""

@@ -40,7 +40,7 @@ def models_group() -> None:
 
 @models_group.command("list")
 @_registry_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="as JSON")
 @clean_errors
 def list_models(registry, as_json):
     """Every model: versions, latest, aliases."""
@@ -64,7 +64,7 @@ def list_models(registry, as_json):
 @models_group.command("show")
 @click.argument("ref")
 @_registry_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="as JSON")
 @clean_errors
 def show(ref, registry, as_json):
     """A model's versions (NAME) or one version in full (NAME/V)."""
@@ -108,8 +108,8 @@ def show(ref, registry, as_json):
 @click.argument("saved_path")
 @_registry_option
 @click.option("--input", "inputs", multiple=True, help="a training input to record (path; repeatable)")
-@click.option("--seed", type=int, default=None)
-@click.option("--description", default="")
+@click.option("--seed", type=int, default=None, help="random seed recorded with the model")
+@click.option("--description", default="", help="a line describing the model")
 @click.option("--metrics", "metrics_json", default="", help='JSON, e.g. {"test": {"accuracy": 0.95}}')
 @clean_errors
 def register(name, saved_path, registry, inputs, seed, description, metrics_json):
@@ -164,7 +164,7 @@ def rm(ref, registry):
 @click.argument("name")
 @_registry_option
 @click.option("--max-batch-size", type=click.IntRange(0), default=None, help="rows per batch; 0/1 = off")
-@click.option("--max-batch-wait-ms", type=click.FloatRange(0), default=None)
+@click.option("--max-batch-wait-ms", type=click.FloatRange(0), default=None, help="the most milliseconds a request waits to be batched")
 @click.option("--max-queue", type=click.IntRange(0), default=None, help="waiting requests before 503")
 @clean_errors
 def serving(name, registry, max_batch_size, max_batch_wait_ms, max_queue):
@@ -184,7 +184,7 @@ def serving(name, registry, max_batch_size, max_batch_wait_ms, max_queue):
 @click.option("--master", "master_addr", default="", envvar="MAPRED_MASTER",
               help="tcp://H:P of a cluster's master (default: an embedded local cluster)")
 @click.option("--workers", type=int, default=None, help="local workers (without --master)")
-@click.option("--overwrite", is_flag=True)
+@click.option("--overwrite", is_flag=True, help="replace the output if it exists")
 @clean_errors
 def predict(ref, input_path, output, registry, master_addr, workers, overwrite):
     """Batch prediction as a map-only job: REF (models:/NAME@ALIAS, models:/NAME/V or a saved model

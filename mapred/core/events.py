@@ -25,6 +25,24 @@ class JobSubmitted:
     split_cache_keys: tuple = ()     # per map: the cache key of its split ("" when not cached)
     max_attempts: int = 4
     now: float = 0.0
+    attempt_base: int = 0            # first attempt number of every task (a recovered master's epoch)
+
+
+@dataclass(frozen=True)
+class TaskRecovered:
+    """A restarted master's journal says this task's attempt won before the restart.
+
+    A final task's (reduce, or map-only map) output was renamed into place:
+    it is SUCCEEDED.  An intermediate map's output lives on ``worker_id``
+    and is reused if that worker comes back; if it does not within the dead
+    timeout, or a reduce cannot fetch it, the map runs again.
+    """
+
+    attempt: AttemptId
+    worker_id: str
+    output: Any = None
+    counters: dict = field(default_factory=dict)
+    now: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -152,5 +170,5 @@ class JobKillRequested:
     reason: str = "killed by request"
 
 
-EVENTS = (JobSubmitted, WorkerJoined, WorkerHeartbeat, WorkerLost, Tick, AttemptSucceeded, AttemptFailed,
-          FetchFailed, CommitDone, CommitFailed, JobKillRequested, WorkerDrainRequested)
+EVENTS = (JobSubmitted, TaskRecovered, WorkerJoined, WorkerHeartbeat, WorkerLost, Tick, AttemptSucceeded,
+          AttemptFailed, FetchFailed, CommitDone, CommitFailed, JobKillRequested, WorkerDrainRequested)

@@ -110,6 +110,7 @@ class Job:
     bad_workers: dict = field(default_factory=dict)  # worker -> failures in this job
     commit_requested: bool = False
     finished_at: float | None = None
+    recovered_at: float | None = None   # when recovered map outputs began waiting for their workers
 
     def tasks(self, kind: TaskKind) -> list[Task]:
         """The job's maps or its reduces."""
@@ -173,7 +174,7 @@ class MasterState:
                  ev.WorkerLost: self._on_worker_lost, ev.Tick: self._on_tick,
                  ev.AttemptSucceeded: self._on_attempt_succeeded, ev.AttemptFailed: self._on_attempt_failed,
                  ev.FetchFailed: self._on_fetch_failed, ev.CommitDone: self._on_commit_done,
-                 ev.CommitFailed: self._on_commit_failed,
+                 ev.CommitFailed: self._on_commit_failed, ev.TaskRecovered: self._on_task_recovered,
                  ev.WorkerDrainRequested: self._on_worker_drain_requested}
         missing = [cls.__name__ for cls in ev.EVENTS if cls not in table]
         extra = [cls.__name__ for cls in table if cls not in ev.EVENTS]
@@ -285,7 +286,7 @@ class MasterState:
             if w.alive and self.now - w.last_seen > self.dead_timeout:
                 actions += self._lose_worker(w, f"no heartbeat for {self.now - w.last_seen:.1f}s")
         self._prune_history()
-        return actions
+        return actions + self._absent_outputs()
 
     def _lose_worker(self, w: Worker, reason: str, outputs_lost: bool = True) -> list:
         """Re-run what the worker was running and the map outputs it held that are still needed."""
@@ -314,12 +315,50 @@ class MasterState:
         hosts = list(e.split_hosts) + [()] * (e.num_maps - len(e.split_hosts))
         keys = list(e.split_cache_keys) + [""] * (e.num_maps - len(e.split_cache_keys))
         map_only = e.num_reduces == 0
+        base = max(0, e.attempt_base)
         maps = [Task(TaskId(e.job_id, TaskKind.MAP, i), tuple(hosts[i]), keys[i], final=map_only,
-                     ready_since=self.now) for i in range(e.num_maps)]
-        reduces = [Task(TaskId(e.job_id, TaskKind.REDUCE, i), final=True) for i in range(e.num_reduces)]
+                     next_attempt=base, ready_since=self.now) for i in range(e.num_maps)]
+        reduces = [Task(TaskId(e.job_id, TaskKind.REDUCE, i), final=True, next_attempt=base)
+                   for i in range(e.num_reduces)]
         job = Job(e.job_id, maps, reduces, max(1, e.max_attempts), e.now or self.now)
         self._jobs[e.job_id] = job
         return self._advance_job(job)
+
+    def _on_task_recovered(self, e: ev.TaskRecovered) -> list:
+        """A task won before a master restart: take its winning attempt as it was (see the event)."""
+        job = self._jobs.get(e.attempt.task.job)
+        task = self._task_in(job, e.attempt.task) if job is not None else None
+        if task is None or task.state in _WON or job.state not in _ACTIVE:
+            return []
+        a = Attempt(e.attempt, e.worker_id, self.now, AttemptState.SUCCEEDED, finished=self.now)
+        task.attempts[e.attempt.n] = a
+        task.next_attempt = max(task.next_attempt, e.attempt.n + 1)
+        task.state = TaskState.SUCCEEDED
+        task.committed = a.id
+        task.output, task.output_worker, task.counters = e.output, e.worker_id, dict(e.counters or {})
+        task.duration = None
+        if not task.final:
+            job.recovered_at = self.now     # its worker has until the dead timeout to come back
+        if job.state == JobState.SUBMITTED:
+            job.state = JobState.MAPPING
+        self._count(job, "recovered_tasks")
+        return self._advance_job(job)
+
+    def _absent_outputs(self) -> list:
+        """Recovered map outputs whose worker did not come back within the dead timeout: run them again."""
+        actions: list = []
+        for job in list(self._jobs.values()):
+            if job.recovered_at is None or self.now - job.recovered_at <= self.dead_timeout:
+                continue
+            job.recovered_at = None
+            if job.state not in (JobState.MAPPING, JobState.REDUCING) or not job.reduces:
+                continue
+            for task in job.maps:
+                w = self._workers.get(task.output_worker or "")
+                if task.state == TaskState.SUCCEEDED and (w is None or not w.alive):
+                    actions += self._rerun_map(job, task, f"its worker {task.output_worker} did not "
+                                                          "come back after the master restarted")
+        return actions
 
     def _on_job_kill_requested(self, e: ev.JobKillRequested) -> list:
         job = self._jobs.get(e.job_id)
@@ -409,6 +448,8 @@ class MasterState:
             return self._late_success(e)
         if w is not None:
             w.cached.update(e.cached)
+        if a.state == AttemptState.SUCCEEDED and task.committed == a.id:
+            return []        # the same report twice (a duplicated message): its output is the task's
         if a.state != AttemptState.RUNNING or task.state in _WON or job.state not in _ACTIVE:
             if a.state == AttemptState.RUNNING:
                 self._end_attempt(w, a, AttemptState.KILLED)

@@ -8,19 +8,78 @@ every task is committed does ``commit_job`` write ``_SUCCESS`` and remove
 """
 from __future__ import annotations
 
-from mapred.errors import OutputExistsError
-from mapred.io.fs import get_fs
+import json
+import logging
+import os
+
+from mapred.errors import MapredError, OutputExistsError
+from mapred.io.fs import HOSTNAME, get_fs
 from mapred.io.outputs import SUCCESS, TEMPORARY, temp_dir, write_success
+
+log = logging.getLogger(__name__)
 
 
 def prepare_output(output: str, overwrite: bool) -> None:
-    """Refuse an existing output unless ``overwrite``; then make the directory fresh."""
+    """Refuse an existing output unless ``overwrite``; then make the directory fresh.
+
+    An output left by a local run that was SIGKILLed (no ``_SUCCESS``, and the
+    process that claimed it is gone) is debris, not data: it is replaced.
+    """
     fs = get_fs(output)
     if fs.exists(output):
-        if not overwrite:
+        if not overwrite and not abandoned(output):
             raise OutputExistsError(f"output path {output!r} already exists (pass --overwrite to replace it)")
+        if not overwrite:
+            log.warning("removing %s: left by a killed run (%s)", output, _owner_text(output))
         fs.delete(output, recursive=True)
     fs.makedirs(fs.join(output, TEMPORARY))
+
+
+OWNER = "_owner.json"
+
+
+def claim_output(output: str) -> None:
+    """Record this process as the writer of ``output`` (in ``_temporary``, so commit removes it).
+
+    Only a runner whose death ends its job claims an output (the local
+    runner): a cluster job outlives its client and must never be taken
+    for debris.
+    """
+    import psutil
+    fs = get_fs(output)
+    me = {"host": HOSTNAME, "pid": os.getpid(), "created": psutil.Process().create_time()}
+    with fs.open_write(fs.join(output, TEMPORARY, OWNER)) as f:
+        f.write(json.dumps(me).encode())
+
+
+def _owner(output: str) -> dict | None:
+    fs = get_fs(output)
+    try:
+        with fs.open_read(fs.join(output, TEMPORARY, OWNER)) as f:
+            return json.loads(f.read())
+    except (OSError, ValueError, MapredError):
+        return None
+
+
+def _owner_text(output: str) -> str:
+    o = _owner(output) or {}
+    return f"pid {o.get('pid')} on {o.get('host')}"
+
+
+def abandoned(output: str) -> bool:
+    """True for an uncommitted output whose claiming process on this host no longer runs."""
+    import psutil
+    if is_committed(output):
+        return False
+    o = _owner(output)
+    if not o or o.get("host") != HOSTNAME:
+        return False
+    try:
+        return abs(psutil.Process(int(o["pid"])).create_time() - float(o["created"])) > 1.0
+    except psutil.NoSuchProcess:
+        return True
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False
 
 
 def commit_task(output: str, attempt: str, files: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ from mapred.types import Split
 
 RECORD_SUFFIXES = (".mpk", ".msgpack")
 READ_CHUNK = 8 << 20
+READ_PAST = 1 << 20     # read size past a split's end or start, looking for a line's end
 
 
 @dataclass(frozen=True)
@@ -39,20 +40,27 @@ def _as_list(inputs) -> list:
     return list(inputs)
 
 
-def plan_splits(inputs, split_size: int) -> list[Split]:
-    """Every split of ``inputs`` in a stable order; raises ``InputError`` for missing input."""
+def plan_splits(inputs, split_size: int, input_format: str | None = None,
+                input_options: dict | None = None) -> list[Split]:
+    """Every split of ``inputs`` in a stable order; raises ``InputError`` for missing input.
+
+    Files are read as ``input_format`` or, when it is ``None``, as the format
+    their extension names (``mapred.formats.infer``: ``.csv``, ``.jsonl``,
+    ``.parquet``, ``.avro``, ``.seq``, ``.gz``/``.bz2``/``.zst``, ``.mpk``;
+    anything else is text).
+    """
     items = _as_list(inputs)
     if not items:
         raise InputError("the job has no input paths")
     splits: list[Split] = []
     for item in items:
-        for split in _plan_one(item, split_size):
+        for split in _plan_one(item, split_size, input_format, input_options or {}):
             splits.append(Split(len(splits), split.fmt, split.path, split.start, split.end,
                                 split.hosts, split.dataset, split.extra))
     return splits
 
 
-def _plan_one(item, split_size: int) -> list[Split]:
+def _plan_one(item, split_size: int, input_format: str | None, options: dict) -> list[Split]:
     if isinstance(item, ArrayDataset):
         return _array_splits(item)
     if isinstance(item, RecordInput):
@@ -60,10 +68,16 @@ def _plan_one(item, split_size: int) -> list[Split]:
     path = str(item)
     if is_dataset_dir(path):
         return _array_splits(load_dataset(path))
+    from mapred import formats   # deferred: the format modules load only for jobs that use them
     out = []
     for f in get_fs(path).expand(path):
-        fmt = "records" if f.endswith(RECORD_SUFFIXES) else "text"
-        out.extend(_file_splits(f, fmt, split_size))
+        fmt = input_format or formats.infer(f)
+        if fmt == "text" and formats.infer(f) == "ztext":
+            fmt = "ztext"          # input_format="text" over a .gz file still decompresses it
+        if fmt in ("text", "records"):
+            out.extend(_file_splits(f, fmt, split_size))
+        else:
+            out.extend(formats.plan(f, fmt, split_size, options))
     return out
 
 
@@ -89,11 +103,17 @@ class SplitReader:
     def __init__(self, split: Split, errors: str = "strict") -> None:
         self.split = split
         self.errors = errors
-        self.bytes_read = 0
+        self.bytes_read = 0          # everything read, boundary look-ups included
+        self.bytes_owned = 0         # bytes of the records this split yields (map.input_bytes)
 
     # -- text ---------------------------------------------------------------
     def _text_blocks(self) -> Iterator[tuple[int, bytes]]:
-        """``(offset, bytes)`` blocks of whole lines owned by this split."""
+        """``(offset, bytes)`` blocks of whole lines owned by this split.
+
+        A line longer than a read is gathered in a ``bytearray`` and joined
+        once when its newline arrives, so a 58 MB single-line file costs a
+        few copies of the line, not a copy per read (which was quadratic).
+        """
         s = self.split
         with get_fs(s.path).open_read(s.path) as f:
             pos = s.start
@@ -107,30 +127,43 @@ class SplitReader:
                 if prev != b"\n":
                     pos = self._skip_partial_line(f, pos)
             f.seek(pos)
-            carry = b""   # a line begun in the last read and not yet ended
+            carry = bytearray()   # a line begun in earlier reads and not yet ended
             while pos < s.end or carry:
-                # second half: past `end` only the line that spans it is still ours, so read on in
-                # small pieces until its newline (or the end of the file)
-                want = min(READ_CHUNK, max(s.end - pos, 0)) or 65536
+                # second half: past `end` only the line that spans it is still ours, so read on
+                # until its newline (or the end of the file)
+                want = min(READ_CHUNK, max(s.end - pos, 0)) or READ_PAST
                 data = f.read(want)
                 self.bytes_read += len(data)
                 if not data:
                     if carry:
-                        yield pos - len(carry), carry
+                        yield self._owned(pos - len(carry), bytes(carry))
                     return
-                data = carry + data
-                base = pos - len(carry)
-                pos += len(data) - len(carry)
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    carry = data
+                if data.rfind(b"\n") < 0:
+                    carry += data          # amortised growth, no re-copy of what came before
+                    pos += len(data)
                     continue
+                base = pos - len(carry)
+                pos += len(data)
+                if carry:
+                    carry += data
+                    data, carry = bytes(carry), bytearray()
+                cut = data.rfind(b"\n")
                 owned_end = self._owned_cut(data, base, cut)
                 if owned_end is not None:
-                    yield base, data[:owned_end]
+                    yield self._owned(base, data[:owned_end])
                     return
-                yield base, data[:cut + 1]
-                carry = data[cut + 1:]
+                yield self._owned(base, data[:cut + 1])
+                carry = bytearray(data[cut + 1:])
+
+    def _owned(self, base: int, block: bytes) -> tuple[int, bytes]:
+        """Count a block of this split's own lines: what ``map.input_bytes`` reports.
+
+        Bytes read only to find line boundaries (the partial line before the
+        split, the end of the line after it) belong to the neighbour's lines,
+        so the splits' counts add up to the input's size.
+        """
+        self.bytes_owned += len(block)
+        return base, block
 
     def _owned_cut(self, data: bytes, base: int, cut: int):
         """If this block reaches past the split's end, where the last owned line ends."""
@@ -145,7 +178,7 @@ class SplitReader:
         """The offset just past the first newline at or after ``pos`` (the end of the file if none)."""
         f.seek(pos)
         while True:
-            data = f.read(65536)
+            data = f.read(READ_PAST)
             self.bytes_read += len(data)
             if not data:
                 return pos
@@ -212,6 +245,7 @@ class SplitReader:
         with get_fs(s.path).open_read(s.path) as f:
             for _, payload in recordfile.iter_chunks(f, s.path, s.start, s.end):
                 self.bytes_read += len(payload)
+                self.bytes_owned += len(payload)
                 yield from recordfile.iter_records(payload)
 
     def record_batches(self, batch_size: int) -> Iterator[tuple[int, list]]:
@@ -220,6 +254,7 @@ class SplitReader:
         with get_fs(s.path).open_read(s.path) as f:
             for offset, payload in recordfile.iter_chunks(f, s.path, s.start, s.end):
                 self.bytes_read += len(payload)
+                self.bytes_owned += len(payload)
                 yield offset, list(recordfile.iter_records(payload))
 
     # -- arrays -------------------------------------------------------------
@@ -228,6 +263,7 @@ class SplitReader:
         ds = load_dataset(self.split.path)
         block = ds.read_rows(self.split.start, self.split.end)
         self.bytes_read += sum(a.nbytes for a in block)
+        self.bytes_owned = self.bytes_read
         return block[0] if len(block) == 1 else block
 
 

@@ -18,11 +18,33 @@ from mapred.io.fs import get_fs
 
 SUCCESS = "_SUCCESS"
 TEMPORARY = "_temporary"
+_temp_outputs: list[str] = []
 
 
-def part_name(index: int, fmt: str) -> str:
-    """The file name of task ``index``'s output part (``.mpk`` for msgpack record files)."""
-    return f"part-{index:05d}" + (".mpk" if fmt == "msgpack" else "")
+def temp_output() -> str:
+    """A fresh local directory for a job run with ``output=None``, removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+    path = tempfile.mkdtemp(prefix="mapred-out-")
+    if not _temp_outputs:
+        atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _temp_outputs])
+    _temp_outputs.append(path)
+    return path
+
+
+RECORD_FORMATS = ("csv", "jsonl", "parquet", "avro", "seq")
+TEXT_COMPRESSIONS = {"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst"}
+
+
+def part_name(index: int, fmt: str, options: dict | None = None) -> str:
+    """``part-00003`` plus the suffix that says the format (``.mpk``, ``.parquet``, ``.csv.gz`` ...)."""
+    name = f"part-{index:05d}" + (".mpk" if fmt == "msgpack" else "")
+    if fmt in RECORD_FORMATS:
+        name += "." + fmt
+    if fmt in ("text", "csv", "jsonl"):
+        name += TEXT_COMPRESSIONS.get((options or {}).get("compression") or "", "")
+    return name
 
 
 def _write_arrays_as_pairs(writer, pairs) -> None:
@@ -153,15 +175,38 @@ class DatasetWriter:
 
 
 class PartOutput:
-    """The part one attempt writes under ``OUT/_temporary/<attempt>/``: its writer and what it owns."""
+    """The part one attempt writes under ``OUT/_temporary/<attempt>/``: its writer and what it owns.
 
-    def __init__(self, output: str, attempt: str, index: int, fmt: str, indexed: bool = False) -> None:
+    Record formats (``csv``, ``jsonl``, ``parquet``, ``avro``, ``seq``) get their
+    writer from ``mapred.formats`` with the job's ``output_options``; ``bad``
+    is where records the output cannot hold go (``formats.base.BadRecords``).
+    ``indexed`` (a reduce part: its keys are sorted) wraps a text or msgpack
+    writer in a sparse key index for the service's result lookups.
+    """
+
+    def __init__(self, output: str, attempt: str, index: int, fmt: str, options: dict | None = None,
+                 bad=None, indexed: bool = False) -> None:
         fs = get_fs(output)
-        self.name = part_name(index, fmt)
+        options = dict(options or {})
+        self.name = part_name(index, fmt, options)
         path = fs.join(temp_dir(output, attempt), self.name)
-        self.f = None if fmt == "dataset" else fs.open_write(path)
-        self.writer = DatasetWriter(fs, path) if fmt == "dataset" else open_writer(self.f, fmt)
-        if indexed and fmt in ("text", "msgpack"):     # a reduce part: sorted keys, so index them
+        self.f = None if fmt == "dataset" else _Counted(fs.open_write(path))
+        self.inner = None
+        if fmt == "dataset":
+            self.writer = DatasetWriter(fs, path)
+        elif fmt in RECORD_FORMATS or (fmt == "text" and options.get("compression")):
+            from mapred import formats
+            from mapred.formats.base import BadRecords
+            from mapred.formats.compressed import compressing
+            target = self.f
+            if fmt in ("text", "csv", "jsonl") and options.get("compression"):
+                target = self.inner = compressing(self.f, options.get("compression"))
+            bad = bad if bad is not None else BadRecords("fail")
+            self.writer = TextWriter(target) if fmt == "text" else formats.open_writer(fmt, target, options, bad,
+                                                                                       self.name)
+        else:
+            self.writer = open_writer(self.f, fmt)
+        if indexed and fmt in ("text", "msgpack") and self.inner is None:
             from mapred.io.keyindex import IndexedWriter
             self.writer = IndexedWriter(self.writer, fmt)
         self.write = self.writer.write
@@ -175,14 +220,27 @@ class PartOutput:
     def close(self) -> int:
         """Finish the part; return the bytes written (0 where the file system cannot say)."""
         self.writer.close()
+        if self.inner is not None:
+            self.inner.close()
         if self.f is None:
             return 0
-        try:
-            size = int(self.f.tell())
-        except (OSError, ValueError, AttributeError):
-            size = 0
         self.f.close()
-        return size
+        return self.f.written
+
+
+class _Counted:
+    """A file wrapper counting the bytes written: the store's writers cannot ``tell()``."""
+
+    def __init__(self, f) -> None:
+        self.f, self.written = f, 0
+
+    def write(self, data) -> int:
+        self.f.write(data)
+        self.written += len(data) if not isinstance(data, memoryview) else data.nbytes
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
 
 
 def temp_dir(output: str, attempt: str) -> str:
@@ -243,7 +301,26 @@ class Result:
 
 
 def read_part(path: str) -> Iterator[tuple[Any, Any]]:
-    """The pairs of one part file, decoded by its format (text lines split at the first tab)."""
+    """The pairs of one part file, decoded by its format; a record format's records come back as ``(None, record)``
+    (or as the ``(key, value)`` a ``{"key", "value"}`` record was written from)."""
+    from mapred.formats import infer
+    fmt = infer(path)
+    if fmt not in ("text", "records", "ztext"):
+        from mapred.formats import read_file
+        from mapred.formats.base import as_pair
+        for key, record in read_file(path, fmt):
+            yield (key, record) if fmt == "seq" else as_pair(record)
+        return
+    if fmt == "ztext":
+        from mapred.formats.compressed import view
+        with view(path).open() as f:
+            lines = f.read().split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        for raw in lines:
+            key, tab, value = raw.decode("utf-8", errors="surrogateescape").partition("\t")
+            yield key, (value if tab else None)
+        return
     fs = get_fs(path)
     with fs.open_read(path) as f:
         if path.endswith(".mpk"):

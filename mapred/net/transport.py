@@ -215,6 +215,23 @@ class Backoff:
         self.n = 0
 
 
+PROBE_EVERY = 0.5       # seconds between checks that a silent peer's port is open at all
+REFUSED_GRACE = 2.0     # seconds of refused connections before a never-seen peer is reported dead
+
+
+def tcp_refused(addr: str) -> bool:
+    """True if nothing listens at ``tcp://host:port`` (the connection is refused); False if unknown."""
+    import socket
+    host, _, port = addr[len("tcp://"):].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 class RpcClient:
     """Request/response over a DEALER: one request at a time, replies matched by ``rid``.
 
@@ -227,6 +244,8 @@ class RpcClient:
                  secret: str | None = None) -> None:
         self.ctx, self.addr, self.timeout, self.secret = ctx, addr, timeout, secret
         self._rid = 0
+        self.answered = False        # once a peer answered, a refusal may be a restart: keep trying
+        self._refused_since = None
         self.sock = self._connect()
 
     def _connect(self) -> zmq.Socket:
@@ -263,15 +282,32 @@ class RpcClient:
             if left <= 0:
                 return None
             try:
-                got = recv(self.sock, left)
+                got = recv(self.sock, min(left, PROBE_EVERY))
             except ProtocolError as exc:
                 log.warning("dropped a bad reply from %s: %s", self.addr, exc)
                 continue
             if got is None:
-                return None
+                self._check_refused()
+                continue
             _, reply, rdata = got
             if reply.rid == rid:
+                self.answered, self._refused_since = True, None
                 return reply, rdata
+
+    def _check_refused(self) -> None:
+        """ZeroMQ hides a refused connection and retries forever; a direct TCP probe does not.
+
+        A peer that never answered this client and refuses connections for
+        ``REFUSED_GRACE`` seconds is reported at once rather than after the
+        whole timeout (a dead NameNode or master named on the command line).
+        """
+        if self.answered or not tcp_refused(self.addr):
+            self._refused_since = None
+            return
+        now = time.monotonic()
+        self._refused_since = self._refused_since or now
+        if now - self._refused_since >= REFUSED_GRACE:
+            raise ClusterError(f"nothing listens at {self.addr} (connection refused)")
 
     def close(self) -> None:
         self.sock.close(0)

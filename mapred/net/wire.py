@@ -419,6 +419,13 @@ class PinPath(Message):
     on: bool = True
 
 
+@message("nn.pins")
+class ListPins(Message):
+    """The pins at or under ``path``: reply info ``{"pins": {path: [tag, ...]}}``."""
+
+    path: str = "/"
+
+
 @message("nn.hold")
 class HoldPaths(Message):
     """``holder`` (a running job) uses ``paths`` for ``ttl`` seconds more; empty paths releases."""

@@ -12,6 +12,7 @@ signature of ``LocalCluster.run`` and returns the same ``Result``.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -24,11 +25,13 @@ from mapred.net import wire
 from mapred.runtime.holds import PathHolds
 from mapred.runtime.plan import JobPlan, job_error
 from mapred.errors import ClusterError, ConfigError, MapredError
-from mapred.io.outputs import Result
-from mapred.net.transport import RpcClient, stop_authenticator
+from mapred.io.fs import HOSTNAME, is_mrfs
+from mapred.io.outputs import Result, temp_output
+from mapred.net.transport import Backoff, RpcClient, stop_authenticator
 from mapred.types import JobState
 
 POLL = 0.2
+log = logging.getLogger(__name__)
 
 
 def _expect(reply, kind):
@@ -45,13 +48,16 @@ def _expect(reply, kind):
 class ClusterClient:
     """Submit jobs to, and query, the master at ``address``."""
 
-    def __init__(self, address: str, timeout: float = 10.0, config=None, user: str | None = None) -> None:
+    def __init__(self, address: str, timeout: float = 10.0, config=None, user: str | None = None,
+                 grace: float | None = None) -> None:
         if not address.startswith("tcp://"):
             raise ConfigError(f"master address {address!r} must look like tcp://host:port")
         self.address = address
         self.user = user or submitting_user()
         self.timeout = timeout
         self.config = config or configmod.load()
+        # how long a waiting wait() rides out a silent master (one restarting from its journal)
+        self.grace = self.config.master_grace if grace is None else float(grace)
         self.ctx = zmq.Context()
         self.rpc = RpcClient(self.ctx, address, timeout)
         try:
@@ -108,8 +114,11 @@ class ClusterClient:
     def submit(self, job, inputs, output: str | None = None, *, overwrite: bool = False) -> "JobHandle":
         """Plan ``job`` over ``inputs`` here, hand it to the master, return at once."""
         if output is None:
-            output, overwrite = tempfile.mkdtemp(prefix="mapred-out-"), True
-        slots = sum(int(w.get("slots", 1)) for w in self.workers())   # small local inputs: ~4 splits a slot
+            output, overwrite = temp_output(), True
+        workers = self.workers()
+        inputs, output = qualify(inputs), qualify([output])[0]
+        check_visible(inputs, output, workers)
+        slots = sum(int(w.get("slots", 1)) for w in workers)   # small local inputs: ~4 splits a slot
         plan = JobPlan.make(job, inputs, str(output), self.config, tempfile.gettempdir(), overwrite,
                             slots=max(1, slots))
         holds = PathHolds(plan.job_id, inputs, plan.output)
@@ -177,7 +186,7 @@ class JobHandle:
         """Block until the job ends; its ``Result``, or the job's error."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            st = self.status()
+            st = self._status_within_grace()
             state = JobState(st["state"])
             if progress is not None:
                 progress(st["progress"], st.get("counters", {}))
@@ -190,6 +199,26 @@ class JobHandle:
             if deadline is not None and time.monotonic() > deadline:
                 raise MapredError(f"job {self.job_id} still {state.value} after {timeout:g}s")
             time.sleep(POLL)  # polling interval of a remote status, not synchronisation
+
+    def _status_within_grace(self) -> dict:
+        """The job's status, riding out a master that is silent for up to ``master_grace`` seconds.
+
+        A master restarted from its journal knows the job again; until it
+        answers, the client retries with backoff (the RPC layer reconnects).
+        """
+        grace = self.client.grace
+        silent_since = None
+        backoff = Backoff(base=0.2, cap=2.0)
+        while True:
+            try:
+                return self.status()
+            except ClusterError as exc:
+                now = time.monotonic()
+                silent_since = silent_since or now
+                if now - silent_since > grace:
+                    raise ClusterError(f"{exc} (waited {grace:g}s for it to come back)") from None
+                log.warning("master %s not answering (%s); retrying", self.client.address, exc)
+                time.sleep(backoff.next())
 
     def _result(self, st: dict, state: JobState) -> Result:
         counters = st.get("counters", {})
@@ -208,6 +237,35 @@ def submitting_user() -> str:
         return os.environ.get("MAPRED_USER") or getpass.getuser()
     except (KeyError, OSError):      # no passwd entry for this uid (containers)
         return ""
+
+
+def qualify(items) -> list:
+    """Local paths made absolute against this client's working directory (Hadoop qualifies paths so).
+
+    Workers run elsewhere, in their own directories: a relative path sent
+    as typed would be read, or written, relative to theirs.
+    """
+    from mapred.io.inputs import _as_list
+    out = []
+    for item in _as_list(items):
+        if isinstance(item, (str, os.PathLike)) and not is_mrfs(os.fspath(item)):
+            item = os.path.abspath(os.fspath(item))
+        out.append(item)
+    return out
+
+
+def check_visible(inputs: list, output, workers: list[dict]) -> None:
+    """Refuse local paths when a worker runs on another host: it would not find them.
+
+    A ``ConfigError`` names the path and the hosts; the block store
+    (``mrfs://``) is the file system every worker shares.
+    """
+    local = [p for p in [*inputs, output] if isinstance(p, str) and not is_mrfs(p)]
+    elsewhere = sorted({str(w.get("host", "")) for w in workers} - {HOSTNAME})
+    if local and elsewhere:
+        raise ConfigError(f"local path {local[0]!r} is on {HOSTNAME}, but workers run on "
+                          f"{', '.join(elsewhere)} and cannot see it; put the data in the block store "
+                          f"(mapred fs put) and use mrfs://HOST:PORT/... paths")
 
 
 def connect(address: str, timeout: float = 10.0, **kwargs) -> ClusterClient:

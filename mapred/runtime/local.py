@@ -22,6 +22,8 @@ import time
 from mapred import config as configmod
 from mapred.core import actions as act
 from mapred.core import events as ev
+from mapred.io import commit
+from mapred.io.outputs import temp_output
 from mapred.runtime.plan import JobPlan, job_error
 from mapred.task.pool import ExecutorPool, PoolEvent
 from mapred.io.fs import HOSTNAME
@@ -56,9 +58,9 @@ class LocalCluster:
             if self._closed:
                 raise RuntimeError("this LocalCluster is closed")
             if output is None:
-                output = tempfile.mkdtemp(prefix="mapred-out-")
-                overwrite = True
+                output, overwrite = temp_output(), True
             plan = JobPlan.make(job, inputs, output, self.config, self.work_dir, overwrite, slots=self.size)
+            commit.claim_output(plan.output)     # a SIGKILLed run's output is then known as debris
             return self._drive(plan, progress)
 
     def close(self) -> None:

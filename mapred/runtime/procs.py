@@ -41,7 +41,7 @@ class Cluster:
                  dead_timeout: float = 10.0, heartbeat: float = 1.0, speculation: bool = True,
                  short_circuit: bool = True, env: dict | None = None, start_timeout: float = 60.0,
                  detach: bool = False, block_size: int | None = None, service: bool = False,
-                 service_port: int = 0, token_file: str = "") -> None:
+                 service_port: int = 0, token_file: str = "", worker_via=None) -> None:
         self.dir = os.path.abspath(dir)
         os.makedirs(self.dir, exist_ok=True)
         self.n_workers, self.slots, self.n_datanodes = workers, slots, datanodes
@@ -53,6 +53,8 @@ class Cluster:
         self.master_proc: subprocess.Popen | None = None
         self.worker_procs: list[subprocess.Popen] = []
         self.master_addr = ""
+        self.worker_master_addr = ""    # where workers connect, if not the master itself (a fault proxy)
+        self.worker_via = worker_via    # master address -> the address workers are given
         self.storage = None
         self._client = None
         self._extra_pids: set[int] = set()
@@ -85,6 +87,8 @@ class Cluster:
                                           dead_timeout=self.dead_timeout, heartbeat=self.heartbeat, **sizes)
             self.storage.start()
         self._start_master()
+        if self.worker_via is not None:
+            self.worker_master_addr = self.worker_via(self.master_addr)
         for _ in range(self.n_workers):
             self.start_worker(wait=False)
         self.wait_workers(self.n_workers)
@@ -101,7 +105,8 @@ class Cluster:
         ready = os.path.join(self.dir, "master.addr")
         if os.path.exists(ready):
             os.remove(ready)
-        self.master_proc = self._spawn(["master", "--ready-file", ready], "master.log")
+        self.master_proc = self._spawn(["master", "--ready-file", ready, "--data-dir",
+                                        os.path.join(self.dir, "master-data")], "master.log")
 
         def up():
             if self.master_proc.poll() is not None:
@@ -133,7 +138,7 @@ class Cluster:
     def start_worker(self, wait: bool = True, extra: list[str] | None = None, env: dict | None = None) -> int:
         """Start one more worker (``env`` replaces the cluster's environment); returns its index."""
         index = len(self.worker_procs)
-        args = ["worker", "--master", self.master_addr, "--slots", str(self.slots),
+        args = ["worker", "--master", self.worker_master_addr or self.master_addr, "--slots", str(self.slots),
                 "--data-dir", os.path.join(self.dir, f"worker-{index}")]
         if not self.short_circuit:
             args.append("--no-short-circuit")
@@ -160,6 +165,22 @@ class Cluster:
         return self._client
 
     # ------------------------------------------------------------------ faults
+    def kill_master(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the master (kill -9 by default) and reap it."""
+        if self.master_proc is not None and self.master_proc.poll() is None:
+            self.master_proc.send_signal(sig)
+            self.master_proc.wait(10)
+
+    def restart_master(self) -> None:
+        """Start the master again on its data dir: same port, its journal's jobs taken over."""
+        old = self.master_addr
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self._start_master()
+        if self.master_addr != old:
+            raise ClusterError(f"the restarted master is at {self.master_addr}, not {old}")
+
     def worker_pid(self, index: int) -> int:
         """The pid of the ``i``-th worker process."""
         return self.worker_procs[index].pid

@@ -71,9 +71,8 @@ def run_pipeline(pipeline, inputs, output, *, overwrite=False, workers=None, clu
     from mapred.io.fs import get_fs
     from mapred.runtime.local import LocalCluster
     if output is None:
-        import tempfile
-        output = tempfile.mkdtemp(prefix="mapred-out-")
-        overwrite = True
+        from mapred.io.outputs import temp_output
+        output, overwrite = temp_output(), True
     fs = get_fs(output)
     if fs.exists(output) and not overwrite:
         from mapred.errors import OutputExistsError

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mapred.io.arrays import ArrayPairs, concat_chunks, partition_array, sort_order, sort_pairs
-from mapred.io.codec import approx_size, encode_key, sort_keys
+from mapred.io.codec import approx_size, encode_key, packb, sort_keys
 from mapred.errors import RecordError
 from mapred.shuffle.combine import combine_groups
 from mapred.shuffle.merge import merge_and_group
@@ -35,6 +35,22 @@ def _tag(types: set) -> str:
     if types <= {int, float, bool}:
         return "num"
     return _NATIVE_TAGS.get(frozenset(types), "mixed")
+
+
+_PLAIN = frozenset({str, int, float, bytes, bool, type(None)})   # always encodable: no check needed
+
+
+def check_encodable(obj: Any, what: str) -> None:
+    """Raise ``RecordError`` (a fatal user error) now, while the record that made ``obj`` is current.
+
+    Encoding happens at spill time, records later; checking a new key (and
+    an unusual value) as it is collected names the record that yielded it.
+    """
+    try:
+        packb(obj)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise RecordError(f"map output {what} {obj!r:.80} of type {type(obj).__name__} cannot be "
+                          f"encoded: {exc}") from None
 
 
 class MapOutputBuffer:
@@ -99,7 +115,11 @@ class MapOutputBuffer:
                 values = groups.get(key)
                 vt = type(value)
                 vsize = 28 if vt is int or vt is float else size(value)
+                if vt not in _PLAIN:
+                    check_encodable(value, "value")
                 if values is None:
+                    if type(key) not in _PLAIN:
+                        check_encodable(key, "key")
                     groups[key] = [value]
                     used += (len(key) + 49 if type(key) is str else size(key)) + vsize + PAIR_OVERHEAD
                 else:
@@ -127,7 +147,11 @@ class MapOutputBuffer:
             values = groups.get(key)
         except TypeError:
             raise RecordError(f"map output key {key!r:.60} of type {type(key).__name__} is not hashable") from None
+        if type(value) not in _PLAIN:
+            check_encodable(value, "value")
         if values is None:
+            if type(key) not in _PLAIN:
+                check_encodable(key, "key")
             groups[key] = [value]
             self.bytes += approx_size(key) + approx_size(value) + PAIR_OVERHEAD
         else:

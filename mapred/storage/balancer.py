@@ -27,7 +27,8 @@ def usage(bmap: BlockMap, moving: dict) -> dict[str, int]:
     """Bytes per in-service node, counting moves in flight as done."""
     used = {n.dnid: sum(bmap.blocks[b].length for b in n.blocks if b in bmap.blocks)
             for n in bmap.in_service_nodes()}
-    for block_id, (source, target) in moving.items():
+    for block_id, move in moving.items():      # (source, target[, deadline])
+        source, target = move[0], move[1]
         length = bmap.blocks[block_id].length if block_id in bmap.blocks else 0
         if source in used:
             used[source] -= length

@@ -126,6 +126,10 @@ class Client:
         """Keep cleanup rules off ``path`` (and everything under and above it) while pinned."""
         self.call(wire.PinPath(path=path, tag=tag, on=on))
 
+    def pins(self, path: str = "/") -> dict:
+        """``{path: [tag, ...]}`` of the pins at or under ``path``."""
+        return self.call(wire.ListPins(path=path), retry=True).info["pins"]
+
     def hold(self, holder: str, paths: list, ttl: float = 60.0) -> None:
         """A running job's inputs and output: no rule touches them for ``ttl`` seconds."""
         self.call(wire.HoldPaths(holder=holder, paths=list(paths), ttl=ttl), retry=True)

@@ -25,6 +25,7 @@ from mapred.net.transport import bind, make_socket, recv_or_drop, send, stop_aut
 from mapred.storage import cleanup, trash
 from mapred.storage.housekeeping import Housekeeper
 from mapred.storage.journal import Journal
+from mapred.storage.namespace import normalize
 from mapred.storage.namesystem import (
     BlockReportReceived,
     DatanodeRegistered,
@@ -160,6 +161,12 @@ class NameNode:
 
     def _h_nn_pin(self, m: wire.PinPath):
         self.core.pin(m.path, m.tag, m.on)
+
+    def _h_nn_pins(self, m: wire.ListPins):
+        top = normalize(m.path)
+        under = top.rstrip("/") + "/"
+        return wire.Ok(info={"pins": {p: sorted(tags) for p, tags in sorted(self.core.ns.pins.items())
+                                      if p == top or p.startswith(under)}})
 
     def _h_nn_hold(self, m: wire.HoldPaths):
         self.keeper.hold(m.holder, list(m.paths), m.ttl, time.time())

@@ -9,8 +9,11 @@ one place, ``load_job_code``.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -27,13 +30,39 @@ def load_job_code(blob: bytes):
     return cloudpickle.loads(blob)
 
 
+def _watch_parent() -> None:
+    """Exit as soon as the process that started this executor is gone.
+
+    A SIGKILLed runner cannot stop its executors; one left alone would finish
+    its attempt for nobody (and write to an output no one commits).  The
+    check is ``getppid`` changing, every quarter second, on a daemon thread.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _send_or_exit(conn, data: bytes) -> None:
+    """Send to the parent; a closed pipe means the parent is gone, so exit quietly (no traceback)."""
+    try:
+        conn.send_bytes(data)
+    except OSError:          # BrokenPipeError, ConnectionResetError: nobody to report to
+        os._exit(0)
+
+
 def executor_main(conn) -> None:
     """Receive job code and attempt specs, run attempts, report; until ``PipeStop`` or EOF."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle: it stops us
+    _watch_parent()
     from mapred.task.attempt import AttemptFailure, run_attempt, set_progress_sink
 
     def progress(attempt: str, fraction: float, counters: dict) -> None:
-        conn.send_bytes(wire.dumps(wire.PipeProgress(attempt=attempt, fraction=fraction, counters=counters)))
+        _send_or_exit(conn, wire.dumps(wire.PipeProgress(attempt=attempt, fraction=fraction, counters=counters)))
 
     set_progress_sink(progress)
     jobs: dict[str, Any] = {}
@@ -51,7 +80,7 @@ def executor_main(conn) -> None:
         elif isinstance(msg, wire.PipeDrop):
             jobs.pop(msg.job_id, None)
         elif isinstance(msg, wire.PipeRun) and isinstance(msg.spec, (MapSpec, ReduceSpec)):
-            conn.send_bytes(wire.dumps(_run_one(msg.spec, jobs, load_errors, run_attempt, AttemptFailure)))
+            _send_or_exit(conn, wire.dumps(_run_one(msg.spec, jobs, load_errors, run_attempt, AttemptFailure)))
         elif isinstance(msg, wire.PipeStop):
             return
 

@@ -77,8 +77,11 @@ class ExecutorPool:
         parent, child = socket.socketpair()
         env = {**_ONE_THREAD_BLAS, **os.environ, **self.env,
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        # a session of its own: a terminal's Ctrl-C goes to the runner, which stops its executors
+        # itself (an executor still importing would otherwise print a KeyboardInterrupt traceback)
         proc = subprocess.Popen([sys.executable, "-m", "mapred.task.child", str(child.fileno())],
-                                pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL)
+                                pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
         child.close()
         slot.proc, slot.conn, slot.attempt, slot.jobs = proc, Connection(parent.detach()), None, set()
 
@@ -104,11 +107,26 @@ class ExecutorPool:
                     pass
 
     def start_attempt(self, slot: Slot, job_id: str, blob: bytes, spec) -> None:
-        """Run ``spec`` (a ``MapSpec`` or ``ReduceSpec``) on ``slot``, which must be idle."""
-        self.send_job(slot, job_id, blob)
-        slot.attempt = spec.attempt
-        slot.progress = None
-        slot.conn.send_bytes(wire.dumps(wire.PipeRun(spec=spec)))
+        """Run ``spec`` (a ``MapSpec`` or ``ReduceSpec``) on ``slot``, which must be idle.
+
+        An idle executor may have died unseen (killed from outside): the pipe
+        is then broken, and the attempt goes to a fresh process in the slot.
+        """
+        for tries in (1, 2):
+            try:
+                self.send_job(slot, job_id, blob)
+                slot.attempt = spec.attempt
+                slot.progress = None
+                slot.conn.send_bytes(wire.dumps(wire.PipeRun(spec=spec)))
+                return
+            except OSError:
+                slot.attempt = None
+                if tries == 2:
+                    raise
+                log.warning("executor of slot %d was gone; starting a fresh one for %s", slot.index,
+                            spec.attempt)
+                self._stop(slot, hard=True)      # same incarnation: the attempt was never under way
+                self._start(slot)
 
     def kill_attempt(self, slot: Slot) -> None:
         """Stop whatever the slot runs by killing its process; a fresh one takes its place."""

@@ -150,7 +150,7 @@ def test_executor_over_its_memory_cap_fails_with_a_clear_reason(make_cluster, tm
 @pytest.mark.timeout(60)
 def test_a_dead_master_is_a_clear_error_for_a_waiting_client(make_cluster, tmp_path):
     cluster = make_cluster(workers=1)
-    client = mapred.connect(cluster.master_addr, timeout=2.0)
+    client = mapred.connect(cluster.master_addr, timeout=2.0, grace=3.0)   # a master that stays dead
     try:
         handle = client.submit(wordcount(map_sleep=30.0), write_text(tmp_path / "in.txt", 10),
                                str(tmp_path / "out"))
@@ -198,7 +198,8 @@ def test_assignments_a_worker_never_runs_are_failed_and_rerun(make_cluster, tmp_
     sock.setsockopt(zmq.IDENTITY, b"fake-worker")
     sock.connect(cluster.master_addr)
     try:
-        hello = wire.WorkerRegister(worker_id="fake-worker", host="elsewhere", slots=4, memory=1,
+        from mapred.io.fs import HOSTNAME   # on this host: a client refuses local paths for remote workers
+        hello = wire.WorkerRegister(worker_id="fake-worker", host=HOSTNAME, slots=4, memory=1,
                                     shuffle_addr="tcp://127.0.0.1:9", version=mapred.__version__)
         sock.send_multipart(wire.encode(hello))
         sock.send_multipart(wire.encode(hello))            # a duplicate: must not count as a rejoin

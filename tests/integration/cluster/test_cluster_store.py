@@ -21,3 +21,5 @@ def test_wordcount_from_mrfs_runs_node_local_and_commits_into_the_store(make_clu
     assert maps.get("maps_node_local", 0) >= 1 and "maps_non_local" not in maps
     assert store.exists("/out/_SUCCESS")
     assert_matches_reference(job, [local], Result(f"{uri}/out", result.counters, result.job_id))
+    parts = [e for e in store.ls("/out") if e["path"].rsplit("/", 1)[1].startswith("part-")]
+    assert result.counters["reduce"]["output_bytes"] == sum(e["length"] for e in parts) > 0

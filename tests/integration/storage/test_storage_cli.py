@@ -110,3 +110,32 @@ def test_real_command_line(shared_cluster, tmp_path):
 def test_malformed_namenode_address_is_explained():
     r = CliRunner().invoke(fs, ["--namenode", "tcp://nohostport", "ls", "/"])
     assert r.exit_code == 1 and "tcp://host:port" in r.output
+
+
+@pytest.mark.timeout(60)
+def test_an_mrfs_uri_authority_wins_over_the_configured_namenode(shared_cluster, tmp_path, monkeypatch):
+    from mapred.cli import main
+    c = shared_cluster.client()
+    c.mkdir("/auth", parents=True)
+    src = tmp_path / "p1.txt"
+    src.write_bytes(b"keep me\n")
+    c.put(str(src), "/auth/p1.txt")
+    monkeypatch.setenv("MAPRED_NAMENODE", shared_cluster.namenode_addr)
+    runner = CliRunner()
+    r = runner.invoke(main, ["fs", "rm", "mrfs://127.0.0.1:1/auth/p1.txt"])
+    assert r.exit_code == 1 and "127.0.0.1:1" in r.output and "Traceback" not in r.output
+    assert c.exists("/auth/p1.txt")                       # the live store was not touched
+    uri = shared_cluster.namenode_uri                     # mrfs://H:P, as `cluster up` prints it
+    r = runner.invoke(main, ["fs", "--namenode", uri, "cat", "/auth/p1.txt"])
+    assert r.exit_code == 0 and r.stdout_bytes == b"keep me\n"
+    r = runner.invoke(main, ["fs", "--namenode", "tcp://127.0.0.1:1", "ls", f"{uri}/auth"])
+    assert r.exit_code == 0 and "/auth/p1.txt" in r.output
+    r = runner.invoke(main, ["fs", "mv", f"{uri}/auth/p1.txt", "mrfs://127.0.0.1:1/x"])
+    assert r.exit_code == 1 and "different NameNodes" in r.output
+
+
+@pytest.mark.timeout(60)
+def test_a_dead_namenode_is_reported_as_refused(tmp_path):
+    from mapred.cli import main
+    r = CliRunner().invoke(main, ["fs", "--namenode", "tcp://127.0.0.1:1", "ls", "/"])
+    assert r.exit_code == 1 and "connection refused" in r.output and "Traceback" not in r.output

@@ -92,7 +92,12 @@ def test_balance_moves_blocks_to_new_nodes_until_within_threshold():
     join(core, "dn3", now=0)
     assert not balancer.balanced(core.bmap, 0.1)
     core.start_balance(0.1, bandwidth=10**9)
-    settle(core, 1.0, steps=40, watch=never_under)
+
+    def watch(core):
+        never_under(core)
+        core.balance_status()          # asked while moves are in flight, as `fs balance` polls
+
+    settle(core, 1.0, steps=40, watch=watch)
     status = core.balance_status()
     assert not status["running"] and status["balanced"] and status["moved"] > 0
     assert all(4 <= len(core.bmap.nodes[d].blocks) <= 6 for d in ("dn0", "dn1", "dn2", "dn3"))
@@ -107,6 +112,8 @@ def test_balance_is_throttled_by_bandwidth():
     core.start_balance(0.1, bandwidth=10)      # 10 B/s, blocks of 10 B: one move per scan
     core.handle(Tick(1.0))
     assert len(core.moving) == 1
+    status = core.balance_status()               # asked while a move is in flight, as `fs balance` polls
+    assert status["running"] and status["moving"] == 1
     with pytest.raises(StorageError):
         core.start_balance(2.0, 10)
 
