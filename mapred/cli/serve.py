@@ -30,7 +30,7 @@ def bind(host: str, port: int, any_port: bool) -> socket.socket:
     """A listening TCP socket on ``host:port`` (a random port if busy and ``any_port``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for candidate in ([port, 0] if any_port and port else [port]):
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, candidate))

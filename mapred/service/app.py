@@ -45,6 +45,7 @@ ROUTERS = [
     "mapred.service.cluster",
     "mapred.service.metrics",
     "mapred.service.page",
+    "models.serving.http",        # the model registry and Open Inference Protocol v2 (docs/serving.md)
 ]
 
 

@@ -165,7 +165,34 @@ async function drawStore() {
   return true;
 }
 
-const DRAW = {index: drawIndex, job: drawJob, store: drawStore};
+// -- models: the registry, what is served, metrics side by side across versions ---------------
+
+function metricText(m) {
+  return Object.entries(m || {}).filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => k + " " + (Math.abs(v) < 1e4 ? v.toPrecision(4) : v.toExponential(2))).join(", ");
+}
+
+async function drawModels() {
+  const list = await api("/api/v1/models");
+  const details = await Promise.all(list.map(m => api(`/api/v1/models/${encodeURIComponent(m.name)}`)));
+  fill("model-list", details.map(d => {
+    const aliases = Object.entries(d.aliases).map(([a, v]) => a + " → " + v).join(", ");
+    const served = Object.entries(d.serving.aliases).map(([a, v]) => a + " → " + v).join(", ");
+    const errors = Object.entries({...d.serving.alias_errors, ...d.serving.unloadable}).map(([k, e]) => k + ": " + e).join("; ");
+    return el("tr", {"data-model": d.name}, el("td", {}, d.name), el("td", {}, d.versions), el("td", {}, d.latest),
+              el("td", {}, aliases), el("td", {}, served), el("td", {"class": errors ? "error" : ""}, errors));
+  }));
+  fill("version-list", details.flatMap(d => d.model_versions.map(v => {
+    const evals = (v.evaluations || []).map(e => metricText(e.metrics) + " (" + e.dataset + ")").join("; ");
+    return el("tr", {"data-model": d.name, "data-version": String(v.version)}, el("td", {}, d.name),
+              el("td", {}, v.version), el("td", {}, (v.aliases || []).join(", ")),
+              el("td", {}, new Date(v.registered_at * 1000).toISOString() + " by " + v.registered_by),
+              el("td", {}, metricText((v.metrics || {}).test)), el("td", {}, evals));
+  })));
+  return true;
+}
+
+const DRAW = {index: drawIndex, job: drawJob, store: drawStore, models: drawModels};
 
 async function loop() {
   const draw = DRAW[document.body.dataset.page];
