@@ -91,6 +91,20 @@ class Chaos:
         self.c, self.rng, self.stored = cluster, rng, stored
         self.counts: collections.Counter = collections.Counter()
         self.lock = threading.Lock()
+        self.timers: list = []
+        self.closed = False
+
+    def later(self, delay: float, fn, *args) -> None:
+        """Run ``fn`` after ``delay`` unless the run is over by then (no process outlives the cluster)."""
+        t = threading.Timer(delay, lambda: None if self.closed else fn(*args))
+        self.timers.append(t)
+        t.start()
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+        for t in self.timers:
+            t.cancel()
 
     def inject(self, kind: str) -> None:
         with self.lock:
@@ -112,7 +126,7 @@ class Chaos:
     def worker_sigstop(self) -> bool:
         i = self.rng.choice(self._live_workers())
         self.c.signal_worker(i, signal.SIGSTOP)
-        threading.Timer(self.rng.uniform(0.5, 3.0), self._cont, (i,)).start()
+        self.later(self.rng.uniform(0.5, 3.0), self._cont, i)
         return True
 
     def _cont(self, i: int) -> None:
@@ -148,11 +162,13 @@ class Chaos:
             return False
         i = self.rng.choice(live)
         st.kill_datanode(i)
-        threading.Timer(self.rng.uniform(1.0, 4.0), self._restart_datanode, (i,)).start()
+        self.later(self.rng.uniform(1.0, 4.0), self._restart_datanode, i)
         return True
 
     def _restart_datanode(self, i: int) -> None:
         with self.lock:
+            if self.closed:
+                return
             try:
                 self.c.storage.restart_datanode(i, wait=False)
             except Exception as exc:  # noqa: BLE001 - the dashboard reports it; the run goes on
@@ -240,6 +256,7 @@ def run_chaos(jobs: int = 10, seed: int = 1, faults_per_job: int = 2, workdir: s
                         board["data_lost"] += 1
                         board["errors"].append(f"{path} no longer reads back as written")
         finally:
+            chaos.close()
             client.close()
             if "p" in proxy_box:
                 board["transport_faults"] = dict(proxy_box["p"].counts)

@@ -107,8 +107,23 @@ def from_mrjob(job_class, args=()):
     return _from_mrjob(job_class, args)
 
 
+def convert(inputs, output: str, to: str, **kwargs):
+    """Rewrite ``inputs`` (any format mapred reads) as ``to`` under ``output`` with a map-only job.
+
+    See ``mapred.runtime.convert.convert`` for the options (schema, compression, input_format, ...).
+    """
+    from mapred.runtime.convert import convert as _convert
+    return _convert(inputs, output, to, **kwargs)
+
+
+def split(inputs, output: str, parts: int | None = None, **kwargs) -> dict:
+    """Split a data set into parts by a seeded hash of each record's location; returns the index."""
+    from mapred.runtime.convert import split as _split
+    return _split(inputs, output, parts, **kwargs)
+
+
 __all__ = ["ArrayDataset", "ArrayPairs", "Broadcast", "FatalError", "HashPartitioner", "Job", "JobFailed",
            "JobKilled", "LocalCluster", "MRJob", "MapredError", "Pipeline", "RangePartitioner", "RecordInput",
-           "Result", "TotalOrderPartitioner", "__version__", "bind_socket", "broadcast", "connect", "context",
+           "Result", "TotalOrderPartitioner", "__version__", "bind_socket", "broadcast", "connect", "context", "convert",
            "counter", "errors", "filesystem", "from_mrjob", "from_numpy", "load_dataset", "make_socket", "open", "records",
-           "run"]
+           "run", "split"]

@@ -32,6 +32,15 @@ Contracts (the engine checks them and names the offender when one breaks):
   iterator of ``(key, values)`` groups of the partition in key order; each
   yields pairs.  They take the place of the per-record function and its
   hooks (adapters such as ``mapred.runners.from_mrjob`` use them).
+* ``input_format`` (``csv``, ``jsonl``, ``parquet``, ``avro``, ``seq``, ``text``,
+  ``records``; inferred from each file's extension when not given) with
+  ``input_options`` picks how files become records (see ``mapred.formats``):
+  the mapper gets ``(location, record)``, ``map_batch`` a list of records (or
+  a numpy block with ``input_options={"record": "array"}``).  Record output
+  formats take ``output_options`` (``schema``, ``compression``, ...).
+  ``bad_records="skip"`` counts and quarantines bad input records (and
+  records the output schema cannot hold) under ``OUT/_bad_records/``
+  instead of failing the job.
 """
 from __future__ import annotations
 
@@ -40,7 +49,9 @@ from typing import Any, Callable, Iterable
 
 from mapred.errors import ConfigError
 
-OUTPUT_FORMATS = ("text", "msgpack", "raw", "dataset")
+OUTPUT_FORMATS = ("text", "msgpack", "raw", "dataset", "csv", "jsonl", "parquet", "avro", "seq")
+BAD_RECORDS = ("fail", "skip")
+INPUT_FORMATS = ("text", "records", "csv", "jsonl", "parquet", "avro", "seq")   # see mapred.formats
 INPUT_MODES = ("lines", "text", "bytes")
 
 
@@ -60,7 +71,9 @@ class Job:
                  reducer_init: Callable | None = None, reducer_final: Callable | None = None,
                  errors: str = "strict", max_attempts: int | None = None,
                  sort_buffer_bytes: int | None = None, split_size: int | None = None,
-                 map_stream: Callable | None = None, reduce_stream: Callable | None = None) -> None:
+                 map_stream: Callable | None = None, reduce_stream: Callable | None = None,
+                 input_format: str | None = None, input_options: dict | None = None,
+                 output_options: dict | None = None, bad_records: str = "fail") -> None:
         if sum(f is not None for f in (mapper, map_batch, map_stream)) > 1:
             raise ConfigError("give a job one of mapper, map_batch or map_stream, not several")
         if sum(f is not None for f in (reducer, reduce_batch, reduce_stream)) > 1:
@@ -79,6 +92,10 @@ class Job:
             raise ConfigError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
         if errors not in ("strict", "replace"):
             raise ConfigError(f"errors must be 'strict' or 'replace', got {errors!r}")
+        if bad_records not in BAD_RECORDS:
+            raise ConfigError(f"bad_records must be one of {BAD_RECORDS}, got {bad_records!r}")
+        if input_format is not None and input_format not in INPUT_FORMATS:
+            raise ConfigError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
         self.mapper = mapper if (mapper or map_batch or map_stream) else _identity_mapper
         self.map_batch = map_batch
         self.map_stream = map_stream
@@ -98,6 +115,10 @@ class Job:
         self.max_attempts = max_attempts
         self.sort_buffer_bytes = sort_buffer_bytes
         self.split_size = split_size
+        self.input_format = input_format          # None: inferred per file from its extension
+        self.input_options = dict(input_options or {})
+        self.output_options = dict(output_options or {})
+        self.bad_records = bad_records
 
     @property
     def map_only(self) -> bool:

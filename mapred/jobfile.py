@@ -92,19 +92,29 @@ def _line_of(exc: BaseException, path: str) -> str:
     return f" at line {line}" if line else ""
 
 
-def configure(job, params: dict, reducers: int | None, output_format: str | None, errors: str | None):
-    """Apply command-line options to a loaded job or pipeline (the last step gets -r and --format)."""
+def configure(job, params: dict, reducers: int | None, output_format: str | None, errors: str | None,
+              input_format: str | None = None):
+    """Apply command-line options to a loaded job or pipeline (the last step gets -r and --format,
+    the first --input-format; ``errors="skip"`` quarantines bad records instead of failing)."""
     if isinstance(job, Pipeline):
         steps = [s.with_params(**params) for s in job.jobs]
         steps[-1] = configure(steps[-1], {}, reducers, output_format, errors)
+        if input_format is not None:
+            steps[0] = configure(steps[0], {}, None, None, None, input_format)
         return Pipeline(steps)
     job = job.with_params(**params)
+    if input_format is not None:
+        from mapred.formats import check_input_format
+        check_input_format(input_format)
+        job.input_format = input_format
     if reducers is not None:
         if job.map_only and reducers:
             raise ConfigError("-r/--reducers was given but the job has no reducer (it is map-only)")
         job.num_reducers = reducers    # 0 makes a job with a reducer map-only (Hadoop's rule)
     if output_format is not None:
         job.output_format = output_format
-    if errors is not None:
+    if errors == "skip":
+        job.bad_records = "skip"
+    elif errors is not None:
         job.errors = errors
     return job

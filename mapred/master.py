@@ -91,6 +91,7 @@ class JobRecord:
     finished: float | None = None
     lines: list = field(default_factory=list)
     owner: str = "local"          # the submitter's principal name
+    submitter: str = ""            # who the client says submitted (the service shows it)
 
     def log(self, text: str) -> None:
         """Append a timestamped line to the job's log (bounded by ``MAX_LOG_LINES``)."""
@@ -344,7 +345,8 @@ class Master:
             self.refusals.refuse(self.peer or "an unkeyed peer", "output_exists", str(exc))
             self._reply(route, wire.Error(rid=msg.rid, kind=type(exc).__name__, message=str(exc)))
             return
-        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time(), owner=policy.name_of(self.peer))
+        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time(), owner=policy.name_of(self.peer),
+                                                       submitter=msg.submitter or policy.name_of(self.peer))
         rec.log(f"submitted {plan.job.name!r}: {len(plan.splits)} maps, {plan.job.num_reducers} reduces, "
                 f"output {plan.output}")
         if self.journal is not None:      # on disk before the client hears it was accepted
@@ -379,11 +381,14 @@ class Master:
     def _on_ListJobs(self, route, msg: wire.ListJobs, data) -> None:
         jobs = [dict(job_summary(self.core, rec), owner=rec.owner) for rec in self.jobs.values()
                 if policy.may_act_on(self.peer, rec.owner)]
+        now = time.monotonic()
         workers = [{"worker_id": w.worker_id, "host": w.host, "slots": w.slots, "pid": w.pid,
-                    "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id),
+                    "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id), "memory": w.memory,
                     "running": self.core.running_on(w.worker_id),
                     "state": self.core.workers[w.worker_id].state if w.worker_id in self.core.workers
-                    else "LOST", "needed_outputs": len(self.core.needed_outputs(w.worker_id))}
+                    else "LOST", "needed_outputs": len(self.core.needed_outputs(w.worker_id)),
+                    "heartbeat_age_s": round(now - self.core.workers[w.worker_id].last_seen, 3)
+                    if w.worker_id in self.core.workers else None}
                    for w in self.workers.values()] if policy.may_act_on(self.peer, "") else []
         self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers,
                                         cluster={"waiting_tasks": self.core.waiting_tasks()},

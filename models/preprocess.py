@@ -6,8 +6,9 @@
 - ``split``: map assigns each row to a part by a hash of (seed, row id), so
   the split is the same for any number of splits and workers; the driver
   writes each part as a new array dataset.
-- ``read_csv``: map parses lines into rows (naming the file offset of a bad
-  line); the driver orders rows by offset and writes an array dataset.
+- ``read_csv``: mapred's CSV reader parses each split into numeric blocks
+  (naming the file and byte offset of a bad row); map tasks write them as
+  the parts of an array dataset, in file and row order.
 """
 from __future__ import annotations
 
@@ -204,23 +205,30 @@ def read_csv(paths, label=None, *, header=True, delimiter=",", dtype=np.float64,
              path=None, workers=None, cluster=None):
     """Load CSV text (local or ``mrfs://``) into an array dataset of (X, y) or (X,).
 
-    The rows are parsed by a map-only job whose tasks write their blocks as
-    parts of the dataset (``output_format="dataset"``), so the data never
-    passes through the driver; rows keep file and line order.  ``label``: the
-    name (with a header) or index of the label column.  A row with the wrong
-    number of fields or an unparsable value raises ``ModelError`` naming the
-    file and the byte offset of the line.
+    The rows are parsed by mapred's CSV reader (``mapred.formats.csv``, with
+    ``record="array"``: each block of records arrives as one numeric array) in
+    a map-only job whose tasks write their blocks as parts of the dataset
+    (``output_format="dataset"``), so the data never passes through the
+    driver; rows keep file and line order.  ``label``: the name (with a
+    header) or index of the label column.  A row with the wrong number of
+    fields or an unparsable value raises ``ModelError`` naming the file and
+    the byte offset of the row.
     """
     names = _csv_names(paths, header, delimiter)
     if isinstance(label, str) and label not in names:
         raise ModelError(f"label column {label!r} is not in the CSV header {names}")
     col = None if label is None else (names.index(label) if isinstance(label, str) else int(label))
-    job = mapred.Job(mapper_init=_start_rows,
-                     mapper=_csv_row_parser(len(names), delimiter, header),
-                     mapper_final=_rows_block(col, dtype), output_format="dataset", name="models.read_csv")
+    job = mapred.Job(map_batch=_csv_blocks(col, dtype), output_format="dataset", name="models.read_csv",
+                     input_format="csv", input_options={"header": header, "delimiter": delimiter,
+                                                        "record": "array", "dtype": np.dtype(dtype).str})
     target = path or tempfile.mkdtemp(prefix="mapred-csv-")
-    with translate_errors():
-        Runner(workers, cluster).run(job, paths, output=target)
+    try:
+        with translate_errors():
+            Runner(workers, cluster).run(job, paths, output=target)
+    except mapred.errors.JobFailed as exc:
+        if exc.cause.get("type") in ("FormatError", "InputError"):
+            raise ModelError(f"CSV {exc.cause.get('message', exc)}") from None
+        raise
     try:
         ds = mapred.load_dataset(target, splits=splits)
     except mapred.errors.InputError:
@@ -230,50 +238,27 @@ def read_csv(paths, label=None, *, header=True, delimiter=",", dtype=np.float64,
 
 
 def _csv_names(paths, header: bool, delimiter: str) -> list[str]:
-    """The column names: the first file's header line, or ``0, 1, ...`` by its first line's width."""
+    """The column names of the first file: its header row (parsed with CSV quoting), or ``0, 1, ...``."""
+    import csv
+    import io
     patterns = [paths] if isinstance(paths, str) else list(paths)
     first = mapred.filesystem(patterns[0]).expand(patterns[0])
     if not first:
         raise ModelError(f"CSV input {paths!r} holds no files")
     with mapred.open(first[0]) as f:
-        line = f.readline().decode("utf-8").strip()
-    if not line:
+        head = f.read(1 << 16).decode("utf-8", errors="replace")
+    row = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), [])
+    if not row:
         raise ModelError(f"CSV input {paths!r} holds no data rows")
-    fields = line.split(delimiter)
-    return fields if header else [str(i) for i in range(len(fields))]
+    return row if header else [str(i) for i in range(len(row))]
 
 
-def _start_rows():
-    mapred.context().state["rows"] = []
-
-
-def _csv_row_parser(width: int, delimiter: str, header: bool):
-    """A mapper that checks each line's width and keeps its fields in the task's state."""
-    def parse(offset, line):
-        text = line.strip()
-        if not text or (header and offset == 0):     # every file's first line is its header
-            return ()
-        fields = text.split(delimiter)
-        if len(fields) != width:
-            raise ModelError(f"CSV {mapred.context().split.path} line at byte offset {offset}: "
-                             f"{len(fields)} fields, expected {width}")
-        mapred.context().state["rows"].append(fields)
-        return ()
-    return parse
-
-
-def _rows_block(col, dtype):
-    """A ``mapper_final`` that turns the task's rows into one (X, y) or X block for the dataset."""
-    def flush():
-        rows = mapred.context().state.pop("rows")
-        if not rows:
-            return
-        try:
-            table = np.array(rows, dtype=dtype)
-        except ValueError as exc:
-            raise ModelError(f"CSV {mapred.context().split.path}: a value is not a number ({exc})") from None
+def _csv_blocks(col, dtype):
+    """A ``map_batch`` that turns each parsed block into an (X, y) or X block of the dataset."""
+    def blocks(table):
+        table = np.asarray(table, dtype=dtype)
         yield None, (table if col is None else (np.delete(table, col, axis=1), table[:, col]))
-    return flush
+    return blocks
 
 
 @register

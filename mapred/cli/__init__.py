@@ -17,7 +17,8 @@ def main() -> None:
 
     Run a job on an embedded local cluster with `mapred run JOBFILE INPUT -o OUT`,
     keep data in the block store with `mapred fs`, and start cluster nodes with
-    `mapred namenode`, `mapred datanode`, `mapred master` and `mapred worker`.
+    `mapred namenode`, `mapred datanode`, `mapred master` and `mapred worker`;
+    serve files, jobs and results over HTTP with `mapred serve`.
     """
 
 
@@ -38,6 +39,12 @@ def _register() -> None:
         main.add_command(command)
     from mapred.cli.keys import COMMANDS as key_commands
     for command in key_commands:
+        main.add_command(command)
+    from mapred.cli.serve import COMMANDS as service_commands  # serve, token
+    for command in service_commands:
+        main.add_command(command)
+    from mapred.cli.convert import COMMANDS as format_commands   # convert, split
+    for command in format_commands:
         main.add_command(command)
 
 

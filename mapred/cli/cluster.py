@@ -119,10 +119,13 @@ def cluster() -> None:
               help="bytes per block for files the store makes")
 @click.option("--keys/--no-keys", default=False, show_default=True,
               help="give every node and you your own CURVE key (DIR/keys); without: loopback trust")
+@click.option("--service/--no-service", default=True, show_default=True, help="start `mapred serve` too")
+@click.option("--service-port", default=8470, show_default=True, type=click.IntRange(0, 65535),
+              help="the service's port (a random one if it is busy)")
 @_clean
 def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, datanodes, slots, dir_,
-               dead_timeout, block_size, keys):
-    """Start master, workers (and NameNode + DataNodes) as background processes.
+               dead_timeout, block_size, keys, service, service_port):
+    """Start master, workers (and NameNode + DataNodes, and the HTTP service) as background processes.
 
     With --max-workers the cluster is adaptive: an autoscaler grows it while tasks
     wait and retires idle workers through `mapred worker drain`.
@@ -148,8 +151,9 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
         env = {"MAPRED_KEYS": keydir.path, "MAPRED_PRINCIPAL": me}
         os.environ.update(env)              # this process's own client (waiting for workers) too
     c = Cluster(dir_, workers=workers, slots=slots, datanodes=datanodes, dead_timeout=dead_timeout, detach=True,
-                block_size=block_size, env=env)
+                block_size=block_size, env=env, service=service, service_port=service_port)
     try:
+        token_path = _user_token(c.token_file, os.path.join(c.dir, "token")) if service else ""
         c.start()
         if adaptive:
             c.extra_procs.append(c._spawn(
@@ -170,6 +174,9 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
         click.echo(f"namenode  {c.namenode_uri()}")
     click.echo(f"workers   {workers} x {slots} slots" +
                (f" (adaptive {min_workers}..{max_workers}, see `mapred cluster status`)" if adaptive else ""))
+    if c.service_url:
+        click.echo(f"service   {c.service_url}  (status page: {c.service_url}/)")
+        click.echo(f"token     {token_path}  (admin; send as 'Authorization: Bearer TOKEN')")
     click.echo(f"state     {state}")
     if env:
         click.echo(f"keys      {env['MAPRED_KEYS']} (you are {env['MAPRED_PRINCIPAL']}, admin; "
@@ -228,6 +235,18 @@ def autoscale(master_addr, dir_, min_workers, max_workers, slots, up_delay, idle
     from mapred.runtime.autoscale import run
     _daemon_logging(verbose)
     run(master_addr, dir_, ScalingPolicy(min_workers, max_workers, slots, up_delay, idle_timeout), poll)
+
+
+def _user_token(token_file: str, path: str) -> str:
+    """Make an admin token for the user starting the cluster; write it to ``path`` (mode 0600)."""
+    import getpass
+
+    from mapred.service.tokens import TokenStore
+    tok, _ = TokenStore(token_file).create(getpass.getuser() or "admin", "admin")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(tok + "\n")
+    return path
 
 
 def _start_guard(state_file: str) -> None:

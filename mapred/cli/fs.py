@@ -140,11 +140,46 @@ def get(remote, local):
     click.echo(f"got {n} bytes into {local}")
 
 
+BINARY_FORMATS = ("parquet", "avro", "seq", "records")
+
+
+def _uri(remote: str) -> str:
+    """The mrfs:// URI of a path given either way (``/a/b`` with --namenode, or a URI)."""
+    if remote.startswith("mrfs://"):
+        return remote
+    nn = (click.get_current_context().find_object(dict) or {}).get("nn", "")
+    if not nn:
+        raise click.ClickException("no NameNode: pass --namenode tcp://host:port or set MAPRED_NAMENODE")
+    return "mrfs://" + nn.split("://", 1)[-1] + _path(remote)
+
+
+def _json_records(uri: str, limit: int | None) -> None:
+    """Print a binary file's records as JSON lines (``hadoop fs -text``): at most ``limit`` of them."""
+    import itertools
+
+    from mapred.formats import infer
+    from mapred.formats.base import json_line
+    fmt = infer(uri)
+    if fmt == "records":
+        from mapred.io.outputs import read_part
+        pairs = read_part(uri)
+    else:
+        from mapred.formats import read_file
+        pairs = read_file(uri, fmt)
+    for key, record in itertools.islice(pairs, limit):
+        click.echo(json_line({"key": key, "value": record} if fmt in ("seq", "records") else record))
+
+
 @fs.command("cat")
 @click.argument("remote")
+@click.option("--raw", is_flag=True, help="the bytes as stored, even of a binary format")
 @_clean
-def cat(remote):
-    """Write a stored file to stdout."""
+def cat(remote, raw):
+    """Write a stored file to stdout; Parquet, Avro, sequence and record files print as JSON lines."""
+    from mapred.formats import infer
+    if not raw and infer(remote) in BINARY_FORMATS:
+        _json_records(_uri(remote), None)
+        return
     out = sys.stdout.buffer
     with _client(remote) as c, c.open(_path(remote)) as f:
         while True:
@@ -152,6 +187,27 @@ def cat(remote):
             if not piece:
                 break
             out.write(piece)
+    out.flush()
+
+
+@fs.command("head")
+@click.argument("remote")
+@click.option("-n", "--lines", "count", type=click.IntRange(min=0), default=10, show_default=True,
+              help="lines (or records of a binary format) to show")
+@_clean
+def head(remote, count):
+    """The first lines of a stored file; of a binary format, its first records as JSON lines."""
+    from mapred.formats import infer
+    if infer(remote) in BINARY_FORMATS:
+        _json_records(_uri(remote), count)
+        return
+    out = sys.stdout.buffer
+    with _client(remote) as c, c.open(_path(remote)) as f:
+        for _ in range(count):
+            line = f.readline()
+            if not line:
+                break
+            out.write(line)
     out.flush()
 
 

@@ -49,8 +49,8 @@ def gen(name: str, role: str, keydir: str) -> None:
 @keys.command("add")
 @click.argument("public")
 @click.argument("name")
-@click.option("--role", type=ROLES, required=True)
-@click.option("--dir", "keydir", default="")
+@click.option("--role", type=ROLES, required=True, help="What the key may do.")
+@click.option("--dir", "keydir", default="", help="Key directory (default $MAPRED_KEYS).")
 @clean_errors
 def add(public: str, name: str, role: str, keydir: str) -> None:
     """Admit PUBLIC (a Z85 public key made elsewhere) as NAME with ROLE."""
@@ -62,7 +62,7 @@ def add(public: str, name: str, role: str, keydir: str) -> None:
 
 
 @keys.command("list")
-@click.option("--dir", "keydir", default="")
+@click.option("--dir", "keydir", default="", help="Key directory (default $MAPRED_KEYS).")
 @clean_errors
 def list_keys(keydir: str) -> None:
     """Show every admitted key: public key, principal, role."""
@@ -73,7 +73,7 @@ def list_keys(keydir: str) -> None:
 
 @keys.command("revoke")
 @click.argument("who")
-@click.option("--dir", "keydir", default="")
+@click.option("--dir", "keydir", default="", help="Key directory (default $MAPRED_KEYS).")
 @clean_errors
 def revoke(who: str, keydir: str) -> None:
     """Remove WHO (a principal name or a public key) from the authorized keys."""

@@ -22,9 +22,12 @@ from mapred.job import OUTPUT_FORMATS
 @click.option("--job", "job_name", default=None, help="Which job to run when JOBFILE defines several.")
 @click.option("--format", "output_format", type=click.Choice(list(OUTPUT_FORMATS)), default=None,
               help="Output format: text (key<TAB>value lines), msgpack (records), raw (the bytes a reducer "
-                   "yields) or dataset (numpy row blocks); default: the job's own, text unless it says otherwise.")
-@click.option("--errors", type=click.Choice(["strict", "replace"]), default=None,
-              help="Undecodable input lines: fail naming file and offset (strict) or substitute (replace).")
+                   "yields), dataset (numpy row blocks), or csv, jsonl, parquet, avro, seq; default: the job's own.")
+@click.option("--input-format", type=click.Choice(["text", "records", "csv", "jsonl", "parquet", "avro", "seq"]),
+              default=None, help="Input format (default: each file's, by its extension).")
+@click.option("--errors", type=click.Choice(["strict", "replace", "skip"]), default=None,
+              help="Bad input: fail naming file and offset (strict), substitute undecodable bytes (replace), "
+                   "or count bad records and keep them under OUTPUT/_bad_records/ (skip).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--master", default=None, metavar="tcp://HOST:PORT", help="Run on a cluster instead of locally.")
 @click.option("--runner", type=click.Choice(["local", "spark"]), default="local", show_default=True,
@@ -32,8 +35,8 @@ from mapred.job import OUTPUT_FORMATS
 @click.option("--spark-master", default=None, metavar="URL",
               help="With --runner spark: the Spark master (default local[*]).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line and no counters.")
-def run(jobfile, inputs, output, reducers, workers, params, job_name, output_format, errors, overwrite,
-        master, runner, spark_master, quiet):
+def run(jobfile, inputs, output, reducers, workers, params, job_name, output_format, input_format, errors,
+        overwrite, master, runner, spark_master, quiet):
     """Run the Job (or MRJob class, or Pipeline) defined in JOBFILE on INPUT... and write OUTPUT.
 
     INPUT may be files, directories, globs or mrfs:// paths.  Runs on an
@@ -51,7 +54,8 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
     try:
         loaded = load_job(jobfile, job_name, script_args=inputs)
         inputs = _job_inputs(loaded, inputs)
-        job = configure(loaded, parse_params(params), reducers, output_format, errors)
+        job = configure(loaded, parse_params(params), reducers, output_format, errors,
+                        input_format)
         cluster = None
         from mapred.cli.common import use_recorded_keys
         use_recorded_keys(master or next((p for p in inputs if p.startswith("mrfs://")), ""))

@@ -40,20 +40,27 @@ def _as_list(inputs) -> list:
     return list(inputs)
 
 
-def plan_splits(inputs, split_size: int) -> list[Split]:
-    """Every split of ``inputs`` in a stable order; raises ``InputError`` for missing input."""
+def plan_splits(inputs, split_size: int, input_format: str | None = None,
+                input_options: dict | None = None) -> list[Split]:
+    """Every split of ``inputs`` in a stable order; raises ``InputError`` for missing input.
+
+    Files are read as ``input_format`` or, when it is ``None``, as the format
+    their extension names (``mapred.formats.infer``: ``.csv``, ``.jsonl``,
+    ``.parquet``, ``.avro``, ``.seq``, ``.gz``/``.bz2``/``.zst``, ``.mpk``;
+    anything else is text).
+    """
     items = _as_list(inputs)
     if not items:
         raise InputError("the job has no input paths")
     splits: list[Split] = []
     for item in items:
-        for split in _plan_one(item, split_size):
+        for split in _plan_one(item, split_size, input_format, input_options or {}):
             splits.append(Split(len(splits), split.fmt, split.path, split.start, split.end,
                                 split.hosts, split.dataset, split.extra))
     return splits
 
 
-def _plan_one(item, split_size: int) -> list[Split]:
+def _plan_one(item, split_size: int, input_format: str | None, options: dict) -> list[Split]:
     if isinstance(item, ArrayDataset):
         return _array_splits(item)
     if isinstance(item, RecordInput):
@@ -61,10 +68,16 @@ def _plan_one(item, split_size: int) -> list[Split]:
     path = str(item)
     if is_dataset_dir(path):
         return _array_splits(load_dataset(path))
+    from mapred import formats   # deferred: the format modules load only for jobs that use them
     out = []
     for f in get_fs(path).expand(path):
-        fmt = "records" if f.endswith(RECORD_SUFFIXES) else "text"
-        out.extend(_file_splits(f, fmt, split_size))
+        fmt = input_format or formats.infer(f)
+        if fmt == "text" and formats.infer(f) == "ztext":
+            fmt = "ztext"          # input_format="text" over a .gz file still decompresses it
+        if fmt in ("text", "records"):
+            out.extend(_file_splits(f, fmt, split_size))
+        else:
+            out.extend(formats.plan(f, fmt, split_size, options))
     return out
 
 

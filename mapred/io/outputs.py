@@ -33,9 +33,18 @@ def temp_output() -> str:
     return path
 
 
-def part_name(index: int, fmt: str) -> str:
-    """The file name of task ``index``'s output part (``.mpk`` for msgpack record files)."""
-    return f"part-{index:05d}" + (".mpk" if fmt == "msgpack" else "")
+RECORD_FORMATS = ("csv", "jsonl", "parquet", "avro", "seq")
+TEXT_COMPRESSIONS = {"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst"}
+
+
+def part_name(index: int, fmt: str, options: dict | None = None) -> str:
+    """``part-00003`` plus the suffix that says the format (``.mpk``, ``.parquet``, ``.csv.gz`` ...)."""
+    name = f"part-{index:05d}" + (".mpk" if fmt == "msgpack" else "")
+    if fmt in RECORD_FORMATS:
+        name += "." + fmt
+    if fmt in ("text", "csv", "jsonl"):
+        name += TEXT_COMPRESSIONS.get((options or {}).get("compression") or "", "")
+    return name
 
 
 def _write_arrays_as_pairs(writer, pairs) -> None:
@@ -79,6 +88,7 @@ class TextWriter:
     def __init__(self, f) -> None:
         self.f = f
         self.records = 0
+        self.offset = 0          # bytes handed to ``f`` so far (where the next flushed line starts)
         self.buf: list[str] = []
 
     def write(self, key: Any, value: Any) -> None:
@@ -95,7 +105,9 @@ class TextWriter:
     def flush(self) -> None:
         """Write the buffered lines to the file."""
         if self.buf:
-            self.f.write("".join(self.buf).encode("utf-8", errors="surrogateescape"))
+            data = "".join(self.buf).encode("utf-8", errors="surrogateescape")
+            self.f.write(data)
+            self.offset += len(data)
             self.buf = []
 
     def close(self) -> None:
@@ -163,20 +175,53 @@ class DatasetWriter:
 
 
 class PartOutput:
-    """The part one attempt writes under ``OUT/_temporary/<attempt>/``: its writer and what it owns."""
+    """The part one attempt writes under ``OUT/_temporary/<attempt>/``: its writer and what it owns.
 
-    def __init__(self, output: str, attempt: str, index: int, fmt: str) -> None:
+    Record formats (``csv``, ``jsonl``, ``parquet``, ``avro``, ``seq``) get their
+    writer from ``mapred.formats`` with the job's ``output_options``; ``bad``
+    is where records the output cannot hold go (``formats.base.BadRecords``).
+    ``indexed`` (a reduce part: its keys are sorted) wraps a text or msgpack
+    writer in a sparse key index for the service's result lookups.
+    """
+
+    def __init__(self, output: str, attempt: str, index: int, fmt: str, options: dict | None = None,
+                 bad=None, indexed: bool = False) -> None:
         fs = get_fs(output)
-        self.name = part_name(index, fmt)
+        options = dict(options or {})
+        self.name = part_name(index, fmt, options)
         path = fs.join(temp_dir(output, attempt), self.name)
         self.f = None if fmt == "dataset" else _Counted(fs.open_write(path))
-        self.writer = DatasetWriter(fs, path) if fmt == "dataset" else open_writer(self.f, fmt)
+        self.inner = None
+        if fmt == "dataset":
+            self.writer = DatasetWriter(fs, path)
+        elif fmt in RECORD_FORMATS or (fmt == "text" and options.get("compression")):
+            from mapred import formats
+            from mapred.formats.base import BadRecords
+            from mapred.formats.compressed import compressing
+            target = self.f
+            if fmt in ("text", "csv", "jsonl") and options.get("compression"):
+                target = self.inner = compressing(self.f, options.get("compression"))
+            bad = bad if bad is not None else BadRecords("fail")
+            self.writer = TextWriter(target) if fmt == "text" else formats.open_writer(fmt, target, options, bad,
+                                                                                       self.name)
+        else:
+            self.writer = open_writer(self.f, fmt)
+        if indexed and fmt in ("text", "msgpack") and self.inner is None:
+            from mapred.io.keyindex import IndexedWriter
+            self.writer = IndexedWriter(self.writer, fmt)
         self.write = self.writer.write
         self.write_arrays = self.writer.write_arrays
+
+    def report(self) -> dict:
+        """What the attempt reports about its output: the files, and the part's key index if it has one."""
+        index = self.writer.index() if hasattr(self.writer, "index") else None
+        return {"files": [self.name], **({"index": {self.name: index}} if index is not None else {})}
 
     def close(self) -> int:
         """Finish the part; return the bytes written (0 where the file system cannot say)."""
         self.writer.close()
+        if self.inner is not None:
+            self.inner.close()
         if self.f is None:
             return 0
         self.f.close()
@@ -256,7 +301,26 @@ class Result:
 
 
 def read_part(path: str) -> Iterator[tuple[Any, Any]]:
-    """The pairs of one part file, decoded by its format (text lines split at the first tab)."""
+    """The pairs of one part file, decoded by its format; a record format's records come back as ``(None, record)``
+    (or as the ``(key, value)`` a ``{"key", "value"}`` record was written from)."""
+    from mapred.formats import infer
+    fmt = infer(path)
+    if fmt not in ("text", "records", "ztext"):
+        from mapred.formats import read_file
+        from mapred.formats.base import as_pair
+        for key, record in read_file(path, fmt):
+            yield (key, record) if fmt == "seq" else as_pair(record)
+        return
+    if fmt == "ztext":
+        from mapred.formats.compressed import view
+        with view(path).open() as f:
+            lines = f.read().split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        for raw in lines:
+            key, tab, value = raw.decode("utf-8", errors="surrogateescape").partition("\t")
+            yield key, (value if tab else None)
+        return
     fs = get_fs(path)
     with fs.open_read(path) as f:
         if path.endswith(".mpk"):

@@ -32,6 +32,7 @@ class RecordWriter:
         self.buf: list[bytes] = []
         self.buffered = 0
         self.records = 0
+        self.offset = HEADER_LEN      # bytes written so far: where the next chunk starts
         f.write(MAGIC + self.sync)
 
     def write(self, key, value) -> None:
@@ -48,6 +49,7 @@ class RecordWriter:
         if self.buf:
             payload = b"".join(self.buf)
             self.f.write(self.sync + _LEN.pack(len(payload)) + payload)
+            self.offset += SYNC_LEN + _LEN.size + len(payload)
             self.buf, self.buffered = [], 0
 
     def close(self) -> None:

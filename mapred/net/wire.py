@@ -364,6 +364,14 @@ class Rename(Message):
     dst: str
 
 
+@message("nn.concat")
+class Concat(Message):
+    """Move the blocks of each closed file in ``sources`` onto the end of ``target`` (HDFS ``concat``)."""
+
+    target: str
+    sources: list[str]
+
+
 @message("nn.setrep")
 class SetReplication(Message):
     path: str
@@ -784,6 +792,7 @@ class SubmitJob(Message):
     settings: Record                  # a ``runtime.plan.JobSettings`` record
     splits: list[Split]
     output: str
+    submitter: str = ""      # the principal the job belongs to (who may see, kill and read it)
 
 
 @message("mc.submitted")

@@ -48,10 +48,12 @@ def _expect(reply, kind):
 class ClusterClient:
     """Submit jobs to, and query, the master at ``address``."""
 
-    def __init__(self, address: str, timeout: float = 10.0, config=None, grace: float | None = None) -> None:
+    def __init__(self, address: str, timeout: float = 10.0, config=None, user: str | None = None,
+                 grace: float | None = None) -> None:
         if not address.startswith("tcp://"):
             raise ConfigError(f"master address {address!r} must look like tcp://host:port")
         self.address = address
+        self.user = user or submitting_user()
         self.timeout = timeout
         self.config = config or configmod.load()
         # how long a waiting wait() rides out a silent master (one restarting from its journal)
@@ -121,7 +123,8 @@ class ClusterClient:
                             slots=max(1, slots))
         holds = PathHolds(plan.job_id, inputs, plan.output)
         holds.renew(time.monotonic())     # before the master sees it: no window for a cleanup run
-        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job, splits=list(plan.splits), output=plan.output)
+        msg = wire.SubmitJob(job_id=plan.job_id, settings=plan.job, splits=list(plan.splits), output=plan.output,
+                             submitter=self.user)
         try:
             accepted = self._call(msg, wire.JobAccepted, plan.blob, retry=False)
         except BaseException:
@@ -225,6 +228,15 @@ class JobHandle:
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r} on {self.client.address})"
+
+
+def submitting_user() -> str:
+    """Who submits: ``$MAPRED_USER``, else the login name (the owner the service shows jobs to)."""
+    import getpass
+    try:
+        return os.environ.get("MAPRED_USER") or getpass.getuser()
+    except (KeyError, OSError):      # no passwd entry for this uid (containers)
+        return ""
 
 
 def qualify(items) -> list:

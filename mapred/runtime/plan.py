@@ -85,15 +85,17 @@ class JobPlan:
     config: Config
     work_dir: str
     started: float = field(default_factory=time.time)
+    part_index: dict = field(default_factory=dict)   # part name -> key index of committed parts
 
     @classmethod
     def make(cls, job, inputs, output: str, config: Config, work_root: str, overwrite: bool,
              slots: int = 1) -> "JobPlan":
         """Plan a job: splits (balanced over ``slots`` for local files), partitioner sampling, code, output dir."""
         split_size = job.split_size or config.split_size
-        splits = plan_splits(inputs, split_size)
+        fmt, options = getattr(job, "input_format", None), getattr(job, "input_options", None)
+        splits = plan_splits(inputs, split_size, fmt, options)
         if not job.split_size:
-            splits = _balanced(inputs, splits, split_size, slots)
+            splits = _balanced(inputs, splits, split_size, slots, fmt, options)
         if hasattr(job.partitioner, "prepare"):
             job.partitioner.prepare(splits, job.num_reducers)   # e.g. sample range boundaries
         blob = pickle_job(job)
@@ -123,13 +125,17 @@ class JobPlan:
         return ReduceSpec(**common, partition=aid.task.index, sources=tuple(tuple(s) for s in a.map_outputs))
 
     def apply_commit(self, c: act.CommitAttempt) -> None:
-        """Rename a reduce's (or a map-only map's) part files into the output.
+        """Rename a reduce's (or a map-only map's) part files into the output, and any task's bad records.
 
-        A map whose output feeds reduces has nothing to rename: its output stays
-        on its worker until the job ends.
+        A map whose output feeds reduces has no part to rename (its output stays
+        on its worker until the job ends), but its bad records are committed.
         """
+        if c.output.get("bad"):
+            from mapred.formats.base import commit_bad
+            commit_bad(self.output, str(c.attempt), list(c.output["bad"]))
         if c.attempt.task.kind == TaskKind.REDUCE or self.job.map_only:
             commit.commit_task(self.output, str(c.attempt), list(c.output["files"]))
+            self.part_index.update(c.output.get("index") or {})   # goes into _SUCCESS (io.keyindex)
 
     def apply_discard(self, d: act.DiscardAttempt) -> None:
         """Remove a losing or failed attempt's temporary output (and a map's local output)."""
@@ -142,7 +148,8 @@ class JobPlan:
         if self.job.output_format == "dataset":
             fs = get_fs(self.output)
             finish_parts(self.output, [n for n in fs.listdir(self.output) if n.startswith("part-")])
-        commit.commit_job(self.output, {"job_id": self.job_id, "job": self.job.name, "counters": c.counters})
+        commit.commit_job(self.output, {"job_id": self.job_id, "job": self.job.name, "counters": c.counters,
+                                        "index": self.part_index})   # the parts' key indexes (io.keyindex)
 
     def finish(self, done: act.JobFinished) -> None:
         """Drop map outputs; remove the output of a job that did not succeed."""
@@ -156,18 +163,21 @@ MAX_LOCAL_SPLIT = 256 << 20
 SPLITS_PER_SLOT = 2     # enough to balance equal executors; few partial outputs to shuffle
 
 
-def _balanced(inputs, splits: list, split_size: int, slots: int) -> list:
+BALANCED_FORMATS = ("text", "records", "csv", "jsonl", "seq", "avro")   # byte-range splits
+
+
+def _balanced(inputs, splits: list, split_size: int, slots: int, fmt=None, options=None) -> list:
     """Splits of local files sized so each slot gets ``SPLITS_PER_SLOT``: no idle tail, few partial outputs.
 
     Block-store inputs keep their block-sized splits (those carry locality),
     and so does a job that sets ``split_size`` itself.
     """
-    files = [s for s in splits if s.fmt in ("text", "records")]
+    files = [s for s in splits if s.fmt in BALANCED_FORMATS]
     if not files or any(s.path.startswith("mrfs://") for s in files) or len(files) != len(splits):
         return splits
     total = sum(s.end - s.start for s in files)
     want = min(MAX_LOCAL_SPLIT, max(MIN_SPLIT, -(-total // (SPLITS_PER_SLOT * max(1, slots)))))
-    return plan_splits(inputs, want) if want != split_size else splits
+    return plan_splits(inputs, want, fmt, options) if want != split_size else splits
 
 
 def job_error(plan_id: str, done: act.JobFinished) -> MapredError:

@@ -40,7 +40,8 @@ class Cluster:
     def __init__(self, dir: str, workers: int = 3, slots: int = 1, datanodes: int = 0,
                  dead_timeout: float = 10.0, heartbeat: float = 1.0, speculation: bool = True,
                  short_circuit: bool = True, env: dict | None = None, start_timeout: float = 60.0,
-                 detach: bool = False, block_size: int | None = None, worker_via=None) -> None:
+                 detach: bool = False, block_size: int | None = None, service: bool = False,
+                 service_port: int = 0, token_file: str = "", worker_via=None) -> None:
         self.dir = os.path.abspath(dir)
         os.makedirs(self.dir, exist_ok=True)
         self.n_workers, self.slots, self.n_datanodes = workers, slots, datanodes
@@ -58,6 +59,11 @@ class Cluster:
         self._client = None
         self._extra_pids: set[int] = set()
         self.extra_procs: list[subprocess.Popen] = []     # e.g. the autoscaler, recorded with the rest
+        # the HTTP service (``mapred serve``) in front of master and store, when asked for
+        self.want_service, self.service_port = service, service_port
+        self.token_file = token_file or os.path.join(self.dir, "tokens.json")
+        self.service_proc: subprocess.Popen | None = None
+        self.service_url = ""
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Cluster":
@@ -86,6 +92,8 @@ class Cluster:
         for _ in range(self.n_workers):
             self.start_worker(wait=False)
         self.wait_workers(self.n_workers)
+        if self.want_service:
+            self.start_service()
 
     def _env_for(self, principal: str, role: str) -> dict:
         """With a key directory (``MAPRED_KEYS`` in ``env``), each node runs as its own principal."""
@@ -117,6 +125,26 @@ class Cluster:
             return os.path.exists(ready) and open(ready).read().strip()
 
         self.master_addr = wait_for(up, self.start_timeout, "the master to start")
+
+    def start_service(self) -> str:
+        """Start ``mapred serve`` on loopback in front of this cluster; returns its URL."""
+        ready = os.path.join(self.dir, "service.url")
+        if os.path.exists(ready):
+            os.remove(ready)
+        args = ["serve", "--master", self.master_addr, "--port", str(self.service_port), "--any-port",
+                "--token-file", self.token_file, "--ready-file", ready]
+        if self.storage is not None:
+            args += ["--namenode", self.storage.namenode_addr]
+        self.service_proc = self._spawn(args, "service.log")
+
+        def up():
+            if self.service_proc.poll() is not None:
+                raise ClusterError(f"the service exited with {self.service_proc.returncode}; "
+                                   f"see {self.dir}/service.log")
+            return os.path.exists(ready) and open(ready).read().strip()
+
+        self.service_url = wait_for(up, self.start_timeout, "the HTTP service to start")
+        return self.service_url
 
     def start_worker(self, wait: bool = True, extra: list[str] | None = None, env: dict | None = None) -> int:
         """Start one more worker (``env`` replaces the cluster's environment); returns its index."""
@@ -195,6 +223,7 @@ class Cluster:
         """The cluster's addresses and pids as a dict (what ``mapred cluster up`` records)."""
         pids = self.all_pids()
         return {"master": self.master_addr, "namenode": self.namenode_uri(), "dir": self.dir,
+                "service": self.service_url, "token_file": self.token_file if self.service_url else "",
                 "pids": [[pid, _create_time(pid)] for pid in pids]}
 
     def namenode_uri(self) -> str:
@@ -213,6 +242,7 @@ class Cluster:
         """Every process this cluster started."""
         pids = [p.pid for p in self.worker_procs + self.extra_procs]
         pids += [self.master_proc.pid] if self.master_proc else []
+        pids += [self.service_proc.pid] if self.service_proc is not None else []
         if self.storage is not None:
             pids += [p.pid for p in [self.storage.namenode_proc, *self.storage.datanodes] if p is not None]
         return pids
@@ -228,7 +258,7 @@ class Cluster:
             self._client = None
         pids = [p for p in self.all_pids()]
         kill_pids(pids, self._extra_pids)
-        for p in self.worker_procs + ([self.master_proc] if self.master_proc else []):
+        for p in self.worker_procs + [q for q in (self.master_proc, self.service_proc) if q is not None]:
             try:
                 p.wait(5)
             except subprocess.TimeoutExpired:

@@ -17,7 +17,8 @@ def job_summary(core: MasterState, rec) -> dict:
     progress = core.progress(plan.job_id) if job is not None else {"state": "SUBMITTED"}
     return {"job_id": plan.job_id, "name": plan.job.name, "state": progress["state"],
             "progress": progress, "output": plan.output, "submitted": rec.submitted,
-            "finished": rec.finished}
+            "finished": rec.finished, "submitter": getattr(rec, "submitter", ""),
+            "reducers": plan.job.num_reducers, "output_format": plan.job.output_format}
 
 
 def job_status(core: MasterState, rec, detail: bool = False, workers: dict | None = None) -> dict:

@@ -164,6 +164,15 @@ class Client:
     def mv(self, src: str, dst: str) -> None:
         self.call(wire.Rename(src=src, dst=dst))
 
+    def concat(self, target: str, sources: list[str]) -> None:
+        """Move the blocks of closed files ``sources`` onto the end of ``target``; the sources vanish.
+
+        One journaled NameNode step, so readers see the old or the new file,
+        never a half.  Blocks may be shorter than the block size (the file's
+        block list carries each one's length); this is how appends are made.
+        """
+        self.call(wire.Concat(target=target, sources=list(sources)))
+
     def setrep(self, path: str, replication: int) -> int:
         return self.call(wire.SetReplication(path=path, replication=replication)).info["files"]
 
@@ -359,18 +368,20 @@ class BlockReader(io.RawIOBase):
         self.pos += n
         return n
 
-    def chunks(self, lookahead: int = 2):
-        """Yield the rest of the file in pieces of up to ``READ_SIZE``, fetching ahead in threads.
+    def chunks(self, lookahead: int = 2, end: int | None = None, piece: int = READ_SIZE):
+        """Yield the file from ``pos`` to ``end`` (default: its end) in pieces of up to ``piece`` bytes.
 
-        The fast path for whole-file copies: no copy into a caller's buffer, and
-        the next pieces are read and checksum-verified while this one is used.
+        The fast path for whole-file copies and ranged downloads: no copy into a
+        caller's buffer, and the next pieces are read and checksum-verified in
+        threads while this one is used.
         """
+        end = self.length if end is None else min(end, self.length)
         ranges = []
         for block in self.blocks:
             block_id, start, length = block[:3]
-            for off in range(max(0, self.pos - start), length, READ_SIZE):
-                if start + off >= self.pos:
-                    ranges.append((block, off, min(READ_SIZE, length - off)))
+            lo, hi = max(self.pos, start), min(end, start + length)
+            for off in range(lo - start, hi - start, piece):
+                ranges.append((block, off, min(piece, hi - start - off)))
         with ThreadPoolExecutor(max_workers=lookahead) as pool:
             pending = collections.deque()
             for item in ranges:

@@ -219,6 +219,9 @@ class NameNode:
     def _h_nn_rename(self, m: wire.Rename):
         self.core.rename(m.src, m.dst, time.time())
 
+    def _h_nn_concat(self, m: wire.Concat):
+        self.core.concat(m.target, m.sources, time.time())
+
     def _h_nn_setrep(self, m: wire.SetReplication):
         return wire.Ok(info={"files": self.core.set_replication(m.path, m.replication)})
 

@@ -229,6 +229,15 @@ class Namespace:
             raise FileNotFound(f"rename target's parent {split(dst)[0]} is not a directory")
         return [{"op": "rename", "src": src, "dst": dst, "mtime": now}]
 
+    def concat_ops(self, target: str, sources: list[str], now: float) -> list[dict]:
+        """Ops appending the blocks of closed files ``sources`` to closed file ``target``, removing them."""
+        self.get_file(target)
+        if not sources or len(set(sources)) != len(sources) or target in sources:
+            raise StorageError(f"concat onto {target} needs distinct source files other than the target")
+        for src in sources:
+            self.get_file(src)
+        return [{"op": "concat", "target": target, "sources": list(sources), "mtime": now}]
+
     def setrep_ops(self, path: str, replication: int) -> list[dict]:
         """The journal ops that set the replication of every file under ``path``."""
         return [{"op": "setrep", "path": p, "replication": replication}
@@ -284,6 +293,13 @@ class Namespace:
         tags.discard(op["tag"])
         if not tags:
             self.pins.pop(op["path"], None)
+
+    def _apply_concat(self, op: dict) -> None:
+        node = self.get_file(op["target"])
+        for src in op["sources"]:
+            parent, name = split(src)
+            node.blocks.extend(self.get(parent).children.pop(name).blocks)
+        node.mtime = op["mtime"]
 
     def _apply_setrep(self, op: dict) -> None:
         self.get_file(op["path"]).replication = op["replication"]

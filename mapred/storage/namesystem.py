@@ -344,6 +344,17 @@ class Namesystem(DecommissionAndBalance):
         self._writable()
         self._commit(self.ns.pin_ops(path, tag, on))
 
+    def concat(self, target: str, sources: list[str], now: float) -> None:
+        """Append the blocks of closed files ``sources`` to ``target`` (which keeps its replication)."""
+        target, sources = normalize(target), [normalize(s) for s in sources]
+        self._writable()
+        ops = self.ns.concat_ops(target, sources, now)
+        self._commit(ops)
+        node = self.ns.get_file(target)
+        for block_id, *_ in node.blocks:
+            info = self.bmap.blocks[block_id]
+            info.path, info.replication = target, node.replication
+
     def set_replication(self, path: str, replication: int) -> int:
         """Set the target factor of every file at or under ``path``; return the file count."""
         path = normalize(path)

@@ -20,6 +20,8 @@ import numpy as np
 from mapred import taskcontext as ctxmod
 from mapred.io.arrays import ArrayPairs, concat_chunks, sort_pairs
 from mapred.errors import ConfigError, FatalError, FetchError, InputError, RecordError
+from mapred.formats import SPLIT_FORMATS, map_source
+from mapred.formats.base import BadRecords
 from mapred.io.inputs import SplitReader
 from mapred.io.outputs import PartOutput
 from mapred.shuffle.combine import as_pair
@@ -175,6 +177,10 @@ def _plain_offset(offset):
 def _map_input(split: Split, reader: SplitReader, fns: TaskFunctions, batch_lines: int, counters: dict,
                input_mode: str = "lines"):
     """``(offset, batch_or_record_iterable)``: what the map loop iterates, for every input format."""
+    if split.fmt in SPLIT_FORMATS:
+        source, batched, reader.format_reader = map_source(split, reader, reader.bad, fns.map_batch is not None,
+                                                           batch_lines, input_mode, reader.errors)
+        return source, batched
     if split.fmt == "text":
         if fns.map_batch and input_mode == "bytes":
             return reader.text_byte_blocks(), True
@@ -206,8 +212,11 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
     ctx.split = split
     counters: dict = {}
     reader = SplitReader(split, spec.errors)
+    reader.bad = bad = BadRecords(getattr(job, "bad_records", "fail"), spec.output, spec.attempt,
+                                  f"m-{spec.task_index:05d}")
+    reader.format_reader = None
     if job.map_only:
-        sink, collect = _open_map_only_sink(job, spec)
+        sink, collect = _open_map_only_sink(job, spec, bad)
     else:
         os.makedirs(spec.work_dir, exist_ok=True)
         sink = MapOutputBuffer(spec.num_partitions, resolve(job.partitioner), fns.combiner,
@@ -227,6 +236,7 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
         counters["output_bytes"] = index.total_bytes
         result = {"path": index.path, "addr": spec.shuffle_addr, "kind": sink.kind,
                   "keytypes": sink.key_type_tags()}
+    _note_formats(ctx, reader.format_reader, bad, result)
     counters["millis"] = int((time.perf_counter() - started) * 1000)
     key = cache_key(split)
     return AttemptResult(result, {"map": counters}, (key,) if key else ())
@@ -335,12 +345,34 @@ def _emit_all(out, collect, who: str, collect_arrays=None) -> int:
     return n
 
 
-def _open_map_only_sink(job, spec: MapSpec):
+def _note_formats(ctx, format_reader, bad: BadRecords, result: dict) -> None:
+    """The format's notes (unsplittable input, pruned row groups) and the bad records, as counters."""
+    for name, n in (getattr(format_reader, "notes", None) or {}).items():
+        ctx.counter("formats", name, n)
+    if bad.count:
+        ctx.counter("formats", "bad_records", bad.count)
+    names = bad.close()
+    if names:
+        result["bad"] = names
+
+
+def _count_written(part: PartOutput) -> None:
+    """Records a record-format part holds (a map_batch may hand its writer whole tables)."""
+    if part.name.endswith(RECORD_SUFFIXES):
+        ctxmod.counter("formats", "records_written", part.writer.records)
+
+
+RECORD_SUFFIXES = (".csv", ".jsonl", ".parquet", ".avro", ".seq", ".gz", ".bz2", ".zst")
+
+
+def _open_map_only_sink(job, spec: MapSpec, bad: BadRecords):
     """A writer for a map-only task's part; returns (finish() -> files, collect)."""
-    part = PartOutput(spec.output, spec.attempt, spec.task_index, job.output_format)
+    part = PartOutput(spec.output, spec.attempt, spec.task_index, job.output_format,
+                      getattr(job, "output_options", None), bad)
 
     def finish() -> list[str]:
         part.close()
+        _count_written(part)
         return [part.name]
 
     finish.collect_arrays = part.write_arrays
@@ -355,7 +387,9 @@ def _run_reduce(job, spec: ReduceSpec, fns: TaskFunctions, ctx, pos: _Position) 
     pos.phase = "fetch"
     configure_fetch(spec.shuffle)
     runs = open_partition_runs(spec.sources, partition, spec.work_dir)
-    writer = PartOutput(spec.output, spec.attempt, partition, job.output_format)
+    bad = BadRecords(getattr(job, "bad_records", "fail"), spec.output, spec.attempt, f"r-{partition:05d}")
+    writer = PartOutput(spec.output, spec.attempt, partition, job.output_format,
+                        getattr(job, "output_options", None), bad, indexed=True)
     try:
         n_out = 0
         if fns.reducer_init is not None:
@@ -378,9 +412,12 @@ def _run_reduce(job, spec: ReduceSpec, fns: TaskFunctions, ctx, pos: _Position) 
         out_bytes = writer.close()
         # fetched segments spilled by the shuffle are this attempt's alone: gone with it
         shutil.rmtree(spec.work_dir, ignore_errors=True)
+        _count_written(writer)
     counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
                 "output_bytes": out_bytes, "millis": int((time.perf_counter() - started) * 1000)}
-    return AttemptResult({"files": [writer.name]}, {"reduce": counters})
+    output = writer.report()
+    _note_formats(ctx, None, bad, output)
+    return AttemptResult(output, {"reduce": counters})
 
 
 def _reduce_records(runs, spec: ReduceSpec, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:

@@ -135,7 +135,8 @@ def text_job(bc, name: str) -> mapred.Job:
             parts = [_fmt(c[i]) for c in cols]
             yield "\t".join(parts), None
 
-    return mapred.Job(map_batch=map_batch, output_format="text", name=f"predict.{name}")
+    # lines, whatever the extension says (a .csv of numbers is read as rows of text here)
+    return mapred.Job(map_batch=map_batch, output_format="text", input_format="text", name=f"predict.{name}")
 
 
 def _fmt(v) -> str:

@@ -49,7 +49,7 @@ def write_csv(path, n, seed=0):
 
 def test_map_only_job_writes_a_dataset_that_feeds_the_next_job(clusters, tmp_path):
     X, y = write_csv(tmp_path / "in.csv", 2000)
-    parse = mapred.Job(map_batch=parse_rows, output_format="dataset", split_size=4000)
+    parse = mapred.Job(map_batch=parse_rows, output_format="dataset", split_size=4000, input_format="text")
     result = clusters.get(2).run(parse, [str(tmp_path / "in.csv")], str(tmp_path / "ds"))
     ds = result.dataset()
     assert ds.num_rows == 2000 and len(ds.parts) > 3                  # one part per map task
@@ -65,7 +65,7 @@ def test_map_only_job_writes_a_dataset_that_feeds_the_next_job(clusters, tmp_pat
 
 def test_reducers_write_dataset_parts_in_key_order(clusters, tmp_path):
     X, y = write_csv(tmp_path / "in.csv", 300, seed=3)
-    job = mapred.Job(mapper=by_label, reducer=stack, num_reducers=1, output_format="dataset")
+    job = mapred.Job(mapper=by_label, reducer=stack, num_reducers=1, output_format="dataset", input_format="text")
     ds = clusters.get(2).run(job, [str(tmp_path / "in.csv")], str(tmp_path / "ds")).dataset()
     Xd, yd = ds.to_numpy()
     assert list(yd) == sorted(y)
@@ -74,6 +74,6 @@ def test_reducers_write_dataset_parts_in_key_order(clusters, tmp_path):
 
 def test_a_value_that_is_not_arrays_is_a_clear_error(clusters, tmp_path):
     write_csv(tmp_path / "in.csv", 10)
-    job = mapred.Job(mapper=lambda off, line: [(off, line)], output_format="dataset")
+    job = mapred.Job(mapper=lambda off, line: [(off, line)], output_format="dataset", input_format="text")
     with pytest.raises(JobFailed, match="dataset output takes numpy arrays"):
         clusters.get(1).run(job, [str(tmp_path / "in.csv")], str(tmp_path / "ds"))

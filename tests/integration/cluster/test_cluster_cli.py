@@ -29,9 +29,14 @@ def test_cluster_up_run_job_cluster_down(tmp_path):
         assert up.returncode == 0, up.stderr
         state = json.load(open(state_path))
         pids = [p for p, _ in state["pids"]]
-        assert len(pids) == 3 and all(psutil.pid_exists(p) for p in pids)
+        assert len(pids) == 4 and all(psutil.pid_exists(p) for p in pids)   # master, 2 workers, the service
         master = state["master"]
         assert f"master    {master}" in up.stdout
+        assert f"service   {state['service']}" in up.stdout and os.path.join(d, "token") in up.stdout
+        token = open(os.path.join(d, "token")).read().strip()
+        import httpx
+        r = httpx.get(state["service"] + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert r.status_code == 200 and 'mapred_workers{state="live"} 2.0' in r.text
         again = mapred_cmd("cluster", "up", "--dir", d)
         assert again.returncode != 0 and "already recorded" in again.stderr
 

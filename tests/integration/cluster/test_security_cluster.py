@@ -17,6 +17,7 @@ import mapred
 from mapred.errors import ClusterError, ProtocolError
 from mapred.io import commit
 from mapred.net import wire
+from mapred.runtime.plan import JobSettings
 from mapred.net.transport import RpcClient
 from mapred.runtime.procs import Cluster
 from mapred.security import tokens
@@ -101,8 +102,8 @@ def test_jobs_run_with_keys_and_belong_to_their_submitter(keyed, tmp_path):
 def test_a_crafted_submit_without_a_user_key_never_runs(keyed, tmp_path):
     cluster, keydir, mp = keyed
     marker = str(tmp_path / "pwned")
-    msg = wire.SubmitJob(job_id="evil1", settings={"name": "x", "num_reducers": 0, "map_only": True,
-                                                   "output_format": "text"},
+    msg = wire.SubmitJob(job_id="evil1", settings=JobSettings(name="x", num_reducers=0, map_only=True,
+                                                           output_format="text"),
                          splits=[], output=str(tmp_path / "o"))
     reply = _raw(mp, "worker-0", cluster.master_addr, msg, _evil_blob(marker))
     assert isinstance(reply, wire.Error) and reply.kind == "PermissionDenied"
@@ -140,8 +141,8 @@ def test_an_output_holding_files_is_refused_before_anything_is_deleted(keyed, tm
     out = tmp_path / "precious"
     out.mkdir()
     (out / "thesis.txt").write_text("years of work")
-    msg = wire.SubmitJob(job_id="grab1", settings={"name": "x", "num_reducers": 0, "map_only": True,
-                                                   "output_format": "text"}, splits=[], output=str(out))
+    msg = wire.SubmitJob(job_id="grab1", settings=JobSettings(name="x", num_reducers=0, map_only=True,
+                                                           output_format="text"), splits=[], output=str(out))
     reply = _raw(mp, "alice", cluster.master_addr, msg, b"\x80\x04N.")
     assert isinstance(reply, wire.Error) and "already exists" in reply.message
     assert (out / "thesis.txt").read_text() == "years of work"

@@ -106,9 +106,9 @@ def test_impostor_with_a_live_datanode_id_is_refused(make_cluster):
         assert isinstance(reply, wire.Error) and reply.kind == "PermissionDenied", reply
     reply = _ask(cluster.namenode_addr, wire.Heartbeat(dnid=victim["dnid"], capacity=1, used=0,
                                                        remaining=1, blocks=0))
-    assert reply.commands == [{"op": "register"}]          # not taken as the victim's heartbeat
+    assert reply.commands == [wire.RegisterAgain()]          # not taken as the victim's heartbeat
     reply = _ask(cluster.namenode_addr, wire.BlockReport(dnid=victim["dnid"], blocks=[]))
-    assert reply.commands == [{"op": "register"}]
+    assert reply.commands == [wire.RegisterAgain()]
     assert {n["dnid"]: n["addr"] for n in c.report()}[victim["dnid"]] == victim["addr"]
     remote = Client(cluster.namenode_addr, short_circuit=False)
     for _ in range(5):

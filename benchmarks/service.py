@@ -1,0 +1,239 @@
+"""The HTTP service against the store's own client: WebHDFS upload/download, and requests under load.
+
+    python benchmarks/service.py [--size-mb 512] [--repeat 3] [--seconds 10] [--clients 32]
+
+Starts a NameNode, 2 DataNodes (replication 2, 64 MiB blocks), a master, a
+worker and ``mapred serve`` on this machine.  Then, interleaved ``--repeat``
+times (best kept):
+
+- upload of one ``--size-mb`` file: WebHDFS two-step CREATE with the body
+  streamed from disk, against ``Client.put`` (what ``mapred fs put`` runs);
+- download: WebHDFS OPEN streamed to nowhere, against ``Client.get`` to
+  /dev/null (``mapred fs get``).  Goal: WebHDFS >= 0.7x of the direct client.
+
+And for ``--seconds`` with ``--clients`` concurrent asyncio clients each:
+requests per second with p50/p99 latency of GETFILESTATUS, and of a result
+lookup by key in a committed word count.  The bytes are compared after each
+transfer (SHA-256), and every answer is checked, so a fast wrong answer
+cannot count.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from urllib.parse import quote
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import httpx  # noqa: E402
+from _common import load_example  # noqa: E402
+
+from mapred.runtime.procs import Cluster  # noqa: E402
+from mapred.service.tokens import TokenStore  # noqa: E402
+
+MB = 1 << 20
+W = "/webhdfs/v1"
+
+
+def make_file(path: str, size: int) -> str:
+    pattern = os.urandom(16 * MB)
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            piece = pattern[:min(left, len(pattern))]
+            f.write(piece)
+            h.update(piece)
+            left -= len(piece)
+    return h.hexdigest()
+
+
+def curl_put(url: str, token: str, src: str, path: str) -> None:
+    """``curl -L -T``: the two steps, the body streamed from the file by a client written in C."""
+    out = subprocess.run(["curl", "-sS", "-f", "-L", "-T", src, "-H", f"Authorization: Bearer {token}",
+                          "-H", "Content-Type: application/octet-stream", "-o", "/dev/null", "-w", "%{http_code}",
+                          f"{url}{W}{path}?op=CREATE&overwrite=true"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "201", out
+
+
+def curl_get(url: str, token: str, path: str) -> str:
+    out = subprocess.run(f"curl -sS -f -H 'Authorization: Bearer {token}' '{url}{W}{path}?op=OPEN' | sha256sum",
+                         shell=True, capture_output=True, text=True, check=True)
+    return out.stdout.split()[0]
+
+
+def webhdfs_put(url: str, token: str, src: str, path: str) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(headers=headers, timeout=600) as c:
+        r = c.put(url + W + path, params={"op": "CREATE", "overwrite": "true"})
+        assert r.status_code == 307, r.text
+
+        def body():
+            with open(src, "rb") as f:
+                while piece := f.read(4 * MB):
+                    yield piece
+        r = c.put(r.headers["location"], content=body(), headers={"content-type": "application/octet-stream"})
+        assert r.status_code == 201, r.text
+
+
+def webhdfs_get(url: str, token: str, path: str) -> str:
+    h = hashlib.sha256()
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=600) as c:
+        with c.stream("GET", url + W + path, params={"op": "OPEN"}) as r:
+            assert r.status_code == 200
+            for piece in r.iter_bytes(4 * MB):
+                h.update(piece)
+    return h.hexdigest()
+
+
+def client_get(store, path: str) -> str:
+    from mapred.storage.client import BlockReader
+    h = hashlib.sha256()
+    for piece in BlockReader(store, path).chunks():
+        h.update(piece)
+    return h.hexdigest()
+
+
+def sha_file(path: str) -> str:
+    return subprocess.run(["sha256sum", path], capture_output=True, text=True, check=True).stdout.split()[0]
+
+
+def best_of(repeat: int, runs: dict) -> dict:
+    """Each named run ``repeat`` times, interleaved; the best seconds of each."""
+    best = {name: float("inf") for name in runs}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            os.sync()
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+async def load(url: str, token: str, clients: int, seconds: float, make_request, check) -> dict:
+    """``clients`` concurrent tasks issuing requests for ``seconds``: rps, p50, p99, errors."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                                 limits=limits) as c:
+        async def one(i: int) -> None:
+            nonlocal errors
+            rng = random.Random(i)
+            while time.monotonic() < stop:
+                method, path, params, want = make_request(rng)
+                start = time.perf_counter()
+                try:
+                    r = await c.request(method, path, params=params)
+                except httpx.TransportError:          # a dropped connection is an error, not the end
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - start)
+                if not check(r, want):
+                    errors += 1
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(clients)))
+        took = time.perf_counter() - started
+    latencies.sort()
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    return {"requests": len(latencies), "rps": len(latencies) / took, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "errors": errors}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size-mb", type=int, default=512)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--dir", default=None)
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="mapred-bench-service-", dir=args.dir)
+    token_file = os.path.join(root, "tokens.json")
+    token, _ = TokenStore(token_file).create("bench", "admin")
+    src = os.path.join(root, "input.bin")
+    digest = make_file(src, args.size_mb * MB)
+    with Cluster(os.path.join(root, "cluster"), workers=1, slots=2, datanodes=2, service=True,
+                 token_file=token_file, block_size=64 * MB, dead_timeout=30,
+                 env={"MAPRED_SERVICE_MAX_IN_FLIGHT": str(4 * args.clients)}) as cluster:
+        from mapred.storage.client import Client
+        store = Client(cluster.storage.namenode_addr)
+        url = cluster.service_url
+        transfer(args, store, url, token, src, digest)
+        queries(args, cluster, store, url, token)
+        store.close()
+
+
+def transfer(args, store, url: str, token: str, src: str, digest: str) -> None:
+    """Interleaved runs of each way in and out; every copy's bytes are checked against the source."""
+    size = args.size_mb * MB
+    puts = {"put  Client.put (mapred fs put)": lambda: store.put(src, "/bench/direct", overwrite=True),
+            "put  WebHDFS CREATE, httpx": lambda: webhdfs_put(url, token, src, "/bench/httpx")}
+    gets = {"get  Client.get (mapred fs get)": lambda: client_get(store, "/bench/direct"),
+            "get  WebHDFS OPEN, httpx": lambda: webhdfs_get(url, token, "/bench/httpx")}
+    if shutil.which("curl"):
+        puts["put  WebHDFS CREATE, curl -L -T"] = lambda: curl_put(url, token, src, "/bench/curl")
+        gets["get  WebHDFS OPEN, curl"] = lambda: curl_get(url, token, "/bench/curl")
+    up = best_of(args.repeat, puts)
+    for name, fn in gets.items():
+        assert fn() == digest, f"{name}: the bytes differ"
+    down = best_of(args.repeat, gets)
+    print(f"file {args.size_mb} MB, replication 2, 64 MiB blocks, best of {args.repeat} (interleaved)")
+    print(f"{'transfer':36} {'seconds':>8} {'MB/s':>8} {'ratio':>7}")
+    for results in (up, down):
+        names = list(results)
+        base = results[names[0]]
+        for name in names:
+            print(f"{name:36} {results[name]:8.2f} {size / MB / results[name]:8.0f} {base / results[name]:6.2f}x")
+
+
+def queries(args, cluster, store, url: str, token: str) -> None:
+    import mapred
+    from mapred.io.outputs import Result
+    rng = random.Random(1)
+    words = [f"w{i}" for i in range(20000)]
+    store.write_bytes("/bench/words.txt", "\n".join(" ".join(rng.choice(words) for _ in range(8))
+                                                     for _ in range(100000)).encode(), overwrite=True)
+    job = load_example("wordcount").job
+    with mapred.connect(cluster.master_addr, user="bench") as c:
+        result = job.run([cluster.namenode_uri() + "/bench/words.txt"], cluster.namenode_uri() + "/bench/wc",
+                         overwrite=True, cluster=c)
+    committed = dict(Result(result.path))
+    keys = list(committed)
+    for i in range(50):
+        store.write_bytes(f"/bench/stat/f{i}", b"x" * i, overwrite=True)
+
+    def stat_request(r):
+        i = r.randrange(50)
+        return "GET", f"{W}/bench/stat/f{i}", {"op": "GETFILESTATUS"}, i
+
+    def stat_ok(resp, want):
+        return resp.status_code == 200 and resp.json()["FileStatus"]["length"] == want
+
+    def lookup_request(r):
+        k = r.choice(keys)
+        return "GET", f"/api/v1/jobs/{result.job_id}/results/{quote(k, safe='')}", None, committed[k]
+
+    def lookup_ok(resp, want):
+        return resp.status_code == 200 and resp.json()["value"] == want
+
+    print(f"\n{args.clients} concurrent clients, {args.seconds:g} s each "
+          f"(word count of {len(keys)} keys in {len(Result(result.path).part_files())} parts)")
+    print(f"{'request':28} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, make, check in (("GETFILESTATUS", stat_request, stat_ok), ("result lookup by key", lookup_request,
+                                                                          lookup_ok)):
+        r = asyncio.run(load(url, token, args.clients, args.seconds, make, check))
+        print(f"{name:28} {r['requests']:9d} {r['rps']:8.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['errors']:7d}")
+
+
+if __name__ == "__main__":
+    main()

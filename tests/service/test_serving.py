@@ -1,0 +1,307 @@
+"""Model serving on a real cluster and a real ``mapred serve`` process (the shared ``service`` fixture)."""
+import json
+import os
+import threading
+import time
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import mapred
+import models
+from mapred.cli import main
+from models.registry import Registry
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def oip(rows, name="input", datatype="FP64", **extra) -> dict:
+    rows = np.asarray(rows)
+    return {"inputs": [{"name": name, "shape": list(rows.shape), "datatype": datatype,
+                        "data": rows.ravel().tolist()}], **extra}
+
+
+def out(resp, name):
+    doc = resp.json()
+    o = next(o for o in doc["outputs"] if o["name"] == name)
+    return np.array(o["data"]).reshape(o["shape"])
+
+
+def wait_for(fn, timeout=120.0, what="a condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def trained(service):
+    """Two logistic regressions trained on the cluster, registered in the store's registry as clf/1, clf/2."""
+    from sklearn.datasets import load_breast_cancer
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(X))
+    train, test = idx[:400], idx[400:]
+    with mapred.connect(service.master) as cluster:
+        a = models.LogisticRegression(epochs=30, seed=0).fit(X[train], y[train], cluster=cluster)
+        b = models.LogisticRegression(epochs=2, lr=0.01, seed=1).fit(X[train], y[train], cluster=cluster)
+    reg = Registry(service.store_uri + "/models")
+    v1 = reg.register(a, "clf", metrics={"test": models.evaluate(a, mapred.from_numpy(X[test], y[test], splits=2))})
+    v2 = reg.register(b, "clf")
+    reg.set_alias("clf", "champion", v1.version)
+    return {"X": X, "y": y, "test": test, "a": a, "b": b, "reg": reg}
+
+
+def test_http_predictions_equal_in_process_for_every_held_out_row(service, trained):
+    X, a = trained["X"], trained["a"]
+    with service.client() as http:
+        assert http.get("/v2/health/live").json() == {"live": True}
+        assert http.get("/v2/health/ready").status_code == 200
+        meta = http.get("/v2/models/clf").json()
+        assert meta["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, X.shape[1]]}]
+        assert {o["name"] for o in meta["outputs"]} >= {"label", "probabilities"}
+        assert http.get("/v2/models/clf/ready").json()["ready"] is True
+        for i in trained["test"]:
+            r = http.post("/v2/models/clf/infer", json=oip(X[i:i + 1], id=f"row-{i}"))
+            assert r.status_code == 200, r.text
+            doc = r.json()
+            assert (doc["model_name"], doc["model_version"], doc["id"]) == ("clf", "1", f"row-{i}")
+            assert out(r, "label")[0] == a.predict(X[i:i + 1])[0]
+        r = http.post("/v2/models/clf/versions/1/infer", json=oip(X[trained["test"]]))
+        np.testing.assert_array_equal(out(r, "label"), a.predict(X[trained["test"]]))
+        np.testing.assert_allclose(out(r, "probabilities"), a.predict_proba(X[trained["test"]]))
+        r = http.post("/v2/models/clf/infer?explain=true", json=oip(X[:3]))
+        np.testing.assert_allclose(out(r, "contributions").sum(axis=1) + a.intercept_, a.decision_function(X[:3]))
+        metrics = http.get("/metrics").text
+        assert 'mapred_model_requests_total{model="clf",version="1"}' in metrics
+
+
+def test_tritonclient_gets_metadata_and_infers(service, trained):
+    import tritonclient.http as triton
+    X, a = trained["X"], trained["a"]
+    headers = {"Authorization": f"Bearer {service.admin_token}"}
+    client = triton.InferenceServerClient(urlparse(service.url).netloc)
+    try:
+        assert client.is_server_live()
+        assert client.is_model_ready("clf", headers=headers)
+        meta = client.get_model_metadata("clf", headers=headers)
+        assert meta["inputs"][0]["name"] == "input" and meta["versions"]
+        rows = X[:10].astype(np.float32)
+        for binary in (True, False):
+            inp = triton.InferInput("input", list(rows.shape), "FP32")
+            inp.set_data_from_numpy(rows, binary_data=binary)
+            outs = [triton.InferRequestedOutput("label", binary_data=binary),
+                    triton.InferRequestedOutput("probabilities", binary_data=binary)]
+            res = client.infer("clf", [inp], outputs=outs, headers=dict(headers), request_id="t1")  # it adds to them
+            np.testing.assert_array_equal(res.as_numpy("label"), a.predict(rows.astype(np.float64)))
+            np.testing.assert_allclose(res.as_numpy("probabilities"), a.predict_proba(rows.astype(np.float64)))
+            assert res.get_response()["model_version"] == "1"
+    finally:
+        client.close()
+
+
+@pytest.mark.timeout(240)
+def test_sixteen_clients_while_the_alias_moves_ten_times(service, trained):
+    """Zero failures; every response names its version and equals that version's in-process answer."""
+    X, reg = trained["X"], trained["reg"]
+    reg.set_serving_options("clf", max_batch_size=32, max_batch_wait_ms=2)
+    expected = {"1": trained["a"].predict_proba(X), "2": trained["b"].predict_proba(X)}
+    assert not np.allclose(expected["1"], expected["2"])
+    stop = threading.Event()
+    seen, failures, counts = set(), [], [0] * 16
+
+    def client(k):
+        rng = np.random.default_rng(k)
+        with service.client() as http:
+            while not stop.is_set():
+                rows = rng.choice(len(X), size=int(rng.integers(1, 5)), replace=False)
+                try:
+                    r = http.post("/v2/models/clf/infer", json=oip(X[rows]))
+                except Exception as exc:  # noqa: BLE001 - any transport failure is a failed request
+                    failures.append(repr(exc))
+                    continue
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text}")
+                    continue
+                v = r.json()["model_version"]
+                seen.add(v)
+                if not np.allclose(out(r, "probabilities"), expected[v][rows]):
+                    failures.append(f"a response from version {v} does not equal version {v}'s predictions")
+                counts[k] += 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    try:
+        with service.client() as admin:
+            started = time.monotonic()
+            for i in range(10):
+                time.sleep(max(0.0, started + 2.0 * (i + 1) - time.monotonic()))
+                r = admin.put("/api/v1/models/clf/aliases/champion", json={"version": 2 if i % 2 == 0 else 1})
+                assert r.status_code == 200, r.text
+            time.sleep(max(0.0, started + 20.0 - time.monotonic()))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not failures, failures[:5]
+    assert seen == {"1", "2"} and all(counts), counts
+    assert reg.alias("clf", "champion").version == 1
+    reg.set_serving_options("clf", max_batch_size=0)
+
+
+def test_batch_prediction_over_rest_and_cli_equals_in_process(service, trained, tmp_path):
+    X, a = trained["X"], trained["a"]
+    base = "/user/root-admin/serving"
+    mapred.from_numpy(X, splits=4, path=service.store_uri + base + "/X")
+    with service.client() as http:
+        r = http.post("/api/v1/models/clf/batch-predict", json={"input": base + "/X", "output": base + "/pred"})
+        assert r.status_code == 202, r.text
+        doc = r.json()
+        assert doc["job"] == f"/api/v1/jobs/{doc['job_id']}" and doc["version"] == "1"
+    with mapred.connect(service.master) as cluster:
+        cluster.handle(doc["job_id"], service.store_uri + base + "/pred").wait(timeout=120)
+    pred = mapred.load_dataset(service.store_uri + base + "/pred")
+    labels, proba = pred.read_rows(0, pred.num_rows)
+    np.testing.assert_array_equal(labels, a.predict(X))
+    np.testing.assert_allclose(proba, a.predict_proba(X))
+    # text input through the CLI, three files (three splits): one output line per input line, in order
+    text = service.store_uri + base + "/csv"
+    for k, part in enumerate(np.array_split(X, 3)):
+        with mapred.open(f"{text}/{k}.csv", "wb") as f:
+            f.write("".join(",".join(repr(float(v)) for v in row) + "\n" for row in part).encode())
+    r = CliRunner().invoke(main, ["predict", "models:/clf@champion", text, "-o", service.store_uri + base + "/tp",
+                                  "--master", service.master],
+                           env={"MAPRED_REGISTRY": service.store_uri + "/models"})
+    assert r.exit_code == 0, r.output
+    from models.serving.batch import read_text_predictions
+    lines = read_text_predictions(service.store_uri + base + "/tp")
+    assert [int(line.split("\t")[0]) for line in lines] == a.predict(X).tolist()
+
+
+def test_served_evaluation_is_stored_on_the_version(service, trained):
+    X, y, test, a = trained["X"], trained["y"], trained["test"], trained["a"]
+    path = "/user/root-admin/serving/test"
+    mapred.from_numpy(X[test], y[test], splits=2, path=service.store_uri + path)
+    with service.client() as http:
+        r = http.post("/api/v1/models/clf/versions/1/evaluate", json={"dataset": path})
+        assert r.status_code == 202, r.text
+        href = r.json()["href"]
+        run = wait_for(lambda: (lambda d: d if d["state"] != "RUNNING" else None)(http.get(href).json()),
+                       what="the evaluation")
+        assert run["state"] == "SUCCEEDED", run
+        expected = models.evaluate(a, mapred.from_numpy(X[test], y[test], splits=2))
+        assert run["metrics"]["accuracy"] == pytest.approx(expected["accuracy"])
+        side = http.get("/api/v1/models/clf/evaluations").json()
+        v1 = next(v for v in side if v["version"] == 1)
+        assert v1["evaluations"][-1]["metrics"]["accuracy"] == pytest.approx(expected["accuracy"])
+        assert v1["metrics"]["test"]["accuracy"] == pytest.approx(expected["accuracy"])
+
+
+def test_registry_over_rest_and_bad_input(service, trained):
+    X, reg = trained["X"], trained["reg"]
+    with service.client() as http, service.client(None) as anon:
+        assert anon.post("/v2/models/clf/infer", json=oip(X[:1])).status_code == 401
+        assert anon.get("/api/v1/models").status_code == 401
+        listed = {m["name"]: m for m in http.get("/api/v1/models").json()}
+        assert listed["clf"]["aliases"]["champion"] == 1 and listed["clf"]["versions"] >= 2
+        shown = http.get("/api/v1/models/clf").json()
+        assert [v["version"] for v in shown["model_versions"]][:2] == [1, 2]
+        v1 = http.get("/api/v1/models/clf/versions/1").json()
+        assert v1["model_class"] == "LogisticRegression" and v1["lineage"]["mapred_version"]
+        assert http.get("/api/v1/models/clf/aliases").json()["champion"]["version"] == 1
+        r = http.delete("/api/v1/models/clf/versions/1")
+        assert r.status_code == 409 and "champion" in r.json()["error"]["message"]
+        for path, code, msg in [("/v2/models/nope/infer", 404, "no model named 'nope'"),
+                                ("/v2/models/clf/versions/99/infer", 404, "no version 99"),
+                                ("/v2/models/clf/versions/nosuch/infer", 404, "no alias 'nosuch'")]:
+            r = http.post(path, json=oip(X[:1]))
+            assert r.status_code == code and msg in r.json()["error"], r.text
+        bad = [(oip(X[:1], name="x"), "takes one input 'input'"),
+               (oip(X[:1, :5]), f"expected [-1, {X.shape[1]}]"),
+               (oip(X[:1], datatype="BYTES"), "BYTES takes strings"),
+               (oip(X[:1].astype(int), datatype="INT64"), "expected FP64")]
+        for body, msg in bad:
+            r = http.post("/v2/models/clf/infer", json=body)
+            assert r.status_code == 400 and msg in r.json()["error"], r.text
+        nan = json.dumps(oip(X[:1])).replace(str(X[0, 3]), "NaN", 1)
+        r = http.post("/v2/models/clf/infer", content=nan, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and "NaN" in r.json()["error"], r.text
+        r = http.post("/v2/models/clf/infer", content=b"{" * 10, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and "JSON" in r.json()["error"]
+        big = b'{"inputs": [' + b" " * (80 << 20) + b"]}"
+        r = http.post("/v2/models/clf/infer", content=big, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+        # a corrupt version: unloadable with the reason; the others keep serving
+        broken = reg.register(trained["a"], "clf")
+        coef = broken.uri + "/coef_.npy"
+        with mapred.open(coef, "rb") as f:
+            data = f.read()
+        with mapred.open(coef, "wb") as f:
+            f.write(data[:20])
+        r = http.post(f"/v2/models/clf/versions/{broken.version}/infer", json=oip(X[:1]))
+        assert r.status_code == 503 and "corrupt" in r.json()["error"]
+        r = http.put("/api/v1/models/clf/aliases/champion", json={"version": broken.version})
+        assert "corrupt" in r.json()["serving"]["alias_errors"]["clf@champion"]
+        r = http.post("/v2/models/clf/infer", json=oip(X[:1]))
+        assert r.status_code == 200 and r.json()["model_version"] == "1", "the old version keeps serving"
+        assert http.post("/api/v1/models/clf/aliases/champion/rollback").json()["version"] == 1
+        reg.remove("clf", broken.version)
+        user = service.token("alice", "user")
+        with service.client(user) as alice:
+            assert alice.post("/v2/models/clf/infer", json=oip(X[:1])).status_code == 200
+            r = alice.delete("/api/v1/models/clf/versions/2")
+            assert r.status_code == 403
+            r = alice.post("/api/v1/models/clf/batch-predict",
+                           json={"input": "/user/root-admin/serving/X", "output": "/user/bob/out"})
+            assert r.status_code == 403
+
+
+def test_status_page_shows_models_side_by_side(service, trained):
+    """/models in headless Chromium: every model, what each alias serves, each version's metrics."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(f"{service.url}/models#token={service.admin_token}")
+            page.wait_for_selector('#model-list tr[data-model="clf"]', timeout=30000)
+            row = page.inner_text('#model-list tr[data-model="clf"]')
+            assert "champion → 1" in row
+            page.wait_for_selector('#version-list tr[data-model="clf"][data-version="1"]', timeout=30000)
+            v1 = page.inner_text('#version-list tr[data-model="clf"][data-version="1"]')
+            assert "accuracy" in v1 and "champion" in v1
+            os.makedirs(os.path.join(root, "docs", "img"), exist_ok=True)
+            page.screenshot(path=os.path.join(root, "docs", "img", "models.png"), full_page=True)
+            assert not problems, problems
+        finally:
+            browser.close()
+
+
+def test_model_routes_are_in_the_openapi_schema(service):
+    doc = service.client().get("/openapi.json").json()
+    ops = {(m, p) for p, item in doc["paths"].items() for m in item}
+    expected = {("get", "/v2/health/live"), ("get", "/v2/health/ready"), ("get", "/v2"),
+                ("get", "/v2/models/{name}"), ("get", "/v2/models/{name}/versions/{version}"),
+                ("get", "/v2/models/{name}/ready"), ("get", "/v2/models/{name}/versions/{version}/ready"),
+                ("post", "/v2/models/{name}/infer"), ("post", "/v2/models/{name}/versions/{version}/infer"),
+                ("get", "/api/v1/models"), ("get", "/api/v1/models/{name}"), ("get", "/api/v1/models/{name}/versions"),
+                ("get", "/api/v1/models/{name}/versions/{version}"),
+                ("delete", "/api/v1/models/{name}/versions/{version}"), ("get", "/api/v1/models/{name}/aliases"),
+                ("put", "/api/v1/models/{name}/aliases/{alias}"),
+                ("post", "/api/v1/models/{name}/aliases/{alias}/rollback"),
+                ("get", "/api/v1/models/{name}/evaluations"), ("post", "/api/v1/models/{name}/batch-predict"),
+                ("post", "/api/v1/models/{name}/versions/{version}/evaluate"), ("get", "/models")}
+    assert expected <= ops, expected - ops
+    infer = doc["paths"]["/v2/models/{name}/infer"]["post"]
+    assert "inputs" in infer["requestBody"]["content"]["application/json"]["schema"]["properties"]
