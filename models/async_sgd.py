@@ -97,7 +97,7 @@ def _pass_job(model, address, shape, data, step):
     from ._logistic import softmax_stats
     d, K = shape
     classes, sparse, multinomial = model.classes_, data.sparse, K > 1
-    batch, seed = model.batch_size, model.seed
+    batch, seed = model._batch(data.num_rows), model.seed
 
     def stat(block):
         X, y = unpack(block, sparse, d)
@@ -126,17 +126,18 @@ def _pass_job(model, address, shape, data, step):
 def fit_async(model, data, n, W, b, runner, valid):
     """Train ``model`` (a LogisticRegression) by asynchronous SGD; return the final (W, b)."""
     from ._logistic import PassMonitor
+    from .sgd import lr_at
     proc, address = start_holder(getattr(model, "holder_host", "127.0.0.1") or "127.0.0.1")
     client = None
     try:
         client = HolderClient(address, W.shape, b.shape)
-        client.call({"t": "init", "shape_w": list(W.shape), "shape_b": list(b.shape), "lr": model.lr,
-                     "alpha": model.alpha, "penalty": model.penalty or "none",
+        client.call({"t": "init", "shape_w": list(W.shape), "shape_b": list(b.shape), "lr": model._lr(),
+                     "alpha": model._alpha(n), "penalty": model.penalty or "none",
                      "max_staleness": model.max_staleness}, W, b)
         monitor = PassMonitor(model, runner, valid)
         for step in range(model.epochs):
             started = time.perf_counter()
-            client.call({"t": "config", "lr": model._lr_at(step)})
+            client.call({"t": "config", "lr": lr_at(model, step)})
             v = runner.run_sum(_pass_job(model, address, W.shape, data, step), data.ds)
             _, W, b = client.pull()
             if monitor.after_pass(step, started, W, b, v[0] / v[2], v[1] / v[2]):
