@@ -24,7 +24,17 @@ import time
 import numpy as np
 
 import mapred
-from ._common import RECORDS, Data, as_data, block_start, cached, row_hash, sum_job, unpack
+
+from ._common import (
+    RECORDS,
+    Data,
+    as_data,
+    block_start,
+    cached,
+    row_hash,
+    sum_job,
+    unpack,
+)
 from .base import Estimator, collect_predictions
 from .optim import warn_unconverged
 from .persist import register

@@ -28,10 +28,25 @@ import numpy as np
 import mapred
 from mapred.errors import ModelError
 
-from ._common import Data, as_data, cached, check_class_labels, check_finite_loss, sum_job, unpack
+from ._common import (
+    Data,
+    as_data,
+    cached,
+    check_class_labels,
+    check_finite_loss,
+    sum_job,
+    unpack,
+)
 from ._logistic import _sigmoid, logistic_hessian, softmax_stats
 from .base import Estimator
-from .optim import NEWTON_MAX_PARAMS, Coordinates, Evaluation, lbfgs, newton, warn_unconverged
+from .optim import (
+    NEWTON_MAX_PARAMS,
+    Coordinates,
+    Evaluation,
+    lbfgs,
+    newton,
+    warn_unconverged,
+)
 from .persist import register
 from .preprocess import moments
 from .protocol import ClassifierMixin, DataError, RegressorMixin, sparse_ok, with_tags
@@ -385,6 +400,9 @@ class LogisticRegression(ClassifierMixin, Estimator):
         W, b = np.zeros((data.n_features, K)), np.zeros(K)
         if solver in ("newton", "lbfgs"):
             W, b = self._fit_second_order(data, info["n"], K, runner, solver)
+        elif solver == "async" and self.lr_schedule in ("adam", "adagrad"):
+            from .async_sgd import fit_async_adaptive
+            W, b = fit_async_adaptive(self, data, info["n"], K, runner, valid)
         elif solver == "async":
             from .async_sgd import fit_async
             W, b = fit_async(self, data, info["n"], W, b, runner, valid)

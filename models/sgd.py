@@ -14,7 +14,6 @@ import time
 import numpy as np
 
 import mapred
-
 from mapred.errors import ModelError
 
 from ._common import Data, seeded_rng, sum_job, unpack

@@ -15,7 +15,7 @@ NOT_APPLICABLE = {
         "that contract); this check demands the opposite (no error until fit).",
 }
 
-MODELS = [models.LogisticRegression(), models.LinearRegression(), models.LinearRegression(solver="lbfgs"),
+MODELS = [models.LogisticRegression(), models.LinearRegression(),
           models.KMeans(3), models.GaussianNB(), models.MultinomialNB(), models.StandardScaler()]
 
 
