@@ -205,8 +205,7 @@ def fit_async_adaptive(model, data, n, K, runner, valid):
     """Asynchronous SGD with the sync default's recipe: the holder runs Adam (or AdaGrad) on
     internally standardised coordinates and keeps the running average of its weights from the
     second pass on; early stopping watches the averaged model's training (or validation) loss."""
-    from .linear import standardiser
-    from .optim import Coordinates, warn_unconverged
+    from .optim import Coordinates, standardiser, warn_unconverged
     d = data.n_features
     mean, scale = standardiser(data, runner, center=model.fit_intercept)
     coords = Coordinates(mean, scale, K, model.fit_intercept)

@@ -53,20 +53,6 @@ from .protocol import ClassifierMixin, DataError, RegressorMixin, sparse_ok, wit
 from .scan import classes_from, scan
 
 
-def standardiser(data: Data, runner, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and deviations from one moments pass (dense); zeros and ones for sparse data.
-
-    Constant columns get deviation 1, so they stay put instead of dividing by 0.
-    """
-    d = data.n_features
-    if data.sparse:
-        return np.zeros(d), np.ones(d)
-    _, mean, var = moments(data, runner)
-    scale = np.sqrt(var)
-    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return (mean if center else np.zeros(d)), scale
-
-
 def _positive(model, name: str, allow_none: bool = False) -> None:
     value = getattr(model, name)
     if value is None and allow_none:

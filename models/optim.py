@@ -194,6 +194,21 @@ def lbfgs(evaluate, theta: np.ndarray, *, tol: float, max_iter: int, on_pass=Non
     return Outcome(res.x, int(res.nit), bool(res.success), count[0])
 
 
+def standardiser(data: Data, runner, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and deviations from one moments pass (dense); zeros and ones for sparse data.
+
+    Constant columns get deviation 1, so they stay put instead of dividing by 0.
+    """
+    from .preprocess import moments
+    d = data.n_features
+    if data.sparse:
+        return np.zeros(d), np.ones(d)
+    _, mean, var = moments(data, runner)
+    scale = np.sqrt(var)
+    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    return (mean if center else np.zeros(d)), scale
+
+
 def warn_unconverged(model, what: str, max_iter: int, tol: float) -> None:
     """The warning a solver gives when it stops at its cap short of its tolerance."""
     warnings.warn(f"{type(model).__name__}: {what} stopped at max_iter={max_iter} before meeting "

@@ -170,8 +170,7 @@ def fit_adaptive(model, data: Data, n: int, K: int, runner, valid):
     given, else its regularised training loss, must improve by ``tol``
     (relative, default 1e-4) within ``n_iter_no_change`` passes.
     """
-    from .linear import standardiser
-    from .optim import Coordinates
+    from .optim import Coordinates, standardiser
     d = data.n_features
     mean, scale = standardiser(data, runner, center=model.fit_intercept)
     coords = Coordinates(mean, scale, K, model.fit_intercept)
