@@ -45,6 +45,7 @@ from .optim import (
     Evaluation,
     lbfgs,
     newton,
+    standardiser,
     warn_unconverged,
 )
 from .persist import register
