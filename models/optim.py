@@ -194,7 +194,7 @@ def lbfgs(evaluate, theta: np.ndarray, *, tol: float, max_iter: int, on_pass=Non
     return Outcome(res.x, int(res.nit), bool(res.success), count[0])
 
 
-def standardiser(data: Data, runner, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def standardiser(data, runner, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Column means and deviations from one moments pass (dense); zeros and ones for sparse data.
 
     Constant columns get deviation 1, so they stay put instead of dividing by 0.
