@@ -7,6 +7,10 @@ run the same number of Lloyd iterations; the script prints per-iteration
 times, the ratio of a cached mapred pass to single-process numpy doing the
 same arithmetic over the same blocks (goal: within 1.5x), the first (read +
 cache) against the second pass (goal: 3x), and the inertia each reaches.
+
+``--n-init N`` prints the n_init rows instead: mapred ``KMeans(k, n_init=N)``
+(every init in the same Lloyd passes) against ``n_init=1`` (what N inits
+cost over one) and scikit-learn ``KMeans(k, n_init=N)``: seconds and inertia.
 """
 from __future__ import annotations
 
@@ -61,7 +65,10 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--splits", type=int, default=8)
     ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--n-init", type=int, default=0, help="run the n_init rows with this many inits")
     args = ap.parse_args(argv)
+    if args.n_init:
+        return n_init_rows(args)
     from sklearn.cluster import KMeans as SkKMeans
 
     X, _, _ = make_blobs(args.rows, args.features, args.k, seed=0, spread=4.0)
@@ -85,7 +92,7 @@ def main(argv=None):
         times = []
         for step in range(4):  # the first reads and caches; the rest find the blocks in memory
             t = time.perf_counter()
-            km._lloyd(cold, init, runner, step)
+            km._lloyd(cold, init[None], runner, step)
             times.append(time.perf_counter() - t)
         first, second = times[0], float(np.median(times[1:]))
     finally:
@@ -118,6 +125,34 @@ def main(argv=None):
     return {"load": load, "first": first, "second": second, "cached_pass": cached,
             "numpy_pass": numpy_pass, "sk_iter": sk_time / max(sk.n_iter_, 1),
             "inertia": km.inertia_, "sk_inertia": sk.inertia_}
+
+
+def n_init_rows(args) -> dict:
+    """mapred KMeans(n_init=N) vs n_init=1 vs scikit-learn KMeans(n_init=N), default seeding."""
+    from sklearn.cluster import KMeans as SkKMeans
+    X, _, _ = make_blobs(args.rows, args.features, args.k, seed=0, spread=4.0)
+    print(f"data: {args.rows} x {args.features} float64, k={args.k}, n_init={args.n_init}, "
+          f"{args.workers} workers, {args.splits} splits")
+    ds = mapred.from_numpy(X, splits=args.splits)
+    out = {}
+    cluster = mapred.LocalCluster(args.workers)
+    try:
+        cluster.run(mapred.Job(map_batch=lambda b: iter(()), output_format="msgpack"),
+                    mapred.from_numpy(np.zeros((4, 1)), splits=2))  # start the executors
+        for n_init in (1, args.n_init):
+            t = time.perf_counter()
+            km = models.KMeans(args.k, n_init=n_init).fit(ds, cluster=cluster)
+            out[f"mapred n_init={n_init}"] = (time.perf_counter() - t, km.inertia_, len(km.history_))
+    finally:
+        cluster.close()
+    t = time.perf_counter()
+    sk = SkKMeans(args.k, n_init=args.n_init, random_state=0).fit(X)
+    out[f"scikit-learn n_init={args.n_init}"] = (time.perf_counter() - t, sk.inertia_, sk.n_iter_)
+    for name, (secs, inertia, passes) in out.items():
+        print(f"{name:28s} {secs:8.2f} s   inertia {inertia:.6g}   Lloyd passes {passes}")
+    one, many = out["mapred n_init=1"][0], out[f"mapred n_init={args.n_init}"][0]
+    print(f"n_init={args.n_init} costs {many / one:.2f}x one init (separate fits would cost ~{args.n_init}x)")
+    return out
 
 
 if __name__ == "__main__":

@@ -12,7 +12,13 @@ Prints, in one run:
   doing the same arithmetic over the same blocks — goal: within 1.5x;
 - scikit-learn ``SGDClassifier`` epochs, and the accuracy each reaches on a
   held-out tenth — goal: mapred within 0.5 points of scikit-learn;
-- mapred end to end (load + cache + train).
+- mapred end to end (load + cache + train);
+- the default solvers (``--defaults``): seconds for ``LogisticRegression()``
+  (Newton over map/reduce passes) and ``LogisticRegression(solver="sgd")``
+  (Adam, averaging, early stopping) against scikit-learn's
+  ``LogisticRegression()`` to reach a validation log-loss within 0.001 of
+  the optimum's (the Newton fit's), and where each ends.  PySpark MLlib is
+  not run here (no Spark session on this host's budget).
 """
 from __future__ import annotations
 
@@ -35,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mapred  # noqa: E402
 import models  # noqa: E402
 from models._common import seeded_rng, sum_job, unpack  # noqa: E402
-from models.linear import sgd_block, softmax_stats  # noqa: E402
+from models._logistic import sgd_block, softmax_stats  # noqa: E402
 from models.synthetic import make_logistic  # noqa: E402
 
 
@@ -78,6 +84,8 @@ def main(argv=None):
     ap.add_argument("--store", action="store_true",
                     help="keep the dataset in a block store (mrfs://) started for the run")
     ap.add_argument("--block-mb", type=int, default=8, help="block size of that store")
+    ap.add_argument("--defaults", action="store_true",
+                    help="only the default-solver rows (Newton, adaptive SGD, scikit-learn)")
     args = ap.parse_args(argv)
 
     X, y, _, _, _ = make_logistic(args.rows, args.features, seed=0, dtype=np.dtype(args.dtype))
@@ -107,6 +115,8 @@ def run(args, Xtr, ytr, Xte, yte, root):
     cluster = mapred.LocalCluster(args.workers)
     try:
         cluster.run(sum_job(lambda b: [0.0], "bench.warmup"), mapred.from_numpy(np.zeros((4, 1)), splits=2))
+        if args.defaults:
+            return default_rows(ds, Xtr, ytr, Xte, yte, cluster)
         W0, b0 = np.zeros((args.features, 1)), np.zeros(1)
         cold = mapred.from_numpy(Xtr, ytr, splits=args.splits, path=root and root + "/cold").cache()
         times = []
@@ -159,6 +169,36 @@ def run(args, Xtr, ytr, Xte, yte, root):
     return {"load": load, "first": first, "second": second, "cached_pass": cached_pass,
             "numpy_pass": numpy_pass, "sk_epoch": sk_time / args.epochs, "acc_mapred": acc_mapred,
             "acc_numpy": acc_numpy, "acc_sklearn": acc_sk, "end_to_end": load + fit_time}
+
+
+def log_loss(p1, y) -> float:
+    p1 = np.clip(p1, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p1) + (1 - y) * np.log(1 - p1)))
+
+
+def default_rows(ds, Xtr, ytr, Xte, yte, cluster) -> dict:
+    """Defaults against defaults: seconds to fit and the validation loss each reaches."""
+    from sklearn.linear_model import LogisticRegression
+    rows = {}
+    for name, make in [("mapred LogisticRegression() [newton]", lambda: models.LogisticRegression()),
+                       ("mapred LogisticRegression(solver='sgd')",
+                        lambda: models.LogisticRegression(solver="sgd"))]:
+        t = time.perf_counter()
+        clf = make().fit(ds, cluster=cluster)
+        rows[name] = (time.perf_counter() - t, log_loss(clf.predict_proba(Xte)[:, 1], yte),
+                      clf.score(Xte, yte), len(clf.history_))
+    t = time.perf_counter()
+    sk = LogisticRegression().fit(Xtr, ytr)
+    rows["scikit-learn LogisticRegression()"] = (time.perf_counter() - t,
+                                                 log_loss(sk.predict_proba(Xte)[:, 1], yte),
+                                                 sk.score(Xte, yte), int(sk.n_iter_[0]))
+    target = rows["mapred LogisticRegression() [newton]"][1] + 1e-3
+    print(f"target validation log-loss: {target:.5f} (the Newton optimum's + 0.001)")
+    for name, (secs, loss, acc, passes) in rows.items():
+        hit = "reached" if loss <= target else "NOT reached"
+        print(f"{name:42s} {secs:8.2f} s  val loss {loss:.5f} ({hit})  accuracy {acc:.4f}  "
+              f"passes/iters {passes}")
+    return rows
 
 
 if __name__ == "__main__":

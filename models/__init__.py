@@ -7,6 +7,11 @@ names (``fit``, ``predict``, ``coef_``, ``cluster_centers_``...), plus
 ``predict_job`` (batch prediction as a job), ``save`` / ``load`` (a versioned
 directory of msgpack + ``.npy``, never pickle) and ``history_`` (loss, seconds
 and records read per pass).
+
+They follow scikit-learn's estimator protocol (``get_params`` / ``set_params``,
+``clone``, ``Pipeline``, ``GridSearchCV``; scikit-learn's base classes where it
+is installed), and ``models.engine(cluster=...)`` names the cluster that
+scikit-learn's tools, which call ``fit(X, y)``, fit on.
 """
 from ._common import Data, csr_to_ell, ell_to_csr
 from .als import ALS
@@ -19,6 +24,8 @@ from .naive_bayes import GaussianNB, MultinomialNB
 from .pipeline import Pipeline
 from .persist import load
 from .registry import Registry, register, set_registry
+from .protocol import ConvergenceWarning, DataError, NotFittedError, engine
+from .selection import GridSearch, cross_validate
 from .preprocess import OneHotEncoder, StandardScaler, hash_features, read_csv, split
 from . import synthetic
 from .text import TfidfVectorizer, make_tokenizer
@@ -28,4 +35,5 @@ __all__ = [
     "compress", "contributions", "permutation_importance", "Pipeline", "Registry", "register", "set_registry", "KMeans", "LinearRegression",
     "LogisticRegression", "GaussianNB", "MultinomialNB", "load", "OneHotEncoder", "StandardScaler",
     "hash_features", "read_csv", "split", "synthetic", "TfidfVectorizer", "make_tokenizer",
+    "ConvergenceWarning", "DataError", "NotFittedError", "engine", "GridSearch", "cross_validate",
 ]

@@ -25,6 +25,8 @@ import numpy as np
 import mapred
 from mapred.errors import ModelError
 
+from .protocol import DataError
+
 RECORDS = ("models", "records")
 
 
@@ -62,32 +64,106 @@ def _array_shapes(ds) -> list[tuple]:
 
 
 def as_data(data, y=None, *, splits: int = 4, need_y: bool = True) -> Data:
-    """Accept a ``Data``, an engine dataset, or numpy ``X`` (and ``y``); return a ``Data``."""
+    """Accept a ``Data``, an engine dataset, or numpy / scipy-sparse ``X`` (and ``y``); return a ``Data``.
+
+    Numpy input is checked the way scikit-learn checks it (2-d, numeric, not
+    complex, at least one row and one feature, y one label per row), with
+    ``DataError`` (a ``ValueError``) naming what is wrong; NaN rows are found
+    by the fit's scan pass, which names the row.
+    """
     if isinstance(data, Data):
         if need_y and not data.has_y:
-            raise ModelError("this model needs labels: the dataset has no y array")
+            raise DataError("this model needs labels: the dataset has no y array")
         return data
     if hasattr(data, "num_splits"):
         shapes = _array_shapes(data)
         if len(shapes) == 0 or shapes[0][0] == 0:
-            raise ModelError("the dataset is empty (0 rows)")
+            raise DataError("the dataset is empty (0 rows)")
         if need_y and len(shapes) < 2:
-            raise ModelError("this model needs labels: the dataset has one array (X) and no y")
+            raise DataError("this model needs labels: the dataset has one array (X) and no y")
         width = shapes[0][1] if len(shapes[0]) > 1 else 1
         return Data(data, int(width), has_y=len(shapes) >= 2)
-    X = np.asarray(data)
-    if X.ndim != 2:
-        raise ModelError(f"X must be 2-dimensional (rows x features), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ModelError("the dataset is empty (0 rows)")
+    if hasattr(data, "tocsr"):
+        return _sparse_data(data, y, splits, need_y)
+    X = check_matrix(data)
+    parts = max(1, min(splits, len(X)))
     if y is None:
         if need_y:
-            raise ModelError("this model needs labels: pass y or a dataset with a y array")
-        return Data(mapred.from_numpy(X, splits=max(1, min(splits, len(X)))), X.shape[1], has_y=False)
+            raise DataError("this model requires y to be passed, but the target y is None (pass y, or a dataset with a y array)")
+        return Data(mapred.from_numpy(X, splits=parts), X.shape[1], has_y=False)
+    y = check_labels(y, len(X))
+    return Data(mapred.from_numpy(X, y, splits=parts), X.shape[1])
+
+
+def check_matrix(X) -> np.ndarray:
+    """Numpy X as scikit-learn accepts it: 2-d, real numbers, >= 1 row and 1 feature."""
+    X = np.asarray(X)
+    if X.dtype.kind == "c":
+        raise DataError("Complex data not supported")
+    if X.dtype.kind not in "fiub":
+        X = X.astype(np.float64)  # object arrays of numbers; anything else raises TypeError here
+    if X.ndim != 2:
+        raise DataError(f"Expected 2D array, got {X.ndim}D array instead (shape {X.shape}): X must be "
+                        "rows x features; reshape your data with X.reshape(-1, 1) for one feature "
+                        "or X.reshape(1, -1) for one sample")
+    if X.shape[0] == 0:
+        raise DataError(f"the dataset is empty: found array with 0 sample(s) (shape={X.shape}) "
+                        "while a minimum of 1 is required")
+    if X.shape[1] == 0:
+        raise DataError(f"found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 "
+                        "is required.")
+    if X.dtype.kind == "b":
+        X = X.astype(np.float64)
+    return X
+
+
+def check_class_labels(y) -> None:
+    """Refuse a continuous target for a classifier, as scikit-learn does ("Unknown label type")."""
+    if y is None or hasattr(y, "num_splits") or isinstance(y, Data):
+        return
     y = np.asarray(y)
-    if len(y) != len(X):
-        raise ModelError(f"y has {len(y)} rows but X has {len(X)}")
-    return Data(mapred.from_numpy(X, y, splits=max(1, min(splits, len(X)))), X.shape[1])
+    if y.dtype.kind == "f" and np.isfinite(y).all() and not np.array_equal(y, np.round(y)):
+        raise DataError("Unknown label type: continuous. A classifier needs class labels; "
+                        "y holds non-integer floats")
+
+
+def check_labels(y, rows: int) -> np.ndarray:
+    """y as one label per row; a column vector is raveled with scikit-learn's conversion warning."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        import warnings
+        try:
+            from sklearn.exceptions import DataConversionWarning as warning
+        except ImportError:  # pragma: no cover
+            warning = UserWarning
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the "
+                      "shape of y to (n_samples, ), for example using ravel().", warning, stacklevel=4)
+        y = y.ravel()
+    if y.ndim != 1:
+        raise DataError(f"y must hold one label per row (1-d), got shape {y.shape}")
+    if len(y) != rows:
+        raise DataError(f"y has {len(y)} rows but X has {rows}")
+    if y.dtype.kind == "O":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            y = y.astype(str)
+    return y
+
+
+def _sparse_data(X, y, splits: int, need_y: bool) -> Data:
+    """A scipy sparse X as an ELL dataset (the layout the sparse models read)."""
+    X = X.tocsr()
+    if X.shape[0] == 0:
+        raise DataError(f"the dataset is empty: found array with 0 sample(s) (shape={X.shape})")
+    idx, val = csr_to_ell(X)
+    parts = max(1, min(splits, X.shape[0]))
+    if y is None:
+        if need_y:
+            raise DataError("this model requires y to be passed, but the target y is None (pass y, or a dataset with a y array)")
+        return Data(mapred.from_numpy(idx, val, splits=parts), X.shape[1], sparse=True, has_y=False)
+    y = check_labels(y, X.shape[0])
+    return Data(mapred.from_numpy(idx, val, y, splits=parts), X.shape[1], sparse=True)
 
 
 def cached(data: Data) -> Data:
@@ -184,6 +260,12 @@ class Runner:
     cluster: Any = None
     history: list = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if self.workers is None and self.cluster is None:  # models.engine(...) when the caller named none
+            from .protocol import engine_defaults
+            defaults = engine_defaults()
+            self.workers, self.cluster = defaults["workers"], defaults["cluster"]
+
     def run(self, job, inputs, output=None):
         """Run a job; return (pairs, counters)."""
         kw = {"workers": self.workers}
@@ -207,16 +289,28 @@ class Runner:
         return entry
 
 
-def check_width(X: np.ndarray, expected: int, what: str = "X") -> np.ndarray:
-    """Local prediction input: 2-d, the fitted width, finite; else ``ModelError`` naming the row."""
-    X = np.asarray(X) if not hasattr(X, "tocsr") else X
-    if X.ndim == 1:
-        X = X.reshape(1, -1)
+def check_width(X, expected: int, what: str = "X", model: str = "the model") -> np.ndarray:
+    """Local prediction input: 2-d, the fitted width, finite; else ``DataError`` naming the row.
+
+    A 1-d array is refused as scikit-learn refuses it: it is ambiguous (one
+    row, or one feature per row), so the message says how to reshape it.
+    """
+    if not hasattr(X, "tocsr"):
+        X = np.asarray(X)
+        if X.dtype.kind == "c":
+            raise DataError("Complex data not supported")
+        if X.dtype.kind not in "fiub":
+            X = X.astype(np.float64)
+    if X.ndim != 2:
+        raise DataError(f"Expected 2D array, got {X.ndim}D array instead: Reshape your data with "
+                        "X.reshape(-1, 1) if it has one feature or X.reshape(1, -1) if it is one sample")
     if X.shape[1] != expected:
-        raise ModelError(f"{what} has {X.shape[1]} features per row, the model was fitted on {expected}")
+        raise DataError(f"{what} has {X.shape[1]} features, but {model} is expecting {expected} "
+                        f"features as input ({what} has {X.shape[1]} features per row, the model was "
+                        f"fitted on {expected})")
     bad = rows_where(X, lambda v: ~np.isfinite(v)) if X.dtype.kind in "fc" else None
     if bad is not None:
-        raise ModelError(f"{what} row {bad}: NaN or infinite feature value")
+        raise DataError(f"{what} row {bad}: NaN or infinite feature value")
     return X
 
 

@@ -1,6 +1,8 @@
-"""Logistic-loss pieces shared by the synchronous fits (``linear``) and asynchronous SGD (``async_sgd``).
+"""Logistic loss on one block: value, gradient, Hessian; the per-pass monitor the iterative solvers share.
 
-Kept apart from ``linear.py`` so the two fits do not import each other.
+Kept apart from ``models.linear`` so that the SGD and asynchronous-SGD solvers
+(``models.sgd``, ``models.async_sgd``) can use these without importing the
+estimator classes (no import cycle).
 """
 from __future__ import annotations
 
@@ -88,14 +90,14 @@ class PassMonitor:
         check_finite_loss(loss, step)
         if loss > model._loss_limit() or not np.isfinite(W).all():
             raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
-                             f"the constant guess's; lower lr={model.lr}")
+                             f"the constant guess's; lower lr={model._lr()}")
         entry = {"loss": loss, "accuracy": acc}
         if self.valid is not None:
             records = self.runner.last_records  # the history counts training records only
             vloss, vacc = model._loss_on(self.valid, W, b, self.runner)
             self.runner.last_records = records
             entry.update(val_loss=vloss, val_accuracy=vacc)
-            if vloss < self.best_loss - model.tol:
+            if vloss < self.best_loss - (1e-6 if model.tol is None else model.tol):
                 self.best, self.best_loss, self.waited = (W.copy(), b.copy()), vloss, 0
             else:
                 self.waited += 1
@@ -105,3 +107,30 @@ class PassMonitor:
     def result(self, W, b):
         """The best-validation weights when validating, else the last ones."""
         return self.best if self.best is not None else (W.copy(), b.copy())
+
+
+def logistic_hessian(X, W, b, multinomial: bool) -> np.ndarray:
+    """The block's Hessian sum of the logistic loss in (W, b), parameters ordered j*K + k.
+
+    X is augmented with a ones column (the intercept is parameter row d).
+    Binary: X1' diag(p(1-p)) X1.  Softmax: for classes k, l the (k, l) block
+    is X1' diag(p_k (delta_kl - p_l)) X1, built as one product of the
+    (n, (d+1)K) matrix of x_i kron p_i plus a diagonal block per class.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    X1 = np.hstack([X, np.ones((n, 1))])
+    Z = X @ W + b
+    if not multinomial:
+        p = _sigmoid(Z[:, 0])
+        return X1.T @ (X1 * (p * (1.0 - p))[:, None])
+    Z = Z - Z.max(axis=1, keepdims=True)
+    P = np.exp(Z)
+    P /= P.sum(axis=1, keepdims=True)
+    d1, K = X1.shape[1], P.shape[1]
+    A = (X1[:, :, None] * P[:, None, :]).reshape(n, d1 * K)
+    H = -(A.T @ A)
+    H4 = H.reshape(d1, K, d1, K)
+    for k in range(K):
+        H4[:, k, :, k] += X1.T @ (X1 * P[:, k:k + 1])
+    return H

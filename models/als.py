@@ -84,12 +84,12 @@ class ALS(Estimator):
     _attr_names = ("rmse_",)
 
     def __init__(self, rank=10, reg=0.05, iterations=10, seed=0, num_reducers=2):
-        if int(rank) < 1:
+        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1:
             raise ModelError(f"rank must be at least 1, got {rank!r}")
         if reg < 0:
             raise ModelError(f"reg must be non-negative, got {reg!r}")
-        self.rank, self.reg, self.iterations = int(rank), float(reg), int(iterations)
-        self.seed, self.num_reducers = seed, int(num_reducers)
+        self.rank, self.reg, self.iterations = rank, reg, iterations  # as given (scikit-learn's clone)
+        self.seed, self.num_reducers = seed, num_reducers
 
     def fit(self, ratings, *, validation=None, workers=None, cluster=None):
         """Factorise the ratings; ``validation`` ratings add a held-out RMSE to each iteration."""

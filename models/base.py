@@ -19,8 +19,9 @@ from mapred.errors import MapredError, ModelError
 
 from ._common import Data, Runner, as_data, block_start, unpack
 from .persist import Persistable
+from .protocol import BaseEstimator, CheckedParams, DataError, NotFittedError, engine_defaults
 
-_MODEL_ERROR = re.compile(r"ModelError:?\s*([^\n]+)")
+_MODEL_ERROR = re.compile(r"(Model|Data)Error:?\s*([^\n]+)")
 
 
 def _error_text(exc: BaseException) -> str:
@@ -41,12 +42,18 @@ def translate_errors():
     except MapredError as exc:
         match = _MODEL_ERROR.search(_error_text(exc))
         if match:
-            raise ModelError(match.group(1).strip().strip("'\"")) from exc
+            kind = DataError if match.group(1) == "Data" else ModelError
+            raise kind(match.group(2).strip().strip("'\"")) from exc
         raise
 
 
-class Estimator(Persistable):
-    """Base of the models: ``fit`` stores the engine options, ``predict_job`` runs prediction as a job."""
+class Estimator(CheckedParams, Persistable, BaseEstimator):
+    """Base of the models: the scikit-learn protocol, engine options, prediction as a job.
+
+    ``fit(..., workers=, cluster=)`` names the engine; without them a fit uses
+    ``models.engine(...)``'s (how scikit-learn's tools, which call ``fit(X, y)``,
+    reach a cluster), else the embedded default cluster.
+    """
 
     fitted_ = False
     history_: list
@@ -58,7 +65,16 @@ class Estimator(Persistable):
 
     def _check_fitted(self) -> None:
         if not self.fitted_:
-            raise ModelError(f"{type(self).__name__} is not fitted; call fit first")
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit first")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(self.fitted_)
+
+    def _width(self, X, what: str = "X"):
+        """Prediction input checked against the fitted width, the model named in the message."""
+        from ._common import check_width
+        self._check_fitted()
+        return check_width(X, self.n_features_in_, what, type(self).__name__)
 
     def _predict_block(self, X):
         """Predictions of one block (numpy in, numpy out); models override when predict differs."""
@@ -81,11 +97,13 @@ class Estimator(Persistable):
             try:
                 out = predict(X)
             except ModelError as exc:  # name the global row, not the row within the block
-                raise ModelError(_shift_row(str(exc), start)) from None
+                raise type(exc)(_shift_row(str(exc), start)) from None
             yield start, np.asarray(out)
 
         job = mapred.Job(map_batch=map_batch, output_format="msgpack",
                          name=f"{type(self).__name__}.predict")
+        if workers is None and cluster is None:
+            workers, cluster = engine_defaults()["workers"], engine_defaults()["cluster"]
         kw = {"workers": workers}
         if cluster is not None:
             kw["cluster"] = cluster

@@ -4,14 +4,20 @@ Map/reduce functions (documented in docs/models.md):
 
 - exact linear regression: map emits ``[X1ᵀX1, X1ᵀy, n]`` of a block (X1 = X
   with a ones column); reduce adds; the driver centres and solves.
-- gradient descent (``solver="gd"``): map emits the block's gradient sum, loss
-  sum, correct count and row count at the broadcast weights; reduce adds; the
-  driver takes one step per pass.  Sums are exact, so the model does not depend
-  on the number of splits or workers (up to float rounding).
-- mini-batch SGD (``solver="sgd"``): each task runs its block's mini-batches
-  starting from the broadcast weights (parameter mixing); map emits the
-  row-weighted final weights; reduce adds; the driver divides by the rows.
-- asynchronous SGD (``solver="async"``): see ``models.async_sgd``.
+- Newton and L-BFGS (the default solvers, ``models.optim``): map emits the
+  block's loss sum, gradient sum (and Hessian sum for Newton) at broadcast
+  weights; reduce adds; the driver steps in standardised coordinates, so raw
+  and scaled data converge alike.
+- gradient descent (``solver="gd"`` with a given ``lr``): map emits the same
+  gradient sums; the driver takes one heavy-ball step per pass.  Sums are
+  exact, so the model does not depend on the number of splits or workers (up
+  to float rounding).
+- mini-batch SGD (``solver="sgd"``) and asynchronous SGD (``solver="async"``):
+  see ``models.sgd`` and ``models.async_sgd``.
+
+Regularisation means what it means in scikit-learn: ``LogisticRegression(C=)``
+is ``sklearn.linear_model.LogisticRegression``'s C, ``LinearRegression(alpha=)``
+is ``sklearn.linear_model.Ridge``'s alpha.
 """
 from __future__ import annotations
 
@@ -22,49 +28,101 @@ import numpy as np
 import mapred
 from mapred.errors import ModelError
 
-from ._common import Data, as_data, cached, check_finite_loss, check_width, seeded_rng, sum_job, unpack
-from ._logistic import PassMonitor, _sigmoid, prox_step, sgd_block, softmax_stats
+from ._common import (
+    Data,
+    as_data,
+    cached,
+    check_class_labels,
+    check_finite_loss,
+    sum_job,
+    unpack,
+)
+from ._logistic import _sigmoid, logistic_hessian, softmax_stats
 from .base import Estimator
+from .optim import (
+    NEWTON_MAX_PARAMS,
+    Coordinates,
+    Evaluation,
+    lbfgs,
+    newton,
+    standardiser,
+    warn_unconverged,
+)
 from .persist import register
 from .preprocess import moments
+from .protocol import ClassifierMixin, DataError, RegressorMixin, sparse_ok, with_tags
 from .scan import classes_from, scan
+
+
+def _positive(model, name: str, allow_none: bool = False) -> None:
+    value = getattr(model, name)
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not value > 0:
+        raise DataError(f"{name} must be positive, got {value!r}")
 
 
 # ---------------------------------------------------------------- linear regression
 
 
 @register
-class LinearRegression(Estimator):
-    """Least squares: ``solver="exact"`` (one X^T X pass and a solve) or ``"gd"`` (gradient descent).
+class LinearRegression(RegressorMixin, Estimator):
+    """Least squares, optionally ridge-penalised, as scikit-learn's ``LinearRegression`` / ``Ridge``.
 
-    GD runs on internally standardised features (one extra moments pass) so
-    one learning rate suits any feature scale; coefficients are mapped back.
+    Parameters
+    ----------
+    solver : "exact" (default: one X'X pass and a solve), "lbfgs" (quasi-Newton
+        over gradient passes, for wide data where X'X does not fit), or "gd"
+        (gradient passes: with ``lr=None`` the step sizes come from L-BFGS, as
+        "lbfgs"; with a given ``lr``, heavy-ball gradient descent at that rate).
+    alpha : the L2 penalty with scikit-learn ``Ridge``'s meaning: minimise
+        ``||y - Xw - b||² + alpha ||w||²`` (the intercept is not penalised).
+        ``alpha=0`` is ordinary least squares.
+    tol : L-BFGS stops when no standardised gradient entry of the objective
+        (divided by its value at the zero model) exceeds ``tol``; GD stops when a
+        pass improves the loss by less than ``tol`` relative.
+    max_iter : the most passes an iterative solver runs (a ``ConvergenceWarning``
+        says when it stopped there short of ``tol``).
     """
 
     _param_names = ("solver", "fit_intercept", "alpha", "lr", "max_iter", "tol", "momentum")
     _array_names = ("coef_",)
-    _attr_names = ("intercept_", "n_features_in_")
+    _attr_names = ("intercept_", "n_features_in_", "n_iter_")
 
-    def __init__(self, solver="exact", fit_intercept=True, alpha=0.0, lr=0.2, max_iter=500,
-                 tol=1e-12, momentum=0.9):
-        if solver not in ("exact", "gd"):
-            raise ModelError(f"solver must be 'exact' or 'gd', got {solver!r}")
-        self.solver, self.fit_intercept, self.alpha = solver, fit_intercept, float(alpha)
-        self.lr, self.max_iter, self.tol = float(lr), int(max_iter), float(tol)
-        self.momentum = float(momentum)
+    def __init__(self, solver="exact", fit_intercept=True, alpha=0.0, lr=None, max_iter=500,
+                 tol=None, momentum=0.9):
+        self.solver, self.fit_intercept, self.alpha = solver, fit_intercept, alpha
+        self.lr, self.max_iter, self.tol, self.momentum = lr, max_iter, tol, momentum
+        self._check_params()
+
+    def _check_params(self) -> None:
+        if self.solver not in ("exact", "gd", "lbfgs"):
+            raise DataError(f"solver must be 'exact', 'lbfgs' or 'gd', got {self.solver!r}")
+        if not isinstance(self.alpha, (int, float, np.number)) or self.alpha < 0:
+            raise DataError(f"alpha must be a non-negative number, got {self.alpha!r}")
+        _positive(self, "lr", allow_none=True)
+        _positive(self, "tol", allow_none=True)
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
+            raise DataError(f"max_iter must be a positive integer, got {self.max_iter!r}")
 
     def fit(self, dataset, y=None, *, workers=None, cluster=None):
         """Train on ``dataset`` (an engine dataset, ``Data``, or numpy X with y)."""
         data = as_data(dataset, y)
-        if self.solver == "gd":
-            data = cached(data)  # the scan reads the blocks once; every GD pass reuses them
+        if data.sparse:
+            raise DataError("LinearRegression takes dense features; sparse input is not supported")
+        if self.solver != "exact":
+            data = cached(data)  # the scan reads the blocks once; every pass reuses them
         runner = self._runner(workers, cluster)
         scan(data, runner, labels=False)
         self.n_features_in_ = data.n_features
         if self.solver == "exact":
             self._fit_exact(data, runner)
-        else:
+            self.n_iter_ = 1
+        elif self.solver == "gd" and self.lr is not None:
             self._fit_gd(data, runner)
+        else:
+            self._fit_lbfgs(data, runner)
         self.fitted_ = True
         return self
 
@@ -97,6 +155,46 @@ class LinearRegression(Estimator):
             + 2 * self.intercept_ * (S[d, :d] @ w) + n * self.intercept_ ** 2
         runner.record(0, started, loss=0.5 * sse / n)
 
+    def _gradient_job(self, w, b, d: int, step: int):
+        bc = mapred.broadcast(np.concatenate([w, [b]]))
+
+        def stat(block):
+            X, y = unpack(block)
+            p = bc.value
+            r = X @ p[:d] + p[d] - y
+            return np.concatenate([X.T @ r, [r.sum(), r @ r, len(r)]])
+
+        return sum_job(stat, f"linreg.grad.{step}")
+
+    def _fit_lbfgs(self, data: Data, runner) -> None:
+        """L-BFGS on standardised coordinates; objective (||r||² + alpha ||w||²) / 2n, normalised."""
+        d = data.n_features
+        mean, scale = standardiser(data, runner, center=self.fit_intercept)
+        coords = Coordinates(mean, scale, 1, self.fit_intercept)
+        tol = 1e-8 if self.tol is None else self.tol
+        norm = [None]
+
+        def evaluate(theta, hessian=False):
+            started = time.perf_counter()
+            W, b = coords.to_original(theta)
+            v = runner.run_sum(self._gradient_job(W[:, 0], float(b[0]), d, len(runner.history)), data.ds)
+            n = v[-1]
+            lam = self.alpha / n
+            loss = 0.5 * v[d + 1] / n + 0.5 * lam * float(W[:, 0] @ W[:, 0])
+            check_finite_loss(loss, len(runner.history))
+            runner.record(len(runner.history), started, loss=loss)
+            if norm[0] is None:
+                norm[0] = max(loss, 1e-300)
+            g = coords.gradient(v[:d, None] / n + lam * W, v[d:d + 1] / n)
+            return Evaluation(loss / norm[0], g / norm[0])
+
+        out = lbfgs(evaluate, np.zeros(d + 1), tol=tol, max_iter=self.max_iter)
+        W, b = coords.to_original(out.theta)
+        self.coef_, self.intercept_ = W[:, 0].copy(), float(b[0]) if self.fit_intercept else 0.0
+        self.n_iter_ = out.n_iter
+        if not out.converged and out.n_iter >= self.max_iter:
+            warn_unconverged(self, "L-BFGS", self.max_iter, tol)
+
     def _fit_gd(self, data: Data, runner) -> None:
         d = data.n_features
         n, mean, var = moments(data, runner)
@@ -104,10 +202,13 @@ class LinearRegression(Estimator):
         scale[scale == 0] = 1.0
         if not self.fit_intercept:
             mean = np.zeros(d)
+        lam = self.alpha / n  # Ridge's alpha on the sum is alpha / n on the mean
+        tol = 1e-12 if self.tol is None else self.tol
         w, b = np.zeros(d), 0.0
         vw, vb = np.zeros(d), 0.0  # heavy-ball velocity: full-batch gradients make momentum safe
         first = None
         prev = np.inf
+        self.n_iter_ = self.max_iter
         for step in range(self.max_iter):
             started = time.perf_counter()
             bc = mapred.broadcast(np.concatenate([w, [b], mean, scale]))
@@ -120,171 +221,247 @@ class LinearRegression(Estimator):
                 return np.concatenate([Z.T @ r, [r.sum(), r @ r]])
 
             v = runner.run_sum(sum_job(stat, f"linreg.gd.{step}"), data.ds)
-            loss = 0.5 * v[d + 1] / n + 0.5 * self.alpha * (w @ w)
+            loss = 0.5 * v[d + 1] / n + 0.5 * lam * float((w / scale) @ (w / scale))
             check_finite_loss(loss, step)
             first = loss if first is None else first
             if loss > 10 * max(first, 1e-12):
                 raise ModelError(f"training diverged at pass {step}: loss {loss:.3g} is over 10x "
                                  f"the first pass's (the zero model's); lower lr={self.lr}")
             runner.record(step, started, loss=loss)
-            vw = self.momentum * vw - self.lr * (v[:d] / n + self.alpha * w)
+            vw = self.momentum * vw - self.lr * (v[:d] / n + lam * w / scale ** 2)
             w = w + vw
             if self.fit_intercept:
                 vb = self.momentum * vb - self.lr * v[d] / n
                 b = b + vb
-            if abs(prev - loss) <= self.tol * max(1.0, abs(loss)):
+            if abs(prev - loss) <= tol * max(1.0, abs(loss)):
+                self.n_iter_ = step + 1
                 break
             prev = loss
+        else:
+            warn_unconverged(self, "gradient descent", self.max_iter, tol)
         self.coef_ = w / scale
         self.intercept_ = float(b - mean @ self.coef_)
 
     def predict(self, X):
         """Predicted targets, X @ coef_ + intercept_."""
-        self._check_fitted()
-        X = check_width(X, self.n_features_in_)
+        X = self._width(X)
         return X @ self.coef_ + self.intercept_
 
-    def score(self, X, y) -> float:
+    def score(self, X, y, sample_weight=None) -> float:
         """R² of the predictions, as scikit-learn's ``score``."""
-        y = np.asarray(y, dtype=float)
+        from ._common import check_labels
+        y = np.asarray(check_labels(y, len(X)), dtype=float)
         r = y - self.predict(X)
-        return 1.0 - (r @ r) / ((y - y.mean()) @ (y - y.mean()))
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        ybar = (w @ y) / w.sum()
+        return float(1.0 - (w @ (r * r)) / (w @ ((y - ybar) ** 2)))
 
 
 # ---------------------------------------------------------------- logistic regression
 
 
 @register
-class LogisticRegression(Estimator):
-    """Binary (sigmoid) or multinomial (softmax) logistic regression with L2 or L1 (proximal).
+@with_tags(sparse_ok)
+class LogisticRegression(ClassifierMixin, Estimator):
+    """Binary (sigmoid) or multinomial (softmax) logistic regression.
 
-    ``alpha`` is the regularisation strength on the mean loss
-    (scikit-learn's ``C`` corresponds to ``alpha = 1 / (C * n)``).
+    Parameters
+    ----------
+    solver : "auto" (default: Newton while the Hessian is small and the data
+        dense, else L-BFGS), "newton", "lbfgs", "gd" (full-batch proximal
+        gradient, needed for ``penalty="l1"``), "sgd" or "async" (see
+        ``models.sgd`` / ``models.async_sgd``).
+    C : inverse regularisation strength with scikit-learn's meaning: minimise
+        ``C * sum(log loss) + 0.5 ||w||²`` (L2) or ``C * sum(log loss) + ||w||_1``
+        (L1); the intercept is not penalised.  ``C=1.0`` is scikit-learn's default.
+    alpha : alternatively the strength on the *mean* loss (scikit-learn
+        ``SGDClassifier``'s alpha): ``alpha = 1 / (C * n_samples)``.  Wins over C
+        when given.
+    penalty : "l2" (default), "l1" (gd, sgd, async) or None.
+    tol : Newton stops when a step moves no standardised coefficient by more
+        than ``tol * max(1, largest)`` (default 1e-4; the coefficients are then
+        within about 1e-8 relative of the optimum); L-BFGS when no standardised
+        gradient entry exceeds ``tol`` (default 1e-6); GD and SGD as documented
+        in docs/models.md.
+    max_iter : the most Newton or L-BFGS iterations (default 100); ``epochs``
+        is the cap for gd, sgd and async.
+    lr, lr_schedule, batch_size : SGD's step: ``lr_schedule="adam"`` (default;
+        or "adagrad") adapts each coordinate's step, on internally standardised
+        features, with iterate averaging and early stopping (``models.sgd``);
+        "invscaling" / "constant" are plain SGD at ``lr / (1 + pass)^power_t`` or
+        ``lr``.  ``lr=None`` is 0.1.  ``batch_size="auto"`` is 16 rows on small
+        data, up to 256 on large.  A ``ConvergenceWarning`` says when a
+        solver stopped at its cap short of ``tol``.
     """
 
-    _param_names = ("solver", "lr", "epochs", "batch_size", "alpha", "penalty", "lr_schedule",
-                    "power_t", "tol", "n_iter_no_change", "seed", "max_staleness", "fit_intercept",
-                    "momentum", "classes")
+    _param_names = ("solver", "C", "alpha", "penalty", "fit_intercept", "tol", "max_iter", "lr",
+                    "epochs", "batch_size", "lr_schedule", "power_t", "n_iter_no_change", "seed",
+                    "max_staleness", "classes", "momentum", "holder_host")
     _array_names = ("coef_", "intercept_", "classes_")
-    _attr_names = ("n_features_in_", "staleness_", "sparse_")
+    _attr_names = ("n_features_in_", "staleness_", "sparse_", "n_iter_")
 
-    def __init__(self, solver="gd", lr=0.1, epochs=100, batch_size=256, alpha=0.0, penalty="l2",
-                 lr_schedule="invscaling", power_t=0.5, tol=1e-6, n_iter_no_change=5, seed=0,
-                 max_staleness=8, fit_intercept=True, classes=None, momentum=0.9,
-                 holder_host="127.0.0.1"):
-        if solver not in ("gd", "sgd", "async"):
-            raise ModelError(f"solver must be 'gd', 'sgd' or 'async', got {solver!r}")
-        if penalty not in ("l2", "l1", None, "none"):
-            raise ModelError(f"penalty must be 'l2', 'l1' or None, got {penalty!r}")
-        if not lr > 0:
-            raise ModelError(f"lr must be positive, got {lr!r}")
-        if int(batch_size) < 1:
-            raise ModelError(f"batch_size must be at least 1, got {batch_size!r}")
-        self.solver, self.lr, self.epochs, self.batch_size = solver, float(lr), int(epochs), int(batch_size)
-        self.alpha, self.penalty, self.lr_schedule = float(alpha), penalty, lr_schedule
-        self.power_t, self.tol, self.n_iter_no_change = float(power_t), float(tol), int(n_iter_no_change)
-        self.seed, self.max_staleness, self.fit_intercept = seed, int(max_staleness), fit_intercept
+    def __init__(self, solver="auto", C=1.0, alpha=None, penalty="l2", fit_intercept=True, tol=None,
+                 max_iter=100, lr=None, epochs=100, batch_size="auto", lr_schedule="adam",
+                 power_t=0.5, n_iter_no_change=5, seed=0, max_staleness=8, classes=None,
+                 momentum=0.9, holder_host="127.0.0.1"):
+        self.solver, self.C, self.alpha, self.penalty = solver, C, alpha, penalty
+        self.fit_intercept, self.tol, self.max_iter = fit_intercept, tol, max_iter
+        self.lr, self.epochs, self.batch_size, self.lr_schedule = lr, epochs, batch_size, lr_schedule
+        self.power_t, self.n_iter_no_change, self.seed = power_t, n_iter_no_change, seed
+        self.max_staleness, self.classes, self.momentum = max_staleness, classes, momentum
         # where solver="async" binds its parameter holder: an address every worker can reach
         self.holder_host = holder_host
-        self.classes, self.momentum = classes, float(momentum)
-        self.staleness_ = {}
-        self.sparse_ = False
+        self._check_params()
+
+    def _check_params(self) -> None:
+        if self.solver not in ("auto", "newton", "lbfgs", "gd", "sgd", "async"):
+            raise DataError(f"solver must be 'auto', 'newton', 'lbfgs', 'gd', 'sgd' or 'async', "
+                            f"got {self.solver!r}")
+        if self.penalty not in ("l2", "l1", None, "none"):
+            raise DataError(f"penalty must be 'l2', 'l1' or None, got {self.penalty!r}")
+        _positive(self, "C")
+        _positive(self, "lr", allow_none=True)
+        _positive(self, "tol", allow_none=True)
+        if self.alpha is not None and (not isinstance(self.alpha, (int, float, np.number))
+                                       or self.alpha < 0):
+            raise DataError(f"alpha must be a non-negative number or None, got {self.alpha!r}")
+        if self.lr_schedule not in ("adam", "adagrad", "invscaling", "constant"):
+            raise DataError(f"lr_schedule must be 'adam', 'adagrad', 'invscaling' or 'constant', "
+                            f"got {self.lr_schedule!r}")
+        for name in ("max_iter", "epochs") + (() if self.batch_size == "auto" else ("batch_size",)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise DataError(f"{name} must be at least 1, got {value!r}")
+
+    # -- what the solvers share
+
+    def _alpha(self, n: int) -> float:
+        """The penalty's strength on the mean loss (0 without a penalty)."""
+        if self.penalty in (None, "none"):
+            return 0.0
+        return float(self.alpha) if self.alpha is not None else 1.0 / (float(self.C) * n)
+
+    def _solver(self, data: Data, K: int) -> str:
+        if self.solver != "auto":
+            return self.solver
+        if self.penalty == "l1":
+            return "gd"
+        small = (data.n_features + 1) * K <= NEWTON_MAX_PARAMS
+        return "newton" if small and not data.sparse else "lbfgs"
+
+    def _batch(self, n: int) -> int:
+        from .sgd import auto_batch
+        return auto_batch(n) if self.batch_size == "auto" else int(self.batch_size)
+
+    def _lr(self) -> float:
+        return 0.1 if self.lr is None else float(self.lr)
 
     # -- fitting
 
     def fit(self, dataset, y=None, *, validation=None, workers=None, cluster=None):
-        """Train on ``dataset`` (an engine dataset, ``Data``, or numpy X with y).
+        """Train on ``dataset`` (an engine dataset, ``Data``, or numpy/scipy-sparse X with y).
 
         ``validation`` (a dataset or an ``(X, y)`` tuple) turns on early
-        stopping: the weights of the best validation loss are kept.
+        stopping for gd/sgd/async: the weights of the best validation loss are kept.
         """
+        check_class_labels(y)
         data = cached(as_data(dataset, y))  # the scan reads the blocks once; passes reuse them
         runner = self._runner(workers, cluster)
         info = scan(data, runner, classes=self.classes)
         self.classes_ = classes_from(info, self.classes)
         self.n_features_in_, self.sparse_ = data.n_features, data.sparse
+        self.staleness_ = {}
         valid = None
         if validation is not None:
             valid = as_data(*validation) if isinstance(validation, tuple) else as_data(validation)
             if valid.n_features != data.n_features:
-                raise ModelError(f"validation has {valid.n_features} features, training data "
-                                 f"{data.n_features}")
+                raise DataError(f"validation has {valid.n_features} features, training data "
+                                f"{data.n_features}")
         K = 1 if len(self.classes_) == 2 else len(self.classes_)
+        solver = self._solver(data, K)
+        if solver in ("newton", "lbfgs") and self.penalty == "l1":
+            raise DataError(f"penalty='l1' needs solver='gd', 'sgd' or 'async' ({solver} needs a "
+                            "smooth penalty)")
+        if solver == "newton" and data.sparse:
+            raise DataError("solver='newton' takes dense features; use 'lbfgs' for sparse input")
         W, b = np.zeros((data.n_features, K)), np.zeros(K)
-        if self.solver == "async":
+        if solver in ("newton", "lbfgs"):
+            W, b = self._fit_second_order(data, info["n"], K, runner, solver)
+        elif solver == "async" and self.lr_schedule in ("adam", "adagrad"):
+            from .async_sgd import fit_async_adaptive
+            W, b = fit_async_adaptive(self, data, info["n"], K, runner, valid)
+        elif solver == "async":
             from .async_sgd import fit_async
             W, b = fit_async(self, data, info["n"], W, b, runner, valid)
+        elif solver == "sgd" and self.lr_schedule in ("adam", "adagrad"):
+            from .sgd import fit_adaptive
+            W, b = fit_adaptive(self, data, info["n"], K, runner, valid)
         else:
-            W, b = self._fit_sync(data, info["n"], W, b, runner, valid)
+            from .sgd import fit_sync
+            W, b = fit_sync(self, data, info["n"], W, b, runner, valid)
         self.coef_, self.intercept_ = W.T.copy(), b.copy()
         self.fitted_ = True
         return self
 
-    def _loss_limit(self) -> float:
-        """Divergence: a mean loss 10x that of the zero model (log K, the constant guess)."""
-        return 10.0 * np.log(max(2, len(self.classes_)))
-
-    def _lr_at(self, step: int) -> float:
-        if self.lr_schedule == "constant" or self.solver == "gd":
-            return self.lr
-        return self.lr / (1.0 + step) ** self.power_t
-
-    def _fit_sync(self, data, n, W, b, runner, valid):
-        """GD or parameter-mixing SGD: one job per pass, weights broadcast, early stopping."""
-        monitor = PassMonitor(self, runner, valid)
-        prev = np.inf
-        self._velocity = (np.zeros_like(W), np.zeros_like(b))
-        for step in range(self.epochs):
-            started = time.perf_counter()
-            bc = mapred.broadcast(np.concatenate([W.ravel(), b]))
-            v = runner.run_sum(self._pass_job(bc, W.shape, data, step), data.ds)
-            W, b, loss, acc = self._apply(v, W, b, n, step)
-            if monitor.after_pass(step, started, W, b, loss, acc):
-                break
-            if valid is None and self.solver == "gd" and abs(prev - loss) <= self.tol * max(1.0, loss):
-                break
-            prev = loss
-        return monitor.result(W, b)
-
-    def _pass_job(self, bc, shape, data: Data, step: int):
-        d, K = shape
-        multinomial = K > 1
-        classes, sparse = self.classes_, data.sparse
-        lr, alpha, penalty = self._lr_at(step), self.alpha, self.penalty
-        batch, seed, solver, fit_b = self.batch_size, self.seed, self.solver, self.fit_intercept
+    def _stats_job(self, W, b, data: Data, hessian: bool, step: int):
+        """One pass at (W, b): [loss sum, gradient sums, correct, rows(, Hessian sum)]."""
+        d, K = W.shape
+        multinomial, classes, sparse = K > 1, self.classes_, data.sparse
+        bc = mapred.broadcast(np.concatenate([W.ravel(), b]))
 
         def stat(block):
             X, y = unpack(block, sparse, d)
             yi = np.searchsorted(classes, y)
             p = bc.value
             W0, b0 = p[:d * K].reshape(d, K), p[d * K:]
-            if solver == "gd":
-                loss, gW, gb, correct = softmax_stats(X, yi, W0, b0, multinomial)
-                return np.concatenate([gW.ravel(), gb if fit_b else 0 * gb, [loss, correct, len(yi)]])
-            rng = seeded_rng(seed, step, mapred.context().split.start)
-            W1, b1, loss, correct = sgd_block(X, yi, W0, b0, lr=lr, alpha=alpha, penalty=penalty,
-                                              batch_size=batch, rng=rng, multinomial=multinomial)
-            m = len(yi)
-            b1 = b1 if fit_b else b0
-            return np.concatenate([m * W1.ravel(), m * b1, [loss, correct, m]])
+            loss, gW, gb, correct = softmax_stats(X, yi, W0, b0, multinomial)
+            parts = [[loss], gW.ravel(), gb, [correct, len(yi)]]
+            if hessian:
+                parts.append(logistic_hessian(X, W0, b0, multinomial).ravel())
+            return np.concatenate(parts)
 
-        return sum_job(stat, f"logreg.{self.solver}.{step}")
+        return sum_job(stat, f"logreg.{'newton' if hessian else 'lbfgs'}.{step}")
 
-    def _apply(self, v, W, b, n, step):
-        """Turn one pass's sums into new weights, mean loss and accuracy."""
-        d, K = W.shape
-        loss, correct, m = v[-3], v[-2], v[-1]
-        if self.solver == "gd":  # heavy-ball step on the exact full gradient, then the prox step
-            lr, mu = self._lr_at(step), self.momentum
-            vW = mu * self._velocity[0] - lr * v[:d * K].reshape(d, K) / m
-            vb = mu * self._velocity[1] - lr * v[d * K:d * K + K] / m
-            W_new = prox_step(W + vW, lr, self.alpha, self.penalty)
-            self._velocity = (W_new - W, vb)
-            W, b = W_new, b + vb
+    def _fit_second_order(self, data: Data, n: int, K: int, runner, solver: str):
+        """Newton or L-BFGS on standardised coordinates (``models.optim``)."""
+        d = data.n_features
+        mean, scale = standardiser(data, runner, center=self.fit_intercept)
+        coords = Coordinates(mean, scale, K, self.fit_intercept)
+        alpha = self._alpha(n)
+        pen_diag = np.concatenate([np.repeat(alpha / scale ** 2, K), np.zeros(K)])
+        P = d * K + K
+
+        def evaluate(theta, hessian):
+            started = time.perf_counter()
+            W, b = coords.to_original(theta)
+            step = len(runner.history)
+            v = runner.run_sum(self._stats_job(W, b, data, hessian, step), data.ds)
+            m = v[P + 2]
+            loss = v[0] / m + 0.5 * alpha * float((W * W).sum())
+            check_finite_loss(loss, step)
+            runner.record(step, started, loss=loss, accuracy=v[P + 1] / m)
+            g = coords.gradient(v[1:1 + d * K].reshape(d, K) / m + alpha * W, v[1 + d * K:1 + P] / m)
+            H = None
+            if hessian:
+                H = coords.hessian(v[P + 3:].reshape(P, P) / m) + np.diag(pen_diag)
+            return Evaluation(loss, g, H)
+
+        theta0 = np.zeros(P)
+        if solver == "newton":
+            tol = 1e-4 if self.tol is None else float(self.tol)
+            out = newton(evaluate, theta0, tol=tol, max_iter=self.max_iter, K=K)
         else:
-            W, b = v[:d * K].reshape(d, K) / m, v[d * K:d * K + K] / m
-        mean_loss = loss / m + (0.5 * self.alpha * float((W * W).sum()) if self.penalty == "l2" else 0.0)
-        return W, b, mean_loss, correct / m
+            tol = 1e-6 if self.tol is None else float(self.tol)
+            out = lbfgs(evaluate, theta0, tol=tol, max_iter=self.max_iter)
+        self.n_iter_ = out.n_iter
+        if not out.converged and out.n_iter >= self.max_iter:
+            warn_unconverged(self, solver, self.max_iter, tol)
+        W, b = coords.to_original(out.theta)
+        return W, (b if self.fit_intercept else np.zeros(K))
+
+    def _loss_limit(self) -> float:
+        """Divergence: a mean loss 10x that of the zero model (log K, the constant guess)."""
+        return 10.0 * np.log(max(2, len(self.classes_)))
 
     def _loss_on(self, data: Data, W, b, runner):
         """Mean loss and accuracy of (W, b) on another dataset, by one summing job."""
@@ -306,8 +483,7 @@ class LogisticRegression(Estimator):
 
     def decision_function(self, X):
         """Raw scores: (n,) for binary, (n, classes) for multinomial."""
-        self._check_fitted()
-        X = check_width(X, self.n_features_in_)
+        X = self._width(X)
         Z = np.asarray(X @ self.coef_.T) + self.intercept_
         return Z[:, 0] if Z.shape[1] == 1 else Z
 
@@ -321,15 +497,20 @@ class LogisticRegression(Estimator):
         E = np.exp(Z)
         return E / E.sum(axis=1, keepdims=True)
 
+    def predict_log_proba(self, X):
+        """Log of ``predict_proba``."""
+        return np.log(self.predict_proba(X))
+
     def predict(self, X):
         """The most likely class of each row."""
         Z = self.decision_function(X)
         idx = (Z > 0).astype(int) if Z.ndim == 1 else np.argmax(Z, axis=1)
         return self.classes_[idx]
 
-    def score(self, X, y) -> float:
+    def score(self, X, y, sample_weight=None) -> float:
         """Mean accuracy on (X, y)."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        hit = (self.predict(X) == np.asarray(y).ravel()).astype(float)
+        return float(np.average(hit, weights=sample_weight))
 
     def _after_load(self) -> None:
         self.classes_ = np.asarray(self.classes_)

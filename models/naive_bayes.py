@@ -15,16 +15,15 @@ import time
 
 import numpy as np
 
-from mapred.errors import ModelError
-
-from ._common import as_data, check_width, sum_job, unpack
+from ._common import as_data, check_class_labels, sum_job, unpack
 from .base import Estimator
 from .persist import register
 from .preprocess import merge_moments, moments
+from .protocol import ClassifierMixin, DataError, sparse_ok, with_tags
 from .scan import classes_from, scan
 
 
-class _NB(Estimator):
+class _NB(ClassifierMixin, Estimator):
     """Prediction shared by both: argmax of the joint log-likelihood."""
 
     def _jll(self, X):
@@ -42,17 +41,28 @@ class _NB(Estimator):
 
     def predict(self, X):
         """The most likely class of each row."""
+        self._check_fitted()
         return self.classes_[np.argmax(self._jll(X), axis=1)]
 
-    def score(self, X, y) -> float:
+    def score(self, X, y, sample_weight=None) -> float:
         """Mean accuracy on (X, y)."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        hit = (self.predict(X) == np.asarray(y).ravel()).astype(float)
+        return float(np.average(hit, weights=sample_weight))
 
     def _after_load(self) -> None:
         self.classes_ = np.asarray(self.classes_)
 
 
+def _counts(tags) -> None:
+    """Count data: sparse welcome, negatives refused, and (scikit-learn's own tag for this
+    model) a poor score on its generic blob data expected."""
+    sparse_ok(tags)
+    tags.input_tags.positive_only = True
+    tags.classifier_tags.poor_score = True
+
+
 @register
+@with_tags(_counts)
 class MultinomialNB(_NB):
     """Multinomial naive Bayes with additive (Laplace when alpha=1) smoothing."""
 
@@ -62,12 +72,16 @@ class MultinomialNB(_NB):
     _attr_names = ("n_features_in_",)
 
     def __init__(self, alpha=1.0, fit_prior=True, classes=None):
-        if alpha < 0:
-            raise ModelError(f"alpha must be non-negative, got {alpha!r}")
-        self.alpha, self.fit_prior, self.classes = float(alpha), fit_prior, classes
+        self.alpha, self.fit_prior, self.classes = alpha, fit_prior, classes
+        self._check_params()
+
+    def _check_params(self) -> None:
+        if not isinstance(self.alpha, (int, float, np.number)) or self.alpha < 0:
+            raise DataError(f"alpha must be a non-negative number, got {self.alpha!r}")
 
     def fit(self, dataset, y=None, *, workers=None, cluster=None):
         """Count by one map-reduce pass after the scan; labels from the data or ``classes``."""
+        check_class_labels(y)
         data = as_data(dataset, y)
         runner = self._runner(workers, cluster)
         info = scan(data, runner, classes=self.classes, nonnegative=True)
@@ -95,8 +109,7 @@ class MultinomialNB(_NB):
         return self
 
     def _jll(self, X):
-        self._check_fitted()
-        X = check_width(X, self.n_features_in_)
+        X = self._width(X)
         return np.asarray(X @ self.feature_log_prob_.T) + self.class_log_prior_
 
 
@@ -109,13 +122,19 @@ class GaussianNB(_NB):
     _attr_names = ("epsilon_", "n_features_in_")
 
     def __init__(self, var_smoothing=1e-9, classes=None):
-        self.var_smoothing, self.classes = float(var_smoothing), classes
+        self.var_smoothing, self.classes = var_smoothing, classes
+        self._check_params()
+
+    def _check_params(self) -> None:
+        if not isinstance(self.var_smoothing, (int, float, np.number)) or self.var_smoothing < 0:
+            raise DataError(f"var_smoothing must be a non-negative number, got {self.var_smoothing!r}")
 
     def fit(self, dataset, y=None, *, workers=None, cluster=None):
         """Count by one map-reduce pass after the scan; labels from the data or ``classes``."""
+        check_class_labels(y)
         data = as_data(dataset, y)
         if data.sparse:
-            raise ModelError("GaussianNB needs dense features; use MultinomialNB for sparse counts")
+            raise DataError("GaussianNB needs dense features (sparse input is not supported); use MultinomialNB for sparse counts")
         runner = self._runner(workers, cluster)
         info = scan(data, runner, classes=self.classes)
         self.classes_ = classes_from(info, self.classes)
@@ -141,8 +160,7 @@ class GaussianNB(_NB):
         return self
 
     def _jll(self, X):
-        self._check_fitted()
-        X = check_width(X, self.n_features_in_)
+        X = self._width(X)
         with np.errstate(divide="ignore"):
             prior = np.log(self.class_prior_)
         norm = -0.5 * np.log(2.0 * np.pi * self.var_).sum(axis=1)

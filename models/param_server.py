@@ -8,8 +8,14 @@ header is a small msgpack map validated on decode.  Nothing is ever pickled:
 a malformed request gets an ``error`` reply and changes nothing.
 
 Requests (header ``t``):
-- ``init`` {shape_w, shape_b, lr, alpha, penalty, max_staleness} + W, b frames
-- ``config`` {lr}: the learning rate for the next pass
+- ``init`` {shape_w, shape_b, lr, alpha, penalty, max_staleness[, optimizer]} + W, b frames;
+  ``optimizer`` "sgd" (default: a plain step, then the penalty's proximal step),
+  "adam" or "adagrad" (per-coordinate adaptive steps; the pushed gradient
+  already holds the penalty's)
+- ``config`` {lr[, average]}: the learning rate for the next pass; with
+  ``average`` true, every accepted push also updates a running average of the weights
+- ``average``: reply ``weights`` {version} + the averaged W, b (the current ones
+  before any averaging)
 - ``pull``: reply ``weights`` {version} + W, b
 - ``push`` {base, n} + gradient-sum frames gW, gb: applied when
   ``version - base <= max_staleness`` (else rejected and counted); reply
@@ -56,6 +62,8 @@ class Holder:
         self.accepted = self.rejected = 0
         self.staleness_sum = self.staleness_max = 0
         self.histogram: dict[int, int] = {}
+        self.optimizer, self.t, self.moments = "sgd", 0, {}
+        self.averaging, self.avg, self.avg_count = False, None, 0
 
     def _array(self, raw: bytes, like: np.ndarray) -> np.ndarray:
         if len(raw) != like.size * 8:
@@ -72,6 +80,11 @@ class Holder:
             self.b = self._array(data[1], self.b).copy()
             self.lr, self.alpha = float(header["lr"]), float(header["alpha"])
             self.penalty, self.max_staleness = header["penalty"], int(header["max_staleness"])
+            self.optimizer = str(header.get("optimizer", "sgd"))
+            if self.optimizer not in ("sgd", "adam", "adagrad"):
+                raise ValueError(f"unknown optimizer {self.optimizer!r}")
+            self.moments = {k: np.zeros_like(a) for k, a in
+                            (("mW", self.W), ("vW", self.W), ("mb", self.b), ("vb", self.b))}
             return encode({"t": "ok"})
         if t == "stop":
             return encode({"t": "ok"})
@@ -79,7 +92,11 @@ class Holder:
             raise ValueError("not initialised")
         if t == "config":
             self.lr = float(header["lr"])
+            self.averaging = bool(header.get("average", False))
             return encode({"t": "ok"})
+        if t == "average":
+            W, b = (self.W, self.b) if self.avg is None else self.avg
+            return encode({"t": "weights", "version": self.version}, W, b)
         if t == "pull":
             return encode({"t": "weights", "version": self.version}, self.W, self.b)
         if t == "push":
@@ -101,18 +118,45 @@ class Holder:
         self.histogram[staleness] = self.histogram.get(staleness, 0) + 1
         accepted = staleness <= self.max_staleness
         if accepted:
-            W = self.W - self.lr * gW / n
-            if self.penalty == "l2" and self.alpha:
-                W = W / (1.0 + self.lr * self.alpha)
-            elif self.penalty == "l1" and self.alpha:
-                W = np.sign(W) * np.maximum(np.abs(W) - self.lr * self.alpha, 0.0)
-            self.W, self.b = W, self.b - self.lr * gb / n
+            if self.optimizer == "sgd":
+                W = self.W - self.lr * gW / n
+                if self.penalty == "l2" and self.alpha:
+                    W = W / (1.0 + self.lr * self.alpha)
+                elif self.penalty == "l1" and self.alpha:
+                    W = np.sign(W) * np.maximum(np.abs(W) - self.lr * self.alpha, 0.0)
+                self.W, self.b = W, self.b - self.lr * gb / n
+            else:
+                self._adaptive(gW / n, gb / n)
             self.version += 1
             self.accepted += 1
+            if self.averaging:
+                self.avg_count += 1
+                if self.avg is None:
+                    self.avg = (self.W.copy(), self.b.copy())
+                else:
+                    f = 1.0 / self.avg_count
+                    self.avg = (self.avg[0] + f * (self.W - self.avg[0]), self.avg[1] + f * (self.b - self.avg[1]))
         else:
             self.rejected += 1
         return encode({"t": "weights", "version": self.version, "accepted": accepted,
                        "staleness": staleness}, self.W, self.b)
+
+
+    def _adaptive(self, gW: np.ndarray, gb: np.ndarray) -> None:
+        """One Adam (0.9 / 0.999) or AdaGrad step: each coordinate's step bounded by about lr."""
+        self.t += 1
+        m = self.moments
+        if self.optimizer == "adagrad":
+            m["vW"] = m["vW"] + gW * gW
+            m["vb"] = m["vb"] + gb * gb
+            self.W = self.W - self.lr * gW / (np.sqrt(m["vW"]) + 1e-8)
+            self.b = self.b - self.lr * gb / (np.sqrt(m["vb"]) + 1e-8)
+            return
+        c1, c2 = 1 - 0.9 ** self.t, 1 - 0.999 ** self.t
+        m["mW"], m["vW"] = 0.9 * m["mW"] + 0.1 * gW, 0.999 * m["vW"] + 0.001 * gW * gW
+        m["mb"], m["vb"] = 0.9 * m["mb"] + 0.1 * gb, 0.999 * m["vb"] + 0.001 * gb * gb
+        self.W = self.W - self.lr * (m["mW"] / c1) / (np.sqrt(m["vW"] / c2) + 1e-8)
+        self.b = self.b - self.lr * (m["mb"] / c1) / (np.sqrt(m["vb"] / c2) + 1e-8)
 
 
 def serve(host: str = "127.0.0.1") -> None:

@@ -24,6 +24,7 @@ from mapred.errors import ModelError
 from ._common import RECORDS, Data, Runner, as_data, block_start, check_width, row_hash, unpack
 from .base import Estimator, translate_errors
 from .persist import register
+from .protocol import DataError, TransformerMixin
 
 
 def merge_moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -86,7 +87,7 @@ def moments(data: Data, runner: Runner, by_label: bool = False):
 
 
 @register
-class StandardScaler(Estimator):
+class StandardScaler(TransformerMixin, Estimator):
     """Zero mean, unit variance per feature; mean and variance by one reduce."""
 
     _param_names = ("with_mean", "with_std")
@@ -96,9 +97,11 @@ class StandardScaler(Estimator):
     def __init__(self, with_mean=True, with_std=True):
         self.with_mean, self.with_std = with_mean, with_std
 
-    def fit(self, dataset, *, workers=None, cluster=None):
-        """Mean and variance of every feature by one map-reduce pass (after the scan)."""
+    def fit(self, dataset, y=None, *, workers=None, cluster=None):
+        """Mean and variance of every feature by one map-reduce pass (after the scan); y is ignored."""
         data = as_data(dataset, need_y=False)
+        if data.sparse:
+            raise DataError("StandardScaler takes dense features; sparse input is not supported")
         runner = self._runner(workers, cluster)
         from .scan import scan
         scan(data, runner, labels=False)
@@ -111,13 +114,12 @@ class StandardScaler(Estimator):
 
     def transform(self, X):
         """Standardise X locally with the fitted mean and scale."""
-        self._check_fitted()
-        X = check_width(X, self.n_features_in_).astype(np.float64)
+        X = self._width(X).astype(np.float64)
         if self.with_mean:
             X = X - self.mean_
         return X / self.scale_ if self.with_std else X
 
-    def fit_transform(self, X, **kw):
+    def fit_transform(self, X, y=None, **kw):
         """``fit`` on X, then ``transform`` it."""
         return self.fit(X, **kw).transform(X)
 
@@ -262,7 +264,7 @@ def _csv_blocks(col, dtype):
 
 
 @register
-class OneHotEncoder(Estimator):
+class OneHotEncoder(TransformerMixin, Estimator):
     """One column per distinct value of each input column; categories found by map-reduce."""
 
     _param_names = ("handle_unknown",)
@@ -272,8 +274,8 @@ class OneHotEncoder(Estimator):
     def __init__(self, handle_unknown="error"):
         self.handle_unknown = handle_unknown
 
-    def fit(self, dataset, *, workers=None, cluster=None):
-        """The distinct values of every column by one map-reduce pass."""
+    def fit(self, dataset, y=None, *, workers=None, cluster=None):
+        """The distinct values of every column by one map-reduce pass; y is ignored."""
         data = as_data(dataset, need_y=False)
 
         def map_batch(block):
@@ -298,8 +300,7 @@ class OneHotEncoder(Estimator):
 
     def transform(self, X):
         """One-hot columns of X; unseen values are an error naming the row."""
-        self._check_fitted()
-        X = check_width(X, self.n_features_in_)
+        X = self._width(X)
         cols = []
         for j, cats in enumerate(self.categories_):
             cats = np.asarray(cats)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 import mapred
-from mapred.errors import ModelError
-
 from ._common import RECORDS, Data, Runner, block_start, rows_where, unpack
+from .protocol import DataError
 
 _MIN_KEYS = ("bad_feature", "bad_label", "bad_negative", "bad_target")
 
@@ -33,7 +32,7 @@ def scan(data: Data, runner: Runner, *, labels: bool = True, classes=None,
          nonnegative: bool = False) -> dict:
     """Validate a dataset and describe it: {"n": rows, "labels": {label: count}}.
 
-    Raises ``ModelError`` naming the first row with a NaN/infinite feature, a
+    Raises ``DataError`` (a ``ModelError`` and ``ValueError``) naming the first row with a NaN/infinite feature, a
     label outside ``classes`` (when declared), or a negative feature when
     ``nonnegative`` (multinomial naive Bayes counts).
     """
@@ -76,18 +75,18 @@ def scan(data: Data, runner: Runner, *, labels: bool = True, classes=None,
         else:
             facts[k[0] if isinstance(k, tuple) else k] = v
     if facts.get("bad_feature") is not None:
-        raise ModelError(f"row {facts['bad_feature']}: NaN or infinite feature value")
+        raise DataError(f"row {facts['bad_feature']}: NaN or infinite feature value")
     if facts.get("bad_target") is not None:
-        raise ModelError(f"row {facts['bad_target']}: label (y) is NaN or infinite")
+        raise DataError(f"row {facts['bad_target']}: label (y) is NaN or infinite")
     if facts.get("bad_label") is not None:
-        raise ModelError(f"row {facts['bad_label']}: label outside the declared classes "
+        raise DataError(f"row {facts['bad_label']}: label outside the declared classes "
                          f"{declared.tolist()}")
     if facts.get("bad_negative") is not None:
-        raise ModelError(f"row {facts['bad_negative']}: negative feature value "
-                         "(multinomial naive Bayes needs counts)")
+        raise DataError(f"row {facts['bad_negative']}: negative feature value "
+                         "(multinomial naive Bayes needs counts; Negative values in data)")
     n = int(facts.get("n", 0))
     if n == 0:
-        raise ModelError("the dataset is empty (0 rows)")
+        raise DataError("the dataset is empty (0 rows)")
     return {"n": n, "labels": label_counts}
 
 
@@ -97,5 +96,5 @@ def classes_from(info: dict, declared=None) -> np.ndarray:
         return np.asarray(sorted(declared))
     classes = np.asarray(sorted(info["labels"]))
     if len(classes) < 2:
-        raise ModelError(f"y holds a single class ({classes.tolist()}); a classifier needs two or more")
+        raise DataError(f"y holds a single class ({classes.tolist()}); a classifier needs more than one class")
     return classes

@@ -90,13 +90,13 @@ class TfidfVectorizer(Estimator):
         if norm not in ("l1", "l2", None):
             raise ModelError(f"norm must be 'l1', 'l2' or None, got {norm!r}")
         self.lowercase, self.token_pattern = lowercase, token_pattern
-        self.stop_words = list(stop_words) if stop_words else None
-        self.ngram_range = tuple(ngram_range)
+        self.stop_words, self.ngram_range = stop_words, ngram_range  # as given (scikit-learn's clone)
         self.min_df, self.max_df, self.max_features = min_df, max_df, max_features
         self.use_idf, self.smooth_idf, self.sublinear_tf, self.norm = use_idf, smooth_idf, sublinear_tf, norm
 
     def _tokenizer(self):
-        return make_tokenizer(self.lowercase, self.token_pattern, self.stop_words, self.ngram_range)
+        stop = list(self.stop_words) if self.stop_words else None
+        return make_tokenizer(self.lowercase, self.token_pattern, stop, tuple(self.ngram_range))
 
     # -- fit: document frequencies by map-reduce
 

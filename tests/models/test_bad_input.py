@@ -84,7 +84,7 @@ def test_empty_dataset(c2):
 @pytest.mark.timeout(30)
 def test_bad_parameters_are_named():
     with pytest.raises(ModelError, match="solver must be"):
-        models.LogisticRegression(solver="newton")
+        models.LogisticRegression(solver="simplex")
     with pytest.raises(ModelError, match="lr must be positive"):
         models.LogisticRegression(lr=0)
     with pytest.raises(ModelError, match="n_clusters must be at least 1"):

@@ -1,0 +1,261 @@
+"""Synchronous solvers of logistic regression: full-batch gradient descent and parameter-mixing SGD.
+
+- ``solver="gd"``: map emits the block's gradient sum at the broadcast weights;
+  the driver takes one heavy-ball step and the proximal step of the penalty
+  (L2 shrink or L1 soft-threshold) per pass.
+- ``solver="sgd"``: each task runs its block's mini-batches starting from the
+  broadcast weights (parameter mixing); map emits the row-weighted final
+  weights; reduce adds; the driver divides by the rows.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import mapred
+from mapred.errors import ModelError
+
+from ._common import Data, seeded_rng, sum_job, unpack
+from ._logistic import PassMonitor, prox_step, sgd_block, softmax_stats
+from .optim import warn_unconverged
+
+
+def fit_sync(model, data: Data, n: int, W, b, runner, valid):
+    """GD or parameter-mixing SGD: one job per pass, weights broadcast, early stopping."""
+    monitor = PassMonitor(model, runner, valid)
+    prev = np.inf
+    velocity = (np.zeros_like(W), np.zeros_like(b))
+    alpha = model._alpha(n)
+    tol = 1e-6 if model.tol is None else float(model.tol)
+    model.n_iter_ = model.epochs
+    for step in range(model.epochs):
+        started = time.perf_counter()
+        bc = mapred.broadcast(np.concatenate([W.ravel(), b]))
+        v = runner.run_sum(_pass_job(model, bc, W.shape, data, step, alpha), data.ds)
+        W, b, loss, acc, velocity = _apply(model, v, W, b, step, alpha, velocity)
+        if monitor.after_pass(step, started, W, b, loss, acc):
+            model.n_iter_ = step + 1
+            break
+        if valid is None and model.solver == "gd" and abs(prev - loss) <= tol * max(1.0, loss):
+            model.n_iter_ = step + 1
+            break
+        prev = loss
+    else:
+        if model.solver == "gd" and valid is None:
+            warn_unconverged(model, "gradient descent", model.epochs, tol)
+    return monitor.result(W, b)
+
+
+def lr_at(model, step: int) -> float:
+    """The learning rate of a pass: constant for gd, ``lr / (1 + step)^power_t`` for invscaling."""
+    if model.lr_schedule == "constant" or model.solver == "gd":
+        return model._lr()
+    return model._lr() / (1.0 + step) ** model.power_t
+
+
+def _pass_job(model, bc, shape, data: Data, step: int, alpha: float):
+    d, K = shape
+    multinomial = K > 1
+    classes, sparse = model.classes_, data.sparse
+    lr, penalty = lr_at(model, step), model.penalty
+    batch, seed, solver, fit_b = model._batch(data.num_rows), model.seed, model.solver, model.fit_intercept
+
+    def stat(block):
+        X, y = unpack(block, sparse, d)
+        yi = np.searchsorted(classes, y)
+        p = bc.value
+        W0, b0 = p[:d * K].reshape(d, K), p[d * K:]
+        if solver == "gd":
+            loss, gW, gb, correct = softmax_stats(X, yi, W0, b0, multinomial)
+            return np.concatenate([gW.ravel(), gb if fit_b else 0 * gb, [loss, correct, len(yi)]])
+        rng = seeded_rng(seed, step, mapred.context().split.start)
+        W1, b1, loss, correct = sgd_block(X, yi, W0, b0, lr=lr, alpha=alpha, penalty=penalty,
+                                          batch_size=batch, rng=rng, multinomial=multinomial)
+        m = len(yi)
+        b1 = b1 if fit_b else b0
+        return np.concatenate([m * W1.ravel(), m * b1, [loss, correct, m]])
+
+    return sum_job(stat, f"logreg.{solver}.{step}")
+
+
+def _apply(model, v, W, b, step, alpha, velocity):
+    """Turn one pass's sums into new weights, mean loss and accuracy."""
+    d, K = W.shape
+    loss, correct, m = v[-3], v[-2], v[-1]
+    if model.solver == "gd":  # heavy-ball step on the exact full gradient, then the prox step
+        lr, mu = lr_at(model, step), model.momentum
+        vW = mu * velocity[0] - lr * v[:d * K].reshape(d, K) / m
+        vb = mu * velocity[1] - lr * v[d * K:d * K + K] / m
+        W_new = prox_step(W + vW, lr, alpha, model.penalty)
+        velocity = (W_new - W, vb)
+        W, b = W_new, b + vb
+    else:
+        W, b = v[:d * K].reshape(d, K) / m, v[d * K:d * K + K] / m
+    mean_loss = loss / m + (0.5 * alpha * float((W * W).sum()) if model.penalty == "l2" else 0.0)
+    return W, b, mean_loss, correct / m, velocity
+
+
+# ---------------------------------------------------------------- adaptive SGD (the default schedule)
+
+ADAPTIVE = ("adam", "adagrad")
+
+
+def auto_batch(n: int) -> int:
+    """Mini-batch size for ``batch_size="auto"``: 16 rows on small data, up to 256 on large."""
+    return int(min(256, max(16, n // 2000)))
+
+
+def adaptive_step(state: dict, gV, gb, lr: float, schedule: str):
+    """One Adam (beta 0.9 / 0.999) or AdaGrad step of (V, b) in place in ``state``.
+
+    Both scale each coordinate's step by its gradients' history, so no step
+    exceeds about ``lr`` in standardised units whatever the data's scale: the
+    bound that keeps SGD from diverging on raw features.
+    """
+    state["t"] += 1
+    if schedule == "adagrad":
+        state["sV"] += gV * gV
+        state["sb"] += gb * gb
+        state["V"] -= lr * gV / (np.sqrt(state["sV"]) + 1e-8)
+        state["b"] -= lr * gb / (np.sqrt(state["sb"]) + 1e-8)
+        return
+    t = state["t"]
+    for x, g, m, v in (("V", gV, "mV", "sV"), ("b", gb, "mb", "sb")):
+        state[m] = 0.9 * state[m] + 0.1 * g
+        state[v] = 0.999 * state[v] + 0.001 * g * g
+        state[x] = state[x] - lr * (state[m] / (1 - 0.9 ** t)) / (np.sqrt(state[v] / (1 - 0.999 ** t)) + 1e-8)
+
+
+STATE_KEYS = ("V", "b", "mV", "mb", "sV", "sb")
+
+
+def new_state(d: int, K: int) -> dict:
+    state = {k: np.zeros((d, K)) if k.endswith("V") else np.zeros(K) for k in STATE_KEYS}
+    state["t"] = 0
+    return state
+
+
+def adaptive_epoch(Z, yi, state: dict, *, lr, alpha_j, batch, rng, multinomial, schedule, fit_b):
+    """One local epoch of adaptive mini-batch SGD on standardised rows Z; returns the mean iterate.
+
+    The L2 penalty enters the gradient per coordinate (``alpha_j`` = alpha / s_j²,
+    the original-units penalty seen in standardised units).
+    """
+    order = rng.permutation(Z.shape[0])
+    sum_V, sum_b, steps = np.zeros_like(state["V"]), np.zeros_like(state["b"]), 0
+    for lo in range(0, len(order), batch):
+        idx = order[lo:lo + batch]
+        _, gV, gb, _ = softmax_stats(Z[idx], yi[idx], state["V"], state["b"], multinomial)
+        m = len(idx)
+        gV = gV / m + alpha_j[:, None] * state["V"]
+        gb = gb / m if fit_b else 0.0 * gb
+        adaptive_step(state, gV, gb, lr, schedule)
+        sum_V += state["V"]
+        sum_b += state["b"]
+        steps += 1
+    return sum_V / steps, sum_b / steps
+
+
+def fit_adaptive(model, data: Data, n: int, K: int, runner, valid):
+    """Parameter-mixing SGD with Adam/AdaGrad, internal scaling, iterate averaging, early stopping.
+
+    Each pass: every task starts from the broadcast state (weights and the
+    optimiser's moments), runs one seeded epoch over its block in standardised
+    units, and emits its row-weighted final state and mean iterate, plus the
+    loss of the broadcast *averaged* model on its rows.  The driver mixes the
+    states and keeps a running average of the pass means from the second pass
+    on (Polyak-Ruppert averaging; the first pass is the transient).  Early
+    stopping: the averaged model's validation loss when ``validation`` is
+    given, else its regularised training loss, must improve by ``tol``
+    (relative, default 1e-4) within ``n_iter_no_change`` passes.
+    """
+    from .optim import Coordinates, standardiser
+    d = data.n_features
+    mean, scale = standardiser(data, runner, center=model.fit_intercept)
+    coords = Coordinates(mean, scale, K, model.fit_intercept)
+    alpha = model._alpha(n)
+    alpha_j = alpha / scale ** 2
+    batch = model._batch(n)
+    tol = 1e-4 if model.tol is None else float(model.tol)
+    state = new_state(d, K)
+    avg = None
+    count = 0
+    best, best_loss, waited = None, np.inf, 0
+    model.n_iter_ = model.epochs
+    for step in range(model.epochs):
+        started = time.perf_counter()
+        avg_theta = np.zeros(d * K + K) if avg is None else avg
+        bc = mapred.broadcast({"state": np.concatenate([state[k].ravel() for k in STATE_KEYS]),
+                               "t": state["t"], "avg": avg_theta, "mean": mean, "scale": scale})
+        v = runner.run_sum(_adaptive_job(model, bc, d, K, data, step, alpha_j, batch), data.ds)
+        rows = v[-1]
+        size = sum(state[k].size for k in STATE_KEYS)
+        flat = v[:size] / rows
+        pos = 0
+        for k in STATE_KEYS:
+            state[k] = flat[pos:pos + state[k].size].reshape(state[k].shape)
+            pos += state[k].size
+        state["t"] += int(round(v[-2] / rows))  # the tasks' mean step count
+        pass_mean = v[size:size + d * K + K] / rows
+        if step == 0 or avg is None:
+            avg, count = pass_mean, 1
+        else:
+            count += 1
+            avg = avg + (pass_mean - avg) / count
+        # the loss the tasks measured is the previous average's: the current one's comes next pass
+        W, b = coords.to_original(avg_theta)
+        train_loss = v[size + d * K + K] / rows + 0.5 * alpha * float((W * W).sum())
+        entry = {"loss": train_loss, "accuracy": v[size + d * K + K + 1] / rows}
+        Wa, ba = coords.to_original(avg)
+        watched = train_loss
+        if valid is not None:
+            records = runner.last_records
+            vloss, vacc = model._loss_on(valid, Wa, ba, runner)
+            runner.last_records = records
+            entry.update(val_loss=vloss, val_accuracy=vacc)
+            watched = vloss
+        runner.record(step, started, **entry)
+        if not np.isfinite(watched) or not np.isfinite(avg).all():
+            raise ModelError(f"training diverged at pass {step}: loss is {watched}; lower lr={model._lr()}")
+        candidate = (Wa, ba) if valid is not None else (W, b)
+        if step > 0 and (best is None or watched < best_loss - tol * max(1.0, abs(best_loss))):
+            best, best_loss, waited = candidate, watched, 0
+        elif step > 0:
+            waited += 1
+            if waited >= model.n_iter_no_change:
+                model.n_iter_ = step + 1
+                break
+    else:
+        warn_unconverged(model, "SGD", model.epochs, tol)
+    if valid is None:
+        return coords.to_original(avg)  # the latest average is at least as good as the best seen
+    return best if best is not None else coords.to_original(avg)
+
+
+def _adaptive_job(model, bc, d: int, K: int, data: Data, step: int, alpha_j, batch: int):
+    classes, sparse, multinomial = model.classes_, data.sparse, K > 1
+    lr, seed, schedule, fit_b = model._lr(), model.seed, model.lr_schedule, model.fit_intercept
+
+    def stat(block):
+        X, y = unpack(block, sparse, d)
+        yi = np.searchsorted(classes, y)
+        p = bc.value
+        Z = (np.asarray(X.toarray() if sparse else X, dtype=np.float64) - p["mean"]) / p["scale"]
+        avg = p["avg"]
+        loss, _, _, correct = softmax_stats(Z, yi, avg[:d * K].reshape(d, K), avg[d * K:], multinomial)
+        state, pos = {"t": int(p["t"])}, 0
+        for k in STATE_KEYS:
+            shape = (d, K) if k.endswith("V") else (K,)
+            size = int(np.prod(shape))
+            state[k] = p["state"][pos:pos + size].reshape(shape).copy()
+            pos += size
+        t0 = state["t"]
+        rng = seeded_rng(seed, step, mapred.context().split.start)
+        mV, mb = adaptive_epoch(Z, yi, state, lr=lr, alpha_j=alpha_j, batch=batch, rng=rng,
+                                multinomial=multinomial, schedule=schedule, fit_b=fit_b)
+        m = len(yi)
+        flat = np.concatenate([state[k].ravel() for k in STATE_KEYS])
+        return np.concatenate([m * flat, m * mV.ravel(), m * mb, [loss, correct, m * (state["t"] - t0), m]])
+
+    return sum_job(stat, f"logreg.sgd.{schedule}.{step}")
