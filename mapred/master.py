@@ -43,6 +43,7 @@ import zmq
 
 from mapred import config as configmod
 from mapred.core import actions as act
+from mapred.core.dispatch import handler_table
 from mapred.core import events as ev
 from mapred.net import wire
 from mapred.runtime.plan import JobPlan, JobSettings
@@ -108,6 +109,7 @@ class Master:
         self.namenode = namenode
         self.core = make_core(self.config)
         self.shell = Shell(self.core, self)
+        self._handlers = handler_table(self, "_on_", wire.registered().values())
         self.ctx = zmq.Context()
         self.sock = make_socket(self.ctx, zmq.ROUTER)
         self.journal = MasterJournal(data_dir) if data_dir else None
@@ -245,7 +247,7 @@ class Master:
             # a forgery, or a late message of a session the worker has left: no answer either way
             log.warning("dropped %s claiming to come from worker %s over another connection", msg.TYPE, claimed)
             return
-        handler = getattr(self, "_on_" + type(msg).__name__, None)
+        handler = self._handlers.get(type(msg))
         if handler is None:
             self._reply(route, wire.Error(rid=msg.rid, kind="ProtocolError",
                                           message=f"the master does not serve {msg.TYPE}"))

@@ -27,6 +27,7 @@ import time
 
 import zmq
 
+from mapred.core.dispatch import handler_table
 from mapred.net import wire
 from mapred.errors import ConfigError, MapredError, ProtocolError, StorageError
 from mapred.net.transport import (
@@ -76,6 +77,8 @@ class NameNode:
         if cleanup_rules and rules is None:
             raise ConfigError(f"cleanup rules file {cleanup_rules} does not exist")
         self.keeper = Housekeeper(self.core, rules, now=time.time())
+        self._handlers = handler_table(self, "_h_", wire.registered().values(),
+                                       lambda cls: cls.TYPE.replace(".", "_"))
         self._load_leaving()
         self.ctx = zmq.Context()
         self.sock = make_socket(self.ctx, zmq.ROUTER, secret=secret)
@@ -127,7 +130,7 @@ class NameNode:
         send(self.sock, _with_rid(reply, msg.rid), route=route)
 
     def _dispatch(self, msg: wire.Message) -> wire.Message:
-        handler = getattr(self, "_h_" + msg.TYPE.replace(".", "_"), None)
+        handler = self._handlers.get(type(msg))
         if handler is None:
             return wire.Error(kind="ProtocolError", message=f"the NameNode does not serve {msg.TYPE}")
         if msg.TYPE.startswith("dn.") and not may_act_as(self.peer, Role.DATANODE):

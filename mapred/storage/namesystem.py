@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from mapred.core.dispatch import handler_table
 from mapred.errors import NoLiveReplica, SafeModeError, StorageError
 from mapred.security import tokens
 from mapred.storage.blocks import AdminState, BlockMap, BlockState, DatanodeInfo, NodeState
@@ -118,6 +119,10 @@ class UnderConstruction:
     current_gen: int = 0
 
 
+EVENTS = (DatanodeRegistered, HeartbeatReceived, BlockReportReceived, ReplicaReceived,
+          ReplicaCorrupt, ReplicaSuspected, Tick)
+
+
 @dataclass
 class Settings:
     """The NameNode's tunables: file defaults, liveness, safe mode, re-replication, leases."""
@@ -154,6 +159,7 @@ class Namesystem(DecommissionAndBalance):
         self.balancing: dict | None = None        # {"threshold", "bandwidth"} while `fs balance` runs
         self.balance_log: list[str] = []
         self.next_gen = 1
+        self._handlers = handler_table(self, "_on_", EVENTS)
         for entry, path, replication in ns.all_block_entries():
             gen, digest = _entry_meta(entry)
             self.bmap.add_block(entry[0], entry[1], replication, path, gen=gen, digest=digest)
@@ -476,8 +482,7 @@ class Namesystem(DecommissionAndBalance):
 
     def handle(self, event) -> list[dict]:
         """Step the core; return commands for the DataNode the event came from (if any)."""
-        kind = type(event).__name__
-        return getattr(self, "_on_" + kind)(event) or []
+        return self._handlers[type(event)](event) or []
 
     def _on_DatanodeRegistered(self, ev: DatanodeRegistered):
         self.bmap.register(DatanodeInfo(ev.dnid, ev.addr, ev.host, ev.data_dir, ev.capacity,

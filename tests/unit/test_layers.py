@@ -196,3 +196,37 @@ def test_models_use_only_the_public_api(graph):
            if (m == "models" or m.startswith("models.")) and m not in plugins
            for t, line, _ in imps if t.startswith("mapred") and t not in public]
     assert not bad, "models/ reaching past the public API:\n" + "\n".join(bad)
+
+
+def test_handler_tables_refuse_a_handler_for_no_message():
+    """A renamed message must fail when the daemon is built, not turn into a silent "unknown" later."""
+    from mapred.core.dispatch import handler_table
+
+    class Ping:
+        pass
+
+    class Daemon:
+        def _on_Ping(self, msg):
+            return "pong"
+
+        def _on_Pnig(self, msg):   # the handler a rename left behind
+            return "lost"
+
+    with pytest.raises(TypeError, match="_on_Pnig"):
+        handler_table(Daemon(), "_on_", [Ping])
+    del Daemon._on_Pnig
+    table = handler_table(Daemon(), "_on_", [Ping])
+    assert table[Ping](Ping()) == "pong"
+
+
+def test_every_master_and_namenode_handler_names_a_wire_message():
+    from mapred.core.dispatch import handler_table
+    from mapred.master import Master
+    from mapred.net import wire
+    from mapred.storage.namenode import NameNode
+
+    master = handler_table(Master.__new__(Master), "_on_", wire.registered().values())
+    assert wire.SubmitJob in master and wire.WorkerBeat in master
+    nn = handler_table(NameNode.__new__(NameNode), "_h_", wire.registered().values(),
+                       lambda cls: cls.TYPE.replace(".", "_"))
+    assert wire.Mkdir in nn and wire.Register in nn
