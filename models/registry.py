@@ -81,6 +81,7 @@ class ModelVersion:
     aliases: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The version as a plain dict (for JSON and the service)."""
         return asdict(self)
 
 
@@ -97,6 +98,7 @@ class Alias:
     seq: int
 
     def to_dict(self) -> dict:
+        """The alias as a plain dict (for JSON and the service)."""
         return asdict(self)
 
 
@@ -119,6 +121,7 @@ def default_root() -> str:
 
 
 def check_name(name: str) -> str:
+    """``name`` if it is a valid model name, else a ``ModelError`` saying what is allowed."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ModelError(f"model name {name!r} must be 1-128 letters, digits, '_', '.' or '-', "
                          "starting with a letter or digit")
@@ -126,6 +129,7 @@ def check_name(name: str) -> str:
 
 
 def check_alias(alias: str) -> str:
+    """``alias`` if it is a valid alias (``latest`` is reserved), else a ``ModelError``."""
     if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
         raise ModelError(f"alias {alias!r} must start with a letter and hold only letters, digits, "
                          "'_', '.' or '-' (and cannot be 'latest')")
@@ -163,6 +167,7 @@ def _unpack(raw: bytes, what: str) -> dict:
 
 
 def current_user() -> str:
+    """The user a registration is recorded as (``MAPRED_USER``, else the login name)."""
     try:
         return os.environ.get("MAPRED_USER") or getpass.getuser()
     except Exception:  # no passwd entry in some containers
@@ -231,14 +236,17 @@ class Registry:
 
     # -- reading
     def names(self) -> list[str]:
+        """Every registered model's name."""
         return [n for n in self.store.listdir(self.store.root) if _NAME.match(n)
                 and self.store.exists(self._dir(n, "versions"))]
 
     def version_numbers(self, name: str) -> list[int]:
+        """The complete versions of ``name``, oldest first (half-written ones are not listed)."""
         nums = [int(n) for n in self.store.listdir(self._dir(name, "versions")) if n.isdigit()]
         return sorted(v for v in nums if self.store.exists(self._vdir(name, v, "version.msgpack")))
 
     def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name`` with its aliases; ``NotFound`` if no such model."""
         nums = self.version_numbers(name)
         if not nums and not self.store.exists(self._dir(name, "versions")):
             raise NotFound(f"no model named {name!r} in {self.root}")
@@ -246,6 +254,7 @@ class Registry:
         return [self._read_version(name, v, aliases) for v in nums]
 
     def get(self, name: str, version: int) -> ModelVersion:
+        """Version ``version`` of ``name``."""
         return self._read_version(name, int(version), self.aliases(name))
 
     def _read_version(self, name: str, version: int, aliases: dict) -> ModelVersion:
@@ -290,6 +299,7 @@ class Registry:
                       if n.endswith(".msgpack") and n.split(".")[0].isdigit())
 
     def alias(self, name: str, alias: str) -> Alias | None:
+        """Where ``alias`` of ``name`` points now, or None."""
         check_alias(alias)
         seqs = self._log(name, alias)
         return self._read_alias(name, alias, seqs[-1]) if seqs else None
@@ -301,6 +311,7 @@ class Registry:
                      rec.get("at", 0.0), seq)
 
     def aliases(self, name: str) -> dict[str, Alias]:
+        """Every alias of ``name`` and where it points."""
         out = {}
         for a in self.store.listdir(self._dir(name, "aliases")):
             if _ALIAS.match(a):
@@ -377,11 +388,13 @@ class Registry:
         return rec
 
     def evaluations(self, name: str, version: int) -> list[dict]:
+        """The stored evaluations of one version."""
         edir = self._vdir(name, version, "evaluations")
         return [_unpack(self.store.read(f"{edir}/{n}"), n) for n in self.store.listdir(edir)
                 if n.endswith(".msgpack")]
 
     def serving_options(self, name: str) -> dict:
+        """The serving options saved for ``name`` (batching and so on), or defaults."""
         path = self._dir(name, "serving.msgpack")
         try:
             return _unpack(self.store.read(path), path)

@@ -26,6 +26,7 @@ TEMPORARY = "_temporary"     # as io.outputs: an attempt writes under OUT/_tempo
 
 
 def temp_dir(output: str, attempt: str) -> str:
+    """Where attempt ``attempt`` writes its part files before the commit renames them."""
     fs = get_fs(output)
     return fs.join(output, TEMPORARY, attempt)
 POLICIES = ("fail", "skip")
@@ -37,6 +38,7 @@ def split_options(split: Split) -> dict:
 
 
 def make_split(fmt: str, path: str, start: int, end: int, hosts=(), options: dict | None = None) -> Split:
+    """A format split of ``path`` bytes ``start..end``, with the format's options."""
     return Split(0, fmt, path, int(start), int(end), tuple(hosts), "", (dict(options or {}),))
 
 
@@ -50,6 +52,7 @@ class FormatError(InputError):
         super().__init__(self.describe())
 
     def location(self) -> str:
+        """The file, and the split, offset and row where known, as one string."""
         where = [self.path]
         if self.split is not None:
             where.append(f"split {self.split}")
@@ -60,12 +63,14 @@ class FormatError(InputError):
         return ", ".join(where)
 
     def describe(self) -> str:
+        """The one-line message: where, why, and a short copy of the record."""
         text = f"{self.location()}: {self.reason}"
         if self.record is not None:
             text += f": record {_short(self.record)}"
         return text
 
     def to_json(self) -> dict:
+        """The quarantine line written to ``_bad_records/`` for this record."""
         return {"file": self.path, "split": self.split, "offset": self.offset, "row": self.row,
                 "reason": self.reason, "record": _plain(self.record)}
 
@@ -78,6 +83,7 @@ class SchemaError(RecordError):
         super().__init__(f"{part + ': ' if part else ''}{reason}: record {_short(record)}")
 
     def to_json(self) -> dict:
+        """The quarantine line for a part whose schema does not fit the others."""
         return {"file": self.part, "split": None, "offset": None, "row": None, "reason": self.reason,
                 "record": _plain(self.record)}
 
@@ -118,6 +124,7 @@ class BadRecords:
 
     @property
     def skipping(self) -> bool:
+        """Whether bad records are quarantined (``skip``) rather than fatal."""
         return self.policy == "skip"
 
     def add(self, error) -> None:
@@ -134,6 +141,7 @@ class BadRecords:
 
     @property
     def file_name(self) -> str:
+        """The quarantine file this task writes under ``_bad_records/``."""
         return f"{BAD_DIR}-{self.name}.jsonl"
 
     def close(self) -> list[str]:
@@ -196,6 +204,7 @@ def byte_splits(fmt: str, path: str, split_size: int, options: dict) -> list[Spl
 
 
 def whole_file_split(fmt: str, path: str, options: dict) -> Split:
+    """One split for a whole file that cannot be cut (hosts from its first block)."""
     fs = get_fs(path)
     blocks = fs.block_locations(path, 1 << 62)
     size = fs.size(path)
@@ -288,26 +297,33 @@ class Tell:
         self.f, self.pos, self.closed = f, 0, False
 
     def write(self, data) -> int:
+        """Write through and count the bytes, so writers that ask ``tell()`` get the offset."""
         n = len(data) if not isinstance(data, memoryview) else data.nbytes
         self.f.write(data)
         self.pos += n
         return n
 
     def tell(self) -> int:
+        """Bytes written so far."""
         return self.pos
 
     def flush(self) -> None:
+        """Flush the wrapped file if it can."""
         if hasattr(self.f, "flush"):
             self.f.flush()
 
     def writable(self) -> bool:
+        """Always true."""
         return True
 
     def seekable(self) -> bool:
+        """False: writers must not seek the underlying part file."""
         return False
 
     def readable(self) -> bool:
+        """False: a write-only stream."""
         return False
 
     def close(self) -> None:
+        """Mark closed; the part output owns and closes the real file."""
         self.closed = True   # the part output owns and closes the real file

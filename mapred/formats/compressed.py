@@ -34,6 +34,7 @@ UNKNOWN_SIZE = 1 << 62
 
 
 def codec_of(path: str) -> str | None:
+    """The compression codec named by ``path``'s extension, or None."""
     for ext, name in CODECS.items():
         if path.endswith(ext):
             return name
@@ -93,13 +94,16 @@ class SeekableZstd:
         return self.cached[1]
 
     def seek(self, pos: int, whence: int = 0) -> int:
+        """Move the logical (decompressed) position; frames are found on read."""
         self.pos = pos if whence == 0 else (self.pos + pos if whence == 1 else self.size + pos)
         return self.pos
 
     def tell(self) -> int:
+        """The logical (decompressed) position."""
         return self.pos
 
     def read(self, n: int = -1) -> bytes:
+        """Read ``n`` decompressed bytes, decompressing only the frames they fall in."""
         if n is None or n < 0:
             n = self.size - self.pos
         out = []
@@ -116,6 +120,7 @@ class SeekableZstd:
         return b"".join(out)
 
     def close(self) -> None:
+        """Close the compressed file."""
         self.f.close()
 
     def __enter__(self):
@@ -137,6 +142,7 @@ class View:
 
 
 def view(path: str, split_size: int = 1 << 62) -> View:
+    """The decompressed view of ``path``: its codec, size and whether it can be split."""
     fs = get_fs(path)
     codec = codec_of(path)
     if codec is None:
@@ -217,6 +223,7 @@ class _Closing:
 
 # ----------------------------------------------------------------------------- text input
 def plan(path: str, split_size: int, options: dict) -> list:
+    """Splits of a compressed text file: by frames when seekable, else the whole file."""
     v = view(path, split_size)
     opts = {"codec": v.codec}
     if not v.splittable:
@@ -235,6 +242,7 @@ class Reader:
         self.notes: dict = {"unsplittable_files": 1} if note else {}
 
     def byte_blocks(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, bytes)`` blocks of whole lines of the split, decompressed."""
         s = self.split
         with view(s.path).open() as f:
             yield from line_blocks(f, s.start, s.end, self.meter)
@@ -249,10 +257,12 @@ class Reader:
                               offset=base + data.rfind(b"\n", 0, exc.start) + 1) from None
 
     def string_blocks(self) -> Iterator[tuple[int, str]]:
+        """The byte blocks decoded to text."""
         for base, data in self.byte_blocks():
             yield base, self._decode(data, base)
 
     def records(self) -> Iterator[tuple[int, str]]:
+        """``(offset, line)`` for every line of the split."""
         for base, data in self.byte_blocks():
             off = base
             for raw in data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"):
@@ -261,6 +271,7 @@ class Reader:
                 off += len(raw) + 1
 
     def batches(self, size: int) -> Iterator[tuple[int, list]]:
+        """Lists of about ``size`` lines with the offset of the first."""
         for base, text in self.string_blocks():
             lines = text.split("\n")
             if text.endswith("\n"):
@@ -282,6 +293,7 @@ class SeekableZstdWriter:
         self.entries: list[tuple[int, int]] = []
 
     def write(self, data) -> int:
+        """Buffer ``data``; a full frame (ending after a newline when it can) is compressed."""
         self.buf += data
         while len(self.buf) >= self.frame_bytes:
             cut = self.buf.rfind(b"\n", 0, self.frame_bytes)     # frames end after a newline when they can
@@ -297,6 +309,7 @@ class SeekableZstdWriter:
             self.entries.append((len(comp), len(data)))
 
     def close(self) -> None:
+        """Compress the last frame and append the seek table."""
         self._frame(bytes(self.buf))
         self.buf.clear()
         table = b"".join(struct.pack("<II", c, d) for c, d in self.entries)
@@ -304,7 +317,7 @@ class SeekableZstdWriter:
         self.f.write(struct.pack("<II", SKIPPABLE_SEEK_MAGIC, len(table) + len(footer)) + table + footer)
 
     def flush(self) -> None:
-        pass
+        """No-op: frames are written whole, at their size or at close."""
 
 
 def compressing(f: BinaryIO, compression: str | None):

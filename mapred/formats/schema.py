@@ -25,23 +25,28 @@ _ALIASES = {"int": "int", "long": "int", "int64": "int", "integer": "int", "floa
 
 @dataclass(frozen=True)
 class Field:
+    """One named, typed column of a schema."""
     name: str
     type: Any      # a TYPES name, ("list", type) or ("struct", Schema)
 
 
 @dataclass(frozen=True)
 class Schema:
+    """An ordered list of fields, shared by every format's reader and writer."""
     fields: tuple
 
     @property
     def names(self) -> list[str]:
+        """The field names in order."""
         return [f.name for f in self.fields]
 
     def to_wire(self) -> list:
+        """The schema as plain lists, for job settings."""
         return [[f.name, _type_to_wire(f.type)] for f in self.fields]
 
     @classmethod
     def from_wire(cls, data) -> Schema:
+        """The schema back from ``to_wire``'s lists."""
         return cls(tuple(Field(str(n), _type_from_wire(t)) for n, t in data))
 
 
@@ -164,6 +169,7 @@ def merge(a, b):
 
 
 def merge_schemas(a: Schema, b: Schema) -> Schema:
+    """``a`` widened by ``b``: new fields appended, shared ones widened (to ``str`` when they clash)."""
     types = {f.name: f.type for f in a.fields}
     order = list(types)
     for f in b.fields:
@@ -194,6 +200,7 @@ def infer(records) -> Schema:
 
 
 def describe(t) -> str:
+    """A type as text (``list<int>``, ``struct``)."""
     if isinstance(t, tuple):
         return f"list<{describe(t[1])}>" if t[0] == "list" else "struct"
     return t
@@ -237,6 +244,7 @@ def misfit(record: dict, schema: Schema) -> str | None:
 
 # ----------------------------------------------------------------------------- other tools' schemas
 def to_arrow(schema: Schema):
+    """The schema as a pyarrow schema (every field nullable)."""
     import pyarrow as pa
     return pa.schema([pa.field(f.name, _arrow_type(f.type), nullable=True) for f in schema.fields])
 
@@ -252,6 +260,7 @@ def _arrow_type(t):
 
 
 def from_arrow(arrow_schema) -> Schema:
+    """A pyarrow schema as ours."""
     return Schema(tuple(Field(f.name, _from_arrow_type(f.type)) for f in arrow_schema))
 
 
@@ -277,6 +286,7 @@ def _from_arrow_type(t):
 
 
 def to_avro(schema: Schema, name: str = "Record") -> dict:
+    """The schema as an Avro record schema (every field a union with null)."""
     counter = [0]
 
     def avro_type(t):

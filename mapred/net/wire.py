@@ -295,6 +295,7 @@ class Error(Message):
 
 @message("nn.mkdir")
 class Mkdir(Message):
+    """Create directory ``path`` (and missing ancestors with ``parents``)."""
     path: str
     parents: bool = False
 
@@ -322,6 +323,7 @@ class AddBlock(Message):
 
 @message("nn.complete")
 class Complete(Message):
+    """Close ``path`` for writing; ``last`` is its final block as the writer saw it."""
     path: str
     last: list = field(default_factory=list)       # [block_id, length, [dnid, ...], digest] or []
 
@@ -335,16 +337,19 @@ class Abandon(Message):
 
 @message("nn.list")
 class GetListing(Message):
+    """List the children of directory ``path`` (a file lists itself, as in HDFS)."""
     path: str
 
 
 @message("nn.stat")
 class GetStatus(Message):
+    """The status entry (type, length, times, replication) of ``path``."""
     path: str
 
 
 @message("nn.locations")
 class GetLocations(Message):
+    """The blocks of file ``path`` with their live replicas and read tokens."""
     path: str
 
 
@@ -360,6 +365,7 @@ class Delete(Message):
 
 @message("nn.rename")
 class Rename(Message):
+    """Move ``src`` to ``dst`` atomically in the namespace."""
     src: str
     dst: str
 
@@ -374,6 +380,7 @@ class Concat(Message):
 
 @message("nn.setrep")
 class SetReplication(Message):
+    """Set the replication factor of every file under ``path``."""
     path: str
     replication: int
 
@@ -389,16 +396,18 @@ class ReportBadReplica(Message):
 
 @message("nn.fsck")
 class Fsck(Message):
+    """Check the health of every block under ``path``."""
     path: str = "/"
 
 
 @message("nn.report")
 class DatanodeReport(Message):
-    pass
+    """Ask for every DataNode's state, usage and admin state."""
 
 
 @message("nn.safemode")
 class SafeMode(Message):
+    """Get, enter or leave the NameNode's safe mode."""
     action: str                # "get", "enter" or "leave"
 
 
@@ -488,11 +497,13 @@ class BlockAllocated(Message):
 
 @message("nn.listing")
 class Listing(Message):
+    """The reply to ``GetListing``: one status entry per child."""
     entries: list[dict]
 
 
 @message("nn.status")
 class FileStatus(Message):
+    """The reply to ``GetStatus``."""
     entry: dict
 
 
@@ -507,11 +518,13 @@ class Located(Message):
 
 @message("nn.fsck_result")
 class FsckResult(Message):
+    """The reply to ``Fsck``: counts, state and the unhealthy blocks."""
     report: dict
 
 
 @message("nn.datanodes")
 class Datanodes(Message):
+    """The reply to ``DatanodeReport``."""
     nodes: list[dict]
     refusals: dict = field(default_factory=dict)   # reason -> count, for the service's /metrics
 
@@ -522,6 +535,7 @@ class Datanodes(Message):
 
 @message("dn.register")
 class Register(Message):
+    """A DataNode's first message: who it is, where it serves and how full it is."""
     dnid: str
     addr: str                  # tcp://ip:port of the DataNode's data socket
     host: str                  # host name, for locality
@@ -534,6 +548,7 @@ class Register(Message):
 
 @message("dn.heartbeat")
 class Heartbeat(Message):
+    """A DataNode's periodic liveness and usage; the reply carries its queued commands."""
     dnid: str
     capacity: int
     used: int
@@ -545,12 +560,14 @@ class Heartbeat(Message):
 
 @message("dn.block_report")
 class BlockReport(Message):
+    """Every finalized block a DataNode holds, sent at start and then periodically."""
     dnid: str
     blocks: list               # [[block_id, length], ...]
 
 
 @message("dn.received")
 class BlockReceived(Message):
+    """A DataNode finalized a replica of ``block_id`` of ``length`` bytes."""
     dnid: str
     block_id: int
     length: int
@@ -629,6 +646,7 @@ class Commands(Message):
 
 @message("dt.read")
 class ReadBlock(Message):
+    """Client to DataNode: stream ``length`` bytes of a block from ``offset``."""
     block_id: int
     offset: int = 0
     length: int = -1           # -1 = to the end of the block
@@ -714,6 +732,7 @@ class WorkerBeat(Message):
 
 @message("mw.done")
 class AttemptDone(Message):
+    """Worker to master: an attempt succeeded with this output and these counters."""
     worker_id: str
     attempt: str
     output: dict
@@ -742,6 +761,7 @@ class Assign(Message):
 
 @message("mw.kill")
 class Kill(Message):
+    """Master to worker: stop the running ``attempt``."""
     attempt: str
     reason: str = ""
 
@@ -797,27 +817,31 @@ class SubmitJob(Message):
 
 @message("mc.submitted")
 class JobAccepted(Message):
+    """The reply to ``SubmitJob``: the new job's id."""
     job_id: str
 
 
 @message("mc.status")
 class JobStatusRequest(Message):
+    """Ask for one job's status (``detail``: with its tasks)."""
     job_id: str
     detail: bool = False
 
 
 @message("mc.job")
 class JobStatusReply(Message):
+    """The reply to ``JobStatusRequest``."""
     status: dict
 
 
 @message("mc.list")
 class ListJobs(Message):
-    pass
+    """Ask for the jobs the asker may see, and the cluster's state."""
 
 
 @message("mc.jobs")
 class JobList(Message):
+    """The reply to ``ListJobs``."""
     jobs: list[dict]
     workers: list[dict] = field(default_factory=list)   # admins only: hosts, pids, addresses
     cluster: dict = field(default_factory=dict)       # {"waiting_tasks": n}
@@ -826,18 +850,21 @@ class JobList(Message):
 
 @message("mc.kill")
 class KillJob(Message):
+    """Kill a job (idempotent: a finished job stays as it ended)."""
     job_id: str
     reason: str = "killed by request"
 
 
 @message("mc.logs")
 class JobLogs(Message):
+    """Ask for a job's log, or one task's."""
     job_id: str
     task: str = ""
 
 
 @message("mc.log_lines")
 class LogLines(Message):
+    """The reply to ``JobLogs``."""
     lines: list[str]
 
 

@@ -32,12 +32,14 @@ FINISHED_CACHE = 4096
 # -- response models (the OpenAPI schema is made from these) ------------------------------------
 
 class Phase(BaseModel):
+    """Progress of one phase (map or reduce) of a job."""
     done: int = Field(description="tasks of this phase that succeeded")
     total: int
     fraction: float = Field(description="0..1, running attempts' progress included where known")
 
 
 class JobSummary(BaseModel):
+    """One job in a listing."""
     model_config = ConfigDict(extra="allow")
     job_id: str
     name: str
@@ -51,6 +53,7 @@ class JobSummary(BaseModel):
 
 
 class JobDetail(JobSummary):
+    """One job with its counters, error and output format."""
     counters: dict[str, dict[str, int | float]] = {}
     error: dict = Field(default_factory=dict, description="type, message, task, attempt, offset, traceback")
     reducers: int | None = None
@@ -58,11 +61,13 @@ class JobDetail(JobSummary):
 
 
 class JobList(BaseModel):
+    """A page of jobs."""
     jobs: list[JobSummary]
     next: str | None = Field(description="pass as `after` for the next page; null at the end")
 
 
 class Attempt(BaseModel):
+    """One attempt of a task."""
     model_config = ConfigDict(extra="allow")
     attempt: str
     state: str
@@ -75,6 +80,7 @@ class Attempt(BaseModel):
 
 
 class Task(BaseModel):
+    """One task and its attempts."""
     task: str
     state: str
     committed: str
@@ -83,21 +89,25 @@ class Task(BaseModel):
 
 
 class TaskList(BaseModel):
+    """A job's tasks."""
     job_id: str
     tasks: list[Task]
 
 
 class LogLines(BaseModel):
+    """A job's log lines, or one task's."""
     job_id: str
     lines: list[str]
 
 
 class StateChange(BaseModel):
+    """A client's request to change a job's state (only KILLED)."""
     model_config = ConfigDict(extra="forbid")
     state: Literal["KILLED"] = Field(description="the only state a client may ask for")
 
 
 class StateAnswer(BaseModel):
+    """The job's state after a state change was asked for."""
     job_id: str
     state: JobState
     requested: Literal["KILLED"]
@@ -153,6 +163,7 @@ def phases(st: dict) -> dict:
 
 
 def summary(st: dict) -> dict:
+    """The listing shape of a master status dict."""
     finished = st.get("finished")
     submitted = float(st.get("submitted") or 0.0)
     return {"job_id": st["job_id"], "name": st.get("name", ""), "state": st["state"],
@@ -162,6 +173,7 @@ def summary(st: dict) -> dict:
 
 
 def detail(st: dict) -> dict:
+    """The detail shape of a master status dict."""
     return {**summary(st), "counters": st.get("counters", {}), "error": st.get("error") or {},
             "reducers": st.get("reducers"), "output_format": st.get("output_format")}
 

@@ -80,6 +80,7 @@ class Client:
         return reply
 
     def close(self) -> None:
+        """Close the NameNode connection and every cached DataNode socket."""
         with self._lock:
             self._rpc.close()
         with self._sock_lock:
@@ -97,6 +98,7 @@ class Client:
     # -- namespace -------------------------------------------------------------------------------
 
     def mkdir(self, path: str, parents: bool = False) -> None:
+        """Create a directory (``parents``: with missing ancestors, like ``mkdir -p``)."""
         self.call(wire.Mkdir(path=path, parents=parents))
 
     def ls(self, path: str = "/") -> list[dict]:
@@ -104,9 +106,11 @@ class Client:
         return self.call(wire.GetListing(path=path), retry=True).entries
 
     def stat(self, path: str) -> dict:
+        """The status entry of ``path``; raises ``FileNotFound`` if absent."""
         return self.call(wire.GetStatus(path=path), retry=True).entry
 
     def exists(self, path: str) -> bool:
+        """Whether ``path`` names a file or directory."""
         try:
             self.stat(path)
             return True
@@ -138,6 +142,7 @@ class Client:
         self.call(wire.HoldPaths(holder=holder, paths=list(paths), ttl=ttl), retry=True)
 
     def release(self, holder: str) -> None:
+        """Drop every hold that ``holder`` (a job) has on paths."""
         self.call(wire.HoldPaths(holder=holder, paths=[]), retry=True)
 
     def cleanup_run(self, dry_run: bool = False) -> dict:
@@ -155,13 +160,16 @@ class Client:
 
     def balance(self, action: str = "status", threshold: float = 0.1,
                 bandwidth: int = 10 * 1024 * 1024) -> dict:
+        """Start, stop or query the balancer (``action``: start, stop, status)."""
         return self.call(wire.Balance(action=action, threshold=threshold, bandwidth=bandwidth),
                          retry=action == "status").info
 
     def cleanup_status(self) -> dict:
+        """The cleanup rules, the last run and its counters."""
         return self.call(wire.CleanupStatus(), retry=True).info
 
     def mv(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` (atomic in the namespace)."""
         self.call(wire.Rename(src=src, dst=dst))
 
     def concat(self, target: str, sources: list[str]) -> None:
@@ -174,6 +182,7 @@ class Client:
         self.call(wire.Concat(target=target, sources=list(sources)))
 
     def setrep(self, path: str, replication: int) -> int:
+        """Set the replication of every file under ``path``; returns how many files."""
         return self.call(wire.SetReplication(path=path, replication=replication)).info["files"]
 
     def locations(self, path: str) -> tuple[int, list]:
@@ -187,9 +196,11 @@ class Client:
         return [(b[1], b[2], tuple(sorted({r[2] for r in b[3]}))) for b in blocks]
 
     def fsck(self, path: str = "/") -> dict:
+        """The health report of every block under ``path``."""
         return self.call(wire.Fsck(path=path), retry=True).report
 
     def report(self) -> list[dict]:
+        """Every DataNode's state and usage."""
         return self.call(wire.DatanodeReport(), retry=True).nodes
 
     def refusals(self) -> dict:
@@ -197,9 +208,11 @@ class Client:
         return dict(self.call(wire.DatanodeReport(), retry=True).refusals)
 
     def safemode(self, action: str = "get") -> bool:
+        """Get, enter or leave safe mode; returns whether it is on."""
         return self.call(wire.SafeMode(action=action), retry=action == "get").info["safemode"]
 
     def report_bad(self, block_id: int, dnid: str, reason: str) -> None:
+        """Tell the NameNode a replica failed its checksum (best effort)."""
         try:
             self.call(wire.ReportBadReplica(block_id=block_id, dnid=dnid, reason=reason[:500]))
         except MapredError as exc:
@@ -247,9 +260,11 @@ class Client:
         return total
 
     def read_bytes(self, path: str) -> bytes:
+        """The whole file at ``path``, checksums verified."""
         return b"".join(BlockReader(self, path).chunks())
 
     def write_bytes(self, path: str, data: bytes, **kw) -> None:
+        """Write ``data`` as a new file at ``path`` (options as ``open``)."""
         with self.open(path, "wb", **kw) as f:
             f.write(data)
 
@@ -341,15 +356,19 @@ class BlockReader(io.RawIOBase):
         self._bad: set = set()   # (block_id, dnid) pairs that failed for this reader
 
     def readable(self) -> bool:
+        """Always true: this is a read stream."""
         return True
 
     def seekable(self) -> bool:
+        """Always true: a seek moves to another block without reading between."""
         return True
 
     def tell(self) -> int:
+        """The current offset in the file."""
         return self.pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
+        """Move to ``offset`` relative to ``whence`` (0 start, 1 here, 2 end)."""
         base = {0: 0, 1: self.pos, 2: self.length}[whence]
         if base + offset < 0:
             raise StorageError(f"seek to {base + offset} before the start of {self.path}")
@@ -357,6 +376,7 @@ class BlockReader(io.RawIOBase):
         return self.pos
 
     def readinto(self, b) -> int:
+        """Fill ``b`` from the buffered block, fetching the next range when empty."""
         if self.pos >= self.length:
             return 0
         rel = self.pos - self._buf_start
@@ -453,9 +473,11 @@ class BlockWriter(io.RawIOBase):
         self.written = 0
 
     def writable(self) -> bool:
+        """Always true: this is a write stream."""
         return True
 
     def write(self, data) -> int:
+        """Buffer ``data``; every full block goes down the replication pipeline."""
         if self.closed:
             raise ValueError(f"write to closed writer of {self.path}")
         view = memoryview(data).cast("B")
@@ -493,6 +515,7 @@ class BlockWriter(io.RawIOBase):
         raise NoLiveReplica(f"{self.path}: no DataNode pipeline accepted a block after 4 tries")
 
     def close(self) -> None:
+        """Flush the last block and complete the file at the NameNode."""
         if self.closed:
             return
         try:
