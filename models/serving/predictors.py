@@ -14,7 +14,8 @@ datatype, shape, finite values) with a message that names what was expected.
 | Pipeline (tf-idf, then a classifier) | ``text`` BYTES [-1] | as its last step |
 
 Linear models also give ``contributions`` (each feature's part of the score,
-``models.contributions``) when a request asks to explain.
+``models.contributions``) when a request asks to explain; a tf-idf + linear
+pipeline gives each document's ``tokens`` with their ``contributions``.
 """
 from __future__ import annotations
 
@@ -215,12 +216,26 @@ class ALSPredictor(Predictor):
 
 
 class TextPredictor(Predictor):
-    """Raw documents through the saved vectoriser, then the pipeline's last step."""
+    """Raw documents through the saved vectoriser, then the pipeline's last step.
+
+    Explaining a tf-idf + linear pipeline gives each document's terms with
+    their parts of the raw score: ``tokens`` BYTES [-1, k] and
+    ``contributions`` FP64 [-1, k], term j's part being its tf-idf weight
+    times the model's coefficient for it (for a multinomial model, the
+    coefficient of the class the row is predicted as), largest first, padded
+    with ``""`` and 0 to the longest row of the request.  A row's parts plus
+    the intercept sum to its decision function (or prediction); parameter
+    ``top`` keeps only the k largest.
+    """
 
     accepts = ("BYTES",)
 
     def __init__(self, model) -> None:
         self.inner = predictor_for(model.final, features_only=True)
+        steps = model.steps[:-1]
+        # per-term parts need the feature columns to be terms: one vectoriser, then the linear model
+        self.explainable = (self.inner.explainable and len(steps) == 1
+                            and type(steps[0]).__name__ == "TfidfVectorizer")
         super().__init__(model)
 
     def _input_spec(self):
@@ -229,12 +244,54 @@ class TextPredictor(Predictor):
     def _output_specs(self):
         return self.inner.outputs
 
+    def output_names(self, params: dict) -> list[str]:
+        names = [o.name for o in self.outputs]
+        return names + (["tokens", "contributions"] if self.explainable and params.get("explain") else [])
+
+    def metadata(self) -> dict:
+        outs = [o.to_dict() for o in self.outputs]
+        if self.explainable:
+            outs += [{"name": "tokens", "datatype": "BYTES", "shape": [-1, -1]},
+                     {"name": "contributions", "datatype": "FP64", "shape": [-1, -1]}]
+        return {"inputs": [self.input.to_dict()], "outputs": outs}
+
     def _convert(self, t: Tensor) -> np.ndarray:
         return t.array.reshape(-1)
 
+    def batch_key(self, params: dict):
+        return (bool(params.get("explain")), params.get("top"))
+
     def run(self, docs, params):
         X = self.model.transform([str(d) for d in docs])
-        return self.inner.run(X, {**params, "explain": False})  # no per-term explanation of sparse rows
+        out = self.inner.run(X, {**params, "explain": False})
+        if self.explainable and params.get("explain"):
+            out["tokens"], out["contributions"] = self._token_parts(X, out, params.get("top"))
+        return out
+
+    def _token_parts(self, X, out: dict, top) -> tuple[np.ndarray, np.ndarray]:
+        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
+            raise InferError(400, f"parameter 'top' must be a positive integer, got {top!r}")
+        coef = np.asarray(self.model.final.coef_, dtype=np.float64)
+        if coef.ndim == 2 and coef.shape[0] > 1:   # multinomial: the predicted class's row
+            classes = list(np.asarray(self.model.final.classes_).tolist())
+            rows = coef[[classes.index(label) for label in np.asarray(out["label"]).tolist()]]
+        else:
+            rows = np.broadcast_to(coef.reshape(-1), (X.shape[0], coef.size))
+        terms = np.asarray(self.model.steps[0].terms_)
+        X = X.tocsr()
+        per_row = []
+        for i in range(X.shape[0]):
+            idx = X.indices[X.indptr[i]:X.indptr[i + 1]]
+            parts = X.data[X.indptr[i]:X.indptr[i + 1]] * rows[i, idx]
+            order = np.argsort(-np.abs(parts), kind="stable")[:top]
+            per_row.append((terms[idx[order]].tolist(), parts[order]))
+        k = max((len(p) for _, p in per_row), default=0)
+        tokens = np.full((len(per_row), k), "", dtype=object)
+        values = np.zeros((len(per_row), k))
+        for i, (names, parts) in enumerate(per_row):
+            tokens[i, :len(names)] = names
+            values[i, :len(parts)] = parts
+        return tokens, values
 
 
 def predictor_for(model, features_only: bool = False) -> Predictor:

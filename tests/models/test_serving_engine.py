@@ -47,6 +47,11 @@ def zoo(tmp_path_factory, clusters):
     docs = ["good great fun", "bad awful boring", "great film good", "awful bad plot"] * 10
     fitted["text"] = models.Pipeline([models.TfidfVectorizer(), models.MultinomialNB()]).fit(
         docs, [1, 0, 1, 0] * 10, cluster=c)
+    fitted["textlr"] = models.Pipeline([models.TfidfVectorizer(), models.LogisticRegression()]).fit(
+        docs, [1, 0, 1, 0] * 10, cluster=c)
+    three = ["good great fun", "bad awful boring", "plot film story"] * 10
+    fitted["text3"] = models.Pipeline([models.TfidfVectorizer(), models.LogisticRegression()]).fit(
+        three, [2, 0, 1] * 10, cluster=c)
     for name, m in fitted.items():
         reg.register(m, name)
         reg.set_alias(name, "champion", 1)
@@ -93,6 +98,64 @@ def test_explain_gives_contributions_that_add_up(zoo):
                                fitted["linear"].predict(X[:5]))
     with pytest.raises(InferError, match="explain is for linear models"):
         infer(server, "kmeans", body("input", X[:2]), explain=True)
+    with pytest.raises(InferError, match="explain is for linear models"):
+        infer(server, "text", body("text", np.array(["good"], dtype=object), "BYTES"), explain=True)
+
+
+def _tfidf_by_hand(corpus, doc):
+    """scikit-learn's default tf-idf of ``doc`` over ``corpus``, written out: {term: weight}."""
+    import math
+    import re
+    tokens = [t for t in re.findall(r"(?u)\b\w\w+\b", doc.lower())]
+    vocab = {t for d in corpus for t in re.findall(r"(?u)\b\w\w+\b", d.lower())}
+    n = len(corpus)
+    raw = {}
+    for t in tokens:
+        if t in vocab:
+            df = sum(1 for d in corpus if t in re.findall(r"(?u)\b\w\w+\b", d.lower()))
+            raw[t] = raw.get(t, 0.0) + math.log((1 + n) / (1 + df)) + 1.0   # tf counts, times idf
+    norm = math.sqrt(sum(w * w for w in raw.values()))
+    return {t: w / norm for t, w in raw.items()}
+
+
+def test_explain_text_pipeline_gives_per_token_contributions_by_hand(zoo):
+    """tf-idf + logistic: each token's part is its tf-idf weight times its coefficient, computed here by hand."""
+    reg, fitted, _ = zoo
+    server = ModelServer(reg, poll_interval=0)
+    corpus = ["good great fun", "bad awful boring", "great film good", "awful bad plot"] * 10
+    docs = ["great fun, great film!", "awful plot unknownword", "nothing known"]
+    raw = body("text", np.array(docs, dtype=object), "BYTES")
+    meta = asyncio.run(server.metadata("textlr"))
+    assert {"name": "tokens", "datatype": "BYTES", "shape": [-1, -1]} in meta["outputs"]
+    out = outputs(infer(server, "textlr", raw, explain=True)[0])
+    m = fitted["textlr"]
+    lr, vocab = m.final, m.steps[0].vocabulary_
+    coef = np.asarray(lr.coef_).reshape(-1)
+    for i, doc in enumerate(docs):
+        want = {t: w * coef[vocab[t]] for t, w in _tfidf_by_hand(corpus, doc).items()}
+        got = {t: c for t, c in zip(out["tokens"][i], out["contributions"][i]) if t != ""}
+        assert set(got) == set(want), (doc, got, want)
+        for t in want:
+            assert got[t] == pytest.approx(want[t], rel=1e-9, abs=1e-12)
+        parts = [abs(c) for t, c in zip(out["tokens"][i], out["contributions"][i]) if t != ""]
+        assert parts == sorted(parts, reverse=True), "largest first"
+    assert out["tokens"].shape == (3, 3) and list(out["tokens"][2]) == ["", "", ""]   # padded; no known term
+    assert list(out["tokens"][1]).count("") == 1
+    np.testing.assert_allclose(out["contributions"].sum(axis=1) + lr.intercept_,
+                               m.final.decision_function(m.transform(docs)))
+    np.testing.assert_array_equal(out["label"], m.predict(docs))
+    top = outputs(infer(server, "textlr", body("text", np.array(docs[:1], dtype=object), "BYTES",
+                                               parameters={"explain": True, "top": 1}))[0])
+    assert top["tokens"].shape == (1, 1) and top["tokens"][0, 0] == out["tokens"][0, 0]
+    # multinomial: the parts are toward the class each row is predicted as
+    m3 = fitted["text3"]
+    out = outputs(infer(server, "text3", body("text", np.array(["good fun", "awful"], dtype=object), "BYTES"),
+                        explain=True)[0])
+    classes = list(m3.final.classes_)
+    Z = m3.final.decision_function(m3.transform(["good fun", "awful"]))
+    for i, label in enumerate(out["label"]):
+        k = classes.index(label)
+        assert out["contributions"][i].sum() + m3.final.intercept_[k] == pytest.approx(Z[i, k])
 
 
 @pytest.mark.parametrize("raw, message", [
