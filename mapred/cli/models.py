@@ -176,6 +176,10 @@ def serving(name, registry, max_batch_size, max_batch_wait_ms, max_queue):
     click.echo(json.dumps(current))
 
 
+def _fields(text: str) -> list | None:
+    return [c.strip() for c in text.split(",") if c.strip()] or None
+
+
 @click.command("predict")
 @click.argument("ref")
 @click.argument("input_path")
@@ -185,23 +189,33 @@ def serving(name, registry, max_batch_size, max_batch_wait_ms, max_queue):
               help="tcp://H:P of a cluster's master (default: an embedded local cluster)")
 @click.option("--workers", type=int, default=None, help="local workers (without --master)")
 @click.option("--overwrite", is_flag=True, help="replace the output if it exists")
+@click.option("--input-format", default=None,
+              help="text, records, csv, jsonl, parquet, avro or seq (default: by extension)")
+@click.option("--format", "output_format", default=None,
+              help="output format for record input: msgpack, csv, jsonl, parquet, avro, seq (default: the input's)")
+@click.option("--columns", default="", help="comma-separated fields a record's features come from, in order")
+@click.option("--keep", default="", help="comma-separated input fields copied to each output record (an id)")
 @clean_errors
-def predict(ref, input_path, output, registry, master_addr, workers, overwrite):
+def predict(ref, input_path, output, registry, master_addr, workers, overwrite, input_format, output_format,
+            columns, keep):
     """Batch prediction as a map-only job: REF (models:/NAME@ALIAS, models:/NAME/V or a saved model
-    path) over INPUT (an array dataset or text lines), output rows aligned with the input."""
+    path) over INPUT (an array dataset, text lines, or records: msgpack, CSV, JSON lines, Parquet,
+    Avro), output rows aligned with the input."""
     from models.serving.batch import batch_predict
+    options = {"input_format": input_format, "output_format": output_format, "columns": _fields(columns),
+               "keep": _fields(keep)}
     cluster = None
     if master_addr:
         import mapred
         cluster = mapred.connect(master_addr)
     try:
         result = batch_predict(ref, input_path, output, registry=registry or None, cluster=cluster,
-                               workers=workers, overwrite=overwrite)
+                               workers=workers, overwrite=overwrite, **options)
     finally:
         if cluster is not None:
             cluster.close()
-    click.echo(f"predicted with {result['model']} version {result['version']}: {result['output']} "
-               f"({result['format']})")
+    fmt = result["format"] + (f" -> {result['output_format']}" if "output_format" in result else "")
+    click.echo(f"predicted with {result['model']} version {result['version']}: {result['output']} ({fmt})")
 
 
 COMMANDS = [models_group, predict]

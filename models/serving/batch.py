@@ -14,6 +14,12 @@ and online predictions agree by construction.
   split's lines in order and its part number): the first output, then the
   others comma-joined, tab-separated.  A text model takes each line as a
   document; any other model a row of numbers separated by commas or spaces.
+  A ``.csv`` file whose first line is all numbers (no header) is read so too.
+- Records in (msgpack record files, CSV with a header, JSON lines, Parquet,
+  Avro, sequence files; by extension or ``input_format``): one output record
+  per input record, in order, in the same format unless ``output_format``
+  says otherwise (``records.py`` says how a record becomes a row and a
+  prediction a record).
 """
 from __future__ import annotations
 
@@ -147,28 +153,114 @@ def _fmt(v) -> str:
     return str(v.item() if isinstance(v, np.generic) else v)
 
 
-def prepare(ref: str, input_path: str, registry: str | None = None):
-    """(job, inputs, info) for predicting ``input_path`` with the model ``ref`` names."""
+def record_job(bc, name: str, fmt: str, output_format: str, columns=None, keep=None,
+               input_options: dict | None = None) -> mapred.Job:
+    """Map-only: a record format's batches in, one prediction record per input record out."""
+    from .records import OUTPUT_FORMATS, RowReader, output_records
+    if output_format not in OUTPUT_FORMATS:
+        raise ModelError(f"output_format must be one of {OUTPUT_FORMATS} for record input, got {output_format!r}")
+    flat = output_format == "csv"
+    pairs_out = output_format in ("msgpack", "seq")
+
+    def map_batch(batch):
+        pred = _predictor(bc)
+        reader = RowReader(pred, fmt, columns, keep)
+        where = mapred.context().split
+        try:
+            keys, values, kept = reader.values(batch)
+            X = reader.rows(values)
+        except ModelError as exc:
+            raise ModelError(f"{where.path} (split {where.index}): {exc}") from None
+        if len(X) == 0:
+            return
+        if X.dtype.kind == "f":
+            _check_rows(pred, X, 0)
+        recs = output_records(pred, _run(pred, X), kept, flat)
+        for key, rec in zip(keys, recs):
+            yield (key, rec) if pairs_out else (None, rec)
+
+    return mapred.Job(map_batch=map_batch, input_format=fmt, input_options=dict(input_options or {}),
+                      output_format=output_format, name=f"predict.{name}")
+
+
+def _csv_has_header(path: str) -> bool:
+    """Whether a CSV file's first line names columns (a line that is all numbers is data)."""
+    with _fs(path).open_read(path) as f:
+        first = f.readline(1 << 20).decode("utf-8", errors="replace").strip()
+    try:
+        [float(v) for v in first.replace(",", " ").split()]
+    except ValueError:
+        return True
+    return not first
+
+
+def _record_format(input_path: str, input_format: str | None) -> str:
+    """The format of ``input_path``'s files: ``input_format``, else their extension's; one for all."""
+    from mapred import formats
+    if input_format is not None:
+        if input_format not in formats.INPUT_FORMATS:
+            raise InputError(f"input_format must be one of {formats.INPUT_FORMATS}, got {input_format!r}")
+        return input_format
+    files = _fs(input_path).expand(input_path)
+    found = {}
+    for f in files:
+        fmt = formats.infer(f)
+        fmt = "text" if fmt == "ztext" else fmt
+        if fmt == "csv" and not _csv_has_header(f):
+            fmt = "text"          # rows of numbers without a header: lines, as before
+        found.setdefault(fmt, f)
+    if len(found) > 1:
+        raise InputError(f"input {input_path} mixes formats: "
+                         + ", ".join(f"{fmt} ({path})" for fmt, path in found.items())
+                         + "; predict each format apart or pass input_format")
+    return next(iter(found), "text")
+
+
+def prepare(ref: str, input_path: str, registry: str | None = None, *, input_format: str | None = None,
+            output_format: str | None = None, columns=None, keep=None, input_options: dict | None = None):
+    """(job, inputs, info) for predicting ``input_path`` with the model ``ref`` names.
+
+    ``input_format`` overrides the format the files' extensions say;
+    ``output_format`` the records' output format (default: the input's);
+    ``columns`` names the fields a record's features (or document, or user
+    id) come from; ``keep`` fields copied to each output record.
+    """
     uri, name, version = _resolve(ref, registry)
     files = model_files(uri)
     predictor_from_files(files)          # fail here, not in every task, if the model cannot load
     bc = mapred.broadcast(files)
-    try:
-        ds = mapred.load_dataset(input_path)
-    except InputError:
-        ds = None
-    if ds is not None:
-        return dataset_job(bc, name), ds, {"model": name, "version": version, "format": "dataset"}
+    info = {"model": name, "version": version}
+    if input_format in (None, "dataset"):
+        try:
+            ds = mapred.load_dataset(input_path)
+        except InputError:
+            ds = None
+        if ds is not None:
+            return dataset_job(bc, name), ds, {**info, "format": "dataset"}
+        if input_format == "dataset":
+            raise InputError(f"input {input_path} is not an array dataset")
     fs = _fs(input_path)
     if not fs.exists(input_path):
         raise InputError(f"input {input_path} does not exist")
-    return text_job(bc, name), input_path, {"model": name, "version": version, "format": "text"}
+    fmt = _record_format(input_path, input_format)
+    if fmt == "text":
+        if columns or keep or output_format not in (None, "text"):
+            raise InputError("text input gives text lines: columns, keep and output_format are for record input")
+        return text_job(bc, name), input_path, {**info, "format": "text"}
+    from .records import OUTPUT_FOR
+    out_fmt = output_format or OUTPUT_FOR[fmt]
+    options = dict(input_options or {})
+    job = record_job(bc, name, fmt, out_fmt, columns, keep, options)
+    return job, input_path, {**info, "format": fmt, "output_format": out_fmt}
 
 
 def batch_predict(ref: str, input_path: str, output: str, *, registry: str | None = None,
-                  cluster=None, workers=None, overwrite: bool = False) -> dict:
-    """Run the prediction job to the end; {"model", "version", "format", "output", "rows"}."""
-    job, inputs, info = prepare(ref, input_path, registry)
+                  cluster=None, workers=None, overwrite: bool = False, **options) -> dict:
+    """Run the prediction job to the end; {"model", "version", "format", "output"}.
+
+    ``options``: ``input_format``, ``output_format``, ``columns``, ``keep`` (see ``prepare``).
+    """
+    job, inputs, info = prepare(ref, input_path, registry, **options)
     kw = {"cluster": cluster} if cluster is not None else {"workers": workers}
     from ..base import translate_errors
     with translate_errors():
@@ -177,10 +269,19 @@ def batch_predict(ref: str, input_path: str, output: str, *, registry: str | Non
 
 
 def submit_batch_predict(client, ref: str, input_path: str, output: str, *, registry: str | None = None,
-                         overwrite: bool = False):
+                         overwrite: bool = False, **options):
     """Submit the prediction job to a cluster without waiting: (JobHandle, info)."""
-    job, inputs, info = prepare(ref, input_path, registry)
+    job, inputs, info = prepare(ref, input_path, registry, **options)
     return client.submit(job, inputs, output, overwrite=overwrite), {**info, "output": output}
+
+
+def read_predictions(path: str) -> list:
+    """The records of a record-format prediction output in input order: dicts (pairs for msgpack/seq)."""
+    from mapred.io.outputs import Result
+    out = []
+    for key, value in Result(path):
+        out.append(value if key is None else (key, value))
+    return out
 
 
 def read_text_predictions(path: str) -> list[str]:

@@ -333,21 +333,41 @@ def _ref(name: str, body: dict) -> str:
     return f"models:/{name}@{body.get('alias') or 'champion'}"
 
 
+def _batch_options(body: dict) -> dict:
+    """``input_format``, ``output_format`` (strings), ``columns``, ``keep`` (lists of field names) from a body."""
+    out = {}
+    for key in ("input_format", "output_format"):
+        if body.get(key) is not None:
+            if not isinstance(body[key], str):
+                raise ApiError(400, f"{key} must be a format name, got {body[key]!r}", "BadRequest")
+            out[key] = body[key]
+    for key in ("columns", "keep"):
+        if body.get(key) is not None:
+            v = body[key]
+            if not isinstance(v, list) or not v or not all(isinstance(c, str) and c for c in v):
+                raise ApiError(400, f"{key} must be a non-empty list of field names, got {v!r}", "BadRequest")
+            out[key] = v
+    return out
+
+
 @router.post("/api/v1/models/{name}/batch-predict", tags=["models"], status_code=202,
              summary="batch prediction as a map-only job (202 + the job's link)",
              responses={202: {"content": {"application/json": {"schema": _ANY}}}, **_ERRS})
 def batch_predict(name: str, request: Request,
-                  body: dict = Body(..., examples=[{"input": "/user/me/X", "output": "/user/me/pred"}]),
+                  body: dict = Body(..., examples=[{"input": "/user/me/X", "output": "/user/me/pred"},
+                                                   {"input": "/user/me/rows.parquet", "output": "/user/me/pred",
+                                                    "columns": ["a", "b"], "keep": ["id"]}]),
                   principal: Principal = Depends(current_principal)):
     _may_change(principal)
     if not isinstance(body, dict):
-        raise ApiError(400, "the body must be an object {input, output[, version | alias, overwrite]}")
+        raise ApiError(400, "the body must be an object {input, output[, version | alias, overwrite, "
+                           "input_format, output_format, columns, keep]}")
     src = _store_path(request, principal, body.get("input"), "input", write=False)
     dst = _store_path(request, principal, body.get("output"), "output", write=True)
     from .batch import prepare
     reg = server(request).registry
     ref = _ref(name, body)
-    job, inputs, info = _api(prepare, ref, src, reg.root)
+    job, inputs, info = _api(prepare, ref, src, reg.root, **_batch_options(body))
     master = request.app.state.backend.settings.master
     if not master:
         raise ApiError(503, "this service was started without --master: no compute cluster", "Unavailable")
