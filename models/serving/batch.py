@@ -196,16 +196,14 @@ def _csv_has_header(path: str) -> bool:
 
 def _record_format(input_path: str, input_format: str | None) -> str:
     """The format of ``input_path``'s files: ``input_format``, else their extension's; one for all."""
-    from mapred import formats
+    from .records import INPUT_FORMATS, format_of
     if input_format is not None:
-        if input_format not in formats.INPUT_FORMATS:
-            raise InputError(f"input_format must be one of {formats.INPUT_FORMATS}, got {input_format!r}")
+        if input_format not in INPUT_FORMATS:
+            raise InputError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
         return input_format
-    files = _fs(input_path).expand(input_path)
     found = {}
-    for f in files:
-        fmt = formats.infer(f)
-        fmt = "text" if fmt == "ztext" else fmt
+    for f in _fs(input_path).expand(input_path):
+        fmt = format_of(f)
         if fmt == "csv" and not _csv_has_header(f):
             fmt = "text"          # rows of numbers without a header: lines, as before
         found.setdefault(fmt, f)
@@ -277,9 +275,8 @@ def submit_batch_predict(client, ref: str, input_path: str, output: str, *, regi
 
 def read_predictions(path: str) -> list:
     """The records of a record-format prediction output in input order: dicts (pairs for msgpack/seq)."""
-    from mapred.io.outputs import Result
     out = []
-    for key, value in Result(path):
+    for key, value in mapred.Result(path):
         out.append(value if key is None else (key, value))
     return out
 

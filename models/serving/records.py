@@ -35,6 +35,23 @@ PAIR_FORMATS = ("records", "seq")
 OUTPUT_FOR = {"records": "msgpack", "seq": "seq", "csv": "csv", "jsonl": "jsonl", "parquet": "parquet",
               "avro": "avro"}
 OUTPUT_FORMATS = ("msgpack", "seq", "csv", "jsonl", "parquet", "avro")
+#: what ``input_format=`` takes (the engine's own list, ``mapred.Job``'s ``input_format``)
+INPUT_FORMATS = ("text", "records", "csv", "jsonl", "parquet", "avro", "seq")
+# the engine's extension rule (docs/formats.md "Choosing a format"), as a user of the public API sees it
+_EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".jsonlines": "jsonl",
+               ".parquet": "parquet", ".pq": "parquet", ".parq": "parquet", ".avro": "avro", ".seq": "seq",
+               ".mpk": "records", ".msgpack": "records"}
+_COMPRESSED = (".gz", ".bz2", ".zst")
+
+
+def format_of(path: str) -> str:
+    """The format the engine reads ``path`` as, by its extension (compressed text and CSV/JSON lines too)."""
+    low = path.lower()
+    for ext in _COMPRESSED:
+        if low.endswith(ext):
+            low = low[:-len(ext)]
+            break
+    return next((fmt for ext, fmt in _EXTENSIONS.items() if low.endswith(ext)), "text")
 
 
 def _kind(pred) -> str:

@@ -275,3 +275,14 @@ def test_micro_batching_through_the_engine(zoo, tmp_path):
         np.testing.assert_array_equal(labels, fitted["logit"].predict(X[:40]))
         assert got[0][2].batching
     asyncio.run(go())
+
+
+def test_batch_predictions_format_rule_is_the_engines():
+    """Batch prediction reads a file as the engine would (models/ keeps its own copy of the rule)."""
+    from mapred import formats
+    from models.serving.records import INPUT_FORMATS, format_of
+    assert INPUT_FORMATS == formats.INPUT_FORMATS
+    for name in ["a.csv", "a.TSV", "a.jsonl", "a.ndjson", "a.jsonl.gz", "a.parquet", "a.pq", "a.avro", "a.seq",
+                 "a.mpk", "a.msgpack", "a.txt", "a", "a.csv.zst"]:
+        want = formats.infer(name)
+        assert format_of(name) == ("text" if want == "ztext" else want), name
