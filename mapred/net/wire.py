@@ -321,6 +321,16 @@ class AddBlock(Message):
     exclude: list[str] = field(default_factory=list)
 
 
+@message("nn.bump_gen")
+class BumpGeneration(Message):
+    """Pipeline recovery (HDFS's ``updateBlockForPipeline``): the block being written to ``path``
+    gets a new generation stamp, so a replica left by the failed pipeline is recognised as stale.
+    Reply: ``BlockAllocated`` with no targets, the new stamp and a write token for it."""
+
+    path: str
+    block_id: int
+
+
 @message("nn.complete")
 class Complete(Message):
     """Close ``path`` for writing; ``last`` is its final block as the writer saw it."""
@@ -510,7 +520,8 @@ class FileStatus(Message):
 @message("nn.located")
 class Located(Message):
     """A file's blocks: ``[block_id, offset, length, [[dnid, addr, host, data_dir], ...], token,
-    digest]`` -- ``token`` a read token for the block, ``digest`` the hash of its chunk CRCs."""
+    digest, gen]`` -- ``token`` a read token for the block, ``digest`` the hash of its chunk CRCs,
+    ``gen`` its generation stamp (a replica of another stamp is stale)."""
 
     length: int
     blocks: list
@@ -562,7 +573,7 @@ class Heartbeat(Message):
 class BlockReport(Message):
     """Every finalized block a DataNode holds, sent at start and then periodically."""
     dnid: str
-    blocks: list               # [[block_id, length], ...]
+    blocks: list               # [[block_id, length, gen], ...] (gen: the replica's stamp; 0 unknown)
 
 
 @message("dn.received")
@@ -571,6 +582,7 @@ class BlockReceived(Message):
     dnid: str
     block_id: int
     length: int
+    gen: int = 0               # the replica's generation stamp (0: unknown)
 
 
 @record("dn.cmd.register")

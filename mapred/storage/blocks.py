@@ -192,10 +192,11 @@ class BlockMap:
         for block_id in list(node.blocks):
             self.remove_replica(block_id, dnid)
 
-    def apply_report(self, dnid: str, reported: dict) -> list[int]:
+    def apply_report(self, dnid: str, reported: dict, stale: set = frozenset()) -> list[int]:
         """Replace ``dnid``'s replicas by a full report ``{block_id: length}``; return orphans.
 
-        A reported copy whose length differs from a complete block's is corrupt.
+        A reported copy whose length differs from a complete block's is corrupt,
+        and so is one in ``stale`` (its generation stamp is not the block's).
         """
         node = self.nodes[dnid]
         for block_id in list(node.blocks - set(reported)):
@@ -205,7 +206,7 @@ class BlockMap:
             info = self.blocks.get(block_id)
             if info is None:
                 orphans.append(block_id)
-            elif info.state is BlockState.COMPLETE and length != info.length:
+            elif block_id in stale or (info.state is BlockState.COMPLETE and length != info.length):
                 node.blocks.add(block_id)
                 self.mark_corrupt(block_id, dnid)
             else:

@@ -88,6 +88,18 @@ def read_meta_full(path: str) -> tuple[int, bytes, int]:
     return chunk, raw[head:], gen
 
 
+def read_gen(path: str) -> int:
+    """The generation stamp in a block's checksum file (0 for the older format or no file)."""
+    try:
+        with open(path + ".meta", "rb") as f:
+            head = f.read(_META2_HEAD.size)
+    except FileNotFoundError:
+        return 0
+    if len(head) == _META2_HEAD.size and head[:4] == MAGIC2:
+        return _META2_HEAD.unpack(head)[2]
+    return 0
+
+
 def read_meta(path: str) -> tuple[int, bytes]:
     """``(chunk_size, packed crcs)`` of a block's checksum file."""
     chunk, crcs, _ = read_meta_full(path)

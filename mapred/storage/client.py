@@ -14,6 +14,7 @@ A file becomes visible when its writer is closed.
 from __future__ import annotations
 
 import collections
+import functools
 import io
 import logging
 import mmap
@@ -271,14 +272,20 @@ class Client:
     # -- replica access (used by BlockReader) ----------------------------------------------------
 
     def read_replica(self, replica: list, block_id: int, offset: int, length: int,
-                     block_length: int, token: str = "", digest: str = "") -> bytes:
-        """Bytes of one block range from one replica, verified end to end; raises on any failure."""
+                     block_length: int, token: str = "", digest: str = "", gen: int = 0) -> bytes:
+        """Bytes of one block range from one replica, verified end to end; raises on any failure.
+
+        ``gen`` is the block's generation stamp: a local copy at another stamp
+        is stale (left by a failed pipeline) and is never read.
+        """
         dnid, addr, host, data_dir = replica
         what = f"block {block_id} on {dnid}"
         if self.short_circuit and host == HOSTNAME and data_dir:
             path = bs.block_path(data_dir, block_id)
             if os.path.exists(path):
-                raw, first, size, chunk, crcs, _ = bs.read_aligned(path, offset, length)
+                raw, first, size, chunk, crcs, here = bs.read_aligned(path, offset, length)
+                if gen and here and here != gen:
+                    raise errors.ChecksumError(f"{what} is generation {here}, not {gen} (stale)")
                 return _checked(what, raw, first, chunk, crcs, size, block_length, digest,
                                 offset, length)
         reply, raw, crcs = self._remote_read(addr, block_id, offset, length, token)
@@ -429,10 +436,11 @@ class BlockReader(io.RawIOBase):
     def _from_replicas(self, block: list, off: int, want: int) -> bytes:
         for attempt in range(2):
             token, digest = (block[4], block[5]) if len(block) > 5 else ("", "")
+            gen = block[6] if len(block) > 6 else 0
             for replica in self._ordered(block[3], block[0]):
                 try:
                     return self.client.read_replica(replica, block[0], off, want, block[2],
-                                                    token, digest)
+                                                    token, digest, gen)
                 except (errors.ChecksumError, bs.BlockMissing) as exc:
                     self._bad.add((block[0], replica[0]))
                     self.client.report_bad(block[0], replica[0], str(exc))
@@ -506,13 +514,18 @@ class BlockWriter(io.RawIOBase):
             addrs = {addr: dnid for dnid, addr in reply.targets}
             crcs = crcs if crcs is not None else bs.chunk_crcs(data)
             stored, failed = write_block(self.client.ctx, list(addrs), reply.block_id, data,
-                                         secret=self.client.secret, token=reply.token, crcs=crcs)
+                                         secret=self.client.secret, token=reply.token, crcs=crcs,
+                                         renew=functools.partial(self._renew, reply.block_id))
             if stored:
                 self.previous = [reply.block_id, len(data), [addrs[a] for a in stored],
                                  bs.crc_digest(crcs)]
                 return
             exclude += [addrs[a] for a in failed]
         raise NoLiveReplica(f"{self.path}: no DataNode pipeline accepted a block after 4 tries")
+
+    def _renew(self, block_id: int) -> str:
+        """A write token for a new generation stamp of ``block_id`` (before a pipeline restart)."""
+        return self.client.call(wire.BumpGeneration(path=self.path, block_id=block_id)).token
 
     def close(self) -> None:
         """Flush the last block and complete the file at the NameNode."""

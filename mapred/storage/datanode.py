@@ -150,7 +150,12 @@ class DataNode:
 
     def _send_report(self) -> None:
         self.blocks = {**bs.scan_dir(self.data_dir)}
-        self._to_nn(wire.BlockReport(dnid=self.dnid, blocks=[[b, n] for b, n in self.blocks.items()]))
+        self._to_nn(wire.BlockReport(dnid=self.dnid, blocks=[[b, n, self._gen(b)]
+                                                             for b, n in self.blocks.items()]))
+
+    def _gen(self, block_id: int) -> int:
+        """The generation stamp of our copy (what lets the NameNode tell a stale replica)."""
+        return bs.read_gen(bs.block_path(self.data_dir, block_id))
 
     def _on_namenode(self) -> None:
         got = recv(self.nn, 0)
@@ -195,7 +200,8 @@ class DataNode:
         try:
             length = bs.verify_file(bs.block_path(self.data_dir, block_id))
             log.info("block %d re-verified good after a reader's report", block_id)
-            self._to_nn(wire.BlockReceived(dnid=self.dnid, block_id=block_id, length=length))
+            self._to_nn(wire.BlockReceived(dnid=self.dnid, block_id=block_id, length=length,
+                                           gen=self._gen(block_id)))
         except (bs.BlockMissing, bs.ChecksumError) as exc:
             self._report_bad(block_id, str(exc))
 
@@ -274,9 +280,14 @@ class DataNode:
             raise
 
     def check_write(self, msg: wire.WritePacket) -> tokens.BlockGrant:
-        """What ``Incoming`` asks before taking a block: a write token, and not final here."""
+        """What ``Incoming`` asks before taking a block: a write token, and not final here.
+
+        A finalized copy is never rewritten at its own generation stamp; a token
+        for a newer stamp (pipeline recovery, or a fresh copy replacing a stale
+        one) may replace it, as HDFS recovers a replica to a newer stamp.
+        """
         grant = self.check_token(msg.token, msg.block_id, tokens.WRITE, "write")
-        if msg.block_id in self.blocks:
+        if msg.block_id in self.blocks and not 0 < self._gen(msg.block_id) < grant.gen:
             why = self.refusals.refuse(f"a write of block {msg.block_id}", "block_finalized",
                                        "a finalized block is never rewritten")
             raise tokens.TokenError(why)
@@ -335,7 +346,8 @@ class DataNode:
     def finished(self, inc: Incoming, length: int) -> None:
         """Called by ``Incoming`` when a block is final on this disk."""
         self.blocks[inc.block_id] = length
-        self._to_nn(wire.BlockReceived(dnid=self.dnid, block_id=inc.block_id, length=length))
+        self._to_nn(wire.BlockReceived(dnid=self.dnid, block_id=inc.block_id, length=length,
+                                       gen=inc.gen))
 
     def forget(self, inc: Incoming) -> None:
         if self.incoming.get(inc.block_id) is inc:

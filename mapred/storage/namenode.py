@@ -167,6 +167,11 @@ class NameNode:
         return wire.BlockAllocated(block_id=block_id, targets=[list(t) for t in targets],
                                    gen=gen, token=token)
 
+    def _h_nn_bump_gen(self, m: wire.BumpGeneration):
+        gen, token = self.core.bump_gen(m.path, m.block_id, time.time())
+        log.info("block %d of %s: pipeline recovery, generation stamp now %d", m.block_id, m.path, gen)
+        return wire.BlockAllocated(block_id=m.block_id, targets=[], gen=gen, token=token)
+
     def _h_nn_complete(self, m: wire.Complete):
         _check_previous(m.last)
         self.core.complete(m.path, m.last, time.time())
@@ -327,15 +332,19 @@ class NameNode:
         if not self._is_bound(m.dnid):
             return self._unbound(m.dnid, "block report")
         try:
-            blocks = {int(b): int(n) for b, n in m.blocks}
-        except (TypeError, ValueError):
-            raise ProtocolError(f"block report from {m.dnid} is not a list of [id, length]") from None
-        return _commands(self.core.handle(BlockReportReceived(m.dnid, blocks, time.time())))
+            rows = [(int(r[0]), int(r[1]), int(r[2]) if len(r) > 2 else 0) for r in m.blocks]
+        except (TypeError, ValueError, IndexError):
+            raise ProtocolError(f"block report from {m.dnid} is not a list of "
+                                "[id, length, gen]") from None
+        blocks = {b: n for b, n, _ in rows}
+        gens = {b: g for b, _, g in rows if g}
+        return _commands(self.core.handle(BlockReportReceived(m.dnid, blocks, time.time(), gens)))
 
     def _h_dn_received(self, m: wire.BlockReceived):
         if not self._is_bound(m.dnid):
             return self._unbound(m.dnid, "received block")
-        return _commands(self.core.handle(ReplicaReceived(m.dnid, m.block_id, m.length, time.time())))
+        return _commands(self.core.handle(ReplicaReceived(m.dnid, m.block_id, m.length, time.time(),
+                                                          m.gen)))
 
     # -- plumbing --------------------------------------------------------------------------------
 

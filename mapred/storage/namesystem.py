@@ -70,6 +70,7 @@ class BlockReportReceived:
     dnid: str
     blocks: dict          # block_id -> length
     now: float
+    gens: dict = field(default_factory=dict)   # block_id -> the copy's generation stamp (if known)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class ReplicaReceived:
     block_id: int
     length: int
     now: float
+    gen: int = 0          # the copy's generation stamp (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,29 @@ class Namesystem(DecommissionAndBalance):
         uc.current = block_id
         return [(d, self.bmap.nodes[d].addr) for d in targets]
 
+    def bump_gen(self, path: str, block_id: int, now: float) -> tuple[int, str]:
+        """Pipeline recovery: a new generation stamp for the block being written; ``(gen, token)``.
+
+        The writer asks before it restarts a block on the DataNodes left in its
+        pipeline (HDFS's ``updateBlockForPipeline``).  Copies recorded so far
+        come from the failed pipeline: they become stale (counted corrupt, never
+        served) until their DataNode stores the block again at the new stamp.
+        """
+        uc = self._writer(path, now)
+        if block_id != uc.current:
+            raise StorageError(f"block {block_id} is not the block being written to {uc.path}")
+        uc.current_gen, self.next_gen = self.next_gen, self.next_gen + 1
+        info = self.bmap.blocks[block_id]
+        info.gen = uc.current_gen
+        for dnid in sorted(info.replicas):
+            self.bmap.mark_corrupt(block_id, dnid)
+        return self.token(block_id, tokens.WRITE, now)
+
+    def _stale(self, block_id: int, gen: int) -> bool:
+        """Whether a copy at stamp ``gen`` is from an older generation than the block's."""
+        info = self.bmap.blocks.get(block_id)
+        return info is not None and bool(gen) and bool(info.gen) and gen != info.gen
+
     def token(self, block_id: int, mode: str, now: float) -> tuple[int, str]:
         """``(generation stamp, token)`` allowing ``mode`` on a block this core allocated."""
         info = self.bmap.blocks.get(block_id)
@@ -393,8 +418,8 @@ class Namesystem(DecommissionAndBalance):
             block_id, length = entry[0], entry[1]
             replicas = [[d, self.bmap.nodes[d].addr, self.bmap.nodes[d].host,
                          self.bmap.nodes[d].data_dir] for d in self.bmap.live_replicas(block_id)]
-            _, token = self.token(block_id, tokens.READ, now)
-            out.append([block_id, offset, length, replicas, token, _entry_meta(entry)[1]])
+            gen, token = self.token(block_id, tokens.READ, now)
+            out.append([block_id, offset, length, replicas, token, _entry_meta(entry)[1], gen])
             offset += length
         return offset, out
 
@@ -504,7 +529,11 @@ class Namesystem(DecommissionAndBalance):
         if not self.bmap.is_live(ev.dnid):
             return [{"op": "register"}]
         self.bmap.nodes[ev.dnid].last_seen = ev.now
-        orphans = [b for b in self.bmap.apply_report(ev.dnid, ev.blocks) if not self.safemode_manual]
+        stale = {b for b, gen in ev.gens.items() if self._stale(b, gen)}
+        orphans = [b for b in self.bmap.apply_report(ev.dnid, ev.blocks, stale)
+                   if not self.safemode_manual]
+        for block_id in sorted(stale):
+            self._drop_corrupt_copies(block_id)
         self._check_safemode()
         return [{"op": "delete", "blocks": orphans}] if orphans else []
 
@@ -519,10 +548,14 @@ class Namesystem(DecommissionAndBalance):
         info = self.bmap.blocks.get(ev.block_id)
         if info is None:
             return []   # a write in progress reports before commit, or a stale block: ignore
-        if info.state is BlockState.COMPLETE and ev.length != info.length:
-            self.bmap.nodes[ev.dnid].blocks.add(ev.block_id)
+        if self._stale(ev.block_id, ev.gen) or (
+                info.state is BlockState.COMPLETE and ev.length != info.length):
+            self.bmap.nodes[ev.dnid].blocks.add(ev.block_id)   # stale or short: never served
             self.bmap.mark_corrupt(ev.block_id, ev.dnid)
+            self._drop_corrupt_copies(ev.block_id)
             return []
+        if ev.gen and ev.gen == info.gen:   # a copy at the current stamp replaces a stale one
+            info.corrupt.discard(ev.dnid)
         self.bmap.add_replica(ev.block_id, ev.dnid)
         self._moved(ev.block_id, ev.dnid)
         if ev.dnid in info.replicas:      # a fresh or re-verified copy: known good, not believed

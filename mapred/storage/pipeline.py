@@ -11,8 +11,8 @@ Failure: a node that does not hear from its downstream neighbour within
 ``ACK_TIMEOUT`` times the number of nodes below it names that neighbour in its
 acks (``failed``); deeper nodes have shorter deadlines, so the first report
 names the node that really stopped.  The writer still holds the whole block,
-so it restarts the block, from byte 0 with a fresh stream id, on the nodes
-that are left.  Each restart removes at least one node, so this ends.  A
+so it restarts the block, from byte 0 with a fresh stream id and a new
+generation stamp (``renew``), on the nodes that are left.  Each restart removes at least one node, so this ends.  A
 failure reported with the ack of the *last* packet needs no restart: every
 node above the failed one has finalized the block, so it is stored there.
 
@@ -61,11 +61,14 @@ def check_addr(addr: str) -> str:
 
 def write_block(ctx: zmq.Context, addrs: list[str], block_id: int, data,
                 secret: str | None = None, token: str = "",
-                crcs: bytes | None = None) -> tuple[list[str], list[str]]:
+                crcs: bytes | None = None, renew=None) -> tuple[list[str], list[str]]:
     """Write ``data`` as ``block_id`` to the pipeline ``addrs``; return ``(stored_on, failed)``.
 
     ``token`` is the NameNode's write token for the block; ``crcs`` the
-    block's chunk CRCs when the caller has computed them already.
+    block's chunk CRCs when the caller has computed them already.  ``renew()``,
+    called before each restart, returns a write token for a new generation
+    stamp of the block (HDFS's pipeline recovery): whatever the failed
+    pipeline left on a DataNode then carries the old stamp and is known stale.
     """
     nodes, failed = list(addrs), []
     view = memoryview(data)
@@ -78,6 +81,8 @@ def write_block(ctx: zmq.Context, addrs: list[str], block_id: int, data,
         log.warning("pipeline for block %d lost %s; restarting on the rest", block_id, bad)
         failed.extend(bad)
         nodes = [n for n in nodes if n not in bad]
+        if nodes and renew is not None:
+            token = renew()
     return [], failed
 
 

@@ -49,6 +49,11 @@ def _packet(block_id, data, token=""):
                              token=token), data, bs.chunk_crcs(data))
 
 
+def _dnid_of(data_dir) -> str:
+    with open(os.path.join(data_dir, "dnid")) as f:
+        return f.read().strip()
+
+
 def _block_key(cluster) -> bytes:
     with open(os.path.join(cluster.dir, "nn", "name", "block.key"), "rb") as f:
         return f.read()
@@ -216,3 +221,57 @@ def test_a_1gb_frame_is_refused_before_it_is_read(make_cluster):
     c = cluster.client()
     c.write_bytes("/sec/after", b"still serving")
     assert c.read_bytes("/sec/after") == b"still serving"
+
+
+@pytest.mark.timeout(120)
+def test_pipeline_recovery_bumps_the_generation_and_a_stale_replica_is_never_served(make_cluster):
+    """HDFS's pipeline recovery: a DataNode killed mid-write makes the writer restart the block on
+    the others under a new generation stamp; a copy at the old stamp (what the failed pipeline
+    left) is recognised from the block report, never located or served, and replaced."""
+    cluster = make_cluster(datanodes=3, replication=3, report_interval=1.0)   # the delete is seen soon
+    c = cluster.client()
+    data = payload(3 * BLOCK, seed=9)
+    w = c.open("/sec/recovered", "wb")
+    w.write(data[:BLOCK])                     # block 0 is on all three
+    # Kill the DataNode the next pipeline starts with: with equal usage, the smallest id.
+    wait_for(lambda: len({(n["used"], n["blocks"]) for n in c.report()}) == 1, 10,
+             "equal usage on the three DataNodes")
+    first = min(n["dnid"] for n in c.report())
+    dirs = {_dnid_of(d): i for i, d in enumerate(cluster.datanode_dirs)}
+    victim = dirs[first]
+    cluster.kill_datanode(victim)
+    w.write(data[BLOCK:])
+    w.close()
+    assert c.read_bytes("/sec/recovered") == data
+    blocks = c.locations("/sec/recovered")[1]
+    gens = [b[6] for b in blocks]
+    assert gens[1] >= gens[0] + 2             # allocated at gens[0] + 1, then bumped by the restart
+    block_id, stale_gen = blocks[1][0], gens[0] + 1
+    assert first not in [r[0] for r in blocks[1][3]]
+    # What the dead DataNode kept of the failed pipeline: the block at the stamp it was allocated with.
+    good = next(p for p in (bs.block_path(d, block_id) for d in cluster.datanode_dirs)
+                if os.path.exists(p))
+    stale = bs.block_path(cluster.datanode_dirs[victim], block_id)
+    os.makedirs(os.path.dirname(stale), exist_ok=True)
+    with open(good, "rb") as f, open(stale, "wb") as out:
+        out.write(f.read())
+    with open(stale + ".meta", "wb") as out:
+        out.write(bs.meta_bytes(bs.chunk_crcs(data[BLOCK:2 * BLOCK]), gen=stale_gen))
+    cluster.restart_datanode(victim)
+    dn1 = first
+    located = c.locations("/sec/recovered")[1][1]
+    if dn1 in [r[0] for r in located[3]]:     # located there only once stored again at the new stamp
+        assert bs.read_gen(stale) == gens[1]
+    # Asked directly with the current read token, the stale copy is refused (another generation).
+    dn1_addr = next(n["addr"] for n in c.report() if n["dnid"] == dn1)
+    reply = _ask(dn1_addr, wire.ReadBlock(block_id=block_id, token=located[4]))
+    if isinstance(reply, wire.Error):
+        assert "generation" in reply.message or "not on DataNode" in reply.message, reply
+    else:                                     # already replaced by a copy at the current stamp
+        assert isinstance(reply, wire.BlockData) and reply.gen == gens[1]
+    # The NameNode drops the stale copy and copies the block back at the current stamp.
+    wait_for(lambda: bs.read_gen(stale) == gens[1], cluster.dead_timeout + 20,
+             "the stale copy to be replaced at the current generation")
+    cluster.wait_healthy("/sec", timeout=30)
+    for client in (c, Client(cluster.namenode_addr, short_circuit=False)):
+        assert client.read_bytes("/sec/recovered") == data

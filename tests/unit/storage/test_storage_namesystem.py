@@ -227,3 +227,29 @@ def test_a_readers_report_only_asks_for_a_recheck_and_the_last_copies_are_kept()
     report = core.fsck("/")
     assert report["corrupt"] == 1 and report["problems"][0]["state"] == "CORRUPT"
     core.validate()
+
+
+def test_pipeline_recovery_bumps_the_stamp_and_stale_copies_are_never_located():
+    core, _ = make(n=4)
+    core.create("/f", False, 3, 0, "", 0)
+    targets = [d for d, _ in core.add_block("/f", [], [], "", 7, 0)]
+    old = core.bmap.blocks[7].gen
+    first, *rest = targets
+    core.handle(ReplicaReceived(first, 7, 10, 0, old))        # final on one node, then the pipeline broke
+    gen, token = core.bump_gen("/f", 7, 0)
+    assert gen > old and token
+    assert first in core.bmap.blocks[7].corrupt                 # what the failed pipeline left is stale
+    for d in rest:                                               # the restarted pipeline, at the new stamp
+        core.handle(ReplicaReceived(d, 7, 10, 0, gen))
+    core.handle(ReplicaReceived(first, 7, 10, 0, old))          # a late report of the old stamp
+    core.complete("/f", [7, 10, rest], 0)
+    located = core.locations("/f")[1][0]
+    assert sorted(r[0] for r in located[3]) == sorted(rest) and located[6] == gen
+    assert {"op": "delete", "blocks": [7]} in core.queued.get(first, [])   # a good copy lives: drop it
+    core.handle(BlockReportReceived(first, {7: 10}, 1, {7: old}))         # a report of it: still stale
+    assert first not in core.bmap.blocks[7].replicas
+    core.handle(ReplicaReceived(first, 7, 10, 1, gen))          # stored again at the current stamp
+    assert first in core.bmap.blocks[7].replicas and first not in core.bmap.blocks[7].corrupt
+    with pytest.raises(StorageError):
+        core.bump_gen("/f", 7, 1)                                # only the block being written
+    core.validate()
