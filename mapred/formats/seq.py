@@ -28,11 +28,11 @@ from mapred.errors import ConfigError
 from mapred.formats.base import FormatError, SchemaError, byte_splits
 from mapred.io import codec
 from mapred.io.fs import get_fs
+from mapred.io.syncmarker import SYNC_LEN, find_sync
 
 NAME = "seq"
 EXTENSIONS = (".seq",)
 MAGIC = b"MRSEQ1\n\x00"
-SYNC_LEN = 16
 _U32 = struct.Struct("<I")
 _BLOCK = struct.Struct("<IIII")
 BLOCK_HEAD = SYNC_LEN + _BLOCK.size
@@ -77,24 +77,6 @@ def plan(path: str, split_size: int, options: dict) -> list:
     with fs.open_read(path) as f:
         read_header(f, path)     # a file that is not ours fails at planning, naming it
     return byte_splits(NAME, path, split_size, {})
-
-
-def find_sync(f: BinaryIO, sync: bytes, pos: int, limit: int) -> int:
-    """The offset of the first sync marker at or after ``pos`` that starts before ``limit``, or -1."""
-    f.seek(pos)
-    carry, base = b"", pos
-    while base - len(carry) < limit:
-        block = f.read(1 << 20)
-        if not block:
-            return -1
-        data = carry + block
-        i = data.find(sync)
-        if i >= 0:
-            found = base - len(carry) + i
-            return found if found < limit else -1
-        carry = data[-(SYNC_LEN - 1):]
-        base += len(block)
-    return -1
 
 
 class Reader:

@@ -12,11 +12,11 @@ import os
 import struct
 from typing import BinaryIO, Iterator
 
-from mapred.io import codec
 from mapred.errors import InputError
+from mapred.io import codec
+from mapred.io.syncmarker import SYNC_LEN, find_sync
 
 MAGIC = b"MRREC1\n\x00"
-SYNC_LEN = 16
 HEADER_LEN = len(MAGIC) + SYNC_LEN
 _LEN = struct.Struct("<I")
 
@@ -65,30 +65,11 @@ def read_header(f: BinaryIO, path: str) -> bytes:
     return head[len(MAGIC):]
 
 
-def _find_sync(f: BinaryIO, sync: bytes, pos: int, limit: int) -> int:
-    """The offset of the first sync marker at or after ``pos`` (before ``limit``), or -1."""
-    f.seek(pos)
-    carry = b""
-    base = pos
-    while base < limit:
-        block = f.read(1 << 20)
-        if not block:
-            return -1
-        data = carry + block
-        i = data.find(sync)
-        if i >= 0:
-            found = base - len(carry) + i
-            return found if found < limit else -1
-        carry = data[-(SYNC_LEN - 1):]
-        base += len(block)
-    return -1
-
-
 def iter_chunks(f: BinaryIO, path: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
     """Yield ``(offset, payload)`` of every chunk whose marker starts in ``[start, end)``."""
     f.seek(0)
     sync = read_header(f, path)
-    pos = _find_sync(f, sync, max(start, HEADER_LEN), end)
+    pos = find_sync(f, sync, max(start, HEADER_LEN), end)
     while 0 <= pos < end:
         f.seek(pos)
         head = f.read(SYNC_LEN + _LEN.size)
