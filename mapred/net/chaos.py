@@ -8,7 +8,8 @@ are, with the given probabilities, dropped, delayed, duplicated or held
 back behind the next message (reordered).  The message type is read from
 the msgpack header frame (``wire``'s framing) only to choose; nothing is
 decoded further or changed.  Seeded, so a failing run can be replayed.
-Every fault it injects is counted in ``counts``.
+Every fault it injects is counted in ``counts``; ``Faults.limit`` bounds them
+(``Faults(types={"mw.kill"}, drop=1.0, limit=1)`` loses exactly the first kill).
 
 Only for tests and ``benchmarks/chaos.py``: it binds loopback and uses no
 CURVE keys.
@@ -42,6 +43,7 @@ class Faults:
     duplicate: float = 0.03
     reorder: float = 0.03
     max_delay: float = 0.5
+    limit: int = 0                   # at most this many faults in all (0: no limit), for exact scenarios
 
 
 def message_type(frames: list) -> str:
@@ -134,7 +136,7 @@ class ChaosProxy:
         held = self.held.pop(key, None)
         kind = message_type(frames)
         f, r = self.faults, self.rng.random()
-        if kind in f.types:
+        if kind in f.types and not (f.limit and sum(self.counts.values()) >= f.limit):
             if r < f.drop:
                 self.counts["dropped"] += 1
                 frames = None
