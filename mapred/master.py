@@ -57,7 +57,7 @@ from mapred.errors import MapredError, ProtocolError
 from mapred.security import policy, tokens
 from mapred.security.principals import Role
 from mapred.security.refusals import Refusals
-from mapred.task.spec import AttemptReport
+from mapred.task.spec import NO_JOB_CODE, REFUSALS, AttemptReport
 from mapred.types import AttemptId
 from mapred.version import __version__
 
@@ -315,11 +315,22 @@ class Master:
             log.warning("dropped a failure report of %s that is a %s, not an attempt report", aid,
                         type(report).__name__)
             return
+        if report.type in REFUSALS:
+            self._refused(aid, msg.worker_id, report)
+            return
         self._note(aid, f"{aid} failed on {msg.worker_id}: {report.type}: {report.message}\n"
                         f"{report.traceback}".rstrip())
         if report.fetch_failed_map is not None:
             self._step(ev.FetchFailed(aid, report.fetch_failed_map, report.message))
         self._step(ev.AttemptFailed(aid, msg.worker_id, report.as_error(), report.fatal, time.monotonic()))
+
+    def _refused(self, aid: AttemptId, worker_id: str, report: AttemptReport) -> None:
+        """The worker would not start ``aid``: place it again (with the job's code, if that was missing)."""
+        info = self.workers.get(worker_id)
+        if report.type == NO_JOB_CODE and info is not None:
+            info.code_sent.discard(aid.task.job)      # the assignment that carried it was lost
+        self._note(aid, f"{aid} refused by {worker_id} ({report.message}); placed again, not counted as a failure")
+        self._step(ev.AttemptRefused(aid, worker_id, report.message, time.monotonic()))
 
     @staticmethod
     def _attempt_id(text: str):

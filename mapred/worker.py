@@ -30,7 +30,7 @@ from mapred.net import wire
 from mapred.errors import ClusterError, ProtocolError
 from mapred.task.pool import ExecutorPool, PoolEvent
 from mapred.task.sweep import sweep
-from mapred.task.spec import AttemptReport, FetchSettings, MapSpec, ReduceSpec
+from mapred.task.spec import NO_JOB_CODE, SLOT_BUSY, AttemptReport, FetchSettings, MapSpec, ReduceSpec
 from mapred.io.fs import HOSTNAME
 from mapred.shuffle.serve import ShuffleServer
 from mapred.net.transport import Backoff, make_socket, recv, send, stop_authenticator, warn_if_open
@@ -246,9 +246,11 @@ class Worker:
         blob = self.blobs.get(msg.job_id)
         slot = self._free_slot(spec)
         if blob is None or slot is None:
-            why = "job code never arrived" if blob is None else "no free slot"
+            # a refusal, not a failure: the master places the attempt again and, for want of code,
+            # sends the code with it; a slot still busy with a killed attempt frees at the next kill
+            kind, why = (NO_JOB_CODE, "job code never arrived") if blob is None else (SLOT_BUSY, "no free slot")
             self._send(wire.AttemptFail(worker_id=self.worker_id, attempt=attempt, report=AttemptReport(
-                "WorkerError", f"{self.worker_id}: {why}", attempt=attempt)))
+                kind, f"{self.worker_id}: {why}", attempt=attempt)))
             return
         # the attempt's files live under this worker's data dir, whatever the master suggested
         work_dir = os.path.join(self.data_dir, msg.job_id, attempt)
@@ -273,12 +275,18 @@ class Worker:
         return min(free, key=lambda s: len(self.slot_cache[s.index]))
 
     def _kill(self, attempt: str, reason: str) -> None:
+        """Stop ``attempt`` and remove its files; a kill of an attempt not running does nothing.
+
+        The master re-sends kills (every heartbeat that still lists the
+        attempt), and a repeated or late kill must not delete what a finished
+        attempt left for the reducers: the master discards those itself.
+        """
         for slot in self.pool.slots:
             if slot.attempt == attempt:
                 log.info("killing %s: %s", attempt, reason)
                 self.pool.kill_attempt(slot)
                 self.slot_cache[slot.index] = set()
-        self._remove(attempt)
+                self._remove(attempt)
 
     def _remove(self, attempt: str) -> None:
         job_id = attempt.split("-", 1)[0] if "-" in attempt else ""

@@ -111,6 +111,21 @@ class AttemptFailed:
 
 
 @dataclass(frozen=True)
+class AttemptRefused:
+    """A worker would not start an attempt (no free slot, the job's code missing): nothing ran.
+
+    Not a failure of the task: it is retried without counting against
+    ``max_attempts`` or blacklisting the worker, which gets no new work until
+    its next heartbeat says what it really runs.
+    """
+
+    attempt: AttemptId
+    worker_id: str
+    reason: str = ""
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
 class FetchFailed:
     """A reduce attempt could not fetch a map's output: the map must run again."""
 
@@ -171,4 +186,4 @@ class JobKillRequested:
 
 
 EVENTS = (JobSubmitted, TaskRecovered, WorkerJoined, WorkerHeartbeat, WorkerLost, Tick, AttemptSucceeded,
-          AttemptFailed, FetchFailed, CommitDone, CommitFailed, JobKillRequested, WorkerDrainRequested)
+          AttemptFailed, AttemptRefused, FetchFailed, CommitDone, CommitFailed, JobKillRequested, WorkerDrainRequested)

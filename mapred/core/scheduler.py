@@ -27,8 +27,13 @@ Rules it keeps:
   never re-read a cached split only because its worker was a moment late;
   reduces start when every map is done;
 * a heartbeat that lists its worker's attempts is reconciled: attempts the
-  core never assigned there are killed, assigned ones missing from the list
-  for longer than ``assignment_grace`` are failed (the assignment was lost);
+  core never assigned there are killed (again at every heartbeat that still
+  lists them: a lost kill is re-sent) and hold their slots until a heartbeat
+  no longer lists them; assigned ones missing from the list for longer than
+  ``assignment_grace`` are failed (the assignment was lost);
+* a worker's refusal to start an attempt (no free slot, code missing) is no
+  failure: the task waits for another placement, and the worker gets no new
+  work until its next heartbeat says what it runs;
 * a lost worker's running attempts are re-run, and so are its finished map
   outputs while a reduce of that job may still need them;
 * a task running far slower than its finished peers gets one backup attempt;
@@ -131,6 +136,8 @@ class Worker:
     last_seen: float
     alive: bool = True
     running: set = field(default_factory=set)       # AttemptIds
+    strays: set = field(default_factory=set)        # attempts it runs unasked (being killed): slots taken
+    refused: bool = False                           # refused an attempt: no work until its next heartbeat
     cached: set = field(default_factory=set)        # cache keys held by this worker
     draining: bool = False                          # takes no new tasks; retires when not needed
     drain_deadline: float | None = None
@@ -173,6 +180,7 @@ class MasterState:
                  ev.WorkerJoined: self._on_worker_joined, ev.WorkerHeartbeat: self._on_worker_heartbeat,
                  ev.WorkerLost: self._on_worker_lost, ev.Tick: self._on_tick,
                  ev.AttemptSucceeded: self._on_attempt_succeeded, ev.AttemptFailed: self._on_attempt_failed,
+                 ev.AttemptRefused: self._on_attempt_refused,
                  ev.FetchFailed: self._on_fetch_failed, ev.CommitDone: self._on_commit_done,
                  ev.CommitFailed: self._on_commit_failed, ev.TaskRecovered: self._on_task_recovered,
                  ev.WorkerDrainRequested: self._on_worker_drain_requested}
@@ -222,8 +230,9 @@ class MasterState:
         an attempt's report never lists it; an assignment may still be on its
         way, hence the grace before a missing attempt counts as lost.
         """
-        actions: list = [act.KillAttempt(w.id, aid, "not assigned by the master")
-                         for aid in sorted(listed - w.running)]  # a kill that was lost, or an earlier life's
+        w.strays = listed - w.running      # a kill that was lost, or an earlier life's: they hold slots
+        w.refused = False
+        actions: list = [act.KillAttempt(w.id, aid, "not assigned by the master") for aid in sorted(w.strays)]
         for aid in sorted(w.running - listed):
             a = self._attempt(aid)
             if a is None or self.now - a.started <= self.assignment_grace:
@@ -485,6 +494,19 @@ class MasterState:
             return []
         return self._fail_attempt(a, task, job, w, e.error, e.fatal)
 
+    def _on_attempt_refused(self, e: ev.AttemptRefused) -> list:
+        a, task, job, w = self._lookup(e.attempt, e.worker_id)
+        if a is None or a.state != AttemptState.RUNNING:
+            return []
+        self._end_attempt(w, a, AttemptState.KILLED)
+        a.error = {"type": "AttemptRefused", "message": e.reason, "traceback": ""}
+        self._count(job, "refused_attempts")
+        if w is not None:
+            w.refused = True           # its slots are not what the core thought: wait for its word
+        if task.state not in _WON and not task.running():
+            self._make_pending(task)
+        return []
+
     def _fail_attempt(self, a: Attempt, task: Task, job: Job, w: Worker | None, error: dict, fatal: bool,
                       note: str = "") -> list:
         """End a running attempt as FAILED; retry its task, or fail the job (and the task) when that is done."""
@@ -552,7 +574,7 @@ class MasterState:
 
     def _free_workers(self) -> list[Worker]:
         return [w for w in self._workers.values()
-                if w.alive and not w.draining and len(w.running) < w.slots]
+                if w.alive and not w.draining and not w.refused and len(w.running) + len(w.strays) < w.slots]
 
     def _active_jobs(self) -> list[Job]:
         jobs = [j for j in self._jobs.values() if j.state in _ACTIVE]
@@ -765,6 +787,7 @@ class MasterState:
                 assert all(t.state == TaskState.SUCCEEDED for t in job.all_tasks()), f"{job.id} succeeded early"
         for w in self._workers.values():
             assert len(w.running) <= w.slots, f"{w.id} runs {len(w.running)} > {w.slots} slots"
+            assert not (w.running & w.strays), f"{w.id} has assigned attempts among its strays"
             if not w.alive:
                 assert not w.running, f"dead {w.id} still runs {w.running}"
 

@@ -104,6 +104,12 @@ class AttemptReport:
         return out
 
 
+# report types a worker sends when it would not start an attempt at all: refusals, not failures
+SLOT_BUSY = "SlotBusy"
+NO_JOB_CODE = "NoJobCode"
+REFUSALS = frozenset({SLOT_BUSY, NO_JOB_CODE})
+
+
 @wire.record("attempt_result")
 @dataclass(frozen=True)
 class AttemptResult:

@@ -194,6 +194,28 @@ def test_heartbeat_reconciliation_kills_strays_and_fails_lost_assignments():
     core.validate()
 
 
+def test_a_lost_kill_is_resent_its_slot_stays_taken_and_refusals_are_no_failures():
+    core = MasterState(speculation=False)
+    core.handle(ev.WorkerJoined("w1", "h", 1, 0.0))
+    core.handle(ev.JobSubmitted("a", 1, 0, now=0.0))
+    old = aid("a", TaskKind.MAP, 0)
+    assert core.handle(ev.JobKillRequested("a"))[0] == act.KillAttempt("w1", old, "job killed")  # lost on the way
+    acts = core.handle(ev.JobSubmitted("b", 1, 0, max_attempts=2, now=1.0))
+    first = aid("b", TaskKind.MAP, 0)
+    assert [(type(x), x.attempt) for x in acts] == [(act.AssignAttempt, first)]   # the core thinks w1 is free
+    for n in range(3):      # more refusals than max_attempts: none of them counts, none is re-sent at once
+        assert core.handle(ev.AttemptRefused(aid("b", TaskKind.MAP, 0, n), "w1", "no free slot", 1.1 + n)) == []
+        assert core.handle(ev.Tick(1.2 + n)) == []          # no new work for w1 before its heartbeat
+        acts = core.handle(ev.WorkerHeartbeat("w1", 1.3 + n, (), (old,)))
+        assert acts == [act.KillAttempt("w1", old, "not assigned by the master")]   # re-sent; the slot is taken
+        acts = core.handle(ev.WorkerHeartbeat("w1", 1.5 + n, (), ()))   # the kill took: the slot is free
+        assert [(type(x), x.attempt) for x in acts] == [(act.AssignAttempt, aid("b", TaskKind.MAP, 0, n + 1))]
+    job = core.job("b")
+    assert job.state == JobState.MAPPING and job.maps[0].failures == 0 and not job.bad_workers
+    assert job.counters["refused_attempts"] == 3 and "failed_attempts" not in job.counters
+    core.validate()
+
+
 def test_finished_jobs_leave_the_working_set_and_the_history_is_bounded():
     core = MasterState(speculation=False, history_jobs=3, history_seconds=100.0)
     core.handle(ev.WorkerJoined("w1", "h", 1, 0.0))

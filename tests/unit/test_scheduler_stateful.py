@@ -146,6 +146,18 @@ class SchedulerMachine(RuleBasedStateMachine):
         self.feed(ev.AttemptFailed(a.id, a.worker_id, {"type": "ValueError", "message": "boom"},
                                    fatal and data.draw(st.integers(0, 9)) == 0, self.now))
 
+    @precondition(lambda self: self.running())
+    @rule(data=st.data())
+    def refuse(self, data):
+        """The worker would not start an attempt (slot busy, code missing): the task's failures stay put."""
+        a = data.draw(st.sampled_from(self.running()))
+        task = self._task(a.id)
+        failures = task.failures
+        acts = self.feed(ev.AttemptRefused(a.id, a.worker_id, "no free slot", self.now))
+        assert task.failures == failures, f"a refusal of {a.id} counted as a failure"
+        assert not any(isinstance(x, act.AssignAttempt) and x.worker_id == a.worker_id for x in acts), \
+            f"{a.worker_id} refused work and got more before its next heartbeat"
+
     @precondition(lambda self: any(a.id.task.kind == TaskKind.REDUCE for a in self.running()))
     @rule(data=st.data())
     def fetch_failure(self, data):
