@@ -59,3 +59,32 @@ def test_a_waiting_client_rides_out_the_restart_and_committed_tasks_are_kept(mak
     logs = "\n".join(client.logs(result.job_id))
     assert "recovered after a master restart" in logs
     client.close()
+
+
+@pytest.mark.timeout(120)
+def test_finished_jobs_are_listed_and_queryable_after_a_restart(make_cluster, tmp_path):
+    from click.testing import CliRunner
+
+    from mapred.cli import main as cli
+
+    cluster = make_cluster(workers=1, slots=2)
+    client = cluster.client()
+    path = write_text(tmp_path / "in.txt", 500, 4)
+    job = wordcount(reducers=2)
+    done = client.submit(job, path, str(tmp_path / "out")).wait(timeout=60)
+    before = client.status(done.job_id)
+    cluster.kill_master(signal.SIGKILL)
+    cluster.restart_master()
+    client = cluster.client()
+    listed = {j["job_id"]: j for j in client.jobs()}
+    assert done.job_id in listed, listed              # the restarted master still lists the finished job
+    entry = listed[done.job_id]
+    assert entry["state"] == "SUCCEEDED" and entry["name"] == "wordcount"
+    assert entry["progress"]["maps_done"] == before["progress"]["maps_done"] >= 1
+    assert entry["progress"]["reduces_done"] == 2 and entry["output"] == before["output"]
+    st = client.status(done.job_id)
+    assert st["state"] == "SUCCEEDED" and st["counters"] == before["counters"]
+    assert st["submitted"] == before["submitted"] and st["finished"] == before["finished"]
+    out = CliRunner().invoke(cli, ["job", "--master", cluster.master_addr, "list"])
+    assert out.exit_code == 0 and done.job_id in out.output and "SUCCEEDED" in out.output, out.output
+    assert "reduces 2/2" in out.output, out.output
