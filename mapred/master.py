@@ -112,7 +112,8 @@ class Master:
         self._handlers = handler_table(self, "_on_", wire.registered().values())
         self.ctx = zmq.Context()
         self.sock = make_socket(self.ctx, zmq.ROUTER)
-        self.journal = MasterJournal(data_dir) if data_dir else None
+        self.journal = MasterJournal(data_dir, keep_ended=self.config.job_history,
+                                     keep_seconds=self.config.job_history_seconds) if data_dir else None
         self.port = bind(self.sock, host, port or _recorded_port(data_dir))
         self.addr = f"tcp://{host}:{self.port}"
         self.workers: dict[str, WorkerInfo] = {}
@@ -381,7 +382,12 @@ class Master:
     def _on_JobStatusRequest(self, route, msg: wire.JobStatusRequest, data) -> None:
         rec = self.jobs.get(msg.job_id)
         if rec is None and msg.job_id in self.ended:
-            self._reply(route, wire.JobStatusReply(rid=msg.rid, status=_ended_status(self.ended[msg.job_id])))
+            end = self.ended[msg.job_id]
+            if not policy.may_act_on(self.peer, end.get("owner", "")):   # a stranger's job: no job at all
+                self.refusals.refuse(self.peer, "not_owner", f"{msg.TYPE} of job {msg.job_id}")
+                self._reply(route, _unknown(msg))
+                return
+            self._reply(route, wire.JobStatusReply(rid=msg.rid, status=_ended_status(end)))
             return
         if rec is None:
             self._reply(route, _unknown(msg))
@@ -392,8 +398,10 @@ class Master:
         self._reply(route, wire.JobStatusReply(rid=msg.rid, status=status))
 
     def _on_ListJobs(self, route, msg: wire.ListJobs, data) -> None:
-        jobs = [dict(job_summary(self.core, rec), owner=rec.owner) for rec in self.jobs.values()
-                if policy.may_act_on(self.peer, rec.owner)]
+        jobs = [_ended_status(end) for end in self.ended.values()      # before a restart, oldest first
+                if policy.may_act_on(self.peer, end.get("owner", ""))]
+        jobs += [dict(job_summary(self.core, rec), owner=rec.owner) for rec in self.jobs.values()
+                 if policy.may_act_on(self.peer, rec.owner)]
         now = time.monotonic()
         workers = [{"worker_id": w.worker_id, "host": w.host, "slots": w.slots, "pid": w.pid,
                     "shuffle_addr": w.shuffle_addr, "alive": self._alive(w.worker_id), "memory": w.memory,
@@ -502,9 +510,13 @@ class Master:
             rec.plan.finish(done)
         finally:
             rec.log(f"job {done.state.value}" + (f": {done.error.get('message', '')}" if done.error else ""))
-            if self.journal is not None:
+            if self.journal is not None:     # with what `mapred job list/status` shows after a restart
+                summary = job_summary(self.core, rec)
                 self.journal.ended(done.job_id, rec.plan.job.name, done.state.value, dict(done.error),
-                                   dict(done.counters), rec.plan.output)
+                                   dict(done.counters), rec.plan.output, owner=rec.owner,
+                                   submitter=rec.submitter, submitted=rec.submitted, finished=rec.finished,
+                                   progress=dict(summary["progress"], state=done.state.value),
+                                   reducers=summary["reducers"], output_format=summary["output_format"])
             for info in self.workers.values():   # all: a worker may hold outputs of an earlier life's attempts
                 self._to_worker(info.worker_id, wire.DropJob(job_id=done.job_id))
                 info.code_sent.discard(done.job_id)
@@ -512,10 +524,15 @@ class Master:
             self._forget()
 
     def _forget(self) -> None:
-        """Drop the records of finished jobs that left the core's bounded history."""
+        """Drop the records of finished jobs that left the core's bounded history (or, from before a
+        restart, outlived it)."""
         for job_id in [j for j, rec in self.jobs.items() if rec.finished is not None]:
             if self.core.job(job_id) is None:
                 del self.jobs[job_id]
+        if self.ended:
+            oldest = time.time() - self.config.job_history_seconds
+            for job_id in [j for j, end in self.ended.items() if float(end.get("finished") or 0.0) < oldest]:
+                del self.ended[job_id]
 
     # ------------------------------------------------------------------ shutdown
     def stop(self, *_args) -> None:
@@ -576,10 +593,13 @@ def _record_port(data_dir: str, port: int) -> None:
 
 
 def _ended_status(end: dict) -> dict:
-    """The status of a job that ended before this master started, from its journal record."""
+    """The status (and list entry) of a job that ended before this master started, from its journal record."""
     return {"job_id": end["job_id"], "name": end.get("name", ""), "state": end["state"],
-            "progress": {"state": end["state"]}, "output": end.get("output", ""), "submitted": 0.0,
-            "finished": None, "counters": end.get("counters") or {}, "error": end.get("error") or {}}
+            "progress": end.get("progress") or {"state": end["state"]}, "output": end.get("output", ""),
+            "submitted": end.get("submitted", 0.0), "finished": end.get("finished"),
+            "submitter": end.get("submitter", ""), "owner": end.get("owner", ""),
+            "reducers": end.get("reducers", 0), "output_format": end.get("output_format", ""),
+            "counters": end.get("counters") or {}, "error": end.get("error") or {}}
 
 
 def _unknown(msg) -> wire.Error:

@@ -11,14 +11,18 @@ never acknowledged.
 
 On start the journal is read into ``Replay`` (the master's epoch, every
 unfinished job with its committed tasks, the last finished jobs) and
-rewritten compactly: finished jobs keep only their end record, so the file
-does not grow without bound across restarts.
+rewritten compactly: finished jobs keep only their end record (with what
+``mapred job list/status`` shows: owner, times, final progress, counters),
+and only the last ``keep_ended`` of them, no older than ``keep_seconds``
+(the core's own job history bounds), so the file does not grow without
+bound across restarts.
 """
 from __future__ import annotations
 
 import logging
 import os
 import struct
+import time
 from dataclasses import dataclass, field
 
 import crc32c
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 _HEAD = struct.Struct("<II")
 MAX_RECORD = 1 << 30
 KEEP_ENDED = 100          # finished jobs remembered across restarts (for status queries)
+KEEP_SECONDS = 86400.0    # ... for no longer than this after they ended
 
 
 @dataclass
@@ -57,21 +62,27 @@ class Replay:
 class MasterJournal:
     """Append-only, fsynced log of the master's jobs in ``directory``."""
 
-    def __init__(self, directory: str, sync: bool = True) -> None:
+    def __init__(self, directory: str, sync: bool = True, keep_ended: int = KEEP_ENDED,
+                 keep_seconds: float = KEEP_SECONDS) -> None:
         self.dir = os.path.abspath(directory)
+        self.keep_ended = max(0, keep_ended)
+        self.keep_seconds = keep_seconds
         os.makedirs(self.dir, exist_ok=True)
         self.path = os.path.join(self.dir, "journal")
         self.sync = sync
         self._f = None
 
     # ------------------------------------------------------------------ start
-    def open(self) -> Replay:
-        """Read every intact record, start a new epoch, and rewrite the log compactly."""
+    def open(self, now: float | None = None) -> Replay:
+        """Read every intact record, start a new epoch, and rewrite the log compactly.
+
+        ``now`` (wall-clock seconds, default the time) ages finished jobs out.
+        """
         replay = Replay()
         for record in self._records():
             self._apply(replay, record)
         replay.epoch += 1
-        self._rewrite(replay)
+        self._rewrite(replay, time.time() if now is None else now)
         return replay
 
     def _records(self):
@@ -111,9 +122,11 @@ class MasterJournal:
             job.end, job.commits = r, {}
             job.submit = {"job_id": r["job_id"]}        # the code and splits are not needed any more
 
-    def _rewrite(self, replay: Replay) -> None:
+    def _rewrite(self, replay: Replay, now: float) -> None:
         """Epoch, the last finished jobs' ends, then every unfinished job; atomically replaces the log."""
-        ended = [j for j in replay.jobs.values() if j.end is not None][-KEEP_ENDED:]
+        ended = [j for j in replay.jobs.values() if j.end is not None
+                 and now - float(j.end.get("finished") or now) <= self.keep_seconds]
+        ended = ended[-self.keep_ended:] if self.keep_ended else []
         keep = {j.submit["job_id"] for j in ended} | {j.submit["job_id"] for j in replay.unfinished()}
         replay.jobs = {k: v for k, v in replay.jobs.items() if k in keep}
         tmp = self.path + ".tmp"
@@ -141,8 +154,11 @@ class MasterJournal:
         self._append({"t": "commit", "job_id": job_id, "task": task, "attempt": attempt, "worker": worker,
                       "output": output, "counters": counters})
 
-    def ended(self, job_id: str, name: str, state: str, error: dict, counters: dict, output: str) -> None:
-        self._append({"t": "end", "job_id": job_id, "name": name, "state": state, "error": error,
+    def ended(self, job_id: str, name: str, state: str, error: dict, counters: dict, output: str,
+              **summary) -> None:
+        """A job's end; ``summary`` (owner, submitter, submitted, finished, progress ...) is what
+        ``mapred job list/status`` shows of it after a restart."""
+        self._append({**summary, "t": "end", "job_id": job_id, "name": name, "state": state, "error": error,
                       "counters": counters, "output": output})
 
     def _append(self, record: dict) -> None:
