@@ -119,3 +119,49 @@ def test_a_running_map_does_not_start_at_99_percent(shared_cluster, tmp_path):
     finally:
         if not handle.done():
             handle.kill()
+
+
+def _write_records(path, n: int) -> None:
+    from mapred.io.recordfile import RecordWriter
+    with open(path, "wb") as f:
+        writer = RecordWriter(f, chunk_bytes=256)
+        for i in range(n):
+            writer.write(f"k{i % 5}", i)
+        writer.close()
+
+
+def test_record_and_dataset_inputs_are_qualified_like_text(tmp_path, monkeypatch):
+    import mapred
+    monkeypatch.chdir(tmp_path)
+    ds = mapred.from_numpy(__import__("numpy").arange(8.0).reshape(4, 2), splits=2, path="ds")
+    rec, text, data = qualify([mapred.records("rel/a.bin", "mrfs://nn:9/b.bin"), "rel/t.txt", ds])
+    assert rec == mapred.records(str(tmp_path / "rel" / "a.bin"), "mrfs://nn:9/b.bin")
+    assert text == str(tmp_path / "rel" / "t.txt") and data.path == str(tmp_path / "ds")
+    with pytest.raises(ConfigError, match="a.bin"):    # a local record file is no more visible elsewhere
+        check_visible([rec], "mrfs://nn:9/out", [{"host": "elsewhere"}])
+
+
+@pytest.mark.timeout(90)
+def test_a_relative_record_file_input_with_master_reads_the_clients_file(shared_cluster, tmp_path, monkeypatch):
+    import mapred
+    (tmp_path / "data").mkdir()
+    _write_records(tmp_path / "data" / "in.bin", 400)       # no .mpk suffix: records() says what it is
+    monkeypatch.chdir(tmp_path)                              # the workers run in other directories
+    job = mapred.Job(mapper=lambda k, v: [(k, v)], reducer=lambda k, vs: [(k, sum(vs))], num_reducers=2,
+                     output_format="msgpack", name="records-rel")
+    result = shared_cluster.client().run(job, mapred.records("data/in.bin"), "out")
+    assert dict(result) == {f"k{r}": sum(i for i in range(400) if i % 5 == r) for r in range(5)}
+    assert result.path == str(tmp_path / "out")
+
+
+@pytest.mark.timeout(90)
+def test_a_map_only_job_reports_its_output_bytes(shared_cluster, tmp_path):
+    import mapred
+    path = write_text(tmp_path / "in.txt", 600, 5)
+    job = mapred.Job(mapper=lambda _o, line: [(line.split()[0], len(line))], num_reducers=0, split_size=4096,
+                     name="map-only")
+    for result in (job.run([path], str(tmp_path / "local")),
+                   shared_cluster.client().run(job, [path], str(tmp_path / "cluster"))):
+        written = sum(os.path.getsize(os.path.join(result.path, n)) for n in os.listdir(result.path)
+                      if n.startswith("part-"))
+        assert written > 0 and result.counters["map"]["output_bytes"] == written, result.counters
