@@ -243,15 +243,43 @@ def qualify(items) -> list:
     """Local paths made absolute against this client's working directory (Hadoop qualifies paths so).
 
     Workers run elsewhere, in their own directories: a relative path sent
-    as typed would be read, or written, relative to theirs.
+    as typed would be read, or written, relative to theirs.  Text paths,
+    record files (``mapred.records``) and array datasets alike.
     """
-    from mapred.io.inputs import _as_list
+    import dataclasses
+
+    from mapred.io.datasets import ArrayDataset
+    from mapred.io.inputs import RecordInput, _as_list
     out = []
     for item in _as_list(items):
-        if isinstance(item, (str, os.PathLike)) and not is_mrfs(os.fspath(item)):
-            item = os.path.abspath(os.fspath(item))
+        if isinstance(item, RecordInput):
+            item = RecordInput(tuple(_absolute(p) for p in item.paths))
+        elif isinstance(item, ArrayDataset) and item.path:
+            item = dataclasses.replace(item, path=_absolute(item.path))
+        elif isinstance(item, (str, os.PathLike)):
+            item = _absolute(item)
         out.append(item)
     return out
+
+
+def _absolute(path) -> str:
+    path = os.fspath(path)
+    return path if is_mrfs(path) else os.path.abspath(path)
+
+
+def _local_paths(items: list) -> list[str]:
+    """The local file-system paths among inputs and outputs (``mrfs://`` ones are shared by all)."""
+    from mapred.io.datasets import ArrayDataset
+    from mapred.io.inputs import RecordInput
+    paths: list = []
+    for item in items:
+        if isinstance(item, RecordInput):
+            paths += item.paths
+        elif isinstance(item, ArrayDataset):
+            paths.append(item.path)
+        elif isinstance(item, str):
+            paths.append(item)
+    return [p for p in paths if isinstance(p, str) and p and not is_mrfs(p)]
 
 
 def check_visible(inputs: list, output, workers: list[dict]) -> None:
@@ -260,7 +288,7 @@ def check_visible(inputs: list, output, workers: list[dict]) -> None:
     A ``ConfigError`` names the path and the hosts; the block store
     (``mrfs://``) is the file system every worker shares.
     """
-    local = [p for p in [*inputs, output] if isinstance(p, str) and not is_mrfs(p)]
+    local = _local_paths([*inputs, output])
     elsewhere = sorted({str(w.get("host", "")) for w in workers} - {HOSTNAME})
     if local and elsewhere:
         raise ConfigError(f"local path {local[0]!r} is on {HOSTNAME}, but workers run on "

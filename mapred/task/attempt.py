@@ -229,7 +229,7 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
                             getattr(sink, "collect_many", None))
     counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_owned)
     if job.map_only:
-        files = sink()
+        files, counters["output_bytes"] = sink()
         result: dict = {"files": files, "output": spec.output}
     else:
         index = sink.finish(os.path.join(spec.work_dir, "file.out"))
@@ -366,14 +366,14 @@ RECORD_SUFFIXES = (".csv", ".jsonl", ".parquet", ".avro", ".seq", ".gz", ".bz2",
 
 
 def _open_map_only_sink(job, spec: MapSpec, bad: BadRecords):
-    """A writer for a map-only task's part; returns (finish() -> files, collect)."""
+    """A writer for a map-only task's part; returns (finish() -> (files, bytes written), collect)."""
     part = PartOutput(spec.output, spec.attempt, spec.task_index, job.output_format,
                       getattr(job, "output_options", None), bad)
 
-    def finish() -> list[str]:
-        part.close()
+    def finish() -> tuple[list[str], int]:
+        written = part.close()
         _count_written(part)
-        return [part.name]
+        return [part.name], written
 
     finish.collect_arrays = part.write_arrays
     return finish, part.write
