@@ -117,8 +117,9 @@ def cluster() -> None:
               help="seconds of silence before a worker or DataNode is dead")
 @click.option("--block-size", default=64 << 20, show_default=True, type=click.IntRange(1024),
               help="bytes per block for files the store makes")
-@click.option("--keys/--no-keys", default=False, show_default=True,
-              help="give every node and you your own CURVE key (DIR/keys); without: loopback trust")
+@click.option("--keys/--insecure", "keys", default=True, show_default=True,
+              help="every node and you get your own CURVE key (DIR/keys), the default; --insecure: "
+                   "no keys, loopback only, and any local process may register a DataNode or worker")
 @click.option("--service/--no-service", default=True, show_default=True, help="start `mapred serve` too")
 @click.option("--service-port", default=8470, show_default=True, type=click.IntRange(0, 65535),
               help="the service's port (a random one if it is busy)")
@@ -130,7 +131,7 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
     With --max-workers the cluster is adaptive: an autoscaler grows it while tasks
     wait and retires idle workers through `mapred worker drain`.
     """
-    from mapred.runtime.procs import STATE_FILE, Cluster
+    from mapred.runtime.procs import STATE_FILE
     from mapred.security import keys as keymod
     if os.path.exists(os.path.join(dir_, STATE_FILE)):
         raise click.ClickException(f"a cluster is already recorded in {dir_}; run `mapred cluster down --dir {dir_}`")
@@ -144,12 +145,33 @@ def cluster_up(workers, min_workers, max_workers, scale_up_delay, idle_timeout, 
     slots = slots or max(1, (os.cpu_count() or 1) // (max_workers if adaptive else workers))
     _start_guard(os.path.join(os.path.abspath(dir_), STATE_FILE))
     env = {}
-    if keys and not os.environ.get("MAPRED_SECRET"):
+    if not keys:
+        click.echo("warning: --insecure: no keys; the cluster listens on loopback only and trusts "
+                   "every local process (any local user can register a DataNode or a worker, "
+                   "submit code and read any file)", err=True)
+    elif not os.environ.get("MAPRED_SECRET"):
         keydir = keymod.KeyDir(os.path.join(os.path.abspath(dir_), "keys"))
         me = os.environ.get("MAPRED_PRINCIPAL") or keymod.principal_name_of_user()
         keydir.ensure(me, "admin")          # the user who started the cluster administers it
         env = {"MAPRED_KEYS": keydir.path, "MAPRED_PRINCIPAL": me}
-        os.environ.update(env)              # this process's own client (waiting for workers) too
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)                  # this process's own client (waiting for workers) too
+    try:
+        _start_cluster(dir_, workers, slots, datanodes, dead_timeout, block_size, env, service,
+                       service_port, adaptive, min_workers, max_workers, scale_up_delay, idle_timeout)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _start_cluster(dir_, workers, slots, datanodes, dead_timeout, block_size, env, service,
+                   service_port, adaptive, min_workers, max_workers, scale_up_delay, idle_timeout):
+    """Start the processes of ``cluster up``, record a keyed cluster, and print where it is."""
+    from mapred.runtime.procs import Cluster
+    from mapred.security import keys as keymod
     c = Cluster(dir_, workers=workers, slots=slots, datanodes=datanodes, dead_timeout=dead_timeout, detach=True,
                 block_size=block_size, env=env, service=service, service_port=service_port)
     try:

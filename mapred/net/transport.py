@@ -6,11 +6,15 @@ larger frame before allocating it), and CURVE encryption and authentication
 in one of two keyed modes:
 
 * **keys** (``MAPRED_KEYS`` + ``MAPRED_PRINCIPAL``, see ``security.keys``): a
-  client presents its principal's own key pair and checks the daemon by the
-  cluster's server public key; a daemon's ZAP handler admits only keys in the
+  client presents its principal's own key pair and pins the public key the
+  daemon at the address it connects to published (each daemon serves with its
+  own pair, never a shared one); a daemon's ZAP handler admits only keys in the
   key directory's ``authorized_keys`` and labels each connection with
   ``name:role``, which ``recv_peer`` returns as the message's ``Principal``.
-  Identity is the public key, never a routing id a peer chose.
+  Identity is the public key, never a routing id a peer chose.  A process with
+  no keys configured that connects to a cluster this user started with
+  ``mapred cluster up`` uses the keys recorded for it (``keys.keys_for``), so
+  the default, keyed cluster needs no setting in the user's commands.
 * **secret** (legacy ``MAPRED_SECRET``): keys derived from one shared secret;
   every holder is the single principal ``cluster`` with the admin role.
 
@@ -41,7 +45,7 @@ from zmq.utils import z85
 from mapred import config as _config
 from mapred.net import wire
 from mapred.errors import ClusterError, ConfigError, ProtocolError
-from mapred.security.keys import AuthorizedKeys, KeyDir, read_key
+from mapred.security.keys import AuthorizedKeys, KeyDir
 from mapred.security.policy import LEGACY
 from mapred.security.principals import Principal, Role
 
@@ -51,6 +55,26 @@ SERVER_KINDS = (zmq.ROUTER, zmq.REP, zmq.PUB, zmq.PULL)
 _auth_lock = threading.Lock()
 _authenticators: dict[int, object] = {}
 _socket_secret: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_socket_keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # sock -> _KeyedEnd
+
+
+@dataclasses.dataclass
+class _KeyedEnd:
+    """How one socket authenticates: ``mode`` and, in keys mode, its key dir and principal."""
+
+    mode: str
+    keydir: KeyDir | None
+    principal: str
+    explicit: bool          # the caller chose the mode (``secret=``): no address lookup
+    server: bool
+
+
+class _Socket(zmq.Socket):
+    """A socket that pins the daemon key of the address it connects to (see ``_prepare_connect``)."""
+
+    def connect(self, addr):
+        _prepare_connect(self, addr)
+        return super().connect(addr)
 
 
 def derive_keys(secret: str, role: str) -> tuple[bytes, bytes]:
@@ -97,46 +121,85 @@ def make_socket(ctx: zmq.Context, kind: int, *, server: bool | None = None,
     (see ``credentials``).
     """
     mode, key, keydir, principal = credentials(secret)
-    pairs = _curve_keys(mode, key, keydir, principal, kind in SERVER_KINDS if server is None else server)
-    sock = ctx.socket(kind)
+    is_server = kind in SERVER_KINDS if server is None else server
+    pairs = _curve_keys(mode, key, keydir, principal, is_server)
+    sock = ctx.socket(kind, socket_class=_Socket)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, max(1 << 20, _config.load().max_message_bytes))
     if identity is not None:
         sock.setsockopt(zmq.IDENTITY, identity)
     _socket_secret[sock] = mode != "none"   # remembered for the bind check
+    _socket_keys[sock] = _KeyedEnd(mode, keydir, principal, secret is not None, is_server)
     if pairs is None:
         return sock
     public, private, server_public = pairs
     sock.curve_publickey, sock.curve_secretkey = public, private
-    if server_public is None:
+    if is_server:
         _ensure_authenticator(ctx).admit(mode, key, keydir)
         sock.curve_server = True
-    else:
+    elif server_public is not None:
         sock.curve_serverkey = server_public
     return sock
 
 
 def _curve_keys(mode, key, keydir, principal, is_server):
-    """``(public, secret, server public or None for a server)`` for a keyed socket, else None."""
+    """``(public, secret, server public or None)`` for a keyed socket, else None.
+
+    In keys mode a server presents its own principal's pair (one per daemon);
+    a client's server key is pinned per address when it connects.
+    """
     if mode == "secret":
         if is_server:
             return (*derive_keys(key, "server"), None)
         return (*derive_keys(key, "client"), derive_keys(key, "server")[0])
     if mode != "keys":
         return None
-    if is_server:
-        pair = keydir.server_pair()
-        if pair is None:
-            raise ConfigError(f"key directory {keydir.path} has no server key pair "
-                              "(server.key): only cluster nodes may run daemons")
-        return pair.public.encode(), pair.secret.encode(), None
-    if not principal:
-        raise ConfigError("MAPRED_KEYS is set but MAPRED_PRINCIPAL is not: "
-                          "say which key of the directory is yours")
-    pair = read_key(keydir.file(principal))
-    if not pair.secret:
-        raise ConfigError(f"key file {keydir.file(principal)} has no secret half")
-    return pair.public.encode(), pair.secret.encode(), keydir.server_public().encode()
+    pair = keydir.own_pair(principal)
+    return pair.public.encode(), pair.secret.encode(), None
+
+
+def _prepare_connect(sock: zmq.Socket, addr: str) -> None:
+    """Before ``sock`` connects to ``addr``: keys recorded for it, and the daemon key it must show.
+
+    A socket made without credentials (and without an explicit ``secret``)
+    takes the keys ``mapred cluster up`` recorded for ``addr``, if any.  In keys
+    mode the daemon's public key for ``addr`` is pinned; an address with no
+    published key is refused (it would otherwise be trusted on first use).
+    """
+    end = _socket_keys.get(sock)
+    if end is None or end.server or not isinstance(addr, str):
+        return
+    if end.mode == "none" and not end.explicit:
+        found = keys_for_addr(addr)
+        if found is not None:
+            end.mode, end.keydir, end.principal = "keys", KeyDir(found[0]), found[1]
+            pair = end.keydir.own_pair(end.principal)
+            sock.curve_publickey, sock.curve_secretkey = pair.public.encode(), pair.secret.encode()
+            _socket_secret[sock] = True
+    if end.mode != "keys":
+        return
+    server_key = end.keydir.daemon_key(addr)
+    if server_key is None:
+        raise ConfigError(f"no daemon key is known for {addr} in {end.keydir.daemons}: a daemon "
+                          "publishes its key there when it starts (copy its line to this key "
+                          "directory to reach it from elsewhere)")
+    sock.curve_serverkey = server_key.encode()
+
+
+def keys_for_addr(addr: str) -> tuple[str, str] | None:
+    """``(key dir, principal)`` that ``mapred cluster up`` recorded for the cluster at ``addr``."""
+    from mapred.security.keys import keys_for
+    return keys_for(addr)
+
+
+def publish_listener(sock: zmq.Socket, host: str, port: int) -> None:
+    """A keyed daemon socket now listens at ``host:port``: publish its public key for clients."""
+    end = _socket_keys.get(sock)
+    if end is None or not end.server or end.mode != "keys":
+        return
+    from mapred.security.keys import listen_address
+    end.keydir.publish_daemon(listen_address(host, port), end.keydir.own_pair(end.principal).public,
+                              end.principal)
 
 
 def _ensure_authenticator(ctx: zmq.Context) -> "_Gate":
@@ -246,8 +309,10 @@ def has_credentials() -> bool:
 def say_if_unkeyed(what: str) -> None:
     """A daemon without keys tells its operator what that means, once, at start."""
     if not has_credentials():
-        log.warning("%s runs without keys: it listens on loopback only and trusts every local "
-                    "user (see `mapred keys` and docs/security.md)", what)
+        log.warning("%s runs WITHOUT KEYS (insecure): it listens on loopback only and trusts every "
+                    "local process -- any local user can register a DataNode or a worker, submit "
+                    "job code and read or write any file. `mapred cluster up` runs keyed unless "
+                    "--insecure; see docs/security.md", what)
 
 
 def warn_if_open(addr: str, what: str) -> None:
@@ -271,7 +336,9 @@ def check_tcp_addr(addr, what: str = "address") -> str:
 def bind_random(sock: zmq.Socket, host: str = "127.0.0.1") -> int:
     """Bind ``sock`` to a free port on ``host`` and return the port."""
     check_bind_host(host, _socket_secret.get(sock, has_credentials()))
-    return sock.bind_to_random_port(f"tcp://{host}")
+    port = sock.bind_to_random_port(f"tcp://{host}")
+    publish_listener(sock, host, port)
+    return port
 
 
 def bind(sock: zmq.Socket, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -283,6 +350,7 @@ def bind(sock: zmq.Socket, host: str = "127.0.0.1", port: int = 0) -> int:
         sock.bind(f"tcp://{host}:{port}")
     except zmq.ZMQError as exc:
         raise ConfigError(f"cannot bind tcp://{host}:{port}: {exc}") from None
+    publish_listener(sock, host, port)
     return port
 
 

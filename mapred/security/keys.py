@@ -2,15 +2,20 @@
 
 A key directory (``MAPRED_KEYS``) holds::
 
-    server.key        the cluster's server key pair (every daemon's listening sockets); nodes only
-    server.pub        its public half: what clients check the daemons by
     authorized_keys   one line per admitted key: "<public key> <principal> <role>"
     <name>.key        a principal's own key pair (a person's or a node's), mode 0600
+    daemons           one line per listening daemon: "<tcp://host:port> <public key> <principal>"
 
 A process runs as one principal (``MAPRED_PRINCIPAL``) and presents
 ``<name>.key`` when it connects; daemons admit a connection only if its
 public key is in ``authorized_keys`` and then know its principal and role
-(``transport`` turns the ZAP user id back into a ``Principal``).  Revoking
+(``transport`` turns the ZAP user id back into a ``Principal``).
+
+Every daemon serves with its own key pair (its principal's), never a shared
+one, and publishes the address it listens on with its public key in
+``daemons`` when it binds.  A client pins the key listed for the address it
+connects to (as ssh's ``known_hosts``): a stolen DataNode key can pose as
+that DataNode only, not as the NameNode or the master.  Revoking
 removes the line; daemons reread the file when it changes, so the key can no
 longer connect (connections already open stay until they close: restart the
 daemons for an immediate cut).
@@ -32,6 +37,7 @@ from mapred.security.principals import Principal, Role
 
 SERVER = "server"
 AUTHORIZED = "authorized_keys"
+DAEMONS = "daemons"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _Z85 = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
 
@@ -202,15 +208,13 @@ class KeyDir:
     def authorized(self) -> str:
         return os.path.join(self.path, AUTHORIZED)
 
-    def init(self) -> KeyPair:
-        """Make the directory and the cluster's server key pair (kept if they exist)."""
+    @property
+    def daemons(self) -> str:
+        return os.path.join(self.path, DAEMONS)
+
+    def init(self) -> None:
+        """Make the directory (mode 0700) if it is not there."""
         os.makedirs(self.path, mode=0o700, exist_ok=True)
-        if not os.path.exists(self.file(SERVER)):
-            pair = KeyPair.generate()
-            write_key(self.file(SERVER), pair, "mapred cluster server key: daemons only")
-            write_key(os.path.join(self.path, "server.pub"), KeyPair(pair.public),
-                      "mapred cluster server public key")
-        return read_key(self.file(SERVER))
 
     def generate(self, name: str, role: Role | str) -> KeyPair:
         """A new key pair for ``name``, written to ``<name>.key`` and admitted with ``role``."""
@@ -228,18 +232,73 @@ class KeyDir:
             self.generate(name, role)
         return self.file(name)
 
-    def server_public(self) -> str:
-        pub = os.path.join(self.path, "server.pub")
-        if os.path.exists(pub):
-            return read_key(pub).public
-        return read_key(self.file(SERVER)).public
+    def own_pair(self, principal: str) -> KeyPair:
+        """``principal``'s key pair (with its secret half); ``ConfigError`` naming what is wrong."""
+        if not principal:
+            raise ConfigError(f"MAPRED_KEYS is {self.path} but MAPRED_PRINCIPAL is not set: "
+                              "say which key of the directory is yours")
+        pair = read_key(self.file(principal))
+        if not pair.secret:
+            raise ConfigError(f"key file {self.file(principal)} has no secret half")
+        return pair
 
-    def server_pair(self) -> KeyPair | None:
-        """The server key pair, or None where this directory holds only the public half."""
-        if not os.path.exists(self.file(SERVER)):
-            return None
-        pair = read_key(self.file(SERVER))
-        return pair if pair.secret else None
+    def publish_daemon(self, addr: str, public: str, principal: str) -> None:
+        """Record that the daemon listening at ``addr`` serves with ``public`` (replacing the old line)."""
+        import fcntl
+        self.init()
+        with open(os.path.join(self.path, ".daemons.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)     # daemons of one cluster start at the same moment
+            rows = [r for r in _parse_daemons(self.daemons) if r[0] != addr]
+            rows.append((addr, check_public(public), check_name(principal)))
+            tmp = f"{self.daemons}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                f.write("# address public-key principal   (written by each daemon when it listens)\n")
+                f.writelines(f"{a} {k} {n}\n" for a, k, n in rows)
+            os.replace(tmp, self.daemons)
+
+    def daemon_key(self, addr: str) -> str | None:
+        """The public key the daemon at ``addr`` published (a wildcard bind matches any host)."""
+        return _daemon_table(self.daemons).get(addr) or _daemon_table(self.daemons).get(_wildcard(addr))
+
+
+def _parse_daemons(path: str) -> list[tuple[str, str, str]]:
+    rows = []
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return rows
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and not line.startswith("#") and _Z85.match(parts[1]):
+            rows.append((parts[0], parts[1], parts[2]))
+    return rows
+
+
+_daemon_cache: dict[str, tuple] = {}
+
+
+def _daemon_table(path: str) -> dict[str, str]:
+    """``{address: public key}`` of a daemons file, reread only when it changes."""
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    except FileNotFoundError:
+        return {}
+    cached = _daemon_cache.get(path)
+    if cached is None or cached[0] != stamp:
+        cached = _daemon_cache[path] = (stamp, {a: k for a, k, _ in _parse_daemons(path)})
+    return cached[1]
+
+
+def _wildcard(addr: str) -> str:
+    return "tcp://*:" + addr.rsplit(":", 1)[-1]
+
+
+def listen_address(host: str, port: int) -> str:
+    """The ``daemons`` name of a listening socket: ``tcp://*:PORT`` for a wildcard bind."""
+    wild = host in ("*", "0.0.0.0", "::", "[::]", "")
+    return f"tcp://*:{port}" if wild else f"tcp://{host}:{port}"
 
 
 # -- clusters this user started: address -> which keys to use ----------------------------------
@@ -296,6 +355,30 @@ def recorded_keys(addr: str) -> tuple[str, str] | None:
     keydir, principal = str(entry.get("keys", "")), str(entry.get("principal", ""))
     if keydir and principal and os.path.exists(KeyDir(keydir).file(principal)):
         return keydir, principal
+    return None
+
+
+def keys_for(addr: str) -> tuple[str, str] | None:
+    """``(key dir, principal)`` to reach ``addr`` with, from the clusters this user started.
+
+    The master and NameNode are recorded by ``cluster up``; any other daemon
+    of such a cluster (a DataNode, a worker's shuffle server) is found in the
+    recorded key directory's ``daemons`` file.  None: not a recorded cluster.
+    """
+    found = recorded_keys(addr)
+    if found is not None:
+        return found
+    seen = set()
+    for entry in _read_registry().values():
+        if not isinstance(entry, dict):
+            continue
+        keydir, principal = str(entry.get("keys", "")), str(entry.get("principal", ""))
+        if not keydir or (keydir, principal) in seen:
+            continue
+        seen.add((keydir, principal))
+        kd = KeyDir(keydir)
+        if kd.daemon_key(addr) and os.path.exists(kd.file(principal)):
+            return keydir, principal
     return None
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from mapred.cli import main
 from mapred.errors import ConfigError
 from mapred.net import wire
-from mapred.net.transport import make_socket, recv_peer, send, stop_authenticator
+from mapred.net.transport import bind_random, make_socket, recv_peer, send, stop_authenticator
 from mapred.security import keys, tokens
 from mapred.security.principals import Principal, Role
 
@@ -55,7 +55,7 @@ def test_authorized_keys_round_trip_and_reject_garbage(tmp_path):
 
 def _serve(ctx, stop, ready, seen):
     sock = make_socket(ctx, zmq.ROUTER)
-    ready.append(sock.bind_to_random_port("tcp://127.0.0.1"))
+    ready.append(bind_random(sock))        # publishes this daemon's own key for the address
     while not stop.is_set():
         got = recv_peer(sock, 0.1, routed=True)
         if got is not None:
@@ -77,7 +77,7 @@ def _ask(ctx, port, timeout=1.5):
 @pytest.mark.timeout(30)
 def test_zap_names_each_connection_by_its_key_and_revocation_locks_it_out(tmp_path, monkeypatch):
     d = keys.KeyDir(str(tmp_path / "k"))
-    for name, role in [("alice", "user"), ("w1", "worker"), ("eve", "user")]:
+    for name, role in [("alice", "user"), ("w1", "worker"), ("eve", "user"), ("server-side", "admin")]:
         d.generate(name, role)
     keys.revoke_authorized(d.authorized, "eve")        # eve keeps her key file, but is not admitted
     monkeypatch.setenv("MAPRED_KEYS", d.path)
@@ -101,6 +101,14 @@ def test_zap_names_each_connection_by_its_key_and_revocation_locks_it_out(tmp_pa
         monkeypatch.setenv("MAPRED_PRINCIPAL", "")
         with pytest.raises(ConfigError, match="MAPRED_PRINCIPAL"):
             make_socket(client_ctx, zmq.DEALER)
+        # The client pins the key the daemon published for its address: one listed wrongly
+        # (another daemon's, as a stolen node key posing as this one would be) gets no answer.
+        monkeypatch.setenv("MAPRED_PRINCIPAL", "w1")
+        assert _ask(client_ctx, ready[0])
+        d.publish_daemon(f"tcp://127.0.0.1:{ready[0]}", keys.read_key(d.file("w1")).public, "w1")
+        assert not _ask(client_ctx, ready[0])
+        with pytest.raises(ConfigError, match="no daemon key"):   # an address nobody published
+            make_socket(client_ctx, zmq.DEALER).connect("tcp://127.0.0.1:1")
         client_ctx.destroy(0)
     finally:
         stop.set()

@@ -109,7 +109,7 @@ def test_a_crafted_submit_without_a_user_key_never_runs(keyed, tmp_path):
     assert isinstance(reply, wire.Error) and reply.kind == "PermissionDenied"
     outsider = KeyDir(str(tmp_path / "other-keys"))        # a key the cluster never admitted
     outsider.ensure("mallory", "admin")
-    shutil.copy(os.path.join(keydir.path, "server.pub"), outsider.path)   # the server key is public
+    shutil.copy(keydir.daemons, outsider.path)          # the daemons' public keys are public
     mp.setenv("MAPRED_KEYS", outsider.path)
     try:
         assert _raw(mp, "mallory", cluster.master_addr, msg, _evil_blob(marker), timeout=1.5) is None
