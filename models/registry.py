@@ -8,6 +8,8 @@ so a registry in the block store is replicated and survives restarts)::
     NAME/versions/N/evaluations/      one record per served evaluation (added later, never edited)
     NAME/aliases/ALIAS/SEQ.msgpack    the alias log: {"version", "previous", "by", "at"}
     NAME/serving.msgpack              serving options (micro-batching), not part of any version
+    NAME/served.msgpack               what a service had loaded (aliases, versions), restored on restart
+    NAME/runs/RUN.msgpack             a served evaluation run: its state, and once done its metrics
 
 Why these shapes:
 
@@ -126,6 +128,12 @@ def check_name(name: str) -> str:
         raise ModelError(f"model name {name!r} must be 1-128 letters, digits, '_', '.' or '-', "
                          "starting with a letter or digit")
     return name
+
+
+def _check_run(run_id: str) -> str:
+    if not isinstance(run_id, str) or not re.fullmatch(r"[0-9a-f]{6,32}", run_id):
+        raise NotFound(f"{run_id!r} is not an evaluation run id")
+    return run_id
 
 
 def check_alias(alias: str) -> str:
@@ -378,14 +386,60 @@ class Registry:
 
     # -- evaluations and serving options
     def add_evaluation(self, name: str, version: int, metrics: dict, *, dataset: str = "",
-                       user: str | None = None) -> dict:
-        """Keep an evaluation's metrics with a version (a new record; the version itself is unchanged)."""
+                       user: str | None = None, run: str = "") -> dict:
+        """Keep an evaluation's metrics with a version (a new record; the version itself is unchanged).
+
+        ``run``: the served evaluation run it comes from; a run adds one record
+        however often it is retried (a resumed run finds its record there).
+        """
         self.get(name, version)
         edir = self._vdir(name, version, "evaluations")
         self.store.makedirs(edir)
+        if run:
+            for n in self.store.listdir(edir):
+                if n.endswith(f"-{run}.msgpack"):
+                    return _unpack(self.store.read(f"{edir}/{n}"), n)
         rec = {"dataset": dataset, "metrics": metrics, "by": user or current_user(), "at": time.time()}
-        self.store.write(f"{edir}/{time.time_ns():020d}.msgpack", _pack(rec))
+        if run:
+            rec["run"] = run
+        self.store.write(f"{edir}/{time.time_ns():020d}{'-' + run if run else ''}.msgpack", _pack(rec))
         return rec
+
+    # -- served evaluation runs and the served set: state a service keeps here, so a restart keeps it
+    def save_run(self, name: str, run: dict) -> dict:
+        """Write a served evaluation run's record (``run["id"]`` names it; rewritten as it moves on)."""
+        rdir = self._dir(name, "runs")
+        self.store.makedirs(rdir)
+        self.store.write(f"{rdir}/{_check_run(run['id'])}.msgpack", _pack(run))
+        return run
+
+    def read_run(self, name: str, run_id: str) -> dict:
+        """One run's record; ``NotFound`` for an unknown one."""
+        path = self._dir(name, "runs", f"{_check_run(run_id)}.msgpack")
+        try:
+            return _unpack(self.store.read(path), path)
+        except FileNotFoundError:
+            raise NotFound(f"no evaluation run {run_id} of model {name!r}") from None
+
+    def runs(self, name: str) -> list[dict]:
+        """Every run of a model, oldest first."""
+        rdir = self._dir(name, "runs")
+        recs = [_unpack(self.store.read(f"{rdir}/{n}"), n) for n in self.store.listdir(rdir)
+                if n.endswith(".msgpack")]
+        return sorted(recs, key=lambda r: r.get("started_at", 0.0))
+
+    def served(self, name: str) -> dict:
+        """What a service last had loaded for ``name``: {"aliases": [...], "versions": [...]}."""
+        path = self._dir(name, "served.msgpack")
+        try:
+            rec = _unpack(self.store.read(path), path)
+        except FileNotFoundError:
+            return {"aliases": [], "versions": []}
+        return {"aliases": list(rec.get("aliases", [])), "versions": list(rec.get("versions", []))}
+
+    def set_served(self, name: str, aliases, versions) -> None:
+        self.store.write(self._dir(name, "served.msgpack"),
+                         _pack({"aliases": sorted(aliases), "versions": sorted(versions), "at": time.time()}))
 
     def evaluations(self, name: str, version: int) -> list[dict]:
         """The stored evaluations of one version."""

@@ -12,6 +12,10 @@
   was, and the error is kept and shown (``status()``, the ready route).
 - A version whose files are corrupt is marked unloadable with the reason;
   other versions keep serving.
+- The served set (each model's tracked aliases, and the versions loaded by
+  number) is kept in the registry (``NAME/served.msgpack``, written as it
+  changes); a service that starts loads it again before it says it is ready
+  (``restore``), so a restart keeps what was being served.
 """
 from __future__ import annotations
 
@@ -100,12 +104,17 @@ class ModelServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._dirty: set[str] = set()             # models whose served set changed since it was saved
+        self._saved: dict[str, tuple] = {}
+        self.restored = threading.Event()         # set once the served set of the last run is loaded again
+        self._restoring = False
 
     # -- lifecycle
-    def start(self) -> ModelServer:
-        """Start the alias poller (a daemon thread)."""
-        if self._thread is None and self.poll_interval > 0:
-            self._thread = threading.Thread(target=self._poll, name="model-alias-poller", daemon=True)
+    def start(self, restore: bool = True) -> ModelServer:
+        """Load the saved served set (in the background; ``restored`` says when) and start the alias poller."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._poll, args=(restore,), name="model-alias-poller",
+                                            daemon=True)
             self._thread.start()
         return self
 
@@ -115,12 +124,71 @@ class ModelServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def _poll(self) -> None:
+    def _poll(self, restore: bool) -> None:
+        if restore:
+            try:
+                self.restore()
+            except Exception:   # a store hiccup at start: serve on, loading on demand
+                log.exception("restoring the served set failed")
+        self.restored.set()
+        if self.poll_interval <= 0:
+            return
         while not self._stop.wait(self.poll_interval):
             try:
                 self.refresh()
             except Exception:   # a store hiccup must not kill the poller
                 log.exception("alias refresh failed")
+
+    # -- the served set, kept in the registry
+    def restore(self) -> dict:
+        """Load what the registry says was served (aliases, versions by number); errors are kept, not raised."""
+        self._restoring = True     # no saving of a half-restored set
+        try:
+            self._restore_all()
+        finally:
+            self._restoring = False
+        with self._lock:
+            self._dirty.update(self._saved)
+        self.save_served()         # what could not be loaded drops out of the set
+        self.restored.set()
+        return self.status()
+
+    def _restore_all(self) -> None:
+        for name in self.registry.names():
+            served = self.registry.served(name)
+            self._saved[name] = (tuple(sorted(served["aliases"])), tuple(sorted(served["versions"])))
+            for key in [*served["aliases"], *served["versions"]]:
+                try:
+                    self.get(name, key)
+                except InferError as exc:
+                    if isinstance(key, str):
+                        self._alias_errors[(name, key)] = exc.message
+                    log.warning("could not restore %s %s: %s", name, key, exc.message)
+
+    def _served_set(self, name: str) -> tuple:
+        with self._lock:
+            aliases = {a for (n, a) in self._aliases if n == name}
+            targets = {lv.version for (n, _), lv in self._aliases.items() if n == name}
+            versions = {v for (n, v), lv in self._versions.items()
+                        if n == name and not lv.draining and v not in targets}
+        return tuple(sorted(aliases)), tuple(sorted(versions))
+
+    def save_served(self) -> None:
+        """Write the served set of every model whose set changed (never from the event loop: it does I/O)."""
+        if self._restoring:
+            return
+        with self._lock:
+            names, self._dirty = self._dirty, set()
+        for name in names:
+            current = self._served_set(name)
+            if self._saved.get(name) == current:
+                continue
+            try:
+                self.registry.set_served(name, *current)
+                self._saved[name] = current
+            except (MapredError, OSError) as exc:   # retried at the next change or poll
+                self._dirty.add(name)
+                log.warning("could not save the served set of %s: %s", name, exc)
 
     # -- resolving
     def lookup(self, name: str, version) -> LoadedVersion | None:
@@ -147,8 +215,13 @@ class ModelServer:
             lv = self._load(name, st.version)
             with self._lock:
                 self._aliases.setdefault((name, alias), lv)
-                return self._aliases[(name, alias)]
-        return self._load(name, v)
+                self._dirty.add(name)
+                lv = self._aliases[(name, alias)]
+            self.save_served()
+            return lv
+        lv = self._load(name, v)
+        self.save_served()
+        return lv
 
     def _registry_call(self, fn, *args):
         try:
@@ -179,6 +252,7 @@ class ModelServer:
                 raise InferError(503, f"model {name!r} version {version} cannot be loaded: {exc}") from None
             with self._lock:
                 self._versions[key] = lv
+                self._dirty.add(name)
                 self._update_loaded_gauge(name)
             log.info("loaded model %s version %s (%s)", name, version, lv.model_class)
             return lv
@@ -201,6 +275,7 @@ class ModelServer:
         for key in tracked:
             self._refresh_one(*key)
         self._prune_failures(name)
+        self.save_served()
         return self.status(name)
 
     def _prune_failures(self, name: str | None) -> None:
@@ -226,6 +301,7 @@ class ModelServer:
         if target is None:
             with self._lock:
                 self._aliases.pop((name, alias), None)
+                self._dirty.add(name)
             if cur is not None:
                 self._retire(cur)
             return
@@ -237,6 +313,7 @@ class ModelServer:
         with self._lock:
             self._aliases[(name, alias)] = lv
             self._alias_errors.pop((name, alias), None)
+            self._dirty.add(name)
         self.metrics.swaps.labels(name, alias).inc()
         log.info("alias %s@%s now serves version %s (was %s)", name, alias, target,
                  cur.version if cur else None)
@@ -264,6 +341,7 @@ class ModelServer:
                 return
             if self._versions.get((lv.name, lv.version)) is lv:
                 del self._versions[(lv.name, lv.version)]
+            self._dirty.add(lv.name)      # saved by the next refresh (this may run on the event loop)
             self._update_loaded_gauge(lv.name)
         if lv.batcher is not None:
             lv.batcher.close()

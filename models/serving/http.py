@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
-import uuid
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -29,6 +27,7 @@ from mapred.version import __version__
 
 from ..registry import Conflict, NotFound, Registry, default_root
 from .engine import ModelServer
+from .evaluations import EvaluationRuns
 from .errors import InferError
 
 log = logging.getLogger("mapred.serving.http")
@@ -72,8 +71,23 @@ def setup(app) -> None:
     poll = float(os.environ.get("MAPRED_MODEL_POLL_S", "1.0"))
     app.state.model_server = ModelServer(Registry(root), poll_interval=poll,
                                          metrics_registry=app.state.metrics.registry).start()
-    app.state.evaluations = {}
+    master = getattr(getattr(app.state.backend, "settings", None), "master", "") or ""
+    app.state.evaluation_runs = EvaluationRuns(app.state.model_server.registry, master)
+    if master:   # runs a service that died left RUNNING are taken up again (their state is in the registry)
+        threading.Thread(target=_resume_quietly, args=(app.state.evaluation_runs,), daemon=True,
+                         name="resume-evaluations").start()
+    else:
+        app.state.evaluation_runs.resumed.set()
     app.router.on_shutdown.append(app.state.model_server.close)
+
+
+def _resume_quietly(runs) -> None:
+    try:
+        runs.resume()
+    except Exception:   # a store hiccup at start must not take the service down; the runs stay RUNNING
+        log.exception("could not resume evaluation runs")
+    finally:
+        runs.resumed.set()
 
 
 def server(request: Request) -> ModelServer:
@@ -111,10 +125,13 @@ def live() -> dict:
     return {"live": True}
 
 
-@router.get("/v2/health/ready", tags=["inference"], summary="OIP readiness: the registry can be read",
+@router.get("/v2/health/ready", tags=["inference"], summary="OIP readiness: the registry can be read and the served set is loaded",
             responses={**_ok({"type": "object", "properties": {"ready": {"type": "boolean"}}}),
                        **_oip_responses(503)})
 def ready(request: Request):
+    if not (server(request).restored.is_set() and request.app.state.evaluation_runs.resumed.is_set()):
+        return JSONResponse({"ready": False, "error": "loading the models this service served before it "
+                                                      "restarted"}, status_code=503)
     try:
         server(request).registry.names()
     except (MapredError, OSError) as exc:
@@ -398,53 +415,26 @@ def evaluate(name: str, version: int, request: Request,
     master = request.app.state.backend.settings.master
     if not master:
         raise ApiError(503, "this service was started without --master: no compute cluster", "Unavailable")
-    run_id = uuid.uuid4().hex[:12]
-    state = {"id": run_id, "model": name, "version": version, "dataset": dataset, "state": "RUNNING",
-             "started_at": time.time(), "by": principal.name}
-    request.app.state.evaluations[run_id] = state
-    threading.Thread(target=_run_evaluation, args=(reg, state, master), daemon=True,
-                     name=f"evaluate-{run_id}").start()
-    href = f"/api/v1/models/{name}/evaluations/runs/{run_id}"
-    return JSONResponse({**state, "href": href}, status_code=202, headers={"Location": href})
+    runs = request.app.state.evaluation_runs
+    run = _api(runs.start, name, version, dataset, principal.name)   # stored before we answer
+    href = f"/api/v1/models/{name}/evaluations/runs/{run['id']}"
+    return JSONResponse({**run, "href": href}, status_code=202, headers={"Location": href})
 
 
-def _run_evaluation(reg: Registry, state: dict, master: str) -> None:
-    """Evaluate (a job on the cluster) and keep the metrics with the version."""
-    import mapred
-    import models
-    try:
-        model = reg.load(f"models:/{state['model']}/{state['version']}")
-        with mapred.connect(master, user=state["by"]) as cluster:
-            metrics = models.evaluate(model, mapred.load_dataset(state["dataset"]), cluster=cluster)
-        reg.add_evaluation(state["model"], state["version"], _jsonable(metrics), dataset=state["dataset"],
-                           user=state["by"])
-        state.update(state="SUCCEEDED", metrics=_jsonable(metrics), finished_at=time.time())
-    except Exception as exc:
-        log.warning("evaluation %s failed: %s", state["id"], exc)
-        state.update(state="FAILED", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
-
-
-def _jsonable(value):
-    import numpy as np
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+@router.get("/api/v1/models/{name}/evaluations/runs", tags=["models"],
+            summary="every served evaluation run of a model (kept in the registry)",
+            responses={**_ok(_LIST), **_ERRS})
+def evaluation_runs(name: str, request: Request, principal: Principal = Depends(current_principal)) -> list:
+    reg = server(request).registry
+    _api(reg.versions, name)
+    return _api(reg.runs, name)
 
 
 @router.get("/api/v1/models/{name}/evaluations/runs/{run_id}", tags=["models"],
             summary="a served evaluation's state and, once done, its metrics", responses={**_ok(), **_ERRS})
 def evaluation_run(name: str, run_id: str, request: Request,
                    principal: Principal = Depends(current_principal)) -> dict:
-    state = request.app.state.evaluations.get(run_id)
-    if state is None or state["model"] != name:
-        raise ApiError(404, f"no evaluation run {run_id} of model {name!r} in this service", "NotFound")
-    return state
+    return _api(server(request).registry.read_run, name, run_id)
 
 
 # ------------------------------------------------------------------ the status page's models view

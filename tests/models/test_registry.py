@@ -65,6 +65,20 @@ def check_rules(reg: Registry, fitted, tmp_path) -> None:
         reg.set_alias("clf", "champion", 42)
     with pytest.raises(ModelError, match="alias"):
         reg.set_alias("clf", "9lives", 1)
+    # served evaluation runs and the served set: the state a service keeps here to survive restarts
+    run = reg.save_run("clf", {"id": "abc123def456", "model": "clf", "version": 1, "state": "RUNNING",
+                               "started_at": 1.0})
+    assert reg.read_run("clf", "abc123def456") == run and reg.runs("clf") == [run]
+    with pytest.raises(NotFound):
+        reg.read_run("clf", "0000000000aa")
+    with pytest.raises(NotFound, match="not an evaluation run id"):
+        reg.read_run("clf", "../x")
+    first = reg.add_evaluation("clf", 3, {"accuracy": 0.7}, run="abc123def456")
+    again = reg.add_evaluation("clf", 3, {"accuracy": 0.1}, run="abc123def456")
+    assert again == first and [e.get("run") for e in reg.evaluations("clf", 3)].count("abc123def456") == 1
+    assert reg.served("clf") == {"aliases": [], "versions": []}
+    reg.set_served("clf", ["champion"], [3])
+    assert reg.served("clf") == {"aliases": ["champion"], "versions": [3]}
 
 
 def test_registry_rules_local(tmp_path, fitted):
@@ -130,6 +144,8 @@ def test_registry_in_the_store_survives_restarting_every_process(tmp_path, fitte
         np.testing.assert_array_equal(reg.load("models:/clf@champion").predict(X), a.predict(X))
         np.testing.assert_array_equal(reg.load("models:/clf/3").predict(X), b.predict(X))
         assert reg.get("clf", 1).evaluations[0]["metrics"] == {"accuracy": 0.5}
+        assert reg.read_run("clf", "abc123def456")["state"] == "RUNNING"
+        assert reg.served("clf") == {"aliases": ["champion"], "versions": [3]}
 
 
 def test_cli(tmp_path, fitted):

@@ -286,3 +286,33 @@ def test_batch_predictions_format_rule_is_the_engines():
                  "a.mpk", "a.msgpack", "a.txt", "a", "a.csv.zst"]:
         want = formats.infer(name)
         assert format_of(name) == ("text" if want == "ztext" else want), name
+
+
+def test_a_new_server_loads_the_served_set_again(zoo, tmp_path):
+    """What one server had loaded (aliases, versions by number) is in the registry; the next loads it at start."""
+    reg, fitted, X = zoo
+    root = Registry(str(tmp_path / "s"))
+    for m in ("logit", "gnb", "logit"):
+        root.register(fitted[m], "m")
+    root.set_alias("m", "champion", 1)
+    root.set_alias("m", "challenger", 2)
+    first = ModelServer(root, poll_interval=0)
+    infer(first, "m", body("input", X[:1]))                 # champion -> 1
+    infer(first, "m", body("input", X[:1]), "challenger")   # challenger -> 2
+    infer(first, "m", body("input", X[:1]), "3")            # version 3 by number
+    assert root.served("m") == {"aliases": ["challenger", "champion"], "versions": [3]}
+    root.set_alias("m", "champion", 2)                      # moved while no server runs
+    second = ModelServer(root, poll_interval=0).start()
+    assert second.restored.wait(30)
+    status = second.status("m")
+    assert status["aliases"] == {"m@challenger": 2, "m@champion": 2}
+    assert sorted(lv["version"] for lv in status["loaded"]) == [2, 3]
+    _, _, lv = infer(second, "m", body("input", X[:1]))
+    assert lv.version == 2 and lv is second.lookup("m", None), "served from memory, not loaded on demand"
+    os.truncate(os.path.join(root.get("m", 3).uri, "coef_.npy"), 10)   # a version that no longer loads
+    third = ModelServer(root, poll_interval=0).start()
+    assert third.restored.wait(30)
+    assert "m/3" in third.status("m")["unloadable"]
+    assert root.served("m") == {"aliases": ["challenger", "champion"], "versions": []}
+    second.close()
+    third.close()

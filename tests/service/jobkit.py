@@ -66,3 +66,19 @@ def failing():
     job = mapred.Job(mapper, num_reducers=1, name="failing")
     job.max_attempts = 1
     return job
+
+
+def gated(gate: str, deadline_s: float = 120.0):
+    """A map-only job whose every task waits until the local file ``gate`` exists (or the deadline passes).
+
+    It holds the cluster's slots for as long as a test needs (a service restart, say), with no timing
+    guess: the test creates the gate when it is done.
+    """
+    def map_batch(lines):
+        import os
+        end = time.monotonic() + deadline_s
+        while not os.path.exists(gate) and time.monotonic() < end:
+            time.sleep(0.05)
+        yield len(lines), None
+
+    return mapred.Job(map_batch=map_batch, name="gated", input_format="text", output_format="text")

@@ -382,7 +382,112 @@ def test_model_routes_are_in_the_openapi_schema(service):
                 ("put", "/api/v1/models/{name}/aliases/{alias}"),
                 ("post", "/api/v1/models/{name}/aliases/{alias}/rollback"),
                 ("get", "/api/v1/models/{name}/evaluations"), ("post", "/api/v1/models/{name}/batch-predict"),
-                ("post", "/api/v1/models/{name}/versions/{version}/evaluate"), ("get", "/models")}
+                ("post", "/api/v1/models/{name}/versions/{version}/evaluate"), ("get", "/models"),
+                ("get", "/api/v1/models/{name}/evaluations/runs"),
+                ("get", "/api/v1/models/{name}/evaluations/runs/{run_id}")}
     assert expected <= ops, expected - ops
     infer = doc["paths"]["/v2/models/{name}/infer"]["post"]
     assert "inputs" in infer["requestBody"]["content"]["application/json"]["schema"]["properties"]
+
+
+def _restart_service(service) -> None:
+    """kill -9 the real ``mapred serve`` process and start it again on the same port, before the same cluster."""
+    import signal
+    cluster = service.cluster
+    old = cluster.service_proc
+    os.kill(old.pid, signal.SIGKILL)
+    old.wait(30)
+    cluster.service_port = urlparse(service.url).port     # the same address, so every later test finds it
+    assert cluster.start_service() == service.url
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_service_restarts_with_its_models_serving_set_evaluations_and_jobs(service, trained, tmp_path):
+    """kill -9 `mapred serve` mid-work: registry, aliases, what was loaded, evaluations (done and running)
+    and batch predictions in flight (jobs on the master) are all there after it starts again."""
+    from jobkit import gated
+    X, y, test, a, reg = trained["X"], trained["y"], trained["test"], trained["a"], trained["reg"]
+    store, base = service.store_uri, "/user/root-admin/serving/restart"
+    mapred.from_numpy(X[test], y[test], splits=2, path=f"{store}{base}/test")
+    mapred.from_numpy(X, splits=2, path=f"{store}{base}/X")
+    docs = ["good great fun", "bad awful boring", "great film good", "awful bad plot"] * 10
+    with mapred.connect(service.master) as cluster:
+        text = models.Pipeline([models.TfidfVectorizer(), models.LogisticRegression()]).fit(
+            docs, [1, 0, 1, 0] * 10, cluster=cluster)
+    tv = reg.register(text, "txt")
+    reg.set_alias("txt", "champion", tv.version)
+    for k in range(2):                                    # one input file per slot of the cluster's worker
+        _put(f"{store}{base}/gate-in/{k}.txt", b"hold\n")
+    gate = str(tmp_path / "gate")
+    with service.client() as http:
+        assert http.post("/v2/models/clf/infer", json=oip(X[:1])).status_code == 200            # champion -> 1
+        assert http.post("/v2/models/clf/versions/2/infer", json=oip(X[:1])).status_code == 200  # 2 by number
+        assert http.post("/v2/models/txt/infer", json=oip(np.array(["fun"], dtype=object), "text",
+                                                          "BYTES")).status_code == 200
+        r = http.post("/api/v1/models/clf/versions/1/evaluate", json={"dataset": f"{base}/test"})
+        done_href = r.json()["href"]
+        done = wait_for(lambda: (lambda d: d if d["state"] != "RUNNING" else None)(http.get(done_href).json()),
+                        what="the first evaluation")
+        assert done["state"] == "SUCCEEDED", done
+        before = {"models": http.get("/api/v1/models").json(), "aliases": http.get("/api/v1/models/clf/aliases").json(),
+                  "serving": http.get("/api/v1/models/clf").json()["serving"]}
+        assert before["serving"]["aliases"]["clf@champion"] == 1
+        assert sorted(v["version"] for v in before["serving"]["loaded"]) == [1, 2]
+        # the cluster's two slots held by a job that waits for the gate: what comes next stays in flight
+        holder = mapred.connect(service.master)
+        blocker = holder.submit(gated(gate), f"{store}{base}/gate-in", f"{store}{base}/gate-out")
+        try:
+            r = http.post("/api/v1/models/clf/batch-predict", json={"input": f"{base}/X", "output": f"{base}/pred"})
+            assert r.status_code == 202, r.text
+            job_id = r.json()["job_id"]
+            r = http.post("/api/v1/models/clf/versions/1/evaluate", json={"dataset": f"{base}/test"})
+            assert r.status_code == 202, r.text
+            running_href = r.json()["href"]
+            assert http.get(running_href).json()["state"] == "RUNNING"
+            assert http.get(f"/api/v1/jobs/{job_id}").json()["state"] not in ("SUCCEEDED", "FAILED")
+
+            _restart_service(service)
+
+            wait_for(lambda: http.get("/v2/health/ready").status_code == 200, what="the restarted service")
+            assert http.get("/api/v1/models").json() == before["models"]
+            assert http.get("/api/v1/models/clf/aliases").json() == before["aliases"]
+            serving = http.get("/api/v1/models/clf").json()["serving"]   # loaded again before any request
+            assert serving["aliases"] == before["serving"]["aliases"]
+            assert sorted(v["version"] for v in serving["loaded"]) == [1, 2]
+            assert http.get("/api/v1/models/txt").json()["serving"]["aliases"] == {"txt@champion": tv.version}
+            assert http.get(done_href).json() == done, "a finished evaluation and its metrics are kept"
+            resumed = http.get(running_href).json()
+            assert resumed["state"] in ("RUNNING", "SUCCEEDED") and resumed["attempts"] == 2, resumed
+            job = http.get(f"/api/v1/jobs/{job_id}").json()
+            assert job["state"] not in ("SUCCEEDED", "FAILED"), "the batch prediction is still a job on the master"
+        finally:
+            open(gate, "w").close()
+            try:
+                blocker.wait(timeout=120)
+            finally:
+                holder.close()
+        wait_for(lambda: http.get(f"/api/v1/jobs/{job_id}").json()["state"] == "SUCCEEDED",
+                 what="the batch prediction after the restart")
+        pred = mapred.load_dataset(f"{store}{base}/pred")
+        labels, proba = pred.read_rows(0, pred.num_rows)
+        np.testing.assert_array_equal(labels, a.predict(X))
+        np.testing.assert_allclose(proba, a.predict_proba(X))
+        run = wait_for(lambda: (lambda d: d if d["state"] != "RUNNING" else None)(http.get(running_href).json()),
+                       what="the resumed evaluation")
+        assert run["state"] == "SUCCEEDED", run
+        assert run["metrics"]["accuracy"] == pytest.approx(done["metrics"]["accuracy"])
+        stored = [e for e in reg.evaluations("clf", 1) if e.get("run") == run["id"]]
+        assert len(stored) == 1, "a resumed run stores its evaluation once"
+        runs = http.get("/api/v1/models/clf/evaluations/runs").json()
+        assert {done["id"], run["id"]} <= {r["id"] for r in runs}
+        # and prediction works: the same answers, and a text model explains per token
+        r = http.post("/v2/models/clf/infer", json=oip(X[test]))
+        assert r.json()["model_version"] == "1"
+        np.testing.assert_array_equal(out(r, "label"), a.predict(X[test]))
+        r = http.post("/v2/models/txt/infer?explain=true", json=oip(np.array(["great fun film"], dtype=object),
+                                                                    "text", "BYTES"))
+        assert r.status_code == 200, r.text
+        tokens, parts = out(r, "tokens")[0].tolist(), out(r, "contributions")[0]
+        assert sorted(tokens) == ["film", "fun", "great"]
+        assert parts.sum() + text.final.intercept_ == pytest.approx(
+            float(text.final.decision_function(text.transform(["great fun film"]))[0]))
