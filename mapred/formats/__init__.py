@@ -57,12 +57,27 @@ def check_input_format(fmt) -> None:
         raise ConfigError(f"input_format must be one of {INPUT_FORMATS}, got {fmt!r}")
 
 
-def plan(path: str, fmt: str, split_size: int, options: dict | None) -> list:
-    """The splits of one file in format ``fmt`` (``index`` 0: the caller numbers them)."""
-    return module(fmt).plan(path, split_size, dict(options or {}))
+def plan(path: str, fmt: str, split_size: int, options: dict | None, bad_records: str = "fail") -> list:
+    """The splits of one file in format ``fmt`` (``index`` 0: the caller numbers them).
+
+    A file its planner cannot read (a Parquet file cut short has no footer, an
+    Avro or sequence file a bad header) raises the ``FormatError`` naming it;
+    when bad records are skipped it becomes one quarantined split instead,
+    whose map task lists the file under ``_bad_records/`` and reads nothing.
+    """
+    from mapred.formats.base import FormatError, quarantined_split
+    try:
+        return module(fmt).plan(path, split_size, dict(options or {}))
+    except FormatError as exc:
+        if bad_records != "skip":
+            raise
+        return [quarantined_split(fmt, path, exc)]
 
 
 def open_reader(split, meter, bad, errors: str = "strict"):
+    from mapred.formats.base import Quarantined, split_options
+    if split_options(split).get("quarantined"):
+        return Quarantined(split, meter, bad)
     mod = module(split.fmt)
     if split.fmt == "ztext":
         return mod.Reader(split, meter, bad, errors)
@@ -73,7 +88,7 @@ def map_source(split, meter, bad, batched: bool, batch_size: int, input_mode: st
                errors: str = "strict"):
     """``(iterable, batched)`` for a map task over a format split, and the reader (for its notes)."""
     reader = open_reader(split, meter, bad, errors)
-    if split.fmt == "ztext":
+    if split.fmt == "ztext" and hasattr(reader, "byte_blocks"):
         if batched and input_mode == "bytes":
             return reader.byte_blocks(), True, reader
         if batched and input_mode == "text":

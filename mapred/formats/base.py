@@ -179,6 +179,32 @@ def read_bad_records(output: str) -> list[dict]:
     return out
 
 
+def quarantined_split(fmt: str, path: str, error: FormatError) -> Split:
+    """The split that stands for a file its planner could not read, when bad records are skipped."""
+    return make_split(fmt, path, 0, 0, (), {"quarantined": error.reason, "offset": error.offset})
+
+
+class Quarantined:
+    """The reader of a quarantined split: the whole file is one bad record, and no records are read.
+
+    Its map task counts it and lists it under ``OUT/_bad_records/`` like any
+    bad record, so a retried attempt never lists it twice.
+    """
+
+    def __init__(self, split: Split, meter, bad: BadRecords) -> None:
+        self.split, self.bad = split, bad
+        self.notes: dict = {}
+
+    def records(self) -> Iterator:
+        opts = split_options(self.split)
+        self.bad.add(FormatError(self.split.path, f"{opts['quarantined']} (the whole file is skipped)",
+                                 split=self.split.index, offset=opts.get("offset")))
+        yield from ()
+
+    def batches(self, size: int) -> Iterator:
+        return self.records()
+
+
 class Meter:
     """Counts bytes read when no split reader is there to count them (``fs cat``, the planner)."""
 

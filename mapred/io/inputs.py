@@ -41,8 +41,11 @@ def _as_list(inputs) -> list:
 
 
 def plan_splits(inputs, split_size: int, input_format: str | None = None,
-                input_options: dict | None = None) -> list[Split]:
+                input_options: dict | None = None, bad_records: str = "fail") -> list[Split]:
     """Every split of ``inputs`` in a stable order; raises ``InputError`` for missing input.
+
+    A file whose format's planner cannot read it raises the error naming it, or
+    with ``bad_records="skip"`` becomes one quarantined split (``formats.plan``).
 
     Files are read as ``input_format`` or, when it is ``None``, as the format
     their extension names (``mapred.formats.infer``: ``.csv``, ``.jsonl``,
@@ -54,13 +57,13 @@ def plan_splits(inputs, split_size: int, input_format: str | None = None,
         raise InputError("the job has no input paths")
     splits: list[Split] = []
     for item in items:
-        for split in _plan_one(item, split_size, input_format, input_options or {}):
+        for split in _plan_one(item, split_size, input_format, input_options or {}, bad_records):
             splits.append(Split(len(splits), split.fmt, split.path, split.start, split.end,
                                 split.hosts, split.dataset, split.extra))
     return splits
 
 
-def _plan_one(item, split_size: int, input_format: str | None, options: dict) -> list[Split]:
+def _plan_one(item, split_size: int, input_format: str | None, options: dict, bad_records: str) -> list[Split]:
     if isinstance(item, ArrayDataset):
         return _array_splits(item)
     if isinstance(item, RecordInput):
@@ -77,7 +80,7 @@ def _plan_one(item, split_size: int, input_format: str | None, options: dict) ->
         if fmt in ("text", "records"):
             out.extend(_file_splits(f, fmt, split_size))
         else:
-            out.extend(formats.plan(f, fmt, split_size, options))
+            out.extend(formats.plan(f, fmt, split_size, options, bad_records))
     return out
 
 

@@ -93,9 +93,10 @@ class JobPlan:
         """Plan a job: splits (balanced over ``slots`` for local files), partitioner sampling, code, output dir."""
         split_size = job.split_size or config.split_size
         fmt, options = getattr(job, "input_format", None), getattr(job, "input_options", None)
-        splits = plan_splits(inputs, split_size, fmt, options)
+        bad = getattr(job, "bad_records", "fail")    # under "skip" an unreadable file is quarantined, not fatal
+        splits = plan_splits(inputs, split_size, fmt, options, bad)
         if not job.split_size:
-            splits = _balanced(inputs, splits, split_size, slots, fmt, options)
+            splits = _balanced(inputs, splits, split_size, slots, fmt, options, bad)
         if hasattr(job.partitioner, "prepare"):
             job.partitioner.prepare(splits, job.num_reducers)   # e.g. sample range boundaries
         blob = pickle_job(job)
@@ -166,7 +167,8 @@ SPLITS_PER_SLOT = 2     # enough to balance equal executors; few partial outputs
 BALANCED_FORMATS = ("text", "records", "csv", "jsonl", "seq", "avro")   # byte-range splits
 
 
-def _balanced(inputs, splits: list, split_size: int, slots: int, fmt=None, options=None) -> list:
+def _balanced(inputs, splits: list, split_size: int, slots: int, fmt=None, options=None,
+              bad_records: str = "fail") -> list:
     """Splits of local files sized so each slot gets ``SPLITS_PER_SLOT``: no idle tail, few partial outputs.
 
     Block-store inputs keep their block-sized splits (those carry locality),
@@ -177,7 +179,7 @@ def _balanced(inputs, splits: list, split_size: int, slots: int, fmt=None, optio
         return splits
     total = sum(s.end - s.start for s in files)
     want = min(MAX_LOCAL_SPLIT, max(MIN_SPLIT, -(-total // (SPLITS_PER_SLOT * max(1, slots)))))
-    return plan_splits(inputs, want, fmt, options) if want != split_size else splits
+    return plan_splits(inputs, want, fmt, options, bad_records) if want != split_size else splits
 
 
 def job_error(plan_id: str, done: act.JobFinished) -> MapredError:

@@ -90,6 +90,34 @@ def test_truncated_parquet_is_a_clear_error_at_planning(cluster, tmp_path):
     (tmp_path / "t.parquet").write_bytes(data[:len(data) - 100])
     with pytest.raises(mapred.errors.InputError, match=r"t\.parquet, byte offset 0: not a readable Parquet file"):
         cluster.run(mapred.Job(output_format="jsonl"), [str(tmp_path / "t.parquet")], str(tmp_path / "o"))
+    assert not os.path.exists(tmp_path / "o")
+
+
+def test_truncated_parquet_is_quarantined_at_planning_when_skipping(cluster, tmp_path):
+    """No footer, so no row group can be read: under skip the whole file is one bad record, named with its reason."""
+    from click.testing import CliRunner
+
+    from mapred.cli import main
+    write_records(tmp_path / "good.parquet", "parquet", [{"a": i} for i in range(500)], row_group_rows=50)
+    write_records(tmp_path / "t.parquet", "parquet", [{"a": i} for i in range(1000, 2000)])
+    data = (tmp_path / "t.parquet").read_bytes()
+    (tmp_path / "t.parquet").write_bytes(data[:len(data) - 100])
+    (tmp_path / "x.avro").write_bytes(b"not avro at all")       # any planner's FormatError goes the same way
+    inputs = [str(tmp_path / "good.parquet"), str(tmp_path / "t.parquet")]
+    job = mapred.Job(output_format="jsonl", bad_records="skip", split_size=1000)
+    result = cluster.run(job, [*inputs, str(tmp_path / "x.avro")], str(tmp_path / "o"))
+    assert sorted(r["a"] for _, r in result) == list(range(500))
+    assert result.counters["formats"]["bad_records"] == 2
+    q, a = sorted(read_bad_records(str(tmp_path / "o")), key=lambda q: q["file"])
+    assert q["file"] == str(tmp_path / "t.parquet") and q["offset"] == 0 and q["record"] is None
+    assert "not a readable Parquet file" in q["reason"] and "the whole file is skipped" in q["reason"]
+    assert a["file"] == str(tmp_path / "x.avro") and "bad magic" in a["reason"]
+    runner = CliRunner()
+    r = runner.invoke(main, ["convert", *inputs, "-o", str(tmp_path / "c"), "--to", "csv", "--errors", "skip", "-w", "1"])
+    assert r.exit_code == 0 and "1 bad records" in r.output, r.output
+    r = runner.invoke(main, ["convert", *inputs, "-o", str(tmp_path / "d"), "--to", "csv", "-w", "1"])
+    assert r.exit_code == 1 and "t.parquet, byte offset 0: not a readable Parquet file" in r.output
+    assert "Traceback" not in r.output and not os.path.exists(tmp_path / "d")
 
 
 def test_broken_sequence_file_block_is_skipped_to_the_next_sync_marker(tmp_path):
