@@ -14,9 +14,15 @@ none does within ``probe_bytes``, the file is read unsplit by Python's csv
 module, which the split's note and the ``formats/unsplit_files`` counter say.
 
 Column types are given (``types={"id": "int"}`` or ``schema="id:int,..."``) or
-inferred from the first rows; an empty field is null (``None``) in a non-str
-column.  A row with the wrong number of fields, or a value that does not parse
-as its column's type, is a bad record naming the file, split and byte offset.
+inferred from the first rows.  Nulls follow pyarrow (``strings_can_be_null``,
+``quoted_strings_can_be_null=False``) and pandas: an *unquoted* field equal to
+one of ``null_values`` (default ``[""]``) is ``None`` in every column, a
+quoted one never is, so ``,,`` is a null and ``,"",`` the empty string; an
+empty field, quoted or not, is null in a non-str column.  The writer writes
+``None`` as an empty field and quotes ``""`` (and any string equal to a null
+value), so both round-trip.  A row with the wrong number of fields, or a value
+that does not parse as its column's type, is a bad record naming the file,
+split and byte offset.
 """
 from __future__ import annotations
 
@@ -50,6 +56,14 @@ SAMPLE_ROWS = 1000
 CHUNK = 4 << 20
 
 
+def null_values(options: dict) -> list:
+    """The strings that are null when they stand unquoted in a field (pyarrow's ``null_values``)."""
+    given = options.get("null_values", [""])
+    if isinstance(given, str) or not all(isinstance(v, str) for v in given):
+        raise ConfigError(f"CSV null_values must be a list of strings, got {given!r}")
+    return list(given)
+
+
 def _dialect(options: dict, path: str = "") -> tuple[str, str]:
     delim = options.get("delimiter") or ("\t" if path.endswith(".tsv") else ",")
     quote = options.get("quotechar", '"')
@@ -65,7 +79,7 @@ def plan(path: str, split_size: int, options: dict) -> list:
     if opts.get("record", "dict") not in RECORD_KINDS:
         raise ConfigError(f"CSV record must be one of {RECORD_KINDS}, got {opts.get('record')!r}")
     delim, quote = _dialect(opts, path)
-    opts.update(delimiter=delim, quotechar=quote)
+    opts.update(delimiter=delim, quotechar=quote, null_values=null_values(opts))
     v = view(path, split_size)
     size = v.size
     with v.open() as f:
@@ -162,7 +176,8 @@ def _types(names: list, sample: list, opts: dict) -> list:
         elif opts.get("record") == "array":
             out.append("float")
         elif opts.get("infer", True):
-            out.append(schemamod.infer_text(r[i] for r in sample if len(r) == len(names)))
+            nulls = set(opts.get("null_values", [""]))
+            out.append(schemamod.infer_text(r[i] for r in sample if len(r) == len(names) and r[i] not in nulls))
         else:
             out.append("str")
     return out
@@ -244,6 +259,7 @@ class Reader:
         self.types = self.opts["types"]
         self.kind = self.opts.get("record", "dict")
         self.delim, self.quote = self.opts["delimiter"], self.opts["quotechar"]
+        self.nulls = frozenset(self.opts.get("null_values", [""]))
         self.notes: dict = {"unsplit_files": 1} if self.opts.get("note") else {}
 
     # -- raw records: (offset, text) -------------------------------------------------
@@ -284,10 +300,22 @@ class Reader:
             f.seek(s.start)
             self.meter.bytes_read += s.start
             text = io.TextIOWrapper(_Readable(f), encoding="utf-8", errors="replace", newline="")
-            reader = pycsv.reader(text, delimiter=self.delim, quotechar=self.quote)
+            lines: list = []         # the lines of the record being read: its text, for the null check
+
+            def recorded():
+                for line in text:
+                    lines.append(line)
+                    yield line
+            reader = pycsv.reader(recorded(), delimiter=self.delim, quotechar=self.quote)
             first_row = 2 if self.opts.get("header", True) else 1
+            nulls, marking = self.nulls, self.kind != "array"
             while True:
-                rows = list(itertools.islice(reader, 65536))
+                rows = []
+                for row in itertools.islice(reader, 65536):
+                    if marking and not nulls.isdisjoint(row):
+                        row = _mark_nulls(row, "".join(lines), nulls, self.delim, self.quote)
+                    lines.clear()
+                    rows.append(row)
                 if not rows:
                     break
                 self.meter.bytes_read = f.tell()
@@ -306,6 +334,10 @@ class Reader:
                 offsets, texts = block
                 rows = list(pycsv.reader(texts, delimiter=self.delim, quotechar=self.quote))
                 locs = offsets
+                if self.kind != "array" and len(rows) == len(texts):
+                    nulls = self.nulls
+                    rows = [r if nulls.isdisjoint(r) else _mark_nulls(r, t, nulls, self.delim, self.quote)
+                            for r, t in zip(rows, texts)]
             if set(map(len, rows)) != {width} and rows:
                 keep = [i for i, r in enumerate(rows) if len(r) == width or self._bad_width(locs[i], r, texts, i)]
                 rows, locs = [rows[i] for i in keep], [locs[i] for i in keep]
@@ -329,7 +361,8 @@ class Reader:
                                                block_size=max(len(data) + 1, 1 << 20)),
                 parse_options=pacsv.ParseOptions(delimiter=self.delim, quote_char=self.quote,
                                                  newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(column_types=target, null_values=[""],
+                convert_options=pacsv.ConvertOptions(column_types=target, null_values=sorted(self.nulls),
+                                                     strings_can_be_null=True, quoted_strings_can_be_null=False,
                                                      true_values=TRUE_WORDS, false_values=FALSE_WORDS))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             return None
@@ -391,7 +424,7 @@ class Reader:
     def _why(self, row) -> str:
         for name, t, v in zip(self.names, self.types, row):
             try:
-                schemamod.parse_text(v, t)
+                schemamod.parse_text("" if v is None else v, t)
             except ValueError:
                 return f"column {name!r} value {v!r} is not {'a number' if t == 'float' else t}"
         return "a value does not parse"
@@ -409,7 +442,11 @@ class Reader:
                     locs, values = self._typed(locs, rows)
                     yield locs, self._shape(values)
                 continue
-            yield offsets, table.to_pylist()
+            if self.kind == "row":
+                yield offsets, list(zip(*(c.to_pylist() for c in table.columns))) if table.num_columns \
+                    else [() for _ in offsets]
+            else:
+                yield offsets, table.to_pylist()
 
     def _shape(self, rows: list) -> list:
         if self.kind == "row":
@@ -426,7 +463,7 @@ class Reader:
             for locs, block in self._array_blocks():
                 yield locs, list(block)
             return
-        if self.kind in ("dict", "arrow") and not self.opts.get("stream") and not self.opts.get("python"):
+        if self.kind in ("dict", "row", "arrow") and not self.opts.get("stream") and not self.opts.get("python"):
             yield from self._dicts_via_arrow()
             return
         for locs, rows in self._rows():
@@ -491,25 +528,66 @@ def _parses(v: str, dtype) -> bool:
 
 
 def _convert_column(col: tuple, t) -> list | tuple:
-    """One column's strings as type ``t`` (empty → None); raises ``ValueError`` if any does not parse."""
+    """One column's strings (``None`` for a null) as type ``t``, an empty string null too but in a str
+    column; raises ``ValueError`` if any does not parse."""
     if t == "str":
         return col
     if t in ("int", "float"):
         cast = int if t == "int" else float
-        if "" in col:
-            return [cast(v) if v != "" else None for v in col]
+        if "" in col or None in col:
+            return [cast(v) if v else None for v in col]
         return list(map(cast, col))
-    return [schemamod.parse_text(v, t) for v in col]
+    return [None if v is None else schemamod.parse_text(v, t) for v in col]
 
 
 def _converter(t):
     if t == "str":
-        return str
+        return lambda v: v
     if t == "int":
-        return lambda v: int(v) if v != "" else None
+        return lambda v: int(v) if v else None
     if t == "float":
-        return lambda v: float(v) if v != "" else None
-    return lambda v: schemamod.parse_text(v, t)
+        return lambda v: float(v) if v else None
+    return lambda v: None if v is None else schemamod.parse_text(v, t)
+
+
+def _mark_nulls(row: list, text: str, nulls: frozenset, delim: str, quote: str) -> list:
+    """``row`` with its unquoted null-valued fields as ``None`` (Python's csv module cannot tell
+    ``,"",`` from ``,,``, so the record's text says which fields were quoted)."""
+    quoted = _quoted_fields(text, delim, quote)
+    if len(quoted) != len(row):
+        quoted = [False] * len(row)     # a record csv read otherwise than the scan: its values decide
+    return [None if q is False and v in nulls else v for v, q in zip(row, quoted)]
+
+
+def _quoted_fields(text: str, delim: str, quote: str) -> list:
+    """Whether each field of one record's text starts with a quote (what makes it quoted for csv)."""
+    out: list = []
+    i, n = 0, len(text)
+    if text.endswith("\n"):
+        n -= 1
+    if n and text[n - 1] == "\r":
+        n -= 1
+    if n == 0:
+        return out
+    while True:
+        if i < n and text[i] == quote:
+            out.append(True)
+            j = i + 1
+            while True:                      # the closing quote: one not doubled
+                j = text.find(quote, j, n)
+                if j < 0:
+                    return out               # open to the end: the rest is this field
+                if j + 1 < n and text[j + 1] == quote:
+                    j += 2
+                    continue
+                break
+            k = text.find(delim, j + 1, n)
+        else:
+            out.append(False)
+            k = text.find(delim, i, n)
+        if k < 0:
+            return out
+        i = k + 1
 
 
 def _record_offsets(data: bytes, base: int, q: int) -> list:
@@ -612,18 +690,23 @@ class _Readable:
 
 # ----------------------------------------------------------------------------- writing
 class Writer:
-    """One CSV part: a header from the schema or the first record's keys, then one line per record."""
+    """One CSV part: a header from the schema or the first record's keys, then one line per record.
+
+    ``None`` is an empty field; a string that would read back as a null (``""``,
+    or one of ``null_values``) or that holds a carriage return is quoted, with
+    every other non-null field of its row (csv's ``QUOTE_MINIMAL`` cannot quote
+    an empty string, and ``QUOTE_ALL`` would quote the nulls too).
+    """
 
     def __init__(self, f, options: dict, bad, part: str = "") -> None:
         self.f, self.bad, self.part = f, bad, part
-        delim, quote = _dialect(options)
+        self.delim, self.quote = _dialect(options)
         self.header = options.get("header", True)
+        self.nulls = frozenset(null_values(options))
         sch = schemamod.parse(options.get("schema"))
         self.names = sch.names if sch else list(options.get("columns") or [])
         self.buf = io.StringIO()
-        self.w = pycsv.writer(self.buf, delimiter=delim, quotechar=quote, lineterminator="\n")
-        self.w_all = pycsv.writer(self.buf, delimiter=delim, quotechar=quote, lineterminator="\n",
-                                  quoting=pycsv.QUOTE_ALL)
+        self.w = pycsv.writer(self.buf, delimiter=self.delim, quotechar=self.quote, lineterminator="\n")
         self.started = False
         self.records = 0
 
@@ -651,8 +734,16 @@ class Writer:
             if self.names and len(row) != len(self.names):
                 self.bad.add(SchemaError(f"{len(row)} fields, expected {len(self.names)}", record, self.part))
                 return
-        row = [_text(v) for v in row]
-        (self.w_all if any("\r" in v for v in row) else self.w).writerow(row)
+        row = [None if v is None else _text(v) for v in row]
+        if len(row) == 1 and row[0] is None:
+            self.bad.add(SchemaError("a one-column CSV cannot hold a null (its empty line is no record)",
+                                     record, self.part))
+            return
+        if any(v is not None and (v in self.nulls or "\r" in v) for v in row):
+            q, qq = self.quote, self.quote * 2
+            self.buf.write(self.delim.join("" if v is None else q + v.replace(q, qq) + q for v in row) + "\n")
+        else:
+            self.w.writerow(row)
         self.records += 1
         if self.buf.tell() > (1 << 20):
             self.flush()

@@ -150,3 +150,23 @@ def test_zstandard_avro_both_ways_with_fastavro_and_plain_zstd(tmp_path):
     assert got == ROWS and len(splits) > 3
     assert list(fastavro.reader(io.BytesIO(java_like))) == ROWS
     assert avro.register_zstd() is False                  # registered once, on import; a second call changes nothing
+
+
+def test_csv_null_and_empty_string_agree_with_pyarrow_both_ways(tmp_path):
+    """pyarrow's convention (strings_can_be_null, quoted_strings_can_be_null=False): ,, is null, ,"", is ""."""
+    import pyarrow.csv as pacsv
+    recs = [{"s": [None, "", "NA", "x", 'q"', " "][i % 6], "n": None if i % 4 == 0 else i} for i in range(300)]
+    write_records(tmp_path / "m.csv", "csv", recs, null_values=["", "NA"])
+    lines = (tmp_path / "m.csv").read_text().splitlines()
+    assert lines[1:7] == [",", '"","1"', '"NA","2"', "x,3", '"q""",', " ,5"]
+    opts = pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=["", "NA"],
+                                column_types={"s": pa.string(), "n": pa.int64()})
+    assert pacsv.read_csv(tmp_path / "m.csv", convert_options=opts).to_pylist() == recs
+    pacsv.write_csv(pa.table({"s": pa.array([r["s"] for r in recs], pa.string()),
+                              "n": pa.array([r["n"] for r in recs], pa.int64())}), tmp_path / "pa.csv")
+    got, splits = read_back(tmp_path / "pa.csv", "csv", 100, null_values=["", "NA"])
+    assert got == recs and len(splits) > 3
+    got, _ = read_back(tmp_path / "pa.csv", "csv", 100)     # default null_values [""]: "NA" is a string
+    assert got == recs
+    with pytest.raises(mapred.errors.ConfigError, match="null_values must be a list of strings"):
+        read_back(tmp_path / "pa.csv", "csv", 100, null_values="NA")
