@@ -365,7 +365,12 @@ class GetLocations(Message):
 
 @message("nn.delete")
 class Delete(Message):
-    """Delete ``path``; with ``trash`` it moves to ``user``'s trash instead (reply info: ``trash``)."""
+    """Delete ``path``; with ``trash`` it moves to a user's trash instead (reply info: ``trash``).
+
+    Whose trash is the NameNode's decision, from the key the request came with: a ``user`` key's
+    own name (``user`` here is ignored); an admin key (the HTTP service acting for the user it
+    authenticated, or an administrator) may name ``user``; an unkeyed loopback peer is trusted
+    to name it, as every local user is without keys."""
 
     path: str
     recursive: bool = False
@@ -456,9 +461,19 @@ class HoldPaths(Message):
 
 @message("nn.cleanup_run")
 class CleanupRun(Message):
-    """Run the retention rules now; the reply's info is the run's report."""
+    """Queue a run of the retention rules now; the reply's info is ``{"run": id, "state": ...}``.
+
+    The NameNode does the run in slices between other requests (``storage.rulerun``);
+    ask ``CleanupRunStatus`` for its report."""
 
     dry_run: bool = False
+
+
+@message("nn.cleanup_run_status")
+class CleanupRunStatus(Message):
+    """A run's state (``walking``, ``planning``, ``applying``, ``done``, ``failed``) and, once done, its report."""
+
+    run: int
 
 
 @message("nn.cleanup_rules")

@@ -140,7 +140,26 @@ class Plan:
                 "honoured": [h.__dict__ for h in self.honoured], "capped": self.capped,
                 "notes": list(self.notes),
                 "freed_bytes": sum(getattr(a, "bytes", 0) for a in self.actions),
-                "freed_files": sum(getattr(a, "files", 0) for a in self.actions)}
+                "freed_files": sum(getattr(a, "files", 0) for a in self.actions),
+                "by_rule": by_rule(self.actions, self.honoured)}
+
+
+def by_rule(actions, honoured=()) -> dict:
+    """Per rule: its deletions, aborts, bytes and files freed, pins honoured (a run's summary)."""
+    out: dict[str, dict] = {}
+    for a in actions:
+        r = out.setdefault(a.rule, {"deletions": 0, "aborts": 0, "freed_bytes": 0, "freed_files": 0,
+                                    "pins_honoured": 0})
+        if isinstance(a, AbortUpload):
+            r["aborts"] += 1
+        else:
+            r["deletions"] += 1
+            r["freed_bytes"] += a.bytes
+            r["freed_files"] += a.files
+    for h in honoured:
+        out.setdefault(h.rule, {"deletions": 0, "aborts": 0, "freed_bytes": 0, "freed_files": 0,
+                                "pins_honoured": 0})["pins_honoured"] += 1
+    return out
 
 
 # -- globs -----------------------------------------------------------------------------------------
@@ -302,26 +321,85 @@ def _age_order(e: Entry):
 # -- snapshots of a Namespace ----------------------------------------------------------------------
 
 def snapshot(ns, writing=None) -> Snapshot:
-    """Every entry of ``ns`` (a ``Namespace``) with subtree sizes and newest mtimes."""
-    entries: list[Entry] = []
+    """Every entry of ``ns`` (a ``Namespace``) with subtree sizes and newest mtimes, in one go."""
+    walker = SnapshotWalker(ns, writing)
+    while not walker.step(1 << 62):
+        pass
+    return walker.snapshot
 
-    def visit(path: str, node) -> tuple[int, int, float]:
-        children = getattr(node, "children", None)
-        if children is None:
-            size, files, mtime = node.length, 1, node.mtime
+
+class SnapshotWalker:
+    """The walk behind ``snapshot``, in slices: ``step(budget)`` visits at most ``budget`` nodes.
+
+    The NameNode walks a large namespace a slice per loop turn, answering
+    requests in between, so the tree may change under the walk: a child gone
+    since its directory was entered is skipped, a detached directory is still
+    walked (its entries name paths that no longer exist).  Such a snapshot is
+    only a list of candidates; whoever acts on it re-checks each path against
+    the live namespace first (``storage.rulerun``).  Without changes between
+    slices the result equals one uninterrupted walk.
+    """
+
+    def __init__(self, ns, writing=None) -> None:
+        self.entries: list[Entry] = []
+        self._open = tuple(OpenFile(p, uc.last_active) for p, uc in sorted((writing or {}).items()))
+        # frames: [path, dir node, sorted child names, next index, bytes, files, newest mtime]
+        self._stack = [["/", ns.root, sorted(ns.root.children), 0, 0, 0, ns.root.mtime]]
+        self.visited = 0
+        self.snapshot: Snapshot | None = None
+
+    def step(self, budget: int) -> bool:
+        """Visit up to ``budget`` nodes; True once the walk is complete (``self.snapshot`` set)."""
+        stack = self._stack
+        while stack and budget > 0:
+            frame = stack[-1]
+            path, node, names, i = frame[0], frame[1], frame[2], frame[3]
+            if i < len(names):
+                frame[3] = i + 1
+                child = node.children.get(names[i])
+                if child is None:            # removed since this directory was entered
+                    continue
+                budget -= 1
+                self.visited += 1
+                here = f"{'' if path == '/' else path}/{names[i]}"
+                kids = getattr(child, "children", None)
+                if kids is None:
+                    self.entries.append(Entry(here, False, child.length, 1, child.mtime))
+                    _add(frame, child.length, 1, child.mtime)
+                else:
+                    stack.append([here, child, sorted(kids), 0, 0, 0, child.mtime])
+                continue
+            stack.pop()
+            if path != "/":
+                self.entries.append(Entry(path, True, frame[4], frame[5], frame[6]))
+                _add(stack[-1], frame[4], frame[5], frame[6])
+        if not stack and self.snapshot is None:
+            self.snapshot = Snapshot(tuple(self.entries), self._open)
+        return self.snapshot is not None
+
+
+def _add(frame: list, size: int, files: int, mtime: float) -> None:
+    frame[4] += size
+    frame[5] += files
+    frame[6] = max(frame[6], mtime)
+
+
+def subtree(node) -> tuple[int, int, float]:
+    """``(bytes, files, newest mtime)`` of a live node, as a snapshot's ``Entry`` records them."""
+    kids = getattr(node, "children", None)
+    if kids is None:
+        return node.length, 1, node.mtime
+    size, files, mtime = 0, 0, node.mtime
+    stack = list(kids.values())
+    while stack:
+        n = stack.pop()
+        more = getattr(n, "children", None)
+        mtime = max(mtime, n.mtime)
+        if more is None:
+            size, files = size + n.length, files + 1
         else:
-            size, files, mtime = 0, 0, node.mtime
-            base = "" if path == "/" else path
-            for name in sorted(children):
-                s, f, m = visit(f"{base}/{name}", children[name])
-                size, files, mtime = size + s, files + f, max(mtime, m)
-        if path != "/":
-            entries.append(Entry(path, children is not None, size, files, mtime))
-        return size, files, mtime
-
-    visit("/", ns.root)
-    opened = tuple(OpenFile(p, uc.last_active) for p, uc in sorted((writing or {}).items()))
-    return Snapshot(tuple(entries), opened)
+            stack.extend(more.values())
+    return size, files, mtime
 
 
 # -- the rules file --------------------------------------------------------------------------------

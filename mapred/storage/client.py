@@ -22,6 +22,7 @@ import os
 import random
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import zmq
@@ -146,9 +147,32 @@ class Client:
         """Drop every hold that ``holder`` (a job) has on paths."""
         self.call(wire.HoldPaths(holder=holder, paths=[]), retry=True)
 
-    def cleanup_run(self, dry_run: bool = False) -> dict:
-        """Run the retention rules now; the report lists each action with its rule."""
-        return self.call(wire.CleanupRun(dry_run=dry_run), retry=dry_run).info
+    def cleanup_run(self, dry_run: bool = False, timeout: float = 600.0) -> dict:
+        """Run the retention rules now and wait for the report (each action with its rule).
+
+        The NameNode does the run in slices between other requests; this polls
+        it until the run ends (``StorageError`` past ``timeout`` seconds)."""
+        run = self.cleanup_run_start(dry_run)["run"]
+        deadline = time.monotonic() + timeout
+        pause = 0.01
+        while True:
+            st = self.cleanup_run_status(run)
+            if st["state"] == "done":
+                return st["report"]
+            if st["state"] == "failed":
+                raise StorageError(f"cleanup run {run} failed: {st.get('error', '')}")
+            if time.monotonic() > deadline:
+                raise StorageError(f"cleanup run {run} still {st['state']} after {timeout:g}s")
+            time.sleep(pause)
+            pause = min(0.25, pause * 2)
+
+    def cleanup_run_start(self, dry_run: bool = False) -> dict:
+        """Queue a run; ``{"run": id, "state": ...}`` (see ``cleanup_run_status``)."""
+        return self.call(wire.CleanupRun(dry_run=dry_run)).info
+
+    def cleanup_run_status(self, run: int) -> dict:
+        """A run's ``state`` and, once ``done``, its ``report``."""
+        return self.call(wire.CleanupRunStatus(run=run), retry=True).info
 
     def cleanup_rules(self, rules: dict | None = None) -> dict:
         """The NameNode's rules; with ``rules`` (the rules document) replace them first."""

@@ -46,6 +46,7 @@ class Metrics:
     pins_honoured: int = 0
     capped: int = 0
     failures: int = 0
+    skipped: int = 0            # actions dropped because their path changed since the snapshot
     trash_checkpoints: int = 0
     trash_expunged: int = 0
     by_rule: dict = field(default_factory=dict)
@@ -113,36 +114,14 @@ class Housekeeper:
                             self.pins(now), now, use_trash=self.core.cfg.trash_interval > 0)
 
     def run(self, now: float, dry_run: bool = False) -> dict:
-        """One run of the rules; the report lists every action (done, or that would be done)."""
+        """One run of the rules, all at once; the report lists every action (done, or that would be).
+
+        The NameNode does the same run in slices between requests (``rulerun.RunQueue``).
+        """
+        from mapred.storage.rulerun import RuleRun
         if not dry_run:
             self.core._writable()
-        planned = self.plan(now)
-        report = planned.describe()
-        report.update(dry_run=dry_run, time=now, failed=[])
-        if dry_run:
-            self.metrics.dry_runs += 1
-            return report
-        done_bytes = 0
-        for action in planned.actions:
-            try:
-                where = self._apply(action, now)
-            except StorageError as exc:
-                report["failed"].append({"path": action.path, "rule": action.rule, "error": str(exc)})
-                self.metrics.failures += 1
-                log.warning("cleanup rule %s: %s failed: %s", action.rule, action.path, exc)
-                continue
-            self._count(action)
-            done_bytes += getattr(action, "bytes", 0)
-            log.info("cleanup rule %s: %s %s (%s)%s", action.rule, type(action).__name__,
-                     action.path, action.reason, f" -> {where}" if where else "")
-        for h in planned.honoured:
-            log.info("cleanup rule %s: kept %s, pinned by %s", h.rule, h.path, h.pin)
-        m = self.metrics
-        m.runs += 1
-        m.last_run_time, m.last_run_freed_bytes = now, done_bytes
-        m.pins_honoured += len(planned.honoured)
-        m.capped += planned.capped
-        return report
+        return RuleRun(self, 0, now, dry_run).run_to_end(now)
 
     def _apply(self, action, now: float) -> str:
         if isinstance(action, cleanup.AbortUpload):
@@ -187,8 +166,12 @@ class Housekeeper:
 
     # -- the clock ---------------------------------------------------------------------------------
 
-    def tick(self, now: float) -> list[dict]:
-        """Due work: the trash emptier and the rules' run; nothing while in safe mode."""
+    def tick(self, now: float, start_run=None) -> list[dict]:
+        """Due work: the trash emptier and the rules' run; nothing while in safe mode.
+
+        ``start_run(now)``, when given, starts the due run instead of running it here
+        (the NameNode queues it, to be done in slices); its result is listed.
+        """
         self._expire_holds(now)
         if self.core.safemode:
             return []
@@ -198,10 +181,11 @@ class Housekeeper:
             done.append(self.empty_trash(now))
         if self.next_run is not None and now >= self.next_run:
             self.next_run = now + self.rules.interval
-            done.append(self.run(now))
+            done.append(start_run(now) if start_run else self.run(now))
         return done
 
     def status(self, now: float) -> dict:
         return {"metrics": self.metrics.describe(), "rules": len(self.rules.rules) if self.rules else 0,
+                "rule_ids": [r.id for r in self.rules.rules] if self.rules else [],
                 "next_run": self.next_run, "holds": len(self.holds),
                 "pins": len(self.core.ns.pins), "trash_interval": self.core.cfg.trash_interval}

@@ -33,12 +33,13 @@ from mapred.errors import ConfigError, MapredError, ProtocolError, StorageError
 from mapred.net.transport import (
     bind, make_socket, recv_peer, say_if_unkeyed, send, stop_authenticator, zap_refusals)
 from mapred.security import tokens
-from mapred.security.policy import may_act_as
+from mapred.security.policy import LEGACY, may_act_as
 from mapred.security.principals import Role
 from mapred.security.refusals import Refusals
 from mapred.storage import cleanup, trash
 from mapred.storage.housekeeping import Housekeeper
 from mapred.storage.journal import Journal
+from mapred.storage.rulerun import RunQueue
 from mapred.storage.namespace import normalize
 from mapred.storage.namesystem import (
     BlockReportReceived,
@@ -54,6 +55,7 @@ from mapred.storage.namesystem import (
 
 log = logging.getLogger("mapred.namenode")
 TICK = 0.25
+SERVE_BETWEEN_SLICES = 64     # requests answered (if waiting) before each slice of a rule run
 
 
 class NameNode:
@@ -79,6 +81,7 @@ class NameNode:
         self.keeper = Housekeeper(self.core, rules, now=time.time())
         self._handlers = handler_table(self, "_h_", wire.registered().values(),
                                        lambda cls: cls.TYPE.replace(".", "_"))
+        self.runs = RunQueue(self.keeper)        # rule runs, done in slices between requests
         self._load_leaving()
         self.ctx = zmq.Context()
         self.sock = make_socket(self.ctx, zmq.ROUTER, secret=secret)
@@ -98,14 +101,21 @@ class NameNode:
                 if now >= next_tick:
                     self._tick(now)
                     next_tick = now + TICK
-                self._serve_one(max(0.0, next_tick - time.monotonic()))
+                if not self.runs.busy:
+                    self._serve_one(max(0.0, next_tick - time.monotonic()))
+                    continue
+                # a rule run is under way: answer what waits, then do one slice of the run
+                for _ in range(SERVE_BETWEEN_SLICES):
+                    if not self._serve_one(0.0):
+                        break
+                self.runs.step(time.time())
         finally:
             self.close()
 
     def _tick(self, now: float) -> None:
         self.core.handle(Tick(time.time()))
         try:
-            self.keeper.tick(time.time())
+            self.keeper.tick(time.time(), start_run=self._start_due_run)
         except MapredError as exc:
             log.warning("housekeeping: %s", exc)
         except OSError:
@@ -116,18 +126,27 @@ class NameNode:
             self.journal.checkpoint(self.core.ns)
             log.info("checkpoint at txid %d", self.core.ns.txid)
 
-    def _serve_one(self, timeout: float) -> None:
+    def _start_due_run(self, now: float) -> dict:
+        """The interval's automatic run, queued (skipped while another run is under way)."""
+        if self.runs.busy:
+            log.info("cleanup: the interval's run skipped, a run is still under way")
+            return {"skipped": True}
+        return self.runs.start(now).describe()
+
+    def _serve_one(self, timeout: float) -> bool:
+        """Answer one request if one arrives within ``timeout``; whether anything came."""
         try:
             got = recv_peer(self.sock, timeout, routed=True)
         except ProtocolError as exc:
             self.refusals.refuse("a peer", "bad_message", str(exc))
-            return
+            return True
         if got is None:
-            return
+            return False
         route, msg, _, peer = got
         self.route, self.peer = bytes(route[-1]) if route else b"", peer
         reply = self._dispatch(msg)
         send(self.sock, _with_rid(reply, msg.rid), route=route)
+        return True
 
     def _dispatch(self, msg: wire.Message) -> wire.Message:
         handler = self._handlers.get(type(msg))
@@ -190,10 +209,25 @@ class NameNode:
         return wire.Located(length=length, blocks=blocks)
 
     def _h_nn_delete(self, m: wire.Delete):
-        where = self.core.remove(m.path, m.recursive, m.user or trash.SYSTEM_USER, m.trash, time.time())
+        user = self._trash_owner(m.user) if m.trash else trash.SYSTEM_USER
+        where = self.core.remove(m.path, m.recursive, user, m.trash, time.time())
         if where:
-            log.info("moved %s to the trash at %s", m.path, where)
+            log.info("moved %s to the trash of %s at %s", m.path, user, where)
         return wire.Ok(info={"trash": where})
+
+    def _trash_owner(self, claimed: str) -> str:
+        """Whose trash a deletion goes to: the key's own name unless it may act for others.
+
+        A ``user`` key gets its own trash whatever it claims; an admin key (the
+        HTTP service, acting for the user it authenticated) may name the user;
+        an unkeyed loopback peer is trusted as every local user is without keys.
+        """
+        peer = self.peer
+        if peer is None or peer == LEGACY or peer.role is Role.ADMIN:
+            return claimed or (peer.name if peer is not None and peer != LEGACY else trash.SYSTEM_USER)
+        if claimed and claimed != peer.name:
+            log.info("rm by %s named %s's trash; it goes to %s's own", peer.name, claimed, peer.name)
+        return peer.name
 
     def _h_nn_expunge(self, m: wire.Expunge):
         return wire.Ok(info=self.keeper.empty_trash(time.time(), m.immediate, m.user))
@@ -210,10 +244,33 @@ class NameNode:
     def _h_nn_hold(self, m: wire.HoldPaths):
         self.keeper.hold(m.holder, list(m.paths), m.ttl, time.time())
 
+    def _admin_only(self, what: str):
+        """None if the peer may change the store's housekeeping (admin key, legacy secret, unkeyed)."""
+        peer = self.peer
+        if peer is None or peer == LEGACY or peer.role is Role.ADMIN:
+            return None
+        why = self.refusals.refuse(peer, "not_admin", what)
+        return wire.Error(kind="PermissionDenied", message=why)
+
     def _h_nn_cleanup_run(self, m: wire.CleanupRun):
-        return wire.Ok(info=self.keeper.run(time.time(), dry_run=m.dry_run))
+        refused = self._admin_only("cleanup runs need an admin key")
+        if refused is not None:
+            return refused
+        if not m.dry_run:
+            self.core._writable()      # refuse now, not after the walk, in safe mode
+        return wire.Ok(info=self.runs.start(time.time(), dry_run=m.dry_run).describe())
+
+    def _h_nn_cleanup_run_status(self, m: wire.CleanupRunStatus):
+        run = self.runs.get(m.run)
+        if run is None:
+            raise StorageError(f"no cleanup run {m.run} (the last {len(self.runs.finished)} "
+                               "finished runs are kept)")
+        return wire.Ok(info=run.describe())
 
     def _h_nn_cleanup_rules(self, m: wire.CleanupRules):
+        refused = self._admin_only("replacing cleanup rules needs an admin key") if m.replace else None
+        if refused is not None:
+            return refused
         if m.replace:
             rules = cleanup.parse_rules(m.rules)
             cleanup.save_file(self.rules_file, rules)

@@ -1,5 +1,6 @@
 """Trash and retention rules on a real NameNode, through `mapred fs` and `mapred cleanup`."""
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -85,3 +86,53 @@ def test_trash_rules_and_dry_run_through_the_cli(make_cluster, tmp_path, monkeyp
     bad.write_text('[[rule]]\nid = "x"\npath = "tmp"\nexpire_after = "7d"\n')
     r = run("cleanup", *nn, "rules", str(bad))
     assert r.exit_code == 1 and "must be absolute" in r.output
+
+
+@pytest.mark.timeout(180)
+def test_the_namenode_keeps_answering_during_a_large_rule_run(make_cluster, tmp_path):
+    """60,000 files: the run walks, plans and deletes in slices while a client's requests are answered."""
+    from mapred.storage.journal import Journal
+    from mapred.storage.namespace import Namespace
+
+    name_dir = tmp_path / "c0" / "nn" / "name"
+    journal = Journal(str(name_dir))
+    ns: Namespace = journal.load()
+    old = time.time() - 30 * 86400
+    for i in range(300):
+        for j in range(200):
+            for op in ns.add_file_ops(f"/big/d{i:03d}/f{j:03d}", 1, 1 << 20, [], old):
+                ns.apply(op)
+    for op in ns.add_file_ops("/keep/file", 1, 1 << 20, [], time.time()):
+        ns.apply(op)
+    journal.checkpoint(ns)
+    journal.close()
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"max_deletions_per_run": 100000,
+                                 "rule": [{"id": "big", "path": "/big/*", "expire_after": "1d",
+                                           "trash": False}]}))
+    cluster = make_cluster(datanodes=0, replication=1, namenode_args=("--cleanup-rules", str(rules)))
+    c = cluster.client()
+    dry = c.cleanup_run(dry_run=True)
+    assert len(dry["actions"]) == 300 and dry["walked"] >= 60300
+    run = c.cleanup_run_start()["run"]
+    answered_mid_run, states = 0, set()
+    while True:
+        before = c.cleanup_run_status(run)["state"]
+        assert c.stat("/keep/file")["type"] == "file"          # an ordinary request, mid-run
+        after = c.cleanup_run_status(run)
+        if after["state"] in ("done", "failed"):
+            break
+        if before not in ("done", "failed"):
+            answered_mid_run += 1
+            states |= {before, after["state"]}
+    report = after["report"]
+    same = lambda actions: [{k: v for k, v in a.items() if k != "reason"} for a in actions]  # noqa: E731
+    assert after["state"] == "done" and same(report["actions"]) == same(dry["actions"])   # ages moved on
+    assert not report["failed"] and not report["skipped"]
+    assert c.ls("/big") == [] and c.exists("/keep/file")
+    # the NameNode answered while the run walked, planned and applied (it walks 5,000 nodes a
+    # step and deletes at most 4,096 files a step, answering waiting requests in between)
+    assert answered_mid_run >= 10, (answered_mid_run, states)
+    assert "applying" in states
+    status = c.cleanup_status()["metrics"]
+    assert status["by_rule"]["big"]["files_freed"] == 60000 and status["runs"] == 1
