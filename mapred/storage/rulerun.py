@@ -110,7 +110,7 @@ class RuleRun:
             expected = {e.path: (e.bytes, e.files, e.mtime) for e in snap.entries if e.path in wanted}
             expected.update({f.path: f.last_active for f in snap.open_files if f.path in wanted})
             self.plan, self.expected = plan, expected
-        except Exception as exc:   # noqa: BLE001 - reported as the run's error, never lost in a thread
+        except Exception as exc:   # reported as the run's error, never lost in a thread
             log.exception("cleanup run %d: planning failed", self.id)
             self.error = f"planning failed: {type(exc).__name__}: {exc}"
 
@@ -175,13 +175,12 @@ class RuleRun:
         if pin is not None:
             return f"now kept by {pin.path} ({pin.reason})"
         core = self.keeper.core
-        if core.ns.txid == self._txid:     # nobody else changed the namespace since the snapshot
-            if not opened:
-                return ""
         if opened:
             uc = core.writing.get(action.path)
             if uc is None or uc.last_active != self.expected.get(action.path):
                 return "its writer was heard from since the snapshot"
+            return ""
+        if core.ns.txid == self._txid:     # nobody else changed the namespace since the snapshot
             return ""
         node = core.ns.lookup(action.path)
         if node is None:
@@ -239,7 +238,7 @@ class RunQueue:
             ended = run.step(now)
         except OSError:
             raise           # a journal failure: the NameNode stops
-        except Exception as exc:   # noqa: BLE001 - a bug in one run must not stop the queue
+        except Exception as exc:   # a bug in one run must not stop the queue
             log.exception("cleanup run %d failed", run.id)
             run.state, run.error, ended = "failed", f"{type(exc).__name__}: {exc}", True
         if ended:

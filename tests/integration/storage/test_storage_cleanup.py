@@ -126,7 +126,7 @@ def test_the_namenode_keeps_answering_during_a_large_rule_run(make_cluster, tmp_
             answered_mid_run += 1
             states |= {before, after["state"]}
     report = after["report"]
-    same = lambda actions: [{k: v for k, v in a.items() if k != "reason"} for a in actions]  # noqa: E731
+    same = lambda actions: [{k: v for k, v in a.items() if k != "reason"} for a in actions]
     assert after["state"] == "done" and same(report["actions"]) == same(dry["actions"])   # ages moved on
     assert not report["failed"] and not report["skipped"]
     assert c.ls("/big") == [] and c.exists("/keep/file")
@@ -136,3 +136,38 @@ def test_the_namenode_keeps_answering_during_a_large_rule_run(make_cluster, tmp_
     assert "applying" in states
     status = c.cleanup_status()["metrics"]
     assert status["by_rule"]["big"]["files_freed"] == 60000 and status["runs"] == 1
+
+
+@pytest.mark.timeout(120)
+def test_the_trash_owner_is_the_key_not_the_name_a_request_claims(make_cluster, tmp_path, monkeypatch):
+    """With keys, a user key's rm goes to its own trash whatever user it names; an admin key (the
+    service acting for the user it authenticated) names the user; cleanup needs an admin key."""
+    from mapred.errors import MapredError
+    from mapred.security.keys import KeyDir
+    from mapred.storage.client import Client
+    from storagekit import FAST_ENV
+
+    keydir = KeyDir(str(tmp_path / "keys"))
+    keydir.ensure("root", "admin")
+    keydir.ensure("alice", "user")
+    monkeypatch.setenv("MAPRED_KEYS", keydir.path)
+    monkeypatch.delenv("MAPRED_SECRET", raising=False)
+    monkeypatch.setenv("MAPRED_PRINCIPAL", "root")
+    cluster = make_cluster(datanodes=1, replication=1, env={**FAST_ENV, "MAPRED_KEYS": keydir.path})
+    admin = Client(cluster.namenode_addr)
+    monkeypatch.setenv("MAPRED_PRINCIPAL", "alice")
+    alice = Client(cluster.namenode_addr)
+    try:
+        alice.write_bytes("/data/a.txt", b"a")
+        alice.write_bytes("/data/b.txt", b"b")
+        assert alice.rm("/data/a.txt", trash=True, user="bob") == "/user/alice/.Trash/Current/data/a.txt"
+        assert not alice.exists("/user/bob")
+        assert admin.rm("/data/b.txt", trash=True, user="carol") == "/user/carol/.Trash/Current/data/b.txt"
+        with pytest.raises(MapredError, match="not_admin"):
+            alice.cleanup_run()
+        with pytest.raises(MapredError, match="not_admin"):
+            alice.cleanup_rules({"rule": []})
+        assert admin.cleanup_run(dry_run=True)["actions"] == []
+    finally:
+        admin.close()
+        alice.close()

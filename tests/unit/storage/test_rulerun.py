@@ -1,5 +1,6 @@
 """Rule runs in slices (``storage.rulerun``) on a bare NameNode core: the walk, the re-checks, the queue."""
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mapred.storage import cleanup, rulerun
 from mapred.storage.housekeeping import Housekeeper
