@@ -45,6 +45,7 @@ from mapred import config as configmod
 from mapred.core import actions as act
 from mapred.core.dispatch import handler_table
 from mapred.core import events as ev
+from mapred.core.scaling import DecisionLog
 from mapred.net import wire
 from mapred.runtime.plan import JobPlan, JobSettings
 from mapred.runtime.status import job_status, job_summary
@@ -122,6 +123,7 @@ class Master:
         self.scratch = tempfile.mkdtemp(prefix="mapred-master-")
         self.job_key = tokens.new_key()     # signs each job's shuffle token
         self.refusals = Refusals("master", log)
+        self.scaling = DecisionLog()        # the autoscaler's decisions, with their reasons
         self.peer = None                    # the principal of the message being handled
         self.running = True
         self.epoch = 0
@@ -411,12 +413,17 @@ class Master:
                     "heartbeat_age_s": round(now - self.core.workers[w.worker_id].last_seen, 3)
                     if w.worker_id in self.core.workers else None}
                    for w in self.workers.values()] if policy.may_act_on(self.peer, "") else []
-        self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers,
-                                        cluster={"waiting_tasks": self.core.waiting_tasks()},
+        cluster = {"waiting_tasks": self.core.waiting_tasks()}
+        if policy.may_act_on(self.peer, ""):
+            cluster["scaling"] = self.scaling.describe()
+        self._reply(route, wire.JobList(rid=msg.rid, jobs=jobs, workers=workers, cluster=cluster,
                                         refusals={**self.refusals.counts(), **zap_refusals(self.ctx)}))
 
     def _on_DrainWorker(self, route, msg: wire.DrainWorker, data) -> None:
         """``mapred worker drain``: no new tasks there; it leaves once nothing it holds is needed."""
+        if not policy.may_act_on(self.peer, ""):
+            self._refuse(route, msg, "not_admin", f"draining {msg.worker} needs an admin key")
+            return
         hits = [w for w in self.workers if w == msg.worker or self.workers[w].shuffle_addr == msg.worker]
         if len(hits) != 1 or not self._alive(hits[0]):
             known = ", ".join(w for w in self.workers if self._alive(w)) or "none"
@@ -427,6 +434,23 @@ class Master:
         w = self.core.workers[hits[0]]
         self._reply(route, wire.Ok(rid=msg.rid, info={"worker_id": hits[0], "state": w.state,
                                                       "needed_outputs": len(self.core.needed_outputs(w.id))}))
+
+    def _on_ScalingReport(self, route, msg: wire.ScalingReport, data) -> None:
+        """The autoscaler tells what it decided and why; kept for the service's page and /metrics."""
+        if not policy.may_act_on(self.peer, ""):
+            self._refuse(route, msg, "not_admin", "scaling reports need an admin key")
+            return
+        knobs = {str(k)[:64]: v for k, v in list(msg.policy.items())[:32]
+                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        entry = {"action": msg.action, "reason": msg.reason[:500], "workers_before": msg.workers_before}
+        entry.update({"count": msg.count} if msg.action == "grow" else {"worker": msg.worker[:200]})
+        try:
+            entry = self.scaling.record(entry, knobs, time.time())
+        except ValueError as exc:
+            self._reply(route, wire.Error(rid=msg.rid, kind="ProtocolError", message=str(exc)))
+            return
+        log.info("scaling decision %d: %s (%s)", entry["seq"], msg.action, entry["reason"])
+        self._reply(route, wire.Ok(rid=msg.rid))
 
     def _on_KillJob(self, route, msg: wire.KillJob, data) -> None:
         rec = self.jobs.get(msg.job_id)

@@ -101,3 +101,34 @@ class Scaler:
             del self.idle_since[w]
             keep -= 1
         return out
+
+
+ACTIONS = ("grow", "retire")
+
+
+@dataclass
+class DecisionLog:
+    """The last ``keep`` decisions an autoscaler reported, and totals by action since the start.
+
+    The master keeps one, so the service's page and ``/metrics`` show each
+    decision with its reason wherever the autoscaler runs.
+    """
+
+    keep: int = 100
+    decisions: list = field(default_factory=list)
+    totals: dict = field(default_factory=lambda: dict.fromkeys(ACTIONS, 0))
+    policy: dict = field(default_factory=dict)
+
+    def record(self, entry: dict, policy: dict, now: float) -> dict:
+        """Keep ``entry`` (action, reason, count or worker, workers_before), stamped ``now``."""
+        if entry.get("action") not in ACTIONS:
+            raise ValueError(f"scaling action {entry.get('action')!r} is not one of {', '.join(ACTIONS)}")
+        entry = {**entry, "time": now, "seq": sum(self.totals.values()) + 1}
+        self.totals[entry["action"]] += 1
+        self.decisions = (self.decisions + [entry])[-self.keep:]
+        if policy:
+            self.policy = dict(policy)
+        return entry
+
+    def describe(self) -> dict:
+        return {"decisions": list(self.decisions), "totals": dict(self.totals), "policy": dict(self.policy)}

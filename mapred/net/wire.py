@@ -831,6 +831,21 @@ class DrainWorker(Message):
     timeout: float = 0.0
 
 
+@message("mc.scaling")
+class ScalingReport(Message):
+    """An autoscaler's decision and its reason, for the master's list (``JobList.cluster["scaling"]``).
+
+    ``action`` is ``grow`` (``count`` workers launched) or ``retire`` (``worker`` drained);
+    ``policy`` is the autoscaler's settings (min/max workers, delays)."""
+
+    action: str
+    reason: str
+    count: int = 0
+    worker: str = ""
+    workers_before: int = 0
+    policy: dict = field(default_factory=dict)
+
+
 @message("mc.submit")
 class SubmitJob(Message):
     """A planned job: settings, splits and output decided by the client; code as a data frame."""

@@ -134,6 +134,11 @@ class Autoscaler:
                  "workers_before": alive}
         entry.update({"count": d.count} if isinstance(d, Grow) else {"worker": d.worker_id})
         self.decisions = (self.decisions + [entry])[-MAX_DECISIONS:]
+        try:     # the master keeps them too, for the service's page and /metrics
+            self.client.report_scaling(entry, {k: v for k, v in self.policy.__dict__.items()
+                                               if isinstance(v, (int, float))})
+        except MapredError as exc:
+            log.warning("could not report the decision to the master: %s", exc)
 
     def _publish(self, views) -> None:
         if not self.status_path:

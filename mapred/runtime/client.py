@@ -98,6 +98,13 @@ class ClusterClient:
         msg = self._call(wire.DrainWorker(worker=worker, timeout=timeout), wire.Ok)
         return dict(msg.info)
 
+    def report_scaling(self, decision: dict, policy: dict | None = None) -> None:
+        """Tell the master an autoscaler's decision (``action``, ``reason``, ``count`` or ``worker``)."""
+        self._call(wire.ScalingReport(action=decision["action"], reason=decision["reason"],
+                                      count=int(decision.get("count", 0)), worker=decision.get("worker", ""),
+                                      workers_before=int(decision.get("workers_before", 0)),
+                                      policy=dict(policy or {})), wire.Ok, retry=False)
+
     def kill(self, job_id: str, reason: str = "killed by request") -> None:
         """Ask the master to kill a job."""
         self._call(wire.KillJob(job_id=job_id, reason=reason), wire.Ok)

@@ -43,6 +43,8 @@ ROUTERS = [
     "mapred.service.jobs",
     "mapred.service.results",
     "mapred.service.cluster",
+    "mapred.service.nodes",       # worker drain, DataNode decommission (docs/elastic.md)
+    "mapred.service.cleanup",     # retention rules and runs (docs/cleanup.md)
     "mapred.service.metrics",
     "mapred.service.page",
     "models.serving.http",        # the model registry and Open Inference Protocol v2 (docs/serving.md)

@@ -96,6 +96,8 @@ def from_mapred(exc: me.MapredError) -> ApiError:
         return ApiError(503, msg, "Unavailable", "RetriableException", {"Retry-After": "2"})
     if isinstance(exc, (me.ConfigError, me.InputError)):
         return ApiError(400, msg, "BadRequest", "IllegalArgumentException")
+    if isinstance(exc, me.StorageError) and "holds users' trash" in msg:
+        return ApiError(403, msg.replace("--skip-trash", "skiptrash=true"), "Forbidden", "AccessControlException")
     if isinstance(exc, me.StorageError) and "non-empty directory" in msg:
         return ApiError(403, msg, "NotEmpty", "PathIsNotEmptyDirectoryException")
     if isinstance(exc, me.StorageError) and ("not a directory" in msg or "into itself" in msg

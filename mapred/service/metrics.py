@@ -22,15 +22,17 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from mapred.security.principals import Principal
 from mapred.service.auth import current_principal
 from mapred.service.errors import ApiError, error_responses
+from mapred.service.nodes import NODE_STATES, datanode_state, worker_state
 
 log = logging.getLogger("mapred.service.metrics")
 router = APIRouter(tags=["metrics"])
 JOB_STATES = ("SUBMITTED", "MAPPING", "REDUCING", "COMMITTING", "SUCCEEDED", "FAILED", "KILLED")
+SCALING_SHOWN = 20        # the last decisions exposed one series each (with their reasons)
 
 
 class ServiceMetrics:
@@ -95,6 +97,11 @@ class ClusterCollector:
         except (ApiError, Exception) as exc:  # noqa: BLE001
             log.debug("metrics: namenode unavailable: %s", exc)
             up.add_metric(["namenode"], 0)
+        try:
+            yield from cleanup_metrics(self.backend.cached("cleanup_status",
+                                                           lambda: self.backend.store().cleanup_status()))
+        except (ApiError, Exception) as exc:  # noqa: BLE001
+            log.debug("metrics: cleanup status unavailable: %s", exc)
         yield up
 
     def _store_facts(self):
@@ -118,7 +125,8 @@ class ClusterCollector:
         running = sum(int(w.get("running", 0)) for w in live)
         tasks = GaugeMetricFamily("mapred_tasks_running", "task attempts running on live workers")
         tasks.add_metric([], running)
-        return [jobs, workers, slots, tasks]
+        return [jobs, workers, slots, tasks, *_node_states("worker", info["workers"], "worker_id", worker_state),
+                *scaling_metrics(info.get("scaling", {}))]
 
     @staticmethod
     def _store(nodes: list, fsck: dict):
@@ -144,7 +152,80 @@ class ClusterCollector:
         files.add_metric([], int(fsck.get("files", 0)))
         safe = GaugeMetricFamily("mapred_store_safemode", "1 while the NameNode is read-only")
         safe.add_metric([], 1 if fsck.get("safemode") else 0)
-        return [dns, cap, used, rem, blocks, files, safe]
+        return [dns, cap, used, rem, blocks, files, safe, *_node_states("datanode", nodes, "dnid", datanode_state)]
+
+
+def _node_states(kind: str, nodes: list, key: str, state_of) -> list:
+    """Counts by the shared node states, and one series per node naming its state."""
+    counts = GaugeMetricFamily("mapred_nodes", "nodes by kind and state (ACTIVE, DECOMMISSIONING, "
+                               "DECOMMISSIONED, LOST)", labels=["kind", "state"])
+    each = GaugeMetricFamily("mapred_node_state", "1 for each node, labelled with its state",
+                             labels=["kind", "node", "state"])
+    tally = dict.fromkeys(NODE_STATES, 0)
+    for n in nodes:
+        state = state_of(n)
+        tally[state] = tally.get(state, 0) + 1
+        each.add_metric([kind, str(n.get(key, "")), state], 1)
+    for state, count in tally.items():
+        counts.add_metric([kind, state], count)
+    return [counts, each]
+
+
+def scaling_metrics(scaling: dict) -> list:
+    """The autoscaler's decisions: totals by action, and the last ones with their reasons."""
+    if not scaling:
+        return []
+    totals = CounterMetricFamily("mapred_scaling_decisions", "autoscaler decisions since the master started",
+                                 labels=["action"])
+    for action, n in sorted(scaling.get("totals", {}).items()):
+        totals.add_metric([action], n)
+    last = GaugeMetricFamily("mapred_scaling_decision_timestamp_seconds",
+                             f"when each of the last {SCALING_SHOWN} decisions was made, with its reason",
+                             labels=["seq", "action", "reason", "workers_before", "count", "worker"])
+    for d in scaling.get("decisions", [])[-SCALING_SHOWN:]:
+        last.add_metric([str(d.get("seq", "")), d.get("action", ""), d.get("reason", ""),
+                         str(d.get("workers_before", "")), str(d.get("count", "")), d.get("worker", "")],
+                        float(d.get("time", 0.0)))
+    return [totals, last]
+
+
+_CLEANUP_BY_RULE = (("bytes_freed", "mapred_cleanup_freed_bytes", "bytes a rule removed (to a trash or for good)"),
+                    ("files_freed", "mapred_cleanup_freed_files", "files a rule removed"),
+                    ("deletions", "mapred_cleanup_deletions", "paths a rule deleted"),
+                    ("aborts", "mapred_cleanup_aborted_uploads", "files left open that a rule abandoned"),
+                    ("bytes_to_trash", "mapred_cleanup_trashed_bytes", "of the freed bytes, those sent to a trash"))
+_CLEANUP_TOTALS = (("runs", "mapred_cleanup_runs", "rule runs that changed the store"),
+                   ("dry_runs", "mapred_cleanup_dry_runs", "dry runs"),
+                   ("pins_honoured", "mapred_cleanup_pins_honoured", "deletions a pin, hold or open file prevented"),
+                   ("capped", "mapred_cleanup_capped", "actions left for a later run by max_deletions_per_run"),
+                   ("failures", "mapred_cleanup_failures", "actions that failed"),
+                   ("skipped", "mapred_cleanup_skipped", "actions dropped: the path changed since the snapshot"),
+                   ("trash_checkpoints", "mapred_trash_checkpoints", "trash checkpoints made"),
+                   ("trash_expunged", "mapred_trash_expunged", "trash checkpoints deleted"))
+
+
+def cleanup_metrics(status: dict) -> list:
+    """The NameNode's cleanup metrics (``Client.cleanup_status``) as Prometheus families."""
+    m = status.get("metrics", {})
+    out = []
+    rules = sorted(set(status.get("rule_ids", [])) | set(m.get("by_rule", {})))
+    for key, name, doc in _CLEANUP_BY_RULE:
+        fam = CounterMetricFamily(name, doc, labels=["rule"])
+        for rule in rules:
+            fam.add_metric([rule], int(m.get("by_rule", {}).get(rule, {}).get(key, 0)))
+        out.append(fam)
+    for key, name, doc in _CLEANUP_TOTALS:
+        fam = CounterMetricFamily(name, doc)
+        fam.add_metric([], int(m.get(key, 0)))
+        out.append(fam)
+    last = GaugeMetricFamily("mapred_cleanup_last_run_timestamp_seconds", "when the last rule run began (0: never)")
+    last.add_metric([], float(m.get("last_run_time", 0.0)))
+    freed = GaugeMetricFamily("mapred_cleanup_last_run_freed_bytes", "bytes the last rule run removed")
+    freed.add_metric([], int(m.get("last_run_freed_bytes", 0)))
+    config = GaugeMetricFamily("mapred_cleanup_config", "the cleanup configuration now", labels=["what"])
+    for what in ("rules", "pins", "holds"):
+        config.add_metric([what], int(status.get(what, 0)))
+    return [*out, last, freed, config]
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics",

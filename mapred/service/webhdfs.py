@@ -432,16 +432,26 @@ def _discard(store, path: str) -> None:
 
 @router.delete(PREFIX + "/{path:path}", responses=_DELETE_RESPONSES, summary="WebHDFS DELETE")
 def webhdfs_delete(op: DeleteOp, path: str = "", recursive: Flag = False,
+                   skiptrash: Annotated[bool, Query(description="delete at once instead of moving to the "
+                                                                "caller's trash")] = False,
                    principal: Principal = Depends(webhdfs_principal), b: Backend = Depends(backend)):
-    """DELETE (``recursive`` for a non-empty directory); false when there was nothing to delete."""
+    """DELETE (``recursive`` for a non-empty directory); false when there was nothing to delete.
+
+    As ``mapred fs rm``: the path moves to the trash of the authenticated principal
+    (``/user/NAME/.Trash/Current/...``; a ``user.name`` parameter is not an identity and
+    is ignored) unless ``skiptrash=true``.  Hadoop's WebHDFS has the same parameter but
+    defaults it to true for old clients; here the trash is the default, as for ``rm``.
+    """
     p = store_path(path)
     if p == "/":
         raise ApiError(403, "refusing to delete /", "Forbidden", "AccessControlException")
     _may(principal, p, write=True)
     try:
-        b.store().rm(p, recursive=recursive)
+        where = b.store().rm(p, recursive=recursive, trash=not skiptrash, user=principal.name)
     except FileNotFound:
         return {"boolean": False}
+    if where:
+        log.info("DELETE %s by %s: moved to %s", p, principal.name, where)
     return {"boolean": True}
 
 

@@ -15,6 +15,9 @@ EXPECTED = {
     ("put", "/api/v1/jobs/{job_id}/state"), ("get", "/api/v1/jobs/{job_id}/results"),
     ("get", "/api/v1/jobs/{job_id}/results/{key}"), ("get", "/webhdfs/v1/{path}"), ("put", "/webhdfs/v1/{path}"),
     ("post", "/webhdfs/v1/{path}"), ("delete", "/webhdfs/v1/{path}"),
+    ("get", "/api/v1/cleanup/rules"), ("put", "/api/v1/cleanup/rules"), ("post", "/api/v1/cleanup/runs"),
+    ("get", "/api/v1/cleanup/runs/{run}"), ("get", "/api/v1/cleanup/status"),
+    ("put", "/api/v1/workers/{worker_id}/state"), ("put", "/api/v1/datanodes/{dnid}/state"),
 }
 
 

@@ -70,6 +70,24 @@ function bar(phase, fraction, state, total) {
 
 function stateBadge(state) { return el("span", {"class": "state " + state, text: state}); }
 
+// a node's state: ACTIVE, DECOMMISSIONING, DECOMMISSIONED or LOST
+function nodeState(state) { return el("span", {"class": "node-state " + state, "data-state": state, text: state}); }
+
+// the autoscaler's decisions, newest first, each with its reason
+function drawScaling(scaling) {
+  const decisions = (scaling.decisions || []).slice().reverse();
+  const section = document.getElementById("scaling");
+  section.hidden = decisions.length === 0 && !scaling.policy;
+  const p = scaling.policy || {};
+  document.getElementById("scaling-policy").textContent = p.max_workers === undefined ? "" :
+    `between ${p.min_workers} and ${p.max_workers} workers; grow after ${p.up_delay} s of waiting tasks, ` +
+    `retire after ${p.idle_timeout} s idle`;
+  fill("decisions", decisions.map(d => el("tr", {"data-seq": String(d.seq)},
+    el("td", {}, new Date(1000 * d.time).toLocaleTimeString()), el("td", {}, d.action),
+    el("td", {}, d.action === "grow" ? `+${d.count}` : d.worker), el("td", {}, d.workers_before),
+    el("td", {"class": "reason"}, d.reason))));
+}
+
 // -- index: the cluster and the jobs -----------------------------------------------------------
 async function drawIndex() {
   const [cluster, jobs] = await Promise.all([api("/api/v1/cluster"), api("/api/v1/jobs?limit=1000")]);
@@ -78,15 +96,17 @@ async function drawIndex() {
     `master ${cluster.master}, NameNode ${cluster.namenode}; ${cluster.workers.filter(w => w.alive).length} live workers, ` +
     `${cluster.datanodes.filter(d => d.state === "LIVE").length} live DataNodes`;
   fill("workers", cluster.workers.map(w => el("tr", {"data-worker": w.worker_id},
-    el("td", {}, w.worker_id), el("td", {}, w.host), el("td", {}, w.alive ? "live" : "dead"), el("td", {}, w.slots),
+    el("td", {}, w.worker_id), el("td", {}, w.host), el("td", {}, nodeState(w.node_state || (w.alive ? "ACTIVE" : "LOST"))), el("td", {}, w.slots),
     el("td", {}, w.running), el("td", {}, bytes(w.memory)), el("td", {}, seconds(w.heartbeat_age_s)))));
   fill("datanodes", cluster.datanodes.map(d => el("tr", {"data-datanode": d.dnid},
-    el("td", {}, d.dnid), el("td", {}, d.host), el("td", {}, d.state), el("td", {}, bytes(d.capacity)),
+    el("td", {}, d.dnid), el("td", {}, d.host), el("td", {"title": `${d.state}, ${d.admin_state || ""}`}, nodeState(d.node_state || d.state)),
+    el("td", {}, bytes(d.capacity)),
     el("td", {}, bytes(d.used)), el("td", {}, bytes(d.remaining)), el("td", {}, d.blocks),
     el("td", {}, seconds(d.last_heartbeat_s)))));
   document.getElementById("fsck").textContent = f.files === undefined ? "" :
     `fsck /: ${f.healthy ? "healthy" : "NOT healthy"}; ${f.files} files, ${f.blocks} blocks, ` +
     `${f.under_replicated} under-replicated, ${f.corrupt} corrupt, ${f.missing} missing` + (f.safemode ? "; SAFE MODE" : "");
+  drawScaling(cluster.scaling || {});
   fill("jobs", jobs.jobs.slice().reverse().map(j => el("tr", {"data-job": j.job_id},
     el("td", {}, el("a", {href: "/jobs/" + encodeURIComponent(j.job_id), text: j.job_id})), el("td", {}, j.name),
     el("td", {}, stateBadge(j.state)), el("td", {}, bar("map", j.phases.map.fraction, j.state, j.phases.map.total)),

@@ -61,7 +61,33 @@ def test_a_burst_grows_the_cluster_and_idleness_shrinks_it(tmp_path, monkeypatch
         assert all(x["reason"] for x in status["decisions"])
         text = runner.invoke(main, ["cluster", "status", "--dir", d]).output
         assert "tasks waiting with no free slot" in text and "idle for" in text, text
+        _service_shows_states_and_decisions(d)
         client.close()
     finally:
         out = runner.invoke(main, ["cluster", "down", "--dir", d])
         assert out.exit_code == 0, out.output
+
+
+def _service_shows_states_and_decisions(d: str) -> None:
+    """The service `cluster up` started: node states and each decision with its reason, in the
+    API and on /metrics (the autoscaler reported them to the master)."""
+    import httpx
+    with open(os.path.join(d, "cluster.json")) as f:
+        state = json.load(f)
+    with open(os.path.join(d, "token")) as f:
+        token = f.read().strip()
+    with httpx.Client(base_url=state["service"], headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        view = http.get("/api/v1/cluster").json()
+        states = sorted(w["node_state"] for w in view["workers"])
+        assert states == ["ACTIVE", "DECOMMISSIONED", "DECOMMISSIONED"], view["workers"]
+        decisions = view["scaling"]["decisions"]
+        assert [x["action"] for x in decisions].count("retire") == 2
+        assert any(x["action"] == "grow" and "tasks waiting with no free slot" in x["reason"] for x in decisions)
+        assert all("idle for" in x["reason"] for x in decisions if x["action"] == "retire")
+        assert view["scaling"]["policy"]["max_workers"] == 3
+        metrics = http.get("/metrics").text
+        assert 'mapred_scaling_decisions_total{action="retire"} 2.0' in metrics
+        assert 'mapred_nodes{kind="worker",state="DECOMMISSIONED"} 2.0' in metrics
+        assert 'mapred_nodes{kind="worker",state="ACTIVE"} 1.0' in metrics
+        assert metrics.count("mapred_scaling_decision_timestamp_seconds{") == len(decisions)
+        assert 'reason="idle for' in metrics
