@@ -56,7 +56,10 @@ def test_fsspec_round_trips_200_mb(service):
     assert fs.content_summary("/user/fay")["length"] == len(data) + 4
     fs.rm("/user/fay/moved.bin")
     fs.rm("/user/fay/d", recursive=True)
-    assert fs.ls("/user/fay") == []
+    # WebHDFS DELETE goes to the caller's trash, as `mapred fs rm` does (docs/cleanup.md)
+    assert fs.ls("/user/fay") == ["/user/fay/.Trash"]
+    assert fs.info("/user/fay/.Trash/Current/user/fay/moved.bin")["size"] == len(data)
+    assert fs.cat_file("/user/fay/.Trash/Current/user/fay/d/e/small") == b"tiny"
     assert fs.home_directory() == "/user/fay"
     with pytest.raises(PermissionError):
         fs.cat_file("/user/alice-private/x")  # another user's home is refused, as AccessControlException
