@@ -45,6 +45,8 @@ def cleanup(ctx, nn, dry_run, as_json):
         click.echo(f"[{h['rule']}] kept {h['path']}: pinned by {h['pin']}")
     for f in report["failed"]:
         click.echo(f"[{f['rule']}] FAILED {f['path']}: {f['error']}")
+    for k in report.get("skipped", []):
+        click.echo(f"[{k['rule']}] skipped {k['path']}: {k['why']}")
     for note in report["notes"]:
         click.echo(f"note: {note}")
     if report["capped"]:

@@ -30,7 +30,7 @@ from mapred.errors import StorageError
 from mapred.storage import cleanup
 
 log = logging.getLogger("mapred.namenode.cleanup")
-SLICE = 5000             # namespace nodes walked per step
+SLICE = 2000             # namespace nodes walked per step
 BATCH_ACTIONS = 64       # actions applied per step ...
 BATCH_FILES = 4096       # ... or files removed, whichever comes first (one action at least)
 KEEP_FINISHED = 32       # finished runs whose reports stay readable

@@ -130,7 +130,7 @@ def test_the_namenode_keeps_answering_during_a_large_rule_run(make_cluster, tmp_
     assert after["state"] == "done" and same(report["actions"]) == same(dry["actions"])   # ages moved on
     assert not report["failed"] and not report["skipped"]
     assert c.ls("/big") == [] and c.exists("/keep/file")
-    # the NameNode answered while the run walked, planned and applied (it walks 5,000 nodes a
+    # the NameNode answered while the run walked, planned and applied (it walks 2,000 nodes a
     # step and deletes at most 4,096 files a step, answering waiting requests in between)
     assert answered_mid_run >= 10, (answered_mid_run, states)
     assert "applying" in states
