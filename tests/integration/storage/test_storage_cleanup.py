@@ -1,5 +1,6 @@
 """Trash and retention rules on a real NameNode, through `mapred fs` and `mapred cleanup`."""
 import json
+import os
 import time
 
 import pytest
@@ -168,6 +169,39 @@ def test_the_trash_owner_is_the_key_not_the_name_a_request_claims(make_cluster, 
         with pytest.raises(MapredError, match="not_admin"):
             alice.cleanup_rules({"rule": []})
         assert admin.cleanup_run(dry_run=True)["actions"] == []
+        _service_deletes_into_the_token_users_trash(cluster, admin, tmp_path)
     finally:
         admin.close()
         alice.close()
+
+
+def _service_deletes_into_the_token_users_trash(cluster, admin, tmp_path):
+    """End to end with keys: the service (an admin key) deletes for the user its token names."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from mapred.runtime.procs import kill_pids, wait_for
+    from mapred.service.tokens import TokenStore
+
+    tokens = str(tmp_path / "tokens.json")
+    tess, _ = TokenStore(tokens).create("tess", "user")
+    ready = str(tmp_path / "service.url")
+    env = {**os.environ, "MAPRED_PRINCIPAL": "root"}
+    with open(tmp_path / "service.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "mapred", "serve", "--namenode", cluster.namenode_addr,
+                                 "--port", "0", "--any-port", "--token-file", tokens, "--ready-file", ready],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        url = wait_for(lambda: os.path.exists(ready) and open(ready).read().strip(), 30, "the service")
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tess}"}, timeout=30) as http:
+            r = http.put("/webhdfs/v1/user/tess/x.txt", params={"op": "CREATE"})
+            assert http.put(r.headers["location"], content=b"tess's").status_code == 201
+            r = http.delete("/webhdfs/v1/user/tess/x.txt", params={"op": "DELETE", "user.name": "root"})
+            assert r.json() == {"boolean": True}
+        assert admin.read_bytes("/user/tess/.Trash/Current/user/tess/x.txt") == b"tess's"
+        assert not admin.exists("/user/root/.Trash")
+    finally:
+        kill_pids([proc.pid])
+        proc.wait(10)
