@@ -157,6 +157,22 @@ async def load(base: str, token: str, path: str, payloads: list, clients: int, s
             "p99": float(np.percentile(lat, 99)) * 1e3, "errors": errors, "n": len(lat)}
 
 
+def goals(results: dict) -> str:
+    """The issue's goal per batch size at the most clients, batching on: >= 1x the peer's req/s, p99 <= 2x."""
+    most = max(c for (_, c, _) in results)
+    lines = []
+    for b in sorted({b for (b, c, _) in results if c == most}):
+        ours, peer = results[(b, most, "mapred batching")], results[(b, most, "sklearn+FastAPI")]
+        med = {k: (float(np.median([r[k] for r in ours])), float(np.median([r[k] for r in peer])))
+               for k in ("rps", "p99")}
+        rps, p99 = med["rps"][0] / med["rps"][1], med["p99"][0] / med["p99"][1]
+        errors = sum(r["errors"] for r in ours)
+        ok = rps >= 1.0 and p99 <= 2.0 and errors == 0
+        lines.append(f"goal, batch {b}, {most} clients, batching on: throughput {rps:.2f}x (>= 1x), "
+                     f"p99 {p99:.2f}x (<= 2x), {errors} errors: {'met' if ok else 'NOT met'}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--features", type=int, default=20)
@@ -193,6 +209,7 @@ def main(argv=None) -> None:
                              f"{p99 / peer_p99:.2f}x", sum(r["errors"] for r in rs)))
             print(table(rows, ("rows/req", "clients", "server", "req/s", "p50 ms", "p99 ms", "req/s vs peer",
                                "p99 vs peer", "errors")))
+            print(goals(results))
         finally:
             for proc in (ours, peer):
                 if proc.poll() is None:

@@ -390,6 +390,113 @@ def test_model_routes_are_in_the_openapi_schema(service):
     assert "inputs" in infer["requestBody"]["content"]["application/json"]["schema"]["properties"]
 
 
+def test_metrics_per_model_and_version(service, trained):
+    """/metrics: requests, errors, latency, batch sizes, queue wait, loaded versions and swaps, per model/version."""
+    X, reg = trained["X"], trained["reg"]
+    v = reg.register(trained["a"], "clfm")
+    reg.set_serving_options("clfm", max_batch_size=16, max_batch_wait_ms=5)
+    reg.set_alias("clfm", "champion", v.version)
+    with service.client() as http:
+        def one(i):
+            return http.post("/v2/models/clfm/infer", json=oip(X[i:i + 1])).status_code
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert http.post("/v2/models/clfm/infer", json=oip(X[:1, :3])).status_code == 400
+        assert http.put("/api/v1/models/clfm/aliases/champion", json={"version": v.version}).status_code == 200
+        text = http.get("/metrics").text
+    labels = f'model="clfm",version="{v.version}"'
+    for line in (f"mapred_model_requests_total{{{labels}}} 8.0",
+                 f'mapred_model_errors_total{{code="400",{labels}}} 1.0',
+                 f"mapred_model_request_duration_seconds_count{{{labels}}} 8.0",
+                 f"mapred_model_batch_rows_sum{{{labels}}} 8.0",
+                 f"mapred_model_queue_wait_seconds_count{{{labels}}} 8.0",
+                 'mapred_model_loaded_versions{model="clfm"} 1.0'):
+        assert line in text, (line, [t for t in text.splitlines() if "clfm" in t])
+
+
+# The Open Inference Protocol's REST objects (kserve/open-inference-protocol,
+# specification/protocol/open_inference_rest.yaml), as JSON Schemas: what a conforming server answers.
+_OIP_TENSOR_DATA = {"type": "array", "items": {"anyOf": [{"type": "array"}, {"type": "number"}, {"type": "string"},
+                                                         {"type": "boolean"}]}}
+_OIP_METADATA_TENSOR = {"type": "object", "required": ["name", "datatype", "shape"],
+                        "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
+                                       "shape": {"type": "array", "items": {"type": "integer"}}}}
+OIP = {
+    "server_metadata": {"type": "object", "required": ["name", "version", "extensions"],
+                        "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                       "extensions": {"type": "array", "items": {"type": "string"}}}},
+    "model_metadata": {"type": "object", "required": ["name", "platform"],
+                       "properties": {"name": {"type": "string"}, "platform": {"type": "string"},
+                                      "versions": {"type": "array", "items": {"type": "string"}},
+                                      "inputs": {"type": "array", "items": _OIP_METADATA_TENSOR},
+                                      "outputs": {"type": "array", "items": _OIP_METADATA_TENSOR}}},
+    "inference_response": {"type": "object", "required": ["model_name", "outputs"],
+                           "properties": {"model_name": {"type": "string"}, "model_version": {"type": "string"},
+                                          "id": {"type": "string"}, "parameters": {"type": "object"},
+                                          "outputs": {"type": "array", "items": {
+                                              "type": "object", "required": ["name", "shape", "datatype", "data"],
+                                              "properties": {"name": {"type": "string"},
+                                                             "shape": {"type": "array", "items": {"type": "integer"}},
+                                                             "datatype": {"enum": [
+                                                                 "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8",
+                                                                 "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
+                                                                 "BYTES"]},
+                                                             "data": _OIP_TENSOR_DATA,
+                                                             "parameters": {"type": "object"}}}}}},
+    "error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+}
+
+
+def test_open_inference_protocol_conformance(service, trained):
+    """Every OIP REST endpoint answers the protocol's objects; data as the spec allows it (nested or flat)."""
+    import jsonschema
+    X, a = trained["X"], trained["a"]
+
+    def conforms(resp, kind, status=200):
+        assert resp.status_code == status, (resp.status_code, resp.text)
+        jsonschema.validate(resp.json(), OIP[kind])
+        return resp.json()
+
+    with service.client() as http:
+        assert http.get("/v2/health/live").status_code == 200
+        assert http.get("/v2/health/ready").status_code == 200
+        meta = conforms(http.get("/v2"), "server_metadata")
+        assert "binary_tensor_data" in meta["extensions"]
+        for path in ("/v2/models/clf", "/v2/models/clf/versions/1"):
+            meta = conforms(http.get(path), "model_metadata")
+            assert meta["name"] == "clf" and "1" in meta["versions"]
+        assert http.get("/v2/models/clf/ready").status_code == 200
+        assert http.get("/v2/models/clf/versions/1/ready").status_code == 200
+        # the spec's request: an id, parameters, nested data, a chosen output
+        rows = X[:3]
+        body = {"id": "42", "parameters": {"note": "any"},
+                "inputs": [{"name": "input", "shape": list(rows.shape), "datatype": "FP64",
+                            "data": rows.tolist()}], "outputs": [{"name": "label"}]}
+        doc = conforms(http.post("/v2/models/clf/versions/1/infer", json=body), "inference_response")
+        assert (doc["model_name"], doc["model_version"], doc["id"]) == ("clf", "1", "42")
+        assert [o["name"] for o in doc["outputs"]] == ["label"]
+        np.testing.assert_array_equal(np.array(doc["outputs"][0]["data"]), a.predict(rows))
+        doc = conforms(http.post("/v2/models/clf/infer", json=oip(rows)), "inference_response")
+        assert "id" not in doc, "no id asked, none answered"
+        # errors are the protocol's error object, with the status that says why
+        conforms(http.get("/v2/models/nope"), "error", 404)
+        conforms(http.get("/v2/models/nope/ready"), "error", 404)
+        conforms(http.post("/v2/models/nope/infer", json=oip(rows)), "error", 404)
+        two = {"inputs": [{"name": "input0", "shape": [2, 2], "datatype": "UINT32", "data": [1, 2, 3, 4]},
+                          {"name": "input1", "shape": [3], "datatype": "BOOL", "data": [True, False, True]}]}
+        err = conforms(http.post("/v2/models/clf/infer", json=two), "error", 400)
+        assert "takes one input 'input'" in err["error"]
+        err = conforms(http.post("/v2/models/clf/infer", json=oip(X[:2, :4].reshape(2, 2, 2))), "error", 400)
+        assert f"shape [2, 2, 2]; expected [-1, {X.shape[1]}]" in err["error"]
+        err = conforms(http.post("/v2/models/clf/infer", json={"inputs": [{"name": "input", "shape": [1, 2],
+                                                                           "datatype": "FP64", "data": [1.0]}]}),
+                       "error", 400)
+        assert "1 values for shape [1, 2]" in err["error"]
+
+
 def _restart_service(service) -> None:
     """kill -9 the real ``mapred serve`` process and start it again on the same port, before the same cluster."""
     import signal
