@@ -31,7 +31,7 @@ _EXPORTS = {
     "HashPartitioner": "mapred.shuffle.partition", "RangePartitioner": "mapred.shuffle.partition",
     "TotalOrderPartitioner": "mapred.shuffle.partition",
 }
-_MODULES = {"errors": "mapred.errors"}
+_MODULES = {"errors": "mapred.errors", "combiners": "mapred.combiners"}
 
 
 def __getattr__(name: str):

@@ -23,7 +23,10 @@ Contracts (the engine checks them and names the offender when one breaks):
   reducer yields verbatim.
 * ``combiner(key, values)`` and ``reducer(key, values)`` get every value of a
   key as an iterator and yield pairs.  A combiner may run zero, one or many
-  times: it must be associative and not change the key.
+  times: it must be associative and not change the key.  A combiner marked
+  associative (``mapred.combiners.sum`` / ``max`` / ``min`` / ``fold(f)``,
+  or ``reduce_fn=f`` for both roles, as Spark's ``reduceByKey(f)``) is folded
+  into one value per key as pairs are collected, with no list per key.
 * ``*_init()`` hooks run before the first record of a task; ``*_final()``
   hooks may yield pairs after the last.
 * ``map_stream(records)`` and ``reduce_stream(groups)`` own a whole task, as
@@ -73,7 +76,10 @@ class Job:
                  sort_buffer_bytes: int | None = None, split_size: int | None = None,
                  map_stream: Callable | None = None, reduce_stream: Callable | None = None,
                  input_format: str | None = None, input_options: dict | None = None,
-                 output_options: dict | None = None, bad_records: str = "fail") -> None:
+                 output_options: dict | None = None, bad_records: str = "fail",
+                 reduce_fn: Callable | None = None) -> None:
+        if reduce_fn is not None:
+            combiner, reducer = _reduce_fn_roles(reduce_fn, combiner, reducer, reduce_batch, reduce_stream)
         if sum(f is not None for f in (mapper, map_batch, map_stream)) > 1:
             raise ConfigError("give a job one of mapper, map_batch or map_stream, not several")
         if sum(f is not None for f in (reducer, reduce_batch, reduce_stream)) > 1:
@@ -166,6 +172,17 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job({self.name!r}, reducers={self.num_reducers})"
+
+
+def _reduce_fn_roles(reduce_fn, combiner, reducer, reduce_batch, reduce_stream) -> tuple:
+    """``reduce_fn=f`` (Spark's ``reduceByKey(f)``): ``f`` folds values as the combiner and the reducer."""
+    from mapred.combiners import fold
+    if not callable(reduce_fn):
+        raise ConfigError(f"reduce_fn must be callable, got {type(reduce_fn).__name__}")
+    if reducer is not None or reduce_batch is not None or reduce_stream is not None:
+        raise ConfigError("give a job reduce_fn or a reducer, not both (reduce_fn is the reducer)")
+    folded = fold(reduce_fn)
+    return (combiner if combiner is not None else folded), folded
 
 
 def _check_stream_hooks(map_stream, reduce_stream, mapper_init, mapper_final, reducer_init, reducer_final) -> None:

@@ -355,6 +355,24 @@ def job_status(ctx, job_id, as_json):
     click.echo(json.dumps(st, indent=1, default=str) if as_json else render(st))
 
 
+@job.command("profile")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="per-task stage times and their sums as JSON")
+@click.pass_context
+@_clean
+def job_profile(ctx, job_id, as_json):
+    """Where a job's time went: each task's stages (read, map, collect, combine, sort, spill, merge,
+    fetch, reduce, write, in ms) and their sums."""
+    from mapred.runtime import profile as prof
+    with _client(ctx) as c:
+        st = c.status(job_id, detail=True)
+    rows = prof.task_stage_times(prof.tasks_of_status(st))
+    if as_json:
+        click.echo(json.dumps({"tasks": dict(rows), "summed": prof.summed(rows)}, indent=1))
+    else:
+        click.echo(prof.render(rows))
+
+
 @job.command("kill")
 @click.argument("job_id")
 @click.pass_context

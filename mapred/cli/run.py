@@ -35,8 +35,11 @@ from mapred.job import OUTPUT_FORMATS
 @click.option("--spark-master", default=None, metavar="URL",
               help="With --runner spark: the Spark master (default local[*]).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line and no counters.")
+@click.option("--profile", is_flag=True,
+              help="At the end, print where the job's time went: each task's stages (read, map, collect, "
+                   "combine, sort, spill, merge, fetch, reduce, write) and their sums.")
 def run(jobfile, inputs, output, reducers, workers, params, job_name, output_format, input_format, errors,
-        overwrite, master, runner, spark_master, quiet):
+        overwrite, master, runner, spark_master, quiet, profile):
     """Run the Job (or MRJob class, or Pipeline) defined in JOBFILE on INPUT... and write OUTPUT.
 
     INPUT may be files, directories, globs or mrfs:// paths.  Runs on an
@@ -85,6 +88,17 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
     if not quiet:
         click.echo(format_counters(result.counters), err=True)
         click.echo(f"output: {result.path} ({result.elapsed:.2f}s)", err=True)
+    if profile:
+        click.echo(_profile_of(result, cluster))
+
+
+def _profile_of(result, cluster) -> str:
+    """The per-stage table of a finished run: from the local runner's tasks, or the master's status."""
+    from mapred.runtime import profile as prof
+    tasks = list(result.task_counters.items())
+    if not tasks and cluster is not None and result.job_id:
+        tasks = prof.tasks_of_status(cluster.status(result.job_id, detail=True))
+    return prof.render(prof.task_stage_times(tasks))
 
 
 def _job_inputs(job, inputs) -> list:

@@ -263,6 +263,7 @@ class Result:
         self.counters = counters or {}
         self.job_id = job_id
         self.elapsed = elapsed
+        self.task_counters: dict = {}      # task id -> its committed attempt's counters, where the runner knows
 
     def part_files(self) -> list[str]:
         """The output's part files, in order."""

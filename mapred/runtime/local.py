@@ -107,7 +107,16 @@ class LocalCluster:
             progress(self.core.progress(plan.job_id), done.counters)
         if done.state != JobState.SUCCEEDED:
             raise job_error(plan.job_id, done)
-        return Result(plan.output, done.counters, plan.job_id, time.monotonic() - started)
+        result = Result(plan.output, done.counters, plan.job_id, time.monotonic() - started)
+        result.task_counters = self._task_counters(plan.job_id)
+        return result
+
+    def _task_counters(self, job_id: str) -> dict:
+        """Each committed task's counters (its stage times among them): ``mapred run --profile``."""
+        job = self.core.job(job_id)
+        if job is None:
+            return {}
+        return {str(t.id): dict(t.counters) for t in job.all_tasks() if t.committed is not None}
 
     @staticmethod
     def _finished(plan: JobPlan, finished: list):

@@ -37,7 +37,7 @@ def job_status(core: MasterState, rec, detail: bool = False, workers: dict | Non
 def _task(core: MasterState, task, workers: dict) -> dict:
     return {"task": str(task.id), "state": task.state.value,
             "committed": str(task.committed) if task.committed is not None else "",
-            "hosts": list(task.hosts),
+            "hosts": list(task.hosts), "counters": task.counters if task.committed is not None else {},
             "attempts": [_attempt(a, workers) for a in task.attempts.values()]}
 
 

@@ -8,13 +8,16 @@ end the runs are merged into one file with a segment per partition.
 """
 from __future__ import annotations
 
+import functools
 import os
+import time
 from typing import Any, Callable
 
 import numpy as np
 
 from mapred.io.arrays import ArrayPairs, concat_chunks, partition_array, sort_order, sort_pairs
-from mapred.io.codec import approx_size, encode_key, packb, sort_keys
+from mapred.io.codec import approx_size, encode_key, make_packer, packb, sort_keys
+from mapred.combiners import fold_of
 from mapred.errors import RecordError
 from mapred.shuffle.combine import combine_groups
 from mapred.shuffle.merge import merge_and_group
@@ -37,6 +40,7 @@ def _tag(types: set) -> str:
     return _NATIVE_TAGS.get(frozenset(types), "mixed")
 
 
+_MISSING = object()     # no value yet for a key (a folded value may itself be None)
 _PLAIN = frozenset({str, int, float, bytes, bool, type(None)})   # always encodable: no check needed
 
 
@@ -57,7 +61,8 @@ class MapOutputBuffer:
     """Collects one map attempt's output and produces its final partitioned run."""
 
     def __init__(self, num_partitions: int, partitioner: Callable | None, combiner: Callable | None,
-                 limit_bytes: int, work_dir: str, counters: dict, compression: str = "none") -> None:
+                 limit_bytes: int, work_dir: str, counters: dict, compression: str = "none",
+                 times: dict | None = None) -> None:
         self.n = num_partitions
         self.partitioner = partitioner or hash_partition
         self.combiner = combiner
@@ -72,6 +77,11 @@ class MapOutputBuffer:
         self.bytes = 0
         self.spills: list[RunIndex] = []
         self.key_types: list[set] = [set() for _ in range(num_partitions)]
+        # a combiner marked associative (mapred.combiners): one folded value per key instead of a list
+        self.fold = fold_of(combiner)
+        self.folded = 0                      # pairs collected into the fold since the last spill
+        self.growing = False                 # some folded value is not a number: its size may grow
+        self.times = times if times is not None else {}   # stage -> seconds (combine, sort, spill, merge)
 
     def key_type_tags(self) -> list[str]:
         """Per partition: ``str``, ``bytes`` or ``num`` when every key is of that native kind.
@@ -106,6 +116,12 @@ class MapOutputBuffer:
         """``collect`` for every ``(key, value)`` of an iterable, without a call per pair."""
         if self.mode != "records":
             self._set_mode("records")
+        if self.fold is not None:
+            n = 0
+            for key, value in pairs:
+                self.collect(key, value)
+                n += 1
+            return n
         groups, size, limit = self.groups, approx_size, self.limit
         n = 0
         used = self.bytes
@@ -142,6 +158,9 @@ class MapOutputBuffer:
         """Add one pair to the in-memory buffer (combining repeated keys); spill when over budget."""
         if self.mode != "records":
             self._set_mode("records")
+        if self.fold is not None:
+            self._fold_one(key, value)
+            return
         groups = self.groups
         try:
             values = groups.get(key)
@@ -161,7 +180,56 @@ class MapOutputBuffer:
         if self.bytes > self.limit:
             self._relieve()
 
+    def _fold_one(self, key: Any, value: Any) -> None:
+        """``collect`` for a folding combiner: one value per key, the new one folded in."""
+        groups = self.groups
+        try:
+            old = groups.get(key, _MISSING)
+        except TypeError:
+            raise RecordError(f"map output key {key!r:.60} of type {type(key).__name__} is not hashable") from None
+        self.folded += 1
+        if old is _MISSING:
+            self.new_key(key, value)
+            groups[key] = value
+            if self.bytes > self.limit:
+                self._spill()
+            return
+        groups[key] = self.fold(old, value)
+        if self.growing:
+            self.bytes += approx_size(value)
+            if self.bytes > self.limit:
+                self._spill()
+
+    def new_key(self, key: Any, value: Any) -> int:
+        """Check a key first seen (and its value) and count its bytes; returns the value's size.
+
+        The drivers of ``shuffle.drive`` call this once per distinct key and
+        keep only a count per repeated value, so a repeated key costs a dict
+        lookup and an append (or a fold), nothing more.
+        """
+        kt, vt = type(key), type(value)
+        if kt not in _PLAIN:
+            check_encodable(key, "key")
+        if vt is int:
+            # CPython shares the small ints: a list slot (counted per value) is all a 1 costs
+            vsize = 0 if -5 <= value <= 256 else 28
+        elif vt is float:
+            vsize = 24
+        elif value is None or vt is bool:
+            vsize = 0
+        else:
+            if vt not in _PLAIN:
+                check_encodable(value, "value")
+            vsize = approx_size(value)
+            if self.fold is not None and vt is not bool and value is not None:
+                self.growing = True      # a folded str, list or tuple may grow with each value
+        self.bytes += (len(key) + 49 if kt is str else approx_size(key)) + vsize + PAIR_OVERHEAD
+        return vsize
+
     def _relieve(self) -> None:
+        if self.fold is not None:
+            self._spill()
+            return
         if self.combiner is not None and self.mode == "records":
             self._combine_in_memory()
             if self.bytes <= self.limit // 2:
@@ -169,12 +237,24 @@ class MapOutputBuffer:
         self._spill()
 
     def _combine_in_memory(self, recount: bool = True) -> None:
+        started = time.perf_counter()
         combined = dict(combine_groups(self.combiner, self.groups.items(), self.counters))
         self.groups = combined
         self.multi = any(len(vs) > 1 for vs in combined.values())
         if recount:      # the new size decides whether to spill; at the end nobody asks
             self.bytes = sum(approx_size(k) + sum(map(approx_size, vs)) + PAIR_OVERHEAD
                              for k, vs in combined.items())
+        self._took("combine", started)
+
+    def recount_folded(self) -> None:
+        """The buffer's size recounted from the folded values themselves (they may have grown)."""
+        self.bytes = sum(approx_size(k) + approx_size(v) + PAIR_OVERHEAD for k, v in self.groups.items())
+
+    def _took(self, stage: str, started: float) -> float:
+        """Add the time since ``started`` to ``stage``; return now."""
+        now = time.perf_counter()
+        self.times[stage] = self.times.get(stage, 0.0) + now - started
+        return now
 
     def _partitioned(self) -> list[list]:
         parts: list[list] = [[] for _ in range(self.n)]
@@ -183,8 +263,14 @@ class MapOutputBuffer:
         if n == 1:
             parts[0] = list(self.groups)
         elif part_of is hash_partition:         # ours, inlined: always in range, no call per key
-            for key in self.groups:
-                parts[_xxh64(encode_key(key)) % n].append(key)
+            pack = make_packer().pack
+            try:
+                for key in self.groups:
+                    parts[_xxh64(pack(key)) % n].append(key)
+            except (TypeError, ValueError, OverflowError):
+                for key in self.groups:
+                    encode_key(key)             # raises the RecordError naming the key
+                raise
         else:
             for key in self.groups:
                 parts[check_partition(part_of(key, n), n, key)].append(key)
@@ -199,9 +285,17 @@ class MapOutputBuffer:
                 writer.write_partition([chunk] if chunk is not None else ())
             return writer.close()
         groups = self.groups
-        for keys in self._partitioned():
-            writer.write_partition((k, groups[k]) for k in sort_keys(keys))
-        return writer.close()
+        started = time.perf_counter()
+        parts = [sort_keys(keys) for keys in self._partitioned()]
+        started = self._took("sort", started)
+        for keys in parts:
+            if self.fold is not None:
+                writer.write_partition([(k, [groups[k]]) for k in keys])
+            else:
+                writer.write_partition([(k, groups[k]) for k in keys])
+        index = writer.close()
+        self._took("spill", started)
+        return index
 
     def _partitioned_arrays(self) -> list:
         """The buffered array pairs split by partition, each sorted by key (None for an empty one)."""
@@ -221,18 +315,32 @@ class MapOutputBuffer:
         path = os.path.join(self.work_dir, f"spill{len(self.spills)}.run")
         self.spills.append(self._write_run(path))
         self.counters["spills"] = self.counters.get("spills", 0) + 1
-        spilled = sum(len(c[0]) for c in self.chunks) if self.mode == "arrays" else sum(
-            len(v) for v in self.groups.values())
+        if self.mode == "arrays":
+            spilled = sum(len(c[0]) for c in self.chunks)
+        elif self.fold is not None:
+            spilled = len(self.groups)
+            self._count_folded()
+        else:
+            spilled = sum(len(v) for v in self.groups.values())
         self.counters["spilled_records"] = self.counters.get("spilled_records", 0) + spilled
         self.groups = {}
         self.chunks = []
         self.bytes = 0
         self.multi = False
 
+    def _count_folded(self) -> None:
+        """The fold's pairs in and keys out since the last spill, as Hadoop's combine counters."""
+        c = self.counters
+        c["combine_input_records"] = c.get("combine_input_records", 0) + self.folded
+        c["combine_output_records"] = c.get("combine_output_records", 0) + len(self.groups)
+        self.folded = 0
+
     def finish(self, final_path: str) -> RunIndex:
         """Write the final run at ``final_path`` (merging spills) and return its index."""
         if not self.spills:
-            if self.combiner is not None and self.multi:
+            if self.fold is not None:
+                self._count_folded()
+            elif self.combiner is not None and self.multi:
                 self._combine_in_memory(recount=False)
             index = self._write_run(final_path)
             self.groups = {}
@@ -240,7 +348,10 @@ class MapOutputBuffer:
             return index
         if self.groups or self.chunks:
             self._spill()
-        return self._merge_spills(final_path)
+        started = time.perf_counter()
+        index = self._merge_spills(final_path)
+        self._took("merge", started)
+        return index
 
     def _merge_spills(self, final_path: str) -> RunIndex:
         """Merge the spills into ``final_path``, at most ``MERGE_FACTOR`` runs at a time."""
@@ -261,7 +372,10 @@ class MapOutputBuffer:
                 writer.write_partition([sort_pairs(*merged)] if merged is not None else ())
                 continue
             grouped = merge_and_group([read_segment(run.segments[p], MERGE_READ_BLOCK) for run in runs])
-            if self.combiner is not None:
+            if self.fold is not None:
+                fold = self.fold
+                writer.write_partition((k, [functools.reduce(fold, vs)]) for k, vs in grouped)
+            elif self.combiner is not None:
                 writer.write_partition(combine_groups(self.combiner, grouped, self.counters))
             else:
                 writer.write_partition((k, list(vs)) for k, vs in grouped)

@@ -8,6 +8,8 @@ the task, the split, the record offset and the traceback.
 """
 from __future__ import annotations
 
+import functools
+import gc
 import os
 import shutil
 import time
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mapred import taskcontext as ctxmod
+from mapred.combiners import fold_of
 from mapred.io.arrays import ArrayPairs, concat_chunks, sort_pairs
 from mapred.errors import ConfigError, FatalError, FetchError, InputError, RecordError
 from mapred.formats import SPLIT_FORMATS, map_source
@@ -25,6 +28,7 @@ from mapred.formats.base import BadRecords
 from mapred.io.inputs import SplitReader
 from mapred.io.outputs import PartOutput
 from mapred.shuffle.combine import as_pair
+from mapred.shuffle.drive import drive, scaled_sample
 from mapred.shuffle.fetch import configure as configure_fetch, open_partition_runs
 from mapred.shuffle.merge import Tally, merge_for_reduce, native_order
 from mapred.shuffle.partition import resolve
@@ -106,7 +110,13 @@ class _Position:
         self.next_report = time.monotonic() + PROGRESS_INTERVAL
 
     def report(self, fraction: float, counters: dict) -> None:
-        """Send the attempt's progress and counters so far to the sink, if one is due."""
+        """Send the attempt's progress and counters so far to the sink, if one is due.
+
+        Also the attempt's garbage collection while the automatic one is paused
+        (``_collector_paused``): young objects only, once enough are pending.
+        """
+        if gc.get_count()[0] > YOUNG_GC_OBJECTS:
+            gc.collect(1)
         if _progress_sink is None or time.monotonic() < self.next_report:
             return
         self.next_report = time.monotonic() + PROGRESS_INTERVAL
@@ -122,6 +132,7 @@ def run_attempt(job, spec: MapSpec | ReduceSpec) -> AttemptResult:
     """
     pos = _Position(spec.attempt)
     fns: TaskFunctions | None = None
+    paused = _collector_paused()
     try:
         ctx = ctxmod.TaskContext(spec.job_id, spec.task, spec.attempt, job.params)
         ctxmod.set_current(ctx)
@@ -146,6 +157,23 @@ def run_attempt(job, spec: MapSpec | ReduceSpec) -> AttemptResult:
         raise AttemptFailure(_failure_report(exc, spec, pos)) from None
     finally:
         ctxmod.set_current(None)
+        if paused:
+            gc.enable()
+
+
+# The cyclic collector's full passes walk every live container, and a map's buffer holds one list
+# per key: with the collector's defaults a per-record job spends a fifth of its time there while
+# finding nothing (records are not cyclic).  An attempt pauses it and collects young objects itself
+# (in _Position.report, every 1,024 records), so cyclic garbage a user function makes is still freed.
+YOUNG_GC_OBJECTS = 200_000
+
+
+def _collector_paused() -> bool:
+    """Pause automatic garbage collection for an attempt; whether it was running (to restore it)."""
+    if not gc.isenabled():
+        return False
+    gc.disable()
+    return True
 
 
 def _teardown(fns: TaskFunctions) -> None:
@@ -215,18 +243,22 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
     reader.bad = bad = BadRecords(getattr(job, "bad_records", "fail"), spec.output, spec.attempt,
                                   f"m-{spec.task_index:05d}")
     reader.format_reader = None
+    times: dict = {}         # stage -> seconds: the profile (see stage_counters)
+    started = time.perf_counter()
     if job.map_only:
         sink, collect = _open_map_only_sink(job, spec, bad)
+        buffer = None
     else:
         os.makedirs(spec.work_dir, exist_ok=True)
-        sink = MapOutputBuffer(spec.num_partitions, resolve(job.partitioner), fns.combiner,
-                               spec.sort_buffer_bytes, spec.work_dir, counters, spec.compression)
+        sink = buffer = MapOutputBuffer(spec.num_partitions, resolve(job.partitioner), fns.combiner,
+                                        spec.sort_buffer_bytes, spec.work_dir, counters, spec.compression,
+                                        times)
         collect = sink.collect
-    started = time.perf_counter()
     pos.phase = "map"
     n_in, n_out = _map_loop(split, reader, fns, spec.batch_lines, counters, collect, pos,
                             spec.input_mode, getattr(sink, "collect_arrays", None),
-                            getattr(sink, "collect_many", None))
+                            getattr(sink, "collect_many", None), buffer, times)
+    loop_done = time.perf_counter()
     counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_owned)
     if job.map_only:
         files, counters["output_bytes"] = sink()
@@ -237,9 +269,41 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
         result = {"path": index.path, "addr": spec.shuffle_addr, "kind": sink.kind,
                   "keytypes": sink.key_type_tags()}
     _note_formats(ctx, reader.format_reader, bad, result)
-    counters["millis"] = int((time.perf_counter() - started) * 1000)
+    done = time.perf_counter()
+    counters["millis"] = int((done - started) * 1000)
+    # the loop's time less what was measured inside it is the engine's per-record work: collect
+    inside = reader.read_seconds + times.get("map", 0.0) + sum(
+        times.get(k, 0.0) for k in ("combine", "sort", "spill", "merge"))
+    times["read"] = reader.read_seconds
+    times["collect"] = max(0.0, (loop_done - started) - inside)
+    if job.map_only:
+        times["write"] = done - loop_done
     key = cache_key(split)
-    return AttemptResult(result, {"map": counters}, (key,) if key else ())
+    return AttemptResult(result, {"map": counters, STAGE_GROUP: stage_counters(times, done - started)},
+                         (key,) if key else ())
+
+
+STAGE_GROUP = "time_ms"     # the counter group of the per-stage profile (milliseconds)
+
+
+def stage_counters(times: dict, total: float) -> dict:
+    """Seconds per stage as the ``time_ms`` counters: whole milliseconds, ``total`` beside them.
+
+    ``map`` and ``reduce`` are the user's functions (per-record ones sampled,
+    one call in 1,024 under the clock); ``collect`` is the map loop's own
+    work (driving the mapper, buffering, combining in place); ``sort`` is
+    partitioning and sorting a spill's keys, ``spill`` encoding and writing
+    it, ``merge`` merging spills (map side) or grouping fetched runs (reduce
+    side); ``write`` the reducer's output.
+    """
+    out = {name: int(round(seconds * 1000)) for name, seconds in times.items() if seconds > 0}
+    out["total"] = int(round(total * 1000))
+    return out
+
+
+def _add_time(times: dict | None, stage: str, seconds: float) -> None:
+    if times is not None:
+        times[stage] = times.get(stage, 0.0) + seconds
 
 
 def _plain_pairs(out) -> bool:
@@ -248,7 +312,7 @@ def _plain_pairs(out) -> bool:
 
 
 def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dict, collect, pos,
-              input_mode: str, collect_arrays, collect_many=None) -> tuple:
+              input_mode: str, collect_arrays, collect_many=None, buffer=None, times=None) -> tuple:
     n_in = n_out = 0
     source, batched = _map_input(split, reader, fns, batch_lines, counters, input_mode)
     if fns.mapper_init is not None:
@@ -264,15 +328,27 @@ def _map_loop(split, reader, fns: TaskFunctions, batch_lines: int, counters: dic
     if fns.map_stream is not None:
         n_in, n_out = _map_stream(source, fns.map_stream, collect, pos)
     elif batched:
+        clock, user = time.perf_counter, 0.0
         for offset, batch in source:
             pos.offset = offset
             n_in += _records_in(batch)
+            t0 = clock()
             out = fns.map_batch(batch)
+            user += clock() - t0
             if collect_many is not None and _plain_pairs(out):
                 n_out += collect_many(out)
             else:
                 n_out += _emit_all(out, collect, "map_batch", collect_arrays)
             pos.report(reader.bytes_owned / length, live())
+        _add_time(times, "map", user)
+    elif buffer is not None:
+        def report(records: int, pairs: int) -> None:
+            nonlocal n_in, n_out
+            n_in, n_out = records, pairs
+            pos.report(reader.bytes_owned / length, live())
+
+        n_in, n_out, user = drive(buffer, source, fns.mapper, pos, report)
+        _add_time(times, "map", user)
     else:
         mapper = fns.mapper
         for key, value in source:
@@ -387,6 +463,7 @@ def _run_reduce(job, spec: ReduceSpec, fns: TaskFunctions, ctx, pos: _Position) 
     pos.phase = "fetch"
     configure_fetch(spec.shuffle)
     runs = open_partition_runs(spec.sources, partition, spec.work_dir)
+    times = {"fetch": time.perf_counter() - started}
     bad = BadRecords(getattr(job, "bad_records", "fail"), spec.output, spec.attempt, f"r-{partition:05d}")
     writer = PartOutput(spec.output, spec.attempt, partition, job.output_format,
                         getattr(job, "output_options", None), bad, indexed=True)
@@ -403,24 +480,28 @@ def _run_reduce(job, spec: ReduceSpec, fns: TaskFunctions, ctx, pos: _Position) 
         elif fns.reduce_batch is not None:
             raise RecordError("reduce_batch needs map output as ArrayPairs; this job's maps emitted single pairs")
         else:
-            n_groups, n_in, n = _reduce_records(runs, spec, fns, writer, pos)
+            n_groups, n_in, n = _reduce_records(runs, spec, fns, writer, pos, times)
         n_out += n
         if fns.reducer_final is not None:
             pos.phase = "reducer_final"
             n_out += _emit_all(fns.reducer_final(), writer.write, "reducer_final", writer.write_arrays)
     finally:
+        loop_done = time.perf_counter()
         out_bytes = writer.close()
         # fetched segments spilled by the shuffle are this attempt's alone: gone with it
         shutil.rmtree(spec.work_dir, ignore_errors=True)
         _count_written(writer)
+    done = time.perf_counter()
     counters = {"input_groups": n_groups, "input_records": n_in, "output_records": n_out,
-                "output_bytes": out_bytes, "millis": int((time.perf_counter() - started) * 1000)}
+                "output_bytes": out_bytes, "millis": int((done - started) * 1000)}
+    # the reduce loop less the sampled reducer is the engine's: writing (and grouping lazily)
+    times["write"] = max(0.0, done - started - sum(times.values()))
     output = writer.report()
     _note_formats(ctx, None, bad, output)
-    return AttemptResult(output, {"reduce": counters})
+    return AttemptResult(output, {"reduce": counters, STAGE_GROUP: stage_counters(times, done - started)})
 
 
-def _reduce_records(runs, spec: ReduceSpec, fns: TaskFunctions, writer, pos) -> tuple[int, int, int]:
+def _reduce_records(runs, spec: ReduceSpec, fns: TaskFunctions, writer, pos, times: dict) -> tuple[int, int, int]:
     """Merge a partition's runs and call the reducer once per key, keys in order."""
     partition = spec.partition
     native = native_order([(out or {}).get("keytypes", [None] * (partition + 1))[partition]
@@ -430,16 +511,29 @@ def _reduce_records(runs, spec: ReduceSpec, fns: TaskFunctions, writer, pos) -> 
     tally = Tally()
     reducer, write = fns.reducer, writer.write
     n_groups = n_out = 0
+    started = time.perf_counter()
     groups = merge_for_reduce(runs, native, budget, tally)
+    clock = time.perf_counter
+    now = clock()
+    times["merge"] = now - started
     if fns.reduce_stream is not None:
         return _reduce_stream(groups, fns.reduce_stream, write, pos, tally)
+    fold = fold_of(reducer)
+    if fold is not None:
+        return _reduce_folded(groups, fold, write, pos, tally)
+    samples: list = []
     for key, values in groups:
         pos.key = key
         n_groups += 1
-        if not n_groups & 0x3FF:    # every 1,024 keys, as in the map loop
+        if n_groups & 0x3FF == 1:    # every 1,024 keys (the first too), as in the map loop
             pos.report(0.0, {"reduce": {"input_groups": n_groups, "input_records": tally.values,
                                         "output_records": n_out}, **mapred_user_counters()})
-        out = reducer(key, values)
+            t0 = clock()
+            out = reducer(key, values)
+            out = list(out) if out is not None else None
+            samples.append(clock() - t0)
+        else:
+            out = reducer(key, values)
         if out is not None:
             for pair in out:
                 if type(pair) is not tuple or len(pair) != 2:
@@ -447,7 +541,19 @@ def _reduce_records(runs, spec: ReduceSpec, fns: TaskFunctions, writer, pos) -> 
                 write(pair[0], pair[1])
                 n_out += 1
     pos.key = None
+    times["reduce"] = scaled_sample(samples, n_groups)
     return n_groups, tally.values, n_out
+
+
+def _reduce_folded(groups, fold, write, pos, tally) -> tuple[int, int, int]:
+    """A reducer marked associative (``mapred.combiners``): each key's values folded, one pair out."""
+    n_groups = 0
+    for key, values in groups:
+        pos.key = key
+        n_groups += 1
+        write(key, functools.reduce(fold, values))
+    pos.key = None
+    return n_groups, tally.values, n_groups
 
 
 def _reduce_stream(groups, reduce_stream, write, pos, tally) -> tuple[int, int, int]:

@@ -1,13 +1,17 @@
 """THE property: a run on the embedded cluster equals the sequential reference.
 
 For random text inputs, split sizes, reducer counts, worker counts, buffer
-sizes that force spills, and the combiner on or off, word count and the
-inverted index produce exactly the reference's output.
+sizes that force spills, and the combiner on or off (a user generator or a
+fold of ``mapred.combiners``), word count and the inverted index produce
+exactly the reference's output.
 """
+import operator
+
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mapred
+import mapred.combiners
 from mapred.testing import assert_matches_reference, text_strategy
 
 import inverted_index
@@ -32,8 +36,15 @@ FORMS = {
 }
 
 
-def wordcount_job(combine: bool, form: str, reducers: int, split_size: int, buffer: int) -> mapred.Job:
-    return mapred.Job(**FORMS[form], combiner=add if combine else None, reducer=add, num_reducers=reducers,
+# the reducer and combiner forms: the user's generator, or a fold the engine runs in place
+REDUCERS = {"generator": add, "combiners.sum": mapred.combiners.sum,
+            "reduce_fn=operator.add": mapred.combiners.fold(operator.add)}
+
+
+def wordcount_job(combine: bool, form: str, reducers: int, split_size: int, buffer: int,
+                  reducer: str = "generator") -> mapred.Job:
+    fn = REDUCERS[reducer]
+    return mapred.Job(**FORMS[form], combiner=fn if combine else None, reducer=fn, num_reducers=reducers,
                       split_size=split_size, sort_buffer_bytes=buffer)
 
 
@@ -44,11 +55,11 @@ cases = dict(files=st.lists(text_strategy(), min_size=1, max_size=3), split_size
 
 @pytest.mark.timeout(600)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(form=st.sampled_from(sorted(FORMS)), **cases)
+@given(form=st.sampled_from(sorted(FORMS)), reducer=st.sampled_from(sorted(REDUCERS)), **cases)
 def test_wordcount_equals_reference(clusters, tmp_path_factory, files, split_size, reducers, workers, buffer,
-                                    combine, form):
+                                    combine, form, reducer):
     paths = _write(tmp_path_factory, files)
-    job = wordcount_job(combine, form, reducers, split_size, buffer)
+    job = wordcount_job(combine, form, reducers, split_size, buffer, reducer)
     out = str(tmp_path_factory.mktemp("out") / "wc")
     result = clusters.get(workers).run(job, paths, out)
     assert_matches_reference(job, paths, result)

@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # bottom up; a module belongs to the entry naming it most precisely (a name, or a prefix ending in ".")
 LAYERS = [
     ("base", ["mapred.types", "mapred.errors", "mapred.version", "mapred.progress"]),
-    ("user", ["mapred.config", "mapred.job", "mapred.core", "mapred.core."]),
+    ("user", ["mapred.config", "mapred.job", "mapred.combiners", "mapred.core", "mapred.core."]),
     ("security", ["mapred.security", "mapred.security."]),   # keys and tokens: the transport checks them
     ("net", ["mapred.net", "mapred.net."]),
     ("storage", ["mapred.storage", "mapred.storage."]),

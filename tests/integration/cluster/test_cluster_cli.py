@@ -61,6 +61,14 @@ def test_cluster_up_run_job_cluster_down(tmp_path):
         job_id = listing.stdout.split()[0]
         status = mapred_cmd("job", "--master", master, "status", job_id)
         assert status.returncode == 0 and "SUCCEEDED" in status.stdout and "-a0 SUCCEEDED on" in status.stdout
+        profile = mapred_cmd("job", "--master", master, "profile", job_id, "--json")
+        assert profile.returncode == 0, profile.stderr
+        prof = json.loads(profile.stdout)
+        maps = [t for t in prof["tasks"] if "-m-" in t]
+        assert maps and all(prof["tasks"][t]["total"] >= prof["tasks"][t].get("read", 0) for t in maps)
+        assert set(prof["summed"]) == {"map", "reduce"} and "write" in prof["summed"]["reduce"]
+        table = mapred_cmd("job", "--master", master, "profile", job_id)
+        assert table.returncode == 0 and "map stages (ms):" in table.stdout and f"all {len(maps)} maps" in table.stdout
     finally:
         down = mapred_cmd("cluster", "down", "--dir", d)
         kill_pids(pids)     # in case `down` failed: nothing may outlive the test
