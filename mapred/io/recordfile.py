@@ -83,6 +83,20 @@ def iter_chunks(f: BinaryIO, path: str, start: int, end: int) -> Iterator[tuple[
         pos += SYNC_LEN + _LEN.size + length
 
 
+def decode_chunk(payload: bytes) -> list:
+    """Every record of one chunk payload as a ``[key, value]`` list, decoded in one pass."""
+    unpacker = codec.make_unpacker()
+    unpacker.feed(payload)
+    records = list(unpacker)
+    try:
+        sizes = set(map(len, records))          # one C-level pass: every record a [key, value] pair
+    except TypeError:
+        sizes = {None}
+    if sizes - {2}:
+        raise InputError("a record chunk holds an item that is not a [key, value] record")
+    return records
+
+
 def iter_records(payload: bytes) -> Iterator[tuple]:
     """The ``(key, value)`` pairs of one chunk payload."""
     unpacker = codec.make_unpacker()
