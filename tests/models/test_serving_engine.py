@@ -316,3 +316,42 @@ def test_a_new_server_loads_the_served_set_again(zoo, tmp_path):
     assert root.served("m") == {"aliases": ["challenger", "champion"], "versions": []}
     second.close()
     third.close()
+
+
+def test_batch_prediction_of_records_for_text_als_and_kmeans(zoo, tmp_path, clusters):
+    """Records become documents, user ids or rows as the model needs; a record that fits none names the problem."""
+    from mapred.errors import ModelError
+    from mapred.io.recordfile import RecordWriter
+    from models.serving.batch import batch_predict, read_predictions
+    reg, fitted, X = zoo
+    c = clusters.get(2)
+    docs = ["great fun film", "boring awful", "good plot", "bad"] * 25
+    with open(tmp_path / "docs.jsonl", "w") as f:
+        f.writelines(json.dumps({"id": i, "text": d}) + "\n" for i, d in enumerate(docs))
+    batch_predict("models:/textlr/1", str(tmp_path / "docs.jsonl"), str(tmp_path / "o1"), registry=reg.root,
+                  cluster=c, keep=["id"])
+    recs = read_predictions(str(tmp_path / "o1"))
+    assert [r["id"] for r in recs] == list(range(len(docs)))
+    assert [r["label"] for r in recs] == fitted["textlr"].predict(docs).tolist()
+    with open(tmp_path / "users.mpk", "wb") as f:
+        w = RecordWriter(f, chunk_bytes=64)
+        for u in range(20):
+            w.write(f"u{u}", {"user_id": u})
+        w.close()
+    batch_predict("models:/als/1", str(tmp_path / "users.mpk"), str(tmp_path / "o2"), registry=reg.root, cluster=c)
+    pairs = read_predictions(str(tmp_path / "o2"))
+    assert [k for k, _ in pairs] == [f"u{u}" for u in range(20)]
+    assert pairs[7][1]["items"] == [i for i, _ in fitted["als"].recommend(7, 10)]
+    with open(tmp_path / "rows.jsonl", "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in X.tolist())     # JSON arrays: rows as they are
+    batch_predict("models:/kmeans/1", str(tmp_path / "rows.jsonl"), str(tmp_path / "o3"), registry=reg.root,
+                  cluster=c, output_format="parquet")
+    assert [r["cluster"] for r in read_predictions(str(tmp_path / "o3"))] == fitted["kmeans"].predict(X).tolist()
+    with open(tmp_path / "bad.jsonl", "w") as f:
+        f.write(json.dumps([1.0, 2.0]) + "\n")
+    with pytest.raises(ModelError, match="record 0 has 2 values; the model takes 3 features"):
+        batch_predict("models:/kmeans/1", str(tmp_path / "bad.jsonl"), str(tmp_path / "o4"), registry=reg.root,
+                      cluster=c)
+    with pytest.raises(ModelError, match="no field 'body'"):
+        batch_predict("models:/textlr/1", str(tmp_path / "docs.jsonl"), str(tmp_path / "o5"), registry=reg.root,
+                      cluster=c, columns=["body"])
