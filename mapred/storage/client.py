@@ -37,6 +37,9 @@ from mapred.storage.pipeline import write_block
 
 log = logging.getLogger("mapred.runtime.client")
 READ_SIZE = 8 * 1024 * 1024
+# seconds before each fresh look at a block none of whose known replicas could be read: a NameNode
+# just restarted knows its blocks but not yet their DataNodes (they report within a heartbeat or two)
+REPLICA_WAITS = (0.0, 0.5, 1.0, 2.0, 4.0)
 HOSTNAME = socket.gethostname()
 
 
@@ -458,7 +461,13 @@ class BlockReader(io.RawIOBase):
             raise StorageError(f"{self.path}: block {block_id} gave {len(self._buf)} of {want} bytes")
 
     def _from_replicas(self, block: list, off: int, want: int) -> bytes:
-        for attempt in range(2):
+        """The bytes from the first replica that reads right; ``NoLiveReplica`` after about 7.5 s of
+        fresh looks (``REPLICA_WAITS``, as HDFS's client waits for a block's locations)."""
+        for attempt in range(1 + len(REPLICA_WAITS)):
+            if attempt:
+                time.sleep(REPLICA_WAITS[attempt - 1])
+                self._refresh()
+                block = next((b for b in self.blocks if b[0] == block[0]), block)
             token, digest = (block[4], block[5]) if len(block) > 5 else ("", "")
             gen = block[6] if len(block) > 6 else 0
             for replica in self._ordered(block[3], block[0]):
@@ -471,9 +480,6 @@ class BlockReader(io.RawIOBase):
                 except (MapredError, OSError) as exc:
                     log.warning("replica %s of block %d failed: %s", replica[1], block[0], exc)
                     self._bad.add((block[0], replica[0]))
-            if attempt == 0:
-                self._refresh()
-                block = next((b for b in self.blocks if b[0] == block[0]), block)
         raise NoLiveReplica(f"{self.path}: no live replica of block {block[0]} "
                             f"(bytes {block[1]}..{block[1] + block[2]}) could be read")
 

@@ -222,3 +222,22 @@ def test_datanode_with_full_disk_is_dropped_from_pipelines(make_cluster):
     finally:
         cluster.stop()
         subprocess.run(["umount", "-l", small], capture_output=True)
+
+
+@pytest.mark.timeout(90)
+def test_a_read_right_after_a_namenode_restart_waits_for_the_datanodes_to_report(make_cluster):
+    """A restarted NameNode knows its blocks but not yet their DataNodes: a reader that asks in that
+    moment waits for the reports (before: ``NoLiveReplica`` at once, which failed map attempts of a
+    job four times over while the NameNode came back)."""
+    cluster = make_cluster(datanodes=2, replication=2, heartbeat=1.0)
+    data = payload(2 * BLOCK, seed=9)
+    cluster.client().write_bytes("/r", data)
+    cluster.kill_namenode(signal.SIGKILL)
+    cluster.namenode_proc.wait(10)
+    cluster._client = None
+    cluster._start_namenode()            # ready, but no DataNode has reported to it yet
+    c = Client(cluster.namenode_addr)
+    try:
+        assert sha(c.read_bytes("/r")) == sha(data)
+    finally:
+        c.close()
