@@ -178,10 +178,11 @@ class Chaos:
         client = self.c.storage.client()
         path = self.rng.choice(self.stored)
         blocks = client.locations(path)[1]
-        block_id, _, length, replicas = self.rng.choice(blocks)
+        block = self.rng.choice(blocks)       # [id, offset, length, replicas, token, digest, gen]: by position
+        block_id, length, replicas = block[0], block[2], block[3]
         if not replicas or length <= 0:
             return False
-        _dnid, _, _, data_dir = self.rng.choice(replicas)
+        data_dir = self.rng.choice(replicas)[3]   # [dnid, addr, host, data_dir]
         target = blockstore.block_path(data_dir, block_id)
         try:
             with open(target, "r+b") as f:       # flip one byte behind the DataNode's back
