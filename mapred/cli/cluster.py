@@ -283,6 +283,21 @@ def _start_guard(state_file: str) -> None:
     proc.stdout.close()
 
 
+@cluster.command("restart-master")
+@click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False),
+              help="the directory `cluster up` used")
+@_clean
+def cluster_restart_master(dir_):
+    """Start the cluster's master again after it died (kill -9, a crash): same port, same journal.
+
+    Jobs it had not finished run on to the end (committed tasks kept); workers
+    and waiting `mapred run --master` clients reconnect by themselves.
+    """
+    from mapred.runtime.procs import restart_master
+    addr = restart_master(dir_)
+    click.echo(f"master    {addr}  (restarted on its journal)")
+
+
 @cluster.command("down")
 @click.option("--dir", "dir_", default=".mapred-cluster", show_default=True, type=click.Path(file_okay=False),
               help="the directory `cluster up` used")

@@ -21,6 +21,9 @@ import psutil
 from mapred.errors import ClusterError
 
 STATE_FILE = "cluster.json"
+# what a master started again by `mapred cluster restart-master` must run with, as `cluster up` gave it
+MASTER_ENV = ("MAPRED_DEAD_TIMEOUT", "MAPRED_HEARTBEAT_INTERVAL", "MAPRED_SPECULATION", "MAPRED_KEYS",
+              "MAPRED_PRINCIPAL")
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
@@ -115,16 +118,9 @@ class Cluster:
     def _start_master(self) -> None:
         ready = os.path.join(self.dir, "master.addr")
         if os.path.exists(ready):
-            os.remove(ready)
-        self.master_proc = self._spawn(["master", "--ready-file", ready, "--data-dir",
-                                        os.path.join(self.dir, "master-data")], "master.log")
-
-        def up():
-            if self.master_proc.poll() is not None:
-                raise ClusterError(f"master exited with {self.master_proc.returncode}; see {self.dir}/master.log")
-            return os.path.exists(ready) and open(ready).read().strip()
-
-        self.master_addr = wait_for(up, self.start_timeout, "the master to start")
+            os.remove(ready)         # a dead master's: wait for the new one's
+        self.master_proc = self._spawn(_master_args(self.dir), "master.log")
+        self.master_addr = _wait_master(self.master_proc, self.dir, self.start_timeout)
 
     def start_service(self) -> str:
         """Start ``mapred serve`` on loopback in front of this cluster; returns its URL."""
@@ -222,9 +218,12 @@ class Cluster:
     def state(self) -> dict:
         """The cluster's addresses and pids as a dict (what ``mapred cluster up`` records)."""
         pids = self.all_pids()
+        master_env = self._env_for("master", "admin")
         return {"master": self.master_addr, "namenode": self.namenode_uri(), "dir": self.dir,
                 "service": self.service_url, "token_file": self.token_file if self.service_url else "",
-                "pids": [[pid, _create_time(pid)] for pid in pids]}
+                "pids": [[pid, _create_time(pid)] for pid in pids],
+                "master_pid": self.master_proc.pid if self.master_proc is not None else 0,
+                "master_env": {k: master_env[k] for k in MASTER_ENV if k in master_env}}
 
     def namenode_uri(self) -> str:
         """The store's ``mrfs://`` root for job inputs and outputs."""
@@ -265,6 +264,65 @@ class Cluster:
                 pass
         if self.storage is not None:
             self.storage.stop()
+
+
+def _master_args(dir: str) -> list[str]:
+    return ["master", "--ready-file", os.path.join(dir, "master.addr"), "--data-dir",
+            os.path.join(dir, "master-data")]
+
+
+def _wait_master(proc: subprocess.Popen, dir: str, timeout: float) -> str:
+    """The address a just-started master writes to its ready file (``ClusterError`` if it exits)."""
+    ready = os.path.join(dir, "master.addr")
+
+    def up():
+        if proc.poll() is not None:
+            raise ClusterError(f"master exited with {proc.returncode}; see {dir}/master.log")
+        return os.path.exists(ready) and open(ready).read().strip()
+
+    return wait_for(up, timeout, "the master to start")
+
+
+def restart_master(dir: str, timeout: float = 60.0) -> str:
+    """Start the master of the cluster recorded in ``dir`` again, after it died; returns its address.
+
+    It runs on the same data dir (so it binds its old port and finishes the
+    journal's jobs) with the settings ``cluster up`` gave it, detached, and
+    replaces the dead master's pid in the state file, so ``cluster down``
+    stops it.  A master still running is refused, not restarted.
+    """
+    path = os.path.join(os.path.abspath(dir), STATE_FILE)
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"no running cluster recorded in {dir}: {exc}") from None
+    created = {int(pid): float(t) for pid, t in state["pids"]}
+    old = int(state.get("master_pid") or 0)
+    if old and _create_time(old) and abs(_create_time(old) - created.get(old, 0.0)) <= 1.0:
+        raise ClusterError(f"the master of {dir} (pid {old}) is still running; "
+                           f"restart-master starts one that died")
+    cdir = state.get("dir") or os.path.abspath(dir)
+    ready = os.path.join(cdir, "master.addr")
+    if os.path.exists(ready):
+        os.remove(ready)
+    with open(os.path.join(cdir, "master.log"), "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "mapred", *_master_args(cdir)],
+                                env={**os.environ, **state.get("master_env", {})}, stdout=logf,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        addr = _wait_master(proc, cdir, timeout)
+        if addr != state["master"]:
+            raise ClusterError(f"the restarted master is at {addr}, not {state['master']}")
+    except BaseException:
+        kill_pids([proc.pid])
+        raise
+    state["pids"] = [[p, t] for p, t in state["pids"] if p != old] + [[proc.pid, _create_time(proc.pid)]]
+    state["master_pid"] = proc.pid
+    with open(path + ".tmp", "w") as f:
+        json.dump(state, f, indent=1)
+    os.replace(path + ".tmp", path)
+    return addr
 
 
 def _create_time(pid: int) -> float:

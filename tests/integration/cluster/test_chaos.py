@@ -1,7 +1,9 @@
 """The chaos tier (``pytest -m chaos``; CI's default run leaves it out): 20 seeded master kill -9
-trials, and a seeded run of ``benchmarks/chaos.py`` whose every job must equal the reference."""
+trials, a seeded run of ``benchmarks/chaos.py`` whose every job must equal the reference, and the
+README's cluster word count with the master killed mid-job (``scripts/readme_master_kill.sh``)."""
 import importlib.util
 import os
+import subprocess
 
 import pytest
 
@@ -26,3 +28,11 @@ def test_chaos_run_is_exact_and_loses_nothing(tmp_path):
     assert board["jobs_exact"] == board["jobs_tried"] == 8, board["errors"]
     assert board["data_lost"] == 0
     assert sum(board["faults"].values()) >= 8 and sum(board["transport_faults"].values()) > 0
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_readme_word_count_survives_a_master_kill_9(seed):
+    script = os.path.join(ROOT, "scripts", "readme_master_kill.sh")
+    done = subprocess.run(["bash", script, str(seed), "16"], capture_output=True, text=True, timeout=560)
+    assert done.returncode == 0 and "EXACT" in done.stdout, done.stdout + done.stderr[-4000:]

@@ -77,3 +77,35 @@ def test_cluster_up_run_job_cluster_down(tmp_path):
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
     missing = mapred_cmd("cluster", "down", "--dir", d)
     assert missing.returncode != 0 and "no running cluster" in missing.stderr
+
+
+@pytest.mark.timeout(150)
+def test_cluster_restart_master_after_a_kill_9_and_down_stops_the_new_one(tmp_path):
+    d = str(tmp_path / "cluster")
+    up = mapred_cmd("cluster", "up", "--workers", "1", "--slots", "1", "--dir", d, "--no-service")
+    state_path = os.path.join(d, "cluster.json")
+    pids = []
+    try:
+        assert up.returncode == 0, up.stderr
+        state = json.load(open(state_path))
+        pids, master, old = [p for p, _ in state["pids"]], state["master"], state["master_pid"]
+        assert old in pids and state["master_env"]["MAPRED_DEAD_TIMEOUT"] == "10.0"
+        path = write_text(tmp_path / "in.txt", 300)
+        run = mapred_cmd("run", "--master", master, "examples/wordcount.py", path, "-o", str(tmp_path / "out"))
+        assert run.returncode == 0, run.stderr
+        alive = mapred_cmd("cluster", "restart-master", "--dir", d)
+        assert alive.returncode != 0 and f"(pid {old}) is still running" in alive.stderr
+        os.kill(old, 9)
+        psutil.Process(old).wait(10)
+        again = mapred_cmd("cluster", "restart-master", "--dir", d)
+        assert again.returncode == 0 and f"master    {master}" in again.stdout, again.stderr
+        state = json.load(open(state_path))
+        pids = [p for p, _ in state["pids"]]
+        assert state["master_pid"] != old and state["master_pid"] in pids and old not in pids
+        listing = mapred_cmd("job", "--master", master, "list")     # the job that ended before the kill
+        assert listing.returncode == 0 and "SUCCEEDED" in listing.stdout, listing
+    finally:
+        down = mapred_cmd("cluster", "down", "--dir", d)
+        kill_pids(pids)
+    assert down.returncode == 0, down.stderr
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
