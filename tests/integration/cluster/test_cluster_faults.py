@@ -27,10 +27,12 @@ def test_worker_sigkilled_during_the_map_phase(make_cluster, tmp_path):
     handle = client.submit(job, path, str(tmp_path / "out"))
     st = wait_status(client, handle.job_id, lambda s: s["progress"]["maps_done"] >= 1
                      and s["state"] == "MAPPING" and running_attempts(s, "m"))
-    _kill_worker_running(cluster, st, "m")
+    dead = _kill_worker_running(cluster, st, "m")
     result = handle.wait(timeout=60)
     assert_matches_reference(job, [path], result)
     assert result.counters["job"]["lost_attempts"] >= 1
+    logs = "\n".join(client.logs(result.job_id))     # `mapred job logs` says why attempts re-ran
+    assert f"worker {dead} lost" in logs, logs[-2000:]
 
 
 @pytest.mark.timeout(90)
