@@ -51,6 +51,30 @@ def make_table(path_csv: str, mb: int, seed: int = 0) -> int:
     return rows
 
 
+#: the throughput goals, as ratios measured in the same run (absolute MB/s depend on the machine):
+#: Avro comparable to JSON lines (within 1.5x of its rows/s) and ahead of fastavro's own reader, Parquet
+#: ahead of pyarrow's single-process reads, conversion within 2x of pyarrow's own CSV -> Parquet
+GOALS = (
+    ("avro rows/s >= 0.67x jsonl rows/s", lambda r, c: r["avro (dicts)"] / r["jsonl (dicts)"], 0.67),
+    ("avro rows/s >= 1.0x fastavro.reader", lambda r, c: r["avro (dicts)"] / r["fastavro reader (1 process)"], 1.0),
+    ("parquet arrow tables >= 1.0x pyarrow read_table", lambda r, c: r["parquet (arrow tables)"]
+     / r["pyarrow read_table"], 1.0),
+    ("parquet dicts >= 1.0x pyarrow to_pylist", lambda r, c: r["parquet (dicts)"]
+     / r["pyarrow read_table+to_pylist"], 1.0),
+    ("convert CSV->Parquet time <= 2x pyarrow's", lambda r, c: 2.0 / c, 1.0),
+)
+
+
+def goals(rate: dict, convert_ratio: float) -> list:
+    """One row per goal: the measured ratio and whether it held."""
+    out = []
+    for name, measure, want in GOALS:
+        got = measure(rate, convert_ratio)
+        shown = f"{convert_ratio:.2f}x" if name.startswith("convert") else f"{got:.2f}x"
+        out.append((name, shown, "yes" if got >= want else "NO"))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=int, default=150, help="size of the CSV copy of the table")
@@ -141,6 +165,9 @@ def main() -> None:
                         ("CSV -> Parquet", "s", "MB/s")))
             print(f"\nratio mapred/pyarrow: {ours / theirs:.1f}x the time ({args.workers} workers, "
                   f"{os.cpu_count()} cores)")
+            rate = {r[0]: float(r[4]) for r in rows}
+            print()
+            print(table(goals(rate, ours / theirs), ("goal", "measured", "held")))
         finally:
             cluster.close()
 

@@ -113,9 +113,10 @@ class _Emitter:
             raise _Unsupported("union size")
         k = self.var()
         out = [f"{p}{k} = data[i]", f"{p}i += 1"]
-        for j, branch in enumerate(branches):
-            out.append(f"{p}{'if' if j == 0 else 'elif'} {k} == {2 * j}:")
-            out += self.value(branch, dst, p + "    ", depth + 1)
+        order = sorted(range(len(branches)), key=lambda j: branches[j] == "null")   # values before nulls
+        for n, j in enumerate(order):
+            out.append(f"{p}{'if' if n == 0 else 'elif'} {k} == {2 * j}:")
+            out += self.value(branches[j], dst, p + "    ", depth + 1)
         return out + [f"{p}else:", f"{p}    raise ValueError(f'union index byte {{{k}}} is not a branch')"]
 
     def record(self, t: dict, dst: str, p: str, depth: int) -> list[str]:
