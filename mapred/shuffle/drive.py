@@ -3,10 +3,12 @@
 A per-record mapper (``for w in line.split(): yield w, 1``) emits a pair
 every few hundred nanoseconds of user code, so anything the engine does per
 pair counts as much as the user's own work.  These loops do per pair only
-what the semantics need — check the pair's shape, find its key, append (or
-fold) the value, count it — and everything else per *distinct key* (the
-encodability check and the size estimate, in ``MapOutputBuffer.new_key``) or
-per record (the progress report, the user-time sample, the size check):
+what the semantics need — unpack the pair, find its key, append (or fold)
+the value, count it — and everything else per *distinct key* (the pair's
+type — a tuple, or a list that ``as_pair`` accepts, never a 2-character
+string —, the encodability check and the size estimate, in
+``MapOutputBuffer.new_key``) or per record (the progress report, the
+user-time sample, the size check):
 
 * ``lists``: a plain combiner (or none). A repeated key costs a dict lookup
   and an append; the bytes of repeated values are estimated from the mean
@@ -56,6 +58,12 @@ def drive(buf, source: Iterable, mapper: Callable, pos, report: Callable[[int, i
                 ours = tb
             tb = tb.tb_next
         if ours is not None and ours.tb_next is None:      # raised by the loop itself, not by user code
+            pair = ours.tb_frame.f_locals.get("pair", _MISSING)
+            if pair is not _MISSING:
+                as_pair(pair, "mapper")        # names what was yielded instead of a pair, if that was it
+                if isinstance(exc, TypeError):
+                    raise RecordError(f"map output key {pair[0]!r:.60} of type {type(pair[0]).__name__} "
+                                      f"is not hashable") from None
             raise RecordError(f"mapper output is not an iterable of (key, value) pairs with hashable keys "
                               f"({type(exc).__name__}: {exc})") from None
         raise
@@ -107,11 +115,11 @@ def _drive_lists(buf, source, mapper, pos, report, stats) -> None:
             if out is None:
                 continue
             for pair in out:
-                if type(pair) is not tuple:
-                    pair = as_pair(pair, "mapper")
                 k, v = pair
                 values = get(k)
                 if values is None:
+                    if type(pair) is not tuple:
+                        as_pair(pair, "mapper")
                     first_bytes += new_key(k, v)
                     first_n += 1
                     new_since += 1
@@ -143,7 +151,7 @@ def _drive_lists(buf, source, mapper, pos, report, stats) -> None:
 def _drive_sum(buf, source, mapper, pos, report, stats) -> None:
     """The fold loop with ``operator.add`` written inline (``mapred.combiners.sum``)."""
     groups = buf.groups
-    get, new_key = groups.get, buf.new_key
+    get, new_key, missing = groups.get, buf.new_key, _MISSING
     n_in = n_out = 0                 # n_out: pairs since the counts were last handed to stats/buf
     recount_at = SAMPLE_MASK
     key = None
@@ -165,11 +173,11 @@ def _drive_sum(buf, source, mapper, pos, report, stats) -> None:
             if out is None:
                 continue
             for pair in out:
-                if type(pair) is not tuple:
-                    pair = as_pair(pair, "mapper")
                 k, v = pair
-                old = get(k, _MISSING)
-                if old is _MISSING:
+                old = get(k, missing)
+                if old is missing:
+                    if type(pair) is not tuple:
+                        as_pair(pair, "mapper")
                     new_key(k, v)
                     groups[k] = v
                     if buf.bytes > buf.limit:
@@ -194,7 +202,7 @@ def _drive_sum(buf, source, mapper, pos, report, stats) -> None:
 def _drive_fold(buf, source, mapper, pos, report, stats) -> None:
     """The fold loop for any associative function (``max``, ``min``, ``Fold(fn)``)."""
     groups = buf.groups
-    get, new_key, fold = groups.get, buf.new_key, buf.fold
+    get, new_key, fold, missing = groups.get, buf.new_key, buf.fold, _MISSING
     n_in = n_out = 0
     recount_at = SAMPLE_MASK
     key = None
@@ -216,11 +224,11 @@ def _drive_fold(buf, source, mapper, pos, report, stats) -> None:
             if out is None:
                 continue
             for pair in out:
-                if type(pair) is not tuple:
-                    pair = as_pair(pair, "mapper")
                 k, v = pair
-                old = get(k, _MISSING)
-                if old is _MISSING:
+                old = get(k, missing)
+                if old is missing:
+                    if type(pair) is not tuple:
+                        as_pair(pair, "mapper")
                     new_key(k, v)
                     groups[k] = v
                     if buf.bytes > buf.limit:

@@ -259,6 +259,7 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
                             spec.input_mode, getattr(sink, "collect_arrays", None),
                             getattr(sink, "collect_many", None), buffer, times)
     loop_done = time.perf_counter()
+    in_loop = dict(times)        # stages timed inside the loop (a spill); finish adds its own after
     counters.update(input_records=n_in, output_records=n_out, input_bytes=reader.bytes_owned)
     if job.map_only:
         files, counters["output_bytes"] = sink()
@@ -272,8 +273,8 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
     done = time.perf_counter()
     counters["millis"] = int((done - started) * 1000)
     # the loop's time less what was measured inside it is the engine's per-record work: collect
-    inside = reader.read_seconds + times.get("map", 0.0) + sum(
-        times.get(k, 0.0) for k in ("combine", "sort", "spill", "merge"))
+    inside = reader.read_seconds + in_loop.get("map", 0.0) + sum(
+        in_loop.get(k, 0.0) for k in ("combine", "sort", "spill", "merge"))
     times["read"] = reader.read_seconds
     times["collect"] = max(0.0, (loop_done - started) - inside)
     if job.map_only:

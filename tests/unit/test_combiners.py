@@ -123,7 +123,7 @@ def test_bad_pairs_are_named_and_user_errors_stay_the_users(clusters, text_input
         raise TypeError("the user's own mistake")
 
     reducer = combiner or (lambda k, vs: [(k, sum(vs))])
-    for mapper, message in ((not_pairs, "not an iterable of \\(key, value\\) pairs"),
+    for mapper, message in ((not_pairs, "mapper yielded \\(.the., 1, 2\\) \\(tuple\\); expected a \\(key, value\\) pair"),
                             (unhashable, "hashable"), (own_type_error, "the user's own mistake")):
         job = mapred.Job(mapper=mapper, combiner=combiner, reducer=reducer, max_attempts=1)
         with pytest.raises(JobFailed, match=message) as info:
