@@ -4,12 +4,12 @@
 # (`mapred cluster up`, `mapred fs put`, `mapred run --master`, `mapred job list`, `mapred cluster
 # down`) plus `mapred cluster restart-master`, as a user would type them.
 #
-#     scripts/readme_master_kill.sh [SEED] [MB]      # defaults: seed 1, a 24 MB input
+#     scripts/readme_master_kill.sh [SEED] [MB]      # defaults: seed 1, a 48 MB input
 #
 # Exit status 0 when the output is exact and nothing is left running; the steps are printed.
 set -euo pipefail
 SEED=${1:-1}
-MB=${2:-24}
+MB=${2:-48}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 MAPRED="python -m mapred"
@@ -49,17 +49,31 @@ $MAPRED run "$ROOT/examples/wordcount.py" "$NN/data" -o "$NN/out" --master "$MAS
     >"$W/run.out" 2>"$W/run.err" &
 RUN_PID=$!
 
-# wait until the job runs, then kill -9 the master at a seeded moment of it
-for _ in $(seq 600); do
-    if $MAPRED job --master "$MASTER" list 2>/dev/null | grep -qE "MAPPING|REDUCING"; then break; fi
-    sleep 0.1
-done
-DELAY=$(python -c "import random; print(round(random.Random($SEED).uniform(0.2, 4.0), 2))")
-sleep "$DELAY"
-MASTER_PID=$(python -c "import json; print(json.load(open('$D/cluster.json'))['master_pid'])")
-say "job list before the kill:"; $MAPRED job --master "$MASTER" list >&2 || true
-say "kill -9 $MASTER_PID   # the master, ${DELAY}s into the job"
-kill -9 "$MASTER_PID"
+# kill -9 the master at a seeded point of the job, once a seeded fraction of its tasks is done
+# (watched through the Python client, polling every 50 ms: `mapred job list` is too slow to aim with)
+FRACTION=$(python -c "import random; print(round(random.Random($SEED).uniform(0.0, 0.7), 2))")
+WATCH='import json, os, signal, sys, time
+import mapred
+master, fraction, state_file = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+client = mapred.connect(master)
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    jobs = client.jobs()
+    if jobs:
+        state, p = jobs[0]["state"], jobs[0]["progress"]
+        if state not in ("SUBMITTED", "MAPPING", "REDUCING"):
+            sys.exit("the job ended before the kill (" + state + "); give a larger MB")
+        done, total = p.get("maps_done", 0) + p.get("reduces_done", 0), p.get("maps", 0) + p.get("reduces", 0)
+        if state != "SUBMITTED" and done >= fraction * total:
+            pid = json.load(open(state_file))["master_pid"]
+            os.kill(pid, signal.SIGKILL)
+            print("kill -9 %d (the master) at %s, %d of %d tasks done" % (pid, state, done, total))
+            os._exit(0)
+    time.sleep(0.05)
+sys.exit("the job never reached the point to kill at")'
+say "kill -9 the master once ${FRACTION} of the job's tasks are done"
+LINE=$(python -c "$WATCH" "$MASTER" "$FRACTION" "$D/cluster.json")
+say "$LINE"
 sleep 1
 say mapred cluster restart-master --dir "$D"
 $MAPRED cluster restart-master --dir "$D" >&2
@@ -82,7 +96,7 @@ for w, n in c.items():
     print(f"{w}\t{n}")
 EOF
 if cmp -s "$W/got.txt" "$W/want.txt"; then
-    echo "EXACT: $(wc -l <"$W/got.txt") words equal the sequential count after a master kill -9 ${DELAY}s into the job"
+    echo "EXACT: $(wc -l <"$W/got.txt") words equal the sequential count after a master kill -9 mid-job ($LINE)"
 else
     echo "DIFFERENT: $(diff "$W/got.txt" "$W/want.txt" | grep -c '^[<>]') lines differ" >&2
     exit 1

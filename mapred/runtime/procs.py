@@ -299,7 +299,7 @@ def restart_master(dir: str, timeout: float = 60.0) -> str:
         raise ClusterError(f"no running cluster recorded in {dir}: {exc}") from None
     created = {int(pid): float(t) for pid, t in state["pids"]}
     old = int(state.get("master_pid") or 0)
-    if old and _create_time(old) and abs(_create_time(old) - created.get(old, 0.0)) <= 1.0:
+    if old and _running(old, created.get(old, 0.0)):
         raise ClusterError(f"the master of {dir} (pid {old}) is still running; "
                            f"restart-master starts one that died")
     cdir = state.get("dir") or os.path.abspath(dir)
@@ -323,6 +323,16 @@ def restart_master(dir: str, timeout: float = 60.0) -> str:
         json.dump(state, f, indent=1)
     os.replace(path + ".tmp", path)
     return addr
+
+
+def _running(pid: int, created: float) -> bool:
+    """Whether ``pid`` is still the process started at ``created`` and not a zombie (killed, unreaped:
+    a detached daemon's parent is gone, and init may take its time)."""
+    try:
+        p = psutil.Process(pid)
+        return abs(p.create_time() - created) <= 1.0 and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _create_time(pid: int) -> float:

@@ -34,5 +34,5 @@ def test_chaos_run_is_exact_and_loses_nothing(tmp_path):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_readme_word_count_survives_a_master_kill_9(seed):
     script = os.path.join(ROOT, "scripts", "readme_master_kill.sh")
-    done = subprocess.run(["bash", script, str(seed), "16"], capture_output=True, text=True, timeout=560)
+    done = subprocess.run(["bash", script, str(seed), "48"], capture_output=True, text=True, timeout=560)
     assert done.returncode == 0 and "EXACT" in done.stdout, done.stdout + done.stderr[-4000:]

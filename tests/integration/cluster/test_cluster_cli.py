@@ -96,7 +96,9 @@ def test_cluster_restart_master_after_a_kill_9_and_down_stops_the_new_one(tmp_pa
         alive = mapred_cmd("cluster", "restart-master", "--dir", d)
         assert alive.returncode != 0 and f"(pid {old}) is still running" in alive.stderr
         os.kill(old, 9)
-        psutil.Process(old).wait(10)
+        from mapred.runtime.procs import _running, wait_for
+        created = dict(map(tuple, state["pids"]))[old]
+        wait_for(lambda: not _running(old, created), 10, "the master to die")   # its zombie may linger
         again = mapred_cmd("cluster", "restart-master", "--dir", d)
         assert again.returncode == 0 and f"master    {master}" in again.stdout, again.stderr
         state = json.load(open(state_path))
