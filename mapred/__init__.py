@@ -31,7 +31,8 @@ _EXPORTS = {
     "HashPartitioner": "mapred.shuffle.partition", "RangePartitioner": "mapred.shuffle.partition",
     "TotalOrderPartitioner": "mapred.shuffle.partition",
 }
-_MODULES = {"errors": "mapred.errors", "combiners": "mapred.combiners"}
+_MODULES = {"errors": "mapred.errors", "combiners": "mapred.combiners",
+            "wire": "mapred.net.wire"}  # wire: for side services (a parameter holder)
 
 
 def __getattr__(name: str):
@@ -126,4 +127,4 @@ __all__ = ["ArrayDataset", "ArrayPairs", "Broadcast", "FatalError", "HashPartiti
            "JobKilled", "LocalCluster", "MRJob", "MapredError", "Pipeline", "RangePartitioner", "RecordInput",
            "Result", "TotalOrderPartitioner", "__version__", "bind_socket", "broadcast", "connect", "context", "convert",
            "counter", "errors", "filesystem", "from_mrjob", "from_numpy", "load_dataset", "make_socket", "open", "records",
-           "run", "split"]
+           "run", "split", "wire"]

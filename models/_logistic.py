@@ -109,6 +109,39 @@ class PassMonitor:
         return self.best if self.best is not None else (W.copy(), b.copy())
 
 
+def record_pass(model, runner, valid, step, started, loss, accuracy, Wa, ba) -> float:
+    """Record one pass in the history; return the loss early stopping watches (validation's if any)."""
+    entry, watched = {"loss": loss, "accuracy": accuracy}, loss
+    if valid is not None:
+        records = runner.last_records      # the history counts training records only
+        watched, vacc = model._loss_on(valid, Wa, ba, runner)
+        runner.last_records = records
+        entry.update(val_loss=watched, val_accuracy=vacc)
+    runner.record(step, started, **entry)
+    return watched
+
+
+class EarlyStop:
+    """Stop when the watched loss has not improved by ``tol`` (relative) in ``patience`` passes.
+
+    The first pass (before averaging starts) never counts; ``best`` keeps the
+    candidate of the best loss seen.
+    """
+
+    def __init__(self, tol: float, patience: int) -> None:
+        self.tol, self.patience = tol, patience
+        self.best, self.best_loss, self.waited = None, np.inf, 0
+
+    def update(self, step: int, watched: float, candidate) -> bool:
+        if step == 0:
+            return False
+        if self.best is None or watched < self.best_loss - self.tol * max(1.0, abs(self.best_loss)):
+            self.best, self.best_loss, self.waited = candidate, watched, 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+
 def logistic_hessian(X, W, b, multinomial: bool) -> np.ndarray:
     """The block's Hessian sum of the logistic loss in (W, b), parameters ordered j*K + k.
 

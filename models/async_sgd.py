@@ -1,14 +1,15 @@
 """Asynchronous SGD: tasks pull weights from a parameter holder and push gradients, no barrier.
 
-The fit starts ``models.param_server`` as a child process (loopback ZeroMQ),
-and kills it by pid in ``finally`` — it never outlives the fit.  Each pass is
-one map job: every task walks its cached block in seeded mini-batches; for
-each it computes the gradient at the weights it holds, pushes the gradient sum
-and gets the holder's current weights back (one round trip per step).  The
-holder applies a push only when at most ``max_staleness`` other updates landed
-since the weights it was computed from; staleness seen (mean, max, histogram,
-rejected pushes) lands in ``model.staleness_``.  Map emits the block's
-``[loss sum, correct, rows]``; reduce adds them for the pass's history.
+The fit starts ``models.param_server`` as a child process (loopback ZeroMQ,
+mapred's typed wire messages), and kills it by pid in ``finally`` — it never
+outlives the fit.  Each pass is one map job: every task walks its cached block
+in seeded mini-batches; for each it computes the gradient at the weights it
+holds, pushes the gradient sum and gets the holder's current weights back (one
+round trip per step).  The holder applies a push only when at most
+``max_staleness`` other updates landed since the weights it was computed from;
+staleness seen (mean, max, histogram, rejected pushes) lands in
+``model.staleness_``.  Map emits the block's ``[loss sum, correct, rows]``;
+reduce adds them for the pass's history.
 
 Tasks never block one another within a pass; passes are the only barrier
 (they give the per-pass history and early stopping).  Runs are reproducible
@@ -20,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -45,29 +47,38 @@ class HolderClient:
         self.sock.connect(address)
         self.address, self.shape_w, self.shape_b = address, tuple(shape_w), tuple(shape_b)
 
-    def call(self, header: dict, *arrays) -> tuple[dict, list]:
+    def call(self, msg, *arrays):
         """Send one request and wait for its reply; a refusal or a silent holder is a ``ModelError``."""
         import zmq
         try:
-            self.sock.send_multipart(encode(header, *arrays))
+            self.sock.send_multipart(encode(msg, *arrays))
             reply, data = decode(self.sock.recv_multipart())
         except zmq.Again:
             raise ModelError(f"parameter holder at {self.address} did not answer "
-                             f"{header['t']!r} within {TIMEOUT_MS} ms") from None
-        if reply.get("t") == "error":
-            raise ModelError(f"parameter holder refused {header['t']!r}: {reply.get('message')}")
+                             f"{msg.TYPE!r} within {TIMEOUT_MS} ms") from None
+        if isinstance(reply, mapred.wire.Error):
+            raise ModelError(f"parameter holder refused {msg.TYPE!r}: {reply.message}")
         return reply, data
 
     def weights(self, reply_data: list) -> tuple[np.ndarray, np.ndarray]:
-        """The (W, b) arrays of a ``weights`` reply's raw frames."""
+        """The (W, b) arrays of a ``ps.weights`` reply's raw frames."""
         W = np.frombuffer(reply_data[0], dtype=np.float64).reshape(self.shape_w)
         b = np.frombuffer(reply_data[1], dtype=np.float64).reshape(self.shape_b)
         return W, b
 
     def pull(self):
         """The holder's current (version, W, b)."""
-        reply, data = self.call({"t": "pull"})
-        return reply["version"], *self.weights(data)
+        reply, data = self.call(mapred.wire.HolderPull())
+        return reply.version, *self.weights(data)
+
+    def average(self):
+        """The holder's running average of its weights (its current weights before averaging)."""
+        return self.weights(self.call(mapred.wire.HolderAverage())[1])
+
+    def push(self, version: int, rows: int, gW, gb):
+        """Push one gradient sum; returns (new version, accepted, W, b) from the reply."""
+        reply, frames = self.call(mapred.wire.HolderPush(base=version, n=rows), gW, gb)
+        return reply.version, reply.accepted, *self.weights(frames)
 
     def close(self) -> None:
         """Close the socket at once (linger 0)."""
@@ -93,8 +104,60 @@ def start_holder(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
     return proc, f"tcp://{host}:{int(line.split()[1])}"
 
 
+@contextmanager
+def holder_session(model, shape_w, shape_b, **init):
+    """A started and initialised holder for one fit: yields (client, address).
+
+    On the way out (success or not) the staleness statistics land in
+    ``model.staleness_`` when the holder still answers, the holder is told to
+    stop, and its process is killed by pid whatever happened.
+    """
+    proc, address = start_holder(getattr(model, "holder_host", "127.0.0.1") or "127.0.0.1")
+    client = None
+    try:
+        client = HolderClient(address, shape_w, shape_b)
+        W0, b0 = init.pop("W"), init.pop("b")
+        client.call(mapred.wire.HolderInit(shape_w=list(shape_w), shape_b=list(shape_b),
+                                           max_staleness=model.max_staleness, **init), W0, b0)
+        yield client, address
+        _record_staleness(model, client)
+        client.call(mapred.wire.HolderStop())
+    finally:
+        if client is not None:
+            client.close()
+        if proc.poll() is None:
+            os.kill(proc.pid, 9)
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def _record_staleness(model, client: HolderClient) -> None:
+    stats, _ = client.call(mapred.wire.HolderStatsRequest())
+    model.staleness_ = {"mean": stats.mean, "max": stats.max, "accepted": stats.accepted,
+                        "rejected": stats.rejected, "max_staleness": model.max_staleness,
+                        "histogram": {int(k): int(v) for k, v in stats.histogram.items()}}
+
+
+def push_minibatches(client: HolderClient, order, batch: int, gradient) -> int:
+    """Walk ``order`` in mini-batches against the holder; return the rejected pushes.
+
+    ``gradient(idx, W, b)`` gives the (gW, gb) sums of rows ``idx`` at the
+    weights the task holds; every reply brings the holder's newest weights.
+    """
+    version, W, b = client.pull()
+    rejected = 0
+    for lo in range(0, len(order), batch):
+        idx = order[lo:lo + batch]
+        gW, gb = gradient(idx, W, b)
+        version, accepted, W, b = client.push(version, len(idx), gW, gb)
+        rejected += 0 if accepted else 1
+    mapred.counter("async_sgd", "rejected_pushes", rejected)
+    return rejected
+
+
 def _pass_job(model, address, shape, data, step):
-    """One pass: every task runs its block's mini-batches against the holder."""
+    """One pass of plain async SGD: every task runs its block's mini-batches against the holder."""
     from ._logistic import softmax_stats
     d, K = shape
     classes, sparse, multinomial = model.classes_, data.sparse, K > 1
@@ -104,22 +167,20 @@ def _pass_job(model, address, shape, data, step):
         X, y = unpack(block, sparse, d)
         yi = np.searchsorted(classes, y)
         client = HolderClient(address, (d, K), (K,))
+        seen = [0.0, 0]          # the loss and correct count of each mini-batch before its step
+
+        def gradient(idx, W, b):
+            idx = np.sort(idx)
+            loss, gW, gb, c = softmax_stats(X[idx], yi[idx], W, b, multinomial)
+            seen[0] += loss
+            seen[1] += c
+            return gW, gb
         try:
-            version, W, b = client.pull()
             order = seeded_rng(seed, step, mapred.context().split.start).permutation(len(yi))
-            loss_sum, correct, rejected = 0.0, 0, 0
-            for lo in range(0, len(order), batch):
-                idx = np.sort(order[lo:lo + batch])
-                loss, gW, gb, c = softmax_stats(X[idx], yi[idx], W, b, multinomial)
-                loss_sum, correct = loss_sum + loss, correct + c
-                reply, frames = client.call({"t": "push", "base": version, "n": len(idx)}, gW, gb)
-                version = reply["version"]
-                rejected += 0 if reply["accepted"] else 1
-                W, b = client.weights(frames)
-            mapred.counter("async_sgd", "rejected_pushes", rejected)
+            push_minibatches(client, order, batch, gradient)
         finally:
             client.close()
-        return np.array([loss_sum, correct, len(yi)])
+        return np.array([seen[0], seen[1], len(yi)])
 
     return sum_job(stat, f"logreg.async.{step}")
 
@@ -128,36 +189,17 @@ def fit_async(model, data, n, W, b, runner, valid):
     """Train ``model`` (a LogisticRegression) by asynchronous SGD; return the final (W, b)."""
     from ._logistic import PassMonitor
     from .sgd import lr_at
-    proc, address = start_holder(getattr(model, "holder_host", "127.0.0.1") or "127.0.0.1")
-    client = None
-    try:
-        client = HolderClient(address, W.shape, b.shape)
-        client.call({"t": "init", "shape_w": list(W.shape), "shape_b": list(b.shape), "lr": model._lr(),
-                     "alpha": model._alpha(n), "penalty": model.penalty or "none",
-                     "max_staleness": model.max_staleness}, W, b)
+    with holder_session(model, W.shape, b.shape, W=W, b=b, lr=model._lr(), alpha=model._alpha(n),
+                        penalty=model.penalty or "none") as (client, address):
         monitor = PassMonitor(model, runner, valid)
         for step in range(model.epochs):
             started = time.perf_counter()
-            client.call({"t": "config", "lr": lr_at(model, step)})
+            client.call(mapred.wire.HolderConfig(lr=lr_at(model, step)))
             v = runner.run_sum(_pass_job(model, address, W.shape, data, step), data.ds)
             _, W, b = client.pull()
             if monitor.after_pass(step, started, W, b, v[0] / v[2], v[1] / v[2]):
                 break
-        stats, _ = client.call({"t": "stats"})
-        model.staleness_ = {"mean": stats["mean"], "max": stats["max"],
-                            "accepted": stats["accepted"], "rejected": stats["rejected"],
-                            "max_staleness": model.max_staleness,
-                            "histogram": {int(k): int(v) for k, v in stats["histogram"].items()}}
-        client.call({"t": "stop"})
-        return monitor.result(W, b)
-    finally:
-        if client is not None:
-            client.close()
-        if proc.poll() is None:
-            os.kill(proc.pid, 9)
-        proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+    return monitor.result(W, b)
 
 
 # ---------------------------------------------------------------- adaptive (the default schedule)
@@ -176,24 +218,16 @@ def _adaptive_pass_job(model, address, d, K, data, step, alpha_j, batch, bc):
         p = bc.value
         Z = (np.asarray(X.toarray() if sparse else X, dtype=np.float64) - p["mean"]) / p["scale"]
         client = HolderClient(address, (d, K), (K,))
+
+        def gradient(idx, V, b):
+            _, gV, gb, _ = softmax_stats(Z[idx], yi[idx], V, b, multinomial)
+            gV = gV + len(idx) * alpha_j[:, None] * V  # the push carries sums: the penalty times m
+            return gV, (gb if fit_b else 0.0 * gb)
         try:
-            _, frames = client.call({"t": "average"})
-            Va, ba = client.weights(frames)
+            Va, ba = client.average()
             avg_loss, _, _, avg_correct = softmax_stats(Z, yi, Va, ba, multinomial)
-            version, V, b = client.pull()
             order = seeded_rng(seed, step, mapred.context().split.start).permutation(len(yi))
-            rejected = 0
-            for lo in range(0, len(order), batch):
-                idx = order[lo:lo + batch]
-                _, gV, gb, _ = softmax_stats(Z[idx], yi[idx], V, b, multinomial)
-                m = len(idx)
-                gV = gV + m * alpha_j[:, None] * V  # the push carries sums: the penalty times m
-                gb = gb if fit_b else 0.0 * gb
-                reply, frames = client.call({"t": "push", "base": version, "n": m}, gV, gb)
-                version = reply["version"]
-                rejected += 0 if reply["accepted"] else 1
-                V, b = client.weights(frames)
-            mapred.counter("async_sgd", "rejected_pushes", rejected)
+            push_minibatches(client, order, batch, gradient)
         finally:
             client.close()
         return np.array([avg_loss, avg_correct, len(yi)])
@@ -205,6 +239,7 @@ def fit_async_adaptive(model, data, n, K, runner, valid):
     """Asynchronous SGD with the sync default's recipe: the holder runs Adam (or AdaGrad) on
     internally standardised coordinates and keeps the running average of its weights from the
     second pass on; early stopping watches the averaged model's training (or validation) loss."""
+    from ._logistic import EarlyStop, record_pass
     from .optim import Coordinates, standardiser, warn_unconverged
     d = data.n_features
     mean, scale = standardiser(data, runner, center=model.fit_intercept)
@@ -213,57 +248,29 @@ def fit_async_adaptive(model, data, n, K, runner, valid):
     alpha_j = alpha / scale ** 2
     batch, tol = model._batch(n), (1e-4 if model.tol is None else float(model.tol))
     bc = mapred.broadcast({"mean": mean, "scale": scale})
-    proc, address = start_holder(getattr(model, "holder_host", "127.0.0.1") or "127.0.0.1")
-    client = None
-    best, best_loss, waited = None, np.inf, 0
+    stopper = EarlyStop(tol, model.n_iter_no_change)
     model.n_iter_ = model.epochs
-    try:
-        client = HolderClient(address, (d, K), (K,))
-        client.call({"t": "init", "shape_w": [d, K], "shape_b": [K], "lr": model._lr(), "alpha": 0.0,
-                     "penalty": "none", "max_staleness": model.max_staleness,
-                     "optimizer": model.lr_schedule}, np.zeros((d, K)), np.zeros(K))
+    with holder_session(model, (d, K), (K,), W=np.zeros((d, K)), b=np.zeros(K), lr=model._lr(),
+                        alpha=0.0, penalty="none", optimizer=model.lr_schedule) as (client, address):
         for step in range(model.epochs):
             started = time.perf_counter()
-            client.call({"t": "config", "lr": model._lr(), "average": step >= 1})
-            Vp, bp = client.weights(client.call({"t": "average"})[1])
+            client.call(mapred.wire.HolderConfig(lr=model._lr(), average=step >= 1))
+            Vp, bp = client.average()
             v = runner.run_sum(_adaptive_pass_job(model, address, d, K, data, step, alpha_j, batch, bc),
                                data.ds)
             W, b = coords.to_original(np.concatenate([Vp.ravel(), bp]))  # the model v measured
             loss = v[0] / v[2] + 0.5 * alpha * float((W * W).sum())
-            entry, watched = {"loss": loss, "accuracy": v[1] / v[2]}, loss
-            Va, ba = client.weights(client.call({"t": "average"})[1])
+            Va, ba = client.average()
             Wa, ba_ = coords.to_original(np.concatenate([Va.ravel(), ba]))
-            if valid is not None:
-                records = runner.last_records
-                watched, vacc = model._loss_on(valid, Wa, ba_, runner)
-                runner.last_records = records
-                entry.update(val_loss=watched, val_accuracy=vacc)
-            runner.record(step, started, **entry)
+            watched = record_pass(model, runner, valid, step, started, loss, v[1] / v[2], Wa, ba_)
             if not np.isfinite(watched) or not np.isfinite(Wa).all():
                 raise ModelError(f"training diverged at pass {step}: loss is {watched}; lower lr")
-            if step > 0 and (best is None or watched < best_loss - tol * max(1.0, abs(best_loss))):
-                best, best_loss, waited = ((Wa, ba_) if valid is not None else (W, b)), watched, 0
-            elif step > 0:
-                waited += 1
-                if waited >= model.n_iter_no_change:
-                    model.n_iter_ = step + 1
-                    break
+            if stopper.update(step, watched, (Wa, ba_) if valid is not None else (W, b)):
+                model.n_iter_ = step + 1
+                break
         else:
             warn_unconverged(model, "async SGD", model.epochs, tol)
-        stats, _ = client.call({"t": "stats"})
-        model.staleness_ = {"mean": stats["mean"], "max": stats["max"],
-                            "accepted": stats["accepted"], "rejected": stats["rejected"],
-                            "max_staleness": model.max_staleness,
-                            "histogram": {int(k): int(v) for k, v in stats["histogram"].items()}}
-        client.call({"t": "stop"})
-        if valid is None or best is None:
-            return Wa, ba_
-        return best
-    finally:
-        if client is not None:
-            client.close()
-        if proc.poll() is None:
-            os.kill(proc.pid, 9)
-        proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+    if valid is None or stopper.best is None:
+        return Wa, ba_
+    return stopper.best
+

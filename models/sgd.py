@@ -17,7 +17,14 @@ import mapred
 from mapred.errors import ModelError
 
 from ._common import Data, seeded_rng, sum_job, unpack
-from ._logistic import PassMonitor, prox_step, sgd_block, softmax_stats
+from ._logistic import (
+    EarlyStop,
+    PassMonitor,
+    prox_step,
+    record_pass,
+    sgd_block,
+    softmax_stats,
+)
 from .optim import warn_unconverged
 
 
@@ -181,7 +188,7 @@ def fit_adaptive(model, data: Data, n: int, K: int, runner, valid):
     state = new_state(d, K)
     avg = None
     count = 0
-    best, best_loss, waited = None, np.inf, 0
+    stopper = EarlyStop(tol, model.n_iter_no_change)
     model.n_iter_ = model.epochs
     for step in range(model.epochs):
         started = time.perf_counter()
@@ -206,31 +213,19 @@ def fit_adaptive(model, data: Data, n: int, K: int, runner, valid):
         # the loss the tasks measured is the previous average's: the current one's comes next pass
         W, b = coords.to_original(avg_theta)
         train_loss = v[size + d * K + K] / rows + 0.5 * alpha * float((W * W).sum())
-        entry = {"loss": train_loss, "accuracy": v[size + d * K + K + 1] / rows}
         Wa, ba = coords.to_original(avg)
-        watched = train_loss
-        if valid is not None:
-            records = runner.last_records
-            vloss, vacc = model._loss_on(valid, Wa, ba, runner)
-            runner.last_records = records
-            entry.update(val_loss=vloss, val_accuracy=vacc)
-            watched = vloss
-        runner.record(step, started, **entry)
+        watched = record_pass(model, runner, valid, step, started, train_loss,
+                              v[size + d * K + K + 1] / rows, Wa, ba)
         if not np.isfinite(watched) or not np.isfinite(avg).all():
             raise ModelError(f"training diverged at pass {step}: loss is {watched}; lower lr={model._lr()}")
-        candidate = (Wa, ba) if valid is not None else (W, b)
-        if step > 0 and (best is None or watched < best_loss - tol * max(1.0, abs(best_loss))):
-            best, best_loss, waited = candidate, watched, 0
-        elif step > 0:
-            waited += 1
-            if waited >= model.n_iter_no_change:
-                model.n_iter_ = step + 1
-                break
+        if stopper.update(step, watched, (Wa, ba) if valid is not None else (W, b)):
+            model.n_iter_ = step + 1
+            break
     else:
         warn_unconverged(model, "SGD", model.epochs, tol)
     if valid is None:
         return coords.to_original(avg)  # the latest average is at least as good as the best seen
-    return best if best is not None else coords.to_original(avg)
+    return stopper.best if stopper.best is not None else coords.to_original(avg)
 
 
 def _adaptive_job(model, bc, d: int, K: int, data: Data, step: int, alpha_j, batch: int):

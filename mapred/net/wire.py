@@ -983,3 +983,79 @@ class PipeFailed(Message):
 
     attempt: str
     report: Record
+
+
+# ---- parameter holder of asynchronous SGD (models.async_sgd <-> models.param_server) --------
+# Arrays (weights, gradient sums) follow the header as raw float64 frames whose shapes the
+# holder knows from ``ps.init``; nothing else travels outside the typed header.
+
+
+@message("ps.init")
+class HolderInit(Message):
+    """Set the holder's weights (frames W, b), step rule and staleness bound; ``optimizer`` is
+    "sgd" (plain step, then the penalty's proximal step), "adam" or "adagrad"."""
+
+    shape_w: list[int]
+    shape_b: list[int]
+    lr: float
+    alpha: float
+    penalty: str
+    max_staleness: int
+    optimizer: str = "sgd"
+
+
+@message("ps.config")
+class HolderConfig(Message):
+    """The learning rate for the next pass; with ``average``, accepted pushes update a running mean."""
+
+    lr: float
+    average: bool = False
+
+
+@message("ps.pull")
+class HolderPull(Message):
+    """Ask for the current weights (a ``ps.weights`` reply)."""
+
+
+@message("ps.average")
+class HolderAverage(Message):
+    """Ask for the running average of the weights (the current ones before averaging starts)."""
+
+
+@message("ps.push")
+class HolderPush(Message):
+    """A gradient sum over ``n`` rows (frames gW, gb) computed at weights of version ``base``."""
+
+    base: int
+    n: int
+
+
+@message("ps.stats")
+class HolderStatsRequest(Message):
+    """Ask for the push counts and the staleness seen."""
+
+
+@message("ps.stop")
+class HolderStop(Message):
+    """Reply ``ok`` and exit."""
+
+
+@message("ps.weights")
+class HolderWeights(Message):
+    """Weights W, b follow; after a push, whether it was applied and how stale it was."""
+
+    version: int
+    accepted: bool = True
+    staleness: int = 0
+
+
+@message("ps.stats_reply")
+class HolderStats(Message):
+    """Accepted and rejected pushes, the largest and mean staleness, and its histogram."""
+
+    version: int
+    accepted: int
+    rejected: int
+    max: int
+    mean: float
+    histogram: dict

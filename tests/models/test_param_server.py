@@ -8,19 +8,21 @@ import mapred
 import models
 from mapred.errors import ModelError
 from models.async_sgd import HolderClient, start_holder
-from models.param_server import PROTOCOL, Holder, decode, encode
+from mapred import wire
+from mapred.errors import ProtocolError
+from models.param_server import Holder, answer, decode, encode
 
 
 def init(holder, max_staleness=2):
-    header, data = decode(encode({"t": "init", "shape_w": [3, 1], "shape_b": [1], "lr": 0.5, "alpha": 0.0,
-                                  "penalty": "l2", "max_staleness": max_staleness},
-                                 np.zeros((3, 1)), np.zeros(1)))
-    holder.handle(header, data)
+    msg, data = decode(encode(wire.HolderInit(shape_w=[3, 1], shape_b=[1], lr=0.5, alpha=0.0, penalty="l2",
+                                              max_staleness=max_staleness), np.zeros((3, 1)), np.zeros(1)))
+    holder.handle(msg, data)
 
 
 def push(holder, base, grad=1.0):
-    header, data = decode(encode({"t": "push", "base": base, "n": 1}, np.full((3, 1), grad), np.ones(1)))
-    return msgpack.unpackb(holder.handle(header, data)[1], strict_map_key=False)
+    msg, data = decode(encode(wire.HolderPush(base=base, n=1), np.full((3, 1), grad), np.ones(1)))
+    reply, _ = decode(holder.handle(msg, data))
+    return {"accepted": reply.accepted, "staleness": reply.staleness, "version": reply.version}
 
 
 @pytest.mark.timeout(30)
@@ -40,14 +42,20 @@ def test_pushes_apply_and_stale_ones_are_rejected():
 def test_malformed_requests_are_refused_without_change():
     h = Holder()
     init(h)
-    with pytest.raises(ValueError):
-        decode([b"other-protocol", msgpack.packb({"t": "pull"})])
-    with pytest.raises(ValueError):
-        decode([PROTOCOL, msgpack.packb([1, 2])])
+    with pytest.raises(ProtocolError):
+        decode([b"other-protocol", msgpack.packb({"t": "ps.pull"})])
+    with pytest.raises(ProtocolError):
+        decode([wire.VERSION, msgpack.packb([1, 2])])
+    with pytest.raises(ProtocolError, match="unknown message type 'exec'"):
+        decode([wire.VERSION, msgpack.packb({"t": "exec"})])
+    with pytest.raises(ProtocolError, match="ps.push.base: expected int"):  # typed fields, checked on decode
+        decode([wire.VERSION, msgpack.packb({"t": "ps.push", "base": "0", "n": 1})])
     with pytest.raises(ValueError, match="array frame of 8 bytes"):
-        h.handle({"t": "push", "base": 0, "n": 1}, [b"\0" * 8, b"\0" * 8])
+        h.handle(wire.HolderPush(base=0, n=1), [b"\0" * 8, b"\0" * 8])
     with pytest.raises(ValueError, match="unknown request"):
-        h.handle({"t": "exec"}, [])
+        h.handle(wire.JobStatusRequest(job_id="x"), [])  # a valid message, but not the holder's
+    reply, stop = answer(h, [wire.VERSION, msgpack.packb({"t": "ps.init", "lr": "fast"})])
+    assert isinstance(decode(reply)[0], wire.Error) and not stop  # answered, not raised
     np.testing.assert_array_equal(h.W, 0.0)
 
 
@@ -75,10 +83,10 @@ def test_a_garbage_frame_gets_an_error_reply_and_the_holder_lives_on():
         client = HolderClient(address, (3, 1), (1,))
         client.sock.send_multipart([b"junk", b"\xc1"])
         reply, _ = decode(client.sock.recv_multipart())
-        assert reply["t"] == "error"
-        with pytest.raises(ModelError, match="refused 'pull'"):
+        assert isinstance(reply, wire.Error)
+        with pytest.raises(ModelError, match="refused 'ps.pull': not initialised"):
             client.pull()  # not initialised
-        client.call({"t": "stop"})
+        client.call(wire.HolderStop())
         client.close()
         assert proc.wait(timeout=10) == 0
     finally:
