@@ -1,6 +1,6 @@
 """ALS on generated ratings with a planted rank-5 structure.
 
-    python examples/als.py [--users 2000] [--items 1000] [--rank 5] [--workers 2]
+    python examples/als.py [--users 2000] [--items 1000] [--rank 5] [--workers 2] [--runner spark]
 
 Each half-iteration is a job: map sums each user's (item's) normal equations
 over its block with the other side's factors broadcast; the shuffle joins the
@@ -23,7 +23,15 @@ def main(argv=None):
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--runner", choices=["local", "spark"], default="local",
+                    help="run every job of the models on mapred's executors or on Spark")
+    ap.add_argument("--spark-master", default=None, help="Spark master URL (default: local[*])")
     args = ap.parse_args(argv)
+    with models.engine(runner=args.runner, spark_master=args.spark_master):
+        return run(args)
+
+
+def run(args):
 
     u, i, r, _, _ = make_ratings(args.users, args.items, args.rank, density=args.density,
                                  noise=args.noise)

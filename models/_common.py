@@ -252,6 +252,26 @@ def sum_job(stat: Callable, name: str, params: dict | None = None) -> "mapred.Jo
                       params=params or {}, output_format="msgpack", name=name)
 
 
+def engine_options(workers=None, cluster=None) -> dict:
+    """``job.run`` keyword arguments for a model's job: the caller's engine, else ``models.engine``'s.
+
+    An explicit ``cluster`` (or ``workers``) wins; otherwise the engine block's
+    cluster, workers and runner apply (``runner="spark"``: mapred's Spark runner).
+    """
+    from .protocol import engine_defaults
+    defaults = engine_defaults()
+    if workers is None and cluster is None:
+        workers, cluster = defaults["workers"], defaults["cluster"]
+    kw: dict = {"workers": workers}
+    if cluster is not None:
+        kw["cluster"] = cluster
+    elif defaults.get("runner", "local") != "local":
+        kw["runner"] = defaults["runner"]
+        if defaults.get("spark_master"):
+            kw["spark_master"] = defaults["spark_master"]
+    return kw
+
+
 @dataclass
 class Runner:
     """Runs a model's jobs with one set of engine options and records each pass."""
@@ -261,17 +281,12 @@ class Runner:
     history: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.workers is None and self.cluster is None:  # models.engine(...) when the caller named none
-            from .protocol import engine_defaults
-            defaults = engine_defaults()
-            self.workers, self.cluster = defaults["workers"], defaults["cluster"]
+        self.options = engine_options(self.workers, self.cluster)  # models.engine(...) fills the gaps
+        self.workers, self.cluster = self.options["workers"], self.options.get("cluster")
 
     def run(self, job, inputs, output=None):
         """Run a job; return (pairs, counters)."""
-        kw = {"workers": self.workers}
-        if self.cluster is not None:
-            kw["cluster"] = self.cluster
-        result = job.run(inputs, output=output, overwrite=output is not None, **kw)
+        result = job.run(inputs, output=output, overwrite=output is not None, **self.options)
         return result.to_list() if output is None else result, getattr(result, "counters", {})
 
     def run_sum(self, job, inputs) -> np.ndarray | None:

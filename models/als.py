@@ -25,7 +25,7 @@ import numpy as np
 import mapred
 from mapred.errors import ModelError
 
-from ._common import RECORDS, block_start, sum_job
+from ._common import RECORDS, block_start, engine_options, sum_job
 from .base import Estimator
 from .persist import register
 
@@ -212,8 +212,7 @@ class ALS(Estimator):
             yield block_start(), predict(u, i)
 
         job = mapred.Job(map_batch=map_batch, output_format="msgpack", name="als.predict")
-        kw = {"workers": workers} if cluster is None else {"workers": workers, "cluster": cluster}
-        return job.run(ds, output=output, overwrite=output is not None, **kw)
+        return job.run(ds, output=output, overwrite=output is not None, **engine_options(workers, cluster))
 
     def recommend(self, user: int, n: int = 10, exclude=()) -> list:
         """Top-``n`` (item, score) for a user, best first, skipping ``exclude`` (e.g. items seen)."""

@@ -17,9 +17,9 @@ import numpy as np
 import mapred
 from mapred.errors import MapredError, ModelError
 
-from ._common import Data, Runner, as_data, block_start, unpack
+from ._common import Data, Runner, as_data, block_start, engine_options, unpack
 from .persist import Persistable
-from .protocol import BaseEstimator, CheckedParams, DataError, NotFittedError, engine_defaults
+from .protocol import BaseEstimator, CheckedParams, DataError, NotFittedError
 
 _MODEL_ERROR = re.compile(r"(Model|Data)Error:?\s*([^\n]+)")
 
@@ -102,11 +102,7 @@ class Estimator(CheckedParams, Persistable, BaseEstimator):
 
         job = mapred.Job(map_batch=map_batch, output_format="msgpack",
                          name=f"{type(self).__name__}.predict")
-        if workers is None and cluster is None:
-            workers, cluster = engine_defaults()["workers"], engine_defaults()["cluster"]
-        kw = {"workers": workers}
-        if cluster is not None:
-            kw["cluster"] = cluster
+        kw = engine_options(workers, cluster)
         with translate_errors():
             return job.run(data.ds, output=output, overwrite=output is not None, **kw)
 

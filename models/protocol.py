@@ -15,8 +15,8 @@ scikit-learn only advises against.
 
 Also here: the errors of bad input (``DataError`` is a ``ValueError`` as
 scikit-learn's tools expect), ``NotFittedError``, ``ConvergenceWarning``, and
-``engine``: the cluster that fits use when the caller (e.g. scikit-learn's
-``cross_val_score``) does not pass one.
+``engine``: the cluster (or the Spark runner) that fits use when the caller
+(e.g. scikit-learn's ``cross_val_score``) does not pass one.
 """
 from __future__ import annotations
 
@@ -171,24 +171,34 @@ def sparse_ok(tags) -> None:
 # ---------------------------------------------------------------- the engine fits use by default
 
 _ENGINE = threading.local()
-_GLOBAL = {"cluster": None, "workers": None}
+RUNNERS = ("local", "spark")
+_GLOBAL = {"cluster": None, "workers": None, "runner": "local", "spark_master": None}
 
 
 def engine_defaults() -> dict:
-    """The cluster and worker count a fit uses when its caller names neither."""
+    """The cluster, worker count and runner a fit uses when its caller names neither."""
     return dict(getattr(_ENGINE, "value", None) or _GLOBAL)
 
 
 @contextmanager
-def engine(cluster=None, workers=None, *, everywhere: bool = True):
-    """Run every fit inside the block on ``cluster`` (or ``workers`` local executors).
+def engine(cluster=None, workers=None, *, runner=None, spark_master=None, everywhere: bool = True):
+    """Run every fit inside the block on ``cluster`` (or ``workers`` local executors), or on Spark.
 
     scikit-learn's tools call ``fit(X, y)`` with no engine options; this is how
     they reach a cluster: ``with models.engine(cluster=c): cross_val_score(...)``.
+    ``runner="spark"`` sends every job a fit, an evaluation or a prediction
+    job runs through mapred's Spark runner (``mapred.runners.spark``: the
+    active SparkContext, or one on ``spark_master``) instead of mapred's own
+    executors: ``with models.engine(runner="spark"): clf.fit(ds)``.
     ``everywhere`` (the default) also covers threads the block starts (scikit-
     learn's ``n_jobs`` threading backend); otherwise only this thread.
     """
-    value = {"cluster": cluster, "workers": workers}
+    runner = runner or "local"
+    if runner not in RUNNERS:
+        raise DataError(f"runner must be one of {RUNNERS}, got {runner!r}")
+    if runner == "spark" and cluster is not None:
+        raise DataError("give either cluster= (a mapred cluster) or runner='spark', not both")
+    value = {"cluster": cluster, "workers": workers, "runner": runner, "spark_master": spark_master}
     if everywhere:
         saved = dict(_GLOBAL)
         _GLOBAL.update(value)

@@ -5,10 +5,15 @@ already in memory); an engine dataset is cached, and each fold's train and
 test sets are written by map-only jobs over the cached blocks (rows go to a
 fold by a hash of the row id, so folds are the same for any splits and
 workers).  Every (parameter set, fold) fit is then a task of its own, run on
-``n_jobs`` threads.  A real cluster runs their jobs side by side (each thread
-holds its own connection to the master: a ZeroMQ socket is not shared across
-threads); the embedded ``LocalCluster`` takes one job at a time, so there the
-fits interleave pass by pass.
+``n_jobs`` threads (default: up to 4 at once), so their jobs are submitted
+side by side and share the executors: a real cluster's master schedules them
+together (each thread holds its own connection to the master: a ZeroMQ socket
+is not shared across threads), and so does the embedded ``LocalCluster``,
+whose one scheduling core runs every submitted job at once.  While one fit's
+driver solves its Newton step or waits for its last task, the others' tasks
+use the executors.  Results do not depend on ``n_jobs``: each fit is the same
+sequence of jobs whatever runs beside it (``benchmarks/selection.py``
+measures the wall-time gain and checks the scores are equal).
 
 Folds for numpy input: ``cv=int`` is scikit-learn's ``KFold(cv)`` (contiguous,
 unshuffled) or ``StratifiedKFold(cv)`` for classifiers, exactly as
@@ -128,18 +133,26 @@ def _score(model, test, scoring) -> float:
     return float(model.score(*test))
 
 
-def _run_all(tasks, n_jobs: int):
+DEFAULT_N_JOBS = 4
+
+
+def _run_all(tasks, n_jobs):
     """Run ``fn()`` for each task on ``n_jobs`` threads, each with its own engine connection."""
+    n_jobs = min(len(tasks), DEFAULT_N_JOBS) if n_jobs is None else int(n_jobs)
+    if n_jobs == -1:
+        n_jobs = len(tasks)
     defaults = engine_defaults()
     cluster, workers = defaults["cluster"], defaults["workers"]
 
     def run(task):
         own = None
         target = cluster
+        runner = defaults.get("runner")
         if cluster is not None and hasattr(cluster, "address") and n_jobs > 1:
             own = target = mapred.connect(cluster.address)  # one socket per thread
         try:
-            with engine(cluster=target, workers=workers, everywhere=False):
+            with engine(cluster=target, workers=workers, runner=runner,
+                        spark_master=defaults.get("spark_master"), everywhere=False):
                 return task()
         finally:
             if own is not None and hasattr(own, "close"):
@@ -164,14 +177,16 @@ def _fit_and_score(model, params, train, test, scoring, return_train_score):
     return out
 
 
-def cross_validate(model, dataset, y=None, *, cv=5, scoring=None, n_jobs=1, seed=0,
+def cross_validate(model, dataset, y=None, *, cv=5, scoring=None, n_jobs=None, seed=0,
                    return_train_score=False, return_estimator=False, workers=None, cluster=None) -> dict:
     """Fit and score ``model`` on each of ``cv`` folds; scikit-learn's ``cross_validate`` dict.
 
     Returns ``{"test_score", "fit_time", "score_time"}`` arrays (plus
     ``train_score`` / ``estimator`` when asked).  ``dataset`` is numpy X (with
     ``y``) or an engine dataset; ``scoring`` is None (the model's ``score``), a
-    scikit-learn scorer name, or ``f(model, X, y)``.
+    scikit-learn scorer name, or ``f(model, X, y)``.  ``n_jobs`` fits run at
+    once (None: up to 4; 1: one after another; -1: all), each fold's jobs
+    submitted beside the others'.
     """
     with engine(cluster=cluster, workers=workers) if (cluster or workers) else _nothing():
         runner = Runner()
@@ -207,15 +222,15 @@ def _grid(params) -> list[dict]:
 class GridSearch:
     """Exhaustive search over parameter sets by cross-validation, as scikit-learn's ``GridSearchCV``.
 
-    Every (parameter set, fold) fit is one task on ``n_jobs`` threads over folds
-    built once.  After ``fit``: ``cv_results_`` (``params``, ``param_<name>``,
+    Every (parameter set, fold) fit is one task on ``n_jobs`` threads (None: up
+    to 4 at once) over folds built once; their jobs run side by side.  After ``fit``: ``cv_results_`` (``params``, ``param_<name>``,
     ``split<i>_test_score``, ``mean_test_score``, ``std_test_score``,
     ``rank_test_score``, ``mean_fit_time``...), ``best_params_``,
     ``best_score_``, ``best_index_`` and, with ``refit``, ``best_estimator_``
     fitted on all the data.  Ties go to the first parameter set, as in scikit-learn.
     """
 
-    def __init__(self, model, params, *, cv=5, scoring=None, n_jobs=1, refit=True, seed=0):
+    def __init__(self, model, params, *, cv=5, scoring=None, n_jobs=None, refit=True, seed=0):
         self.model, self.params, self.cv, self.scoring = model, params, cv, scoring
         self.n_jobs, self.refit, self.seed = n_jobs, refit, seed
 

@@ -147,17 +147,28 @@ class ExecutorPool:
             slot.proc.wait(5)
         slot.conn.close()
 
-    def poll(self, timeout: float) -> list[PoolEvent]:
-        """Wait up to ``timeout`` for attempts to finish or executors to die."""
+    def poll(self, timeout: float, wake=None) -> list[PoolEvent]:
+        """Wait up to ``timeout`` for attempts to finish or executors to die.
+
+        ``wake`` (a readable ``Connection``) ends the wait early when it has
+        data: how the local runner's driver hears of a newly submitted job.
+        The caller drains it.
+        """
         busy = [s for s in self.slots if s.attempt is not None]
         waitables = {s.conn: s for s in busy}
+        extra = [wake] if wake is not None else []
         if not waitables:
-            time.sleep(min(timeout, 0.05))
+            if extra:
+                wait(extra, min(timeout, 0.05))
+            else:
+                time.sleep(min(timeout, 0.05))
             return []
-        ready = wait(list(waitables), timeout)
+        ready = wait(list(waitables) + extra, timeout)
         out: list[PoolEvent] = []
         seen: set = set()
         for r in ready:
+            if r is wake:
+                continue
             slot = waitables[r]
             if slot.index in seen:
                 continue

@@ -17,7 +17,7 @@ def example(name):
 
 @pytest.mark.timeout(120)
 def test_logreg_example_three_solvers_near_generating_model():
-    results, truth = example("logreg").main(["--rows", "30000", "--features", "10", "--splits", "4"])
+    results, truth, _ = example("logreg").main(["--rows", "30000", "--features", "10", "--splits", "4"])
     assert set(results) == {"gd", "sgd", "async"}
     assert all(acc >= truth - 0.01 for acc in results.values()), (results, truth)
 
@@ -30,7 +30,7 @@ def test_kmeans_example():
 
 @pytest.mark.timeout(120)
 def test_text_classify_example():
-    scores = example("text_classify").main(["--docs", "1500"])
+    scores, _ = example("text_classify").main(["--docs", "1500"])
     assert all(s > 0.9 for s in scores.values())
 
 

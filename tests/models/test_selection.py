@@ -44,3 +44,15 @@ def test_grid_search_picks_what_grid_search_cv_picks(c2):
     np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], ref.cv_results_["rank_test_score"])
     assert ours.cv_results_["params"] == ref.cv_results_["params"]
     assert ours.best_estimator_.C == ref.best_params_["C"]
+
+
+@pytest.mark.timeout(300)
+def test_concurrent_fits_give_the_sequential_results(c2):
+    """n_jobs fits submit their jobs side by side to the same embedded cluster; nothing changes."""
+    X, y = datasets.load_wine(return_X_y=True)
+    grid = {"C": [0.1, 1.0]}
+    one = models.GridSearch(models.LogisticRegression(), grid, cv=3, n_jobs=1, refit=False).fit(X, y, cluster=c2)
+    many = models.GridSearch(models.LogisticRegression(), grid, cv=3, n_jobs=6, refit=False).fit(X, y, cluster=c2)
+    for i in range(3):
+        np.testing.assert_array_equal(one.cv_results_[f"split{i}_test_score"], many.cv_results_[f"split{i}_test_score"])
+    assert one.best_params_ == many.best_params_

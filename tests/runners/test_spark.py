@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 pytest.importorskip("pyspark")
 
 import cloudpickle  # noqa: E402
+import numpy as np  # noqa: E402
 
 import mapred  # noqa: E402
 from mapred.errors import JobFailed  # noqa: E402
@@ -180,3 +181,52 @@ def test_mrfs_input_and_output_go_through_mapreds_client_on_the_executors(spark,
         on_spark = job.run([f"{store.namenode_uri}/in"], out, runner="spark")
         assert pairs(on_spark) == pairs(job.run(inputs, str(tmp_path / "local")))
         assert store.client().exists("/out/_SUCCESS")
+
+
+# The model examples drive many jobs each through the models API; with models.engine(runner="spark")
+# (what their --runner spark does) every one of those jobs runs on Spark.  Small sizes and capped
+# passes keep the Spark side (a few seconds a job on a loaded 2-core box) to a minute or two.
+MODEL_EXAMPLES = {
+    "logreg": ["--rows", "3000", "--features", "5", "--splits", "2", "--epochs", "2"],
+    "kmeans": ["--rows", "2000", "--features", "3", "--k", "3", "--splits", "2", "--n-init", "1",
+               "--max-iter", "4"],
+    "als": ["--users", "60", "--items", "40", "--density", "0.3", "--iterations", "2"],
+    "text_classify": ["--docs", "300", "--epochs", "2"],
+}
+
+
+def model_state(model):
+    """The arrays that make a fitted model what it is."""
+    names = ("coef_", "intercept_", "cluster_centers_", "user_factors_", "item_factors_",
+             "feature_log_prob_", "class_log_prior_")
+    return {n: np.asarray(getattr(model, n)) for n in names if hasattr(model, n)}
+
+
+def fitted_models(name, out):
+    if name == "logreg":
+        return out[2]
+    if name == "text_classify":
+        return out[1]
+    return out if isinstance(out, dict) else {"model": out}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", sorted(MODEL_EXAMPLES))
+def test_model_examples_on_spark_equal_the_local_runner(spark, name):
+    import models
+    module = example(name)
+    on_spark = fitted_models(name, module.main(MODEL_EXAMPLES[name] + ["--runner", "spark"]))
+    local = fitted_models(name, module.main(MODEL_EXAMPLES[name]))
+    assert sorted(on_spark) == sorted(local) and local
+    for key, model in local.items():
+        if key == "async":
+            # asynchronous SGD is not deterministic on any runner (pushes interleave as tasks run):
+            # both runs reach the same accuracy, not the same bits
+            X, y, *_ = models.synthetic.make_logistic(3000, 5, seed=0)
+            assert abs(on_spark[key].score(X, y) - model.score(X, y)) <= 0.01
+            continue
+        mine, theirs = model_state(on_spark[key]), model_state(model)
+        assert mine and sorted(mine) == sorted(theirs), key
+        for attr in theirs:   # the same jobs, summed in the same order up to float rounding
+            np.testing.assert_allclose(mine[attr], theirs[attr], rtol=1e-7, atol=1e-10, err_msg=f"{key}.{attr}")
