@@ -8,13 +8,15 @@ times (best kept):
 
 - upload of one ``--size-mb`` file: WebHDFS two-step CREATE with the body
   streamed from disk, against ``Client.put`` (what ``mapred fs put`` runs);
-- download: WebHDFS OPEN streamed to nowhere, against ``Client.get`` to
-  /dev/null (``mapred fs get``).  Goal: WebHDFS >= 0.7x of the direct client.
+- download: WebHDFS OPEN streamed into a local file (httpx, and ``curl -o``),
+  against ``Client.get`` into a local file (what ``mapred fs get`` runs).
+  Goal: WebHDFS >= 0.7x of the direct client.  The service's CPU seconds per
+  GiB are printed beside each, the steadier number on a shared machine.
 
 And for ``--seconds`` with ``--clients`` concurrent asyncio clients each:
 requests per second with p50/p99 latency of GETFILESTATUS, and of a result
 lookup by key in a committed word count.  The bytes are compared after each
-transfer (SHA-256), and every answer is checked, so a fast wrong answer
+transfer (SHA-256, after the timed runs), and every answer is checked, so a fast wrong answer
 cannot count.
 """
 from __future__ import annotations
@@ -34,6 +36,7 @@ from urllib.parse import quote
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 from _common import load_example  # noqa: E402
 
 from mapred.runtime.procs import Cluster  # noqa: E402
@@ -64,10 +67,10 @@ def curl_put(url: str, token: str, src: str, path: str) -> None:
     assert out.stdout.strip() == "201", out
 
 
-def curl_get(url: str, token: str, path: str) -> str:
-    out = subprocess.run(f"curl -sS -f -H 'Authorization: Bearer {token}' '{url}{W}{path}?op=OPEN' | sha256sum",
-                         shell=True, capture_output=True, text=True, check=True)
-    return out.stdout.split()[0]
+def curl_get(url: str, token: str, path: str, local: str) -> None:
+    """``curl -o``: the download written to a local file, as ``mapred fs get`` writes it."""
+    subprocess.run(["curl", "-sS", "-f", "-H", f"Authorization: Bearer {token}", "-o", local,
+                    f"{url}{W}{path}?op=OPEN"], check=True)
 
 
 def webhdfs_put(url: str, token: str, src: str, path: str) -> None:
@@ -84,37 +87,36 @@ def webhdfs_put(url: str, token: str, src: str, path: str) -> None:
         assert r.status_code == 201, r.text
 
 
-def webhdfs_get(url: str, token: str, path: str) -> str:
-    h = hashlib.sha256()
-    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=600) as c:
+def webhdfs_get(url: str, token: str, path: str, local: str) -> None:
+    """OPEN streamed into a local file by httpx (64 KiB reads, its default)."""
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=600) as c, open(local, "wb") as out:
         with c.stream("GET", url + W + path, params={"op": "OPEN"}) as r:
             assert r.status_code == 200
-            for piece in r.iter_bytes(4 * MB):
-                h.update(piece)
-    return h.hexdigest()
-
-
-def client_get(store, path: str) -> str:
-    from mapred.storage.client import BlockReader
-    h = hashlib.sha256()
-    for piece in BlockReader(store, path).chunks():
-        h.update(piece)
-    return h.hexdigest()
+            for piece in r.iter_raw():
+                out.write(piece)
 
 
 def sha_file(path: str) -> str:
     return subprocess.run(["sha256sum", path], capture_output=True, text=True, check=True).stdout.split()[0]
 
 
-def best_of(repeat: int, runs: dict) -> dict:
-    """Each named run ``repeat`` times, interleaved; the best seconds of each."""
-    best = {name: float("inf") for name in runs}
+def best_of(repeat: int, runs: dict, service_pid: int) -> dict:
+    """Each named run ``repeat`` times, interleaved: ``{name: (best seconds, service CPU seconds of that run)}``.
+
+    The service's CPU time (all its threads, from /proc) is the steadier number
+    on a shared machine: wall time depends on what else runs, CPU per byte less.
+    """
+    service = psutil.Process(service_pid)
+    best = {name: (float("inf"), 0.0) for name in runs}
     for _ in range(repeat):
         for name, fn in runs.items():
             os.sync()
+            cpu = sum(service.cpu_times()[:2])
             start = time.perf_counter()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            took = time.perf_counter() - start
+            if took < best[name][0]:
+                best[name] = (took, sum(service.cpu_times()[:2]) - cpu)
     return best
 
 
@@ -168,32 +170,38 @@ def main() -> None:
         from mapred.storage.client import Client
         store = Client(cluster.storage.namenode_addr)
         url = cluster.service_url
-        transfer(args, store, url, token, src, digest)
+        transfer(args, store, url, token, src, digest, cluster.service_proc.pid)
         queries(args, cluster, store, url, token)
         store.close()
 
 
-def transfer(args, store, url: str, token: str, src: str, digest: str) -> None:
-    """Interleaved runs of each way in and out; every copy's bytes are checked against the source."""
+def transfer(args, store, url: str, token: str, src: str, digest: str, service_pid: int) -> None:
+    """Interleaved runs of each way in and out, from and to local files as ``mapred fs put/get`` do;
+    every copy's bytes are checked against the source after the timed runs."""
     size = args.size_mb * MB
+    out = os.path.join(os.path.dirname(src), "out-{}.bin")
     puts = {"put  Client.put (mapred fs put)": lambda: store.put(src, "/bench/direct", overwrite=True),
             "put  WebHDFS CREATE, httpx": lambda: webhdfs_put(url, token, src, "/bench/httpx")}
-    gets = {"get  Client.get (mapred fs get)": lambda: client_get(store, "/bench/direct"),
-            "get  WebHDFS OPEN, httpx": lambda: webhdfs_get(url, token, "/bench/httpx")}
+    gets = {"get  Client.get (mapred fs get)": lambda: store.get("/bench/direct", out.format("direct")),
+            "get  WebHDFS OPEN, httpx": lambda: webhdfs_get(url, token, "/bench/httpx", out.format("httpx"))}
     if shutil.which("curl"):
         puts["put  WebHDFS CREATE, curl -L -T"] = lambda: curl_put(url, token, src, "/bench/curl")
-        gets["get  WebHDFS OPEN, curl"] = lambda: curl_get(url, token, "/bench/curl")
-    up = best_of(args.repeat, puts)
-    for name, fn in gets.items():
-        assert fn() == digest, f"{name}: the bytes differ"
-    down = best_of(args.repeat, gets)
-    print(f"file {args.size_mb} MB, replication 2, 64 MiB blocks, best of {args.repeat} (interleaved)")
-    print(f"{'transfer':36} {'seconds':>8} {'MB/s':>8} {'ratio':>7}")
+        gets["get  WebHDFS OPEN, curl -o"] = lambda: curl_get(url, token, "/bench/curl", out.format("curl"))
+    up = best_of(args.repeat, puts, service_pid)
+    down = best_of(args.repeat, gets, service_pid)
+    for name, copy in zip(gets, ("direct", "httpx", "curl")):
+        assert sha_file(out.format(copy)) == digest, f"{name}: the bytes differ"
+        os.remove(out.format(copy))
+    print(f"file {args.size_mb} MB, replication 2, 64 MiB blocks, best of {args.repeat} (interleaved); "
+          "service CPU is the seconds the service process used per GiB moved")
+    print(f"{'transfer':36} {'seconds':>8} {'MB/s':>8} {'ratio':>7} {'service CPU s/GiB':>18}")
     for results in (up, down):
         names = list(results)
-        base = results[names[0]]
+        base = results[names[0]][0]
         for name in names:
-            print(f"{name:36} {results[name]:8.2f} {size / MB / results[name]:8.0f} {base / results[name]:6.2f}x")
+            took, cpu = results[name]
+            cpu_text = "-" if "Client" in name else f"{cpu / (size / (1 << 30)):.2f}"
+            print(f"{name:36} {took:8.2f} {size / MB / took:8.0f} {base / took:6.2f}x {cpu_text:>18}")
 
 
 def queries(args, cluster, store, url: str, token: str) -> None:

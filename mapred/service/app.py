@@ -167,9 +167,13 @@ def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    from mapred.service.webhdfs import PATH_SCHEMA
     for path, item in schema.get("paths", {}).items():
         webhdfs = path.startswith("/webhdfs/")
         for method, op in item.items():
+            for param in op.get("parameters", []):
+                if webhdfs and param["in"] == "path" and param["name"] == "path":
+                    param["schema"] = dict(PATH_SCHEMA)      # the store's path rules, which store_path checks
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
             statuses = [400, *_ALWAYS]

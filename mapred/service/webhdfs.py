@@ -18,7 +18,6 @@ abandoned and the target is unchanged.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 import zlib
@@ -36,7 +35,9 @@ from mapred.security.principals import Principal
 from mapred.service import access
 from mapred.service.auth import forbidden, webhdfs_principal
 from mapred.service.backend import Backend, backend
+from mapred.service.checksum import md5_md5_crc32c
 from mapred.service.errors import ApiError, error_responses
+from mapred.storage.namespace import MAX_NAME, MAX_PATH
 
 log = logging.getLogger("mapred.service.webhdfs")
 router = APIRouter(tags=["webhdfs"])
@@ -124,14 +125,25 @@ _POST_RESPONSES = {200: {"description": "APPEND's data step (empty body); with n
 _DELETE_RESPONSES = {200: {"description": "whether anything was deleted", "content": _one_of("boolean")},
                      **error_responses(400, 403, webhdfs=True)}
 
+# The paths ``store_path`` takes, for the OpenAPI document: slashes around components that are not
+# empty, ``.`` or ``..``, have no NUL and at most MAX_NAME characters; MAX_PATH in all.
+_SEGMENT = (rf"(?:[^/\x00.][^/\x00]{{0,{MAX_NAME - 1}}}|\.[^/\x00.][^/\x00]{{0,{MAX_NAME - 2}}}"
+            rf"|\.\.[^/\x00]{{1,{MAX_NAME - 2}}})")
+PATH_SCHEMA = {"type": "string", "maxLength": MAX_PATH, "pattern": rf"^/*(?:{_SEGMENT}(?:/{_SEGMENT})*)?/*$",
+               "description": "the store path, without the leading slash"}
+
+
 Offset = Annotated[int, Query(ge=0, le=1 << 62, description="OPEN: first byte")]
 Length = Annotated[int | None, Query(ge=0, le=1 << 62, description="OPEN: bytes to read (default: to the end)")]
 Flag = Annotated[bool, Query()]
-Replication = Annotated[int | None, Query(ge=1, le=32, description="CREATE, SETREPLICATION")]
+Replication = Annotated[int | None, Query(ge=1, le=32, description=(
+    "CREATE: the file's replication (default: the store's); SETREPLICATION: the new factor, required "
+    "(400 without it)"))]
 BlockSize = Annotated[int | None, Query(ge=1024, le=1 << 34, alias="blocksize", description="CREATE: bytes per block")]
 BufferSize = Annotated[int | None, Query(ge=1, le=1 << 30, alias="buffersize", description="accepted and ignored")]
 Permission = Annotated[str | None, Query(pattern=r"^[0-1]?[0-7]{3}$", description="accepted and ignored")]
-Destination = Annotated[str | None, Query(max_length=8192, description="RENAME: the new path")]
+Destination = Annotated[str | None, Query(max_length=MAX_PATH, json_schema_extra={"pattern": PATH_SCHEMA["pattern"]},
+                                          description="RENAME: the new path, required (400 without it)")]
 StartAfter = Annotated[str | None, Query(alias="startAfter", max_length=255,
                                          description="LISTSTATUS_BATCH: the last name of the previous batch")]
 
@@ -139,7 +151,14 @@ StartAfter = Annotated[str | None, Query(alias="startAfter", max_length=255,
 # -- paths and statuses -------------------------------------------------------------------------
 
 def store_path(raw: str) -> str:
-    """The store path of the URL's ``<path>``: absolute, without ``..``, ``.``, NUL or empty parts."""
+    """The store path of the URL's ``<path>``: absolute, without ``..``, ``.``, NUL or empty parts.
+
+    Exactly the paths ``PATH_SCHEMA`` describes (the store's own rules), so
+    what the schema calls valid is never refused here, and what it calls
+    invalid always is.
+    """
+    if len(raw) > MAX_PATH:
+        raise ApiError(400, f"path is over {MAX_PATH} characters", "InvalidPath", "IllegalArgumentException")
     path = "/" + raw.strip("/") if raw.strip("/") else "/"
     if "\x00" in path:
         raise ApiError(400, f"path {path[:80]!r} contains a NUL byte", "InvalidPath", "IllegalArgumentException")
@@ -147,8 +166,9 @@ def store_path(raw: str) -> str:
     if any(p in ("", ".", "..") for p in parts):
         raise ApiError(400, f"path {path!r} has an empty, '.' or '..' component", "InvalidPath",
                        "IllegalArgumentException")
-    if len(path) > 8000:
-        raise ApiError(400, "path is over 8000 characters", "InvalidPath", "IllegalArgumentException")
+    if any(len(p) > MAX_NAME for p in parts):
+        raise ApiError(400, f"path {path[:80]!r} has a component over {MAX_NAME} characters", "InvalidPath",
+                       "IllegalArgumentException")
     return path
 
 
@@ -249,15 +269,11 @@ def _summary(store, p: str) -> dict:
 
 
 def _checksum(store, p: str) -> dict:
-    """SHA-256 of the file's bytes, streamed (the store keeps per-chunk CRCs, not HDFS's MD5-of-CRCs)."""
-    from mapred.storage.client import BlockReader
+    """Hadoop's MD5-of-MD5-of-CRC32C, from the CRCs the DataNodes store (see ``checksum``)."""
     st = store.stat(p)
     if st["type"] == "dir":
         raise ApiError(404, f"{p} is a directory: GETFILECHECKSUM takes a file", "NotAFile", "FileNotFoundException")
-    h = hashlib.sha256()
-    for piece in BlockReader(store, p).chunks(piece=READ_PIECE):
-        h.update(piece)
-    return {"algorithm": "SHA-256", "bytes": h.hexdigest(), "length": h.digest_size}
+    return md5_md5_crc32c(store.block_checksums(p))
 
 
 def _open(store, p: str, offset: int, length: int | None):

@@ -319,6 +319,43 @@ class Client:
         return _checked(what, raw, reply.offset, reply.chunk, crcs, reply.block_length,
                         block_length, digest, offset, length)
 
+    def block_checksums(self, path: str) -> list[tuple[int, int, bytes]]:
+        """``[(block_length, chunk, crcs), ...]`` per block of ``path``: the chunk CRC32Cs its replicas store.
+
+        What a file checksum is made from (WebHDFS's GETFILECHECKSUM) without
+        reading the data: a local replica's checksum file, or a zero-length read
+        of a remote one (the DataNode sends the block's whole CRC list with any
+        read).  Each list must hash to the digest the NameNode recorded from the
+        writer, so a replica cannot pass off CRCs the writer did not write; one
+        that fails is reported and the next replica is asked.
+        """
+        _, blocks = self.locations(path)
+        return [self._stored_crcs(path, block) for block in blocks]
+
+    def _stored_crcs(self, path: str, block: list) -> tuple[int, int, bytes]:
+        block_id, _, block_length, replicas = block[:4]
+        token, digest = (block[4], block[5]) if len(block) > 5 else ("", "")
+        local = sorted(replicas, key=lambda r: r[2] != HOSTNAME)
+        for dnid, addr, host, data_dir in local:
+            what = f"block {block_id} on {dnid}"
+            try:
+                if self.short_circuit and host == HOSTNAME and data_dir and \
+                        os.path.exists(bs.block_path(data_dir, block_id)):
+                    chunk, crcs, _ = bs.read_meta_full(bs.block_path(data_dir, block_id))
+                else:
+                    reply, _, crcs = self._remote_read(addr, block_id, 0, 0, token)
+                    chunk = reply.chunk
+                    if reply.block_length != block_length:
+                        raise errors.ChecksumError(f"{what} has {reply.block_length} bytes; "
+                                                   f"the NameNode says {block_length}")
+                bs.check_replica(what, b"", 0, chunk, crcs, block_length, digest)
+                return block_length, chunk, bytes(crcs)
+            except (errors.ChecksumError, bs.BlockMissing) as exc:
+                self.report_bad(block_id, dnid, str(exc))
+            except (MapredError, OSError) as exc:
+                log.warning("replica %s of block %d failed: %s", addr, block_id, exc)
+        raise NoLiveReplica(f"{path}: no replica of block {block_id} gave its checksums")
+
     def _borrow(self, addr: str) -> zmq.Socket:
         """A DEALER to DataNode ``addr`` from the pool (sockets are never shared between threads)."""
         with self._sock_lock:

@@ -73,3 +73,39 @@ def test_metric_names_follow_prometheus_conventions(service):
     routes = {s.labels["route"] for f in families if f.name == "mapred_http_requests" for s in f.samples
               if "route" in s.labels}
     assert "/api/v1/jobs" in routes and all("{" in r or r.count("/") < 6 for r in routes)
+
+
+def _get_on(sock, path: str) -> int:
+    """Send ``GET path`` on an open keep-alive connection; read the whole answer; return its status."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: service\r\n\r\n".encode())
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        got = sock.recv(65536)
+        assert got, "the service closed the connection instead of answering"
+        raw += got
+    head, body = raw.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ", 2)[1])
+
+
+@pytest.mark.timeout(60)
+def test_idle_connection_outlives_client_pool_expiry(service):
+    """A pooled connection idle for longer than httpx keeps one (5 s) is still open on the service.
+
+    A server that drops idle connections as soon as (or before) clients stop reusing them races
+    the next request sent on one: the client sees "server disconnected" instead of an answer.
+    """
+    import select
+    import socket
+    import time
+    from urllib.parse import urlsplit
+    u = urlsplit(service.url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as sock:
+        assert _get_on(sock, "/healthz") == 200
+        time.sleep(6.0)
+        readable, _, _ = select.select([sock], [], [], 0)
+        assert not readable, "the service closed an idle connection within 6 s"
+        assert _get_on(sock, "/healthz") == 200

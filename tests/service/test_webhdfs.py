@@ -1,12 +1,18 @@
 """WebHDFS v1 against the real service: shapes, two-step writes, ranges, errors, permissions, bad input."""
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
 
+import crc32c
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mapred.service import webhdfs
 
 pytestmark = pytest.mark.timeout(240)
 W = "/webhdfs/v1"
@@ -40,8 +46,53 @@ def test_create_two_steps_then_status_list_open(service):
         assert c.get(W + "/data/ws/a.bin", params={"op": "OPEN", "offset": len(data)}).content == b""
 
 
+def hadoop_checksum(data: bytes, block_lengths: list[int], chunk: int = 64 << 10) -> dict:
+    """HDFS's MD5MD5CRC32CastagnoliFileChecksum of ``data`` cut into these blocks, from the bytes alone.
+
+    Computed here independently of the store: CRC32C of every chunk of every
+    block (big-endian, as an HDFS checksum file holds them), MD5 per block,
+    MD5 of those; the Writable is int bytesPerCRC, long crcPerBlock, MD5.
+    """
+    assert sum(block_lengths) == len(data)
+    outer, pos, per_block = hashlib.md5(), 0, []
+    for length in block_lengths:
+        block = data[pos:pos + length]
+        pos += length
+        crcs = b"".join(crc32c.crc32c(block[i:i + chunk]).to_bytes(4, "big") for i in range(0, length, chunk))
+        per_block.append(len(crcs) // 4)
+        outer.update(hashlib.md5(crcs).digest())
+    crc_per_block = per_block[0] if len(block_lengths) > 1 else 0
+    raw = chunk.to_bytes(4, "big") + crc_per_block.to_bytes(8, "big") + outer.digest()
+    return {"algorithm": f"MD5-of-{crc_per_block}MD5-of-{chunk}CRC32C", "bytes": raw.hex(), "length": 28}
+
+
+def test_checksum_is_hadoops_md5_of_md5_of_crc32c(service):
+    """GETFILECHECKSUM equals HDFS's algorithm computed from the bytes, for one block and for several."""
+    block = 4 << 20                                   # the fixture's block size
+    big = os.urandom(2 * block + 1_000_001)           # three blocks: 4 MiB, 4 MiB, ~1 MB
+    small = os.urandom(100_000)
+    with service.client() as c:
+        assert put_file(c, "/data/ck/big", big).status_code == 201
+        assert put_file(c, "/data/ck/big-copy", big).status_code == 201
+        assert put_file(c, "/data/ck/small", small).status_code == 201
+        assert put_file(c, "/data/ck/empty", b"").status_code == 201
+        get = lambda p: c.get(W + p, params={"op": "GETFILECHECKSUM"})  # noqa: E731
+        ck = get("/data/ck/big").json()["FileChecksum"]
+        assert ck == hadoop_checksum(big, [block, block, len(big) - 2 * block])
+        assert ck["algorithm"] == "MD5-of-64MD5-of-65536CRC32C"
+        assert get("/data/ck/big-copy").json() == {"FileChecksum": ck}     # same bytes, same layout: equal
+        one = get("/data/ck/small").json()["FileChecksum"]
+        assert one == hadoop_checksum(small, [len(small)]) and one["algorithm"] == "MD5-of-0MD5-of-65536CRC32C"
+        changed = bytearray(small)
+        changed[77_777] ^= 1
+        assert one != hadoop_checksum(bytes(changed), [len(small)])
+        empty = get("/data/ck/empty").json()["FileChecksum"]
+        assert empty["algorithm"] == "MD5-of-0MD5-of-0CRC32C" and empty["bytes"].endswith(hashlib.md5().hexdigest())
+        r = get("/data/ck")
+        assert r.status_code == 404 and r.json()["RemoteException"]["exception"] == "FileNotFoundException"
+
+
 def test_append_mkdirs_rename_delete_summary_checksum(service):
-    import hashlib
     with service.client() as c:
         assert c.put(W + "/data/ap/sub/deeper", params={"op": "MKDIRS"}).json() == {"boolean": True}
         assert c.put(W + "/data/ap/sub/deeper", params={"op": "MKDIRS"}).json() == {"boolean": True}
@@ -53,7 +104,8 @@ def test_append_mkdirs_rename_delete_summary_checksum(service):
         want = b"hello " + b"big " * 300_000 + b"world"
         assert c.get(W + "/data/ap/f", params={"op": "OPEN"}).content == want
         ck = c.get(W + "/data/ap/f", params={"op": "GETFILECHECKSUM"}).json()["FileChecksum"]
-        assert ck["bytes"] == hashlib.sha256(want).hexdigest() and ck["algorithm"] == "SHA-256"
+        # an append is its own blocks (moved on by concat): 6 bytes, 1.2 MB, 5 bytes
+        assert ck == hadoop_checksum(want, [6, 1_200_000, 5])
         cs = c.get(W + "/data/ap", params={"op": "GETCONTENTSUMMARY"}).json()["ContentSummary"]
         assert cs == {"directoryCount": 3, "fileCount": 1, "length": len(want), "quota": -1,
                       "spaceConsumed": 2 * len(want), "spaceQuota": -1}
@@ -279,3 +331,22 @@ def test_chunked_body_over_the_limit_is_cut_and_nothing_stored(service):
     app.state.backend.close()
     with service.client() as c:
         assert c.get(W + "/data/chunked", params={"op": "GETFILESTATUS"}).status_code == 404
+
+
+@given(st.one_of(st.from_regex(webhdfs.PATH_SCHEMA["pattern"], fullmatch=True),
+                 st.text(st.sampled_from("ab./\x00"), max_size=12),
+                 st.lists(st.sampled_from(["a", ".", "..", "...", "", "x" * 255, "y" * 256]), max_size=4)
+                 .map("/".join)))
+@settings(max_examples=300, deadline=None)
+def test_path_schema_is_exactly_what_store_path_takes(raw):
+    """The OpenAPI pattern of ``<path>`` and ``store_path`` agree, so the fuzzer's checks mean something."""
+    import re
+    from mapred.service.errors import ApiError
+    documented = len(raw) <= webhdfs.PATH_SCHEMA["maxLength"] and re.fullmatch(webhdfs.PATH_SCHEMA["pattern"], raw)
+    try:
+        webhdfs.store_path(raw)
+        taken = True
+    except ApiError as exc:
+        assert exc.status == 400
+        taken = False
+    assert bool(documented) == taken, raw
