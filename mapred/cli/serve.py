@@ -34,9 +34,9 @@ def _loopback(host: str) -> bool:
 def server_implementation() -> tuple[str, str]:
     """uvicorn's ``(loop, http)``: uvloop and httptools (C, installed with mapred) when importable.
 
-    They halve the service's CPU per byte streamed (OPEN, CREATE) against
-    asyncio's pure-Python transport and h11, which is what lets a WebHDFS
-    download keep up with the store's own client.  Without them (a platform
+    uvloop's transport cuts the service's CPU per byte streamed by OPEN by
+    about a third against asyncio's pure-Python one (benchmarks/service.py
+    prints it); httptools parses requests in C.  Without them (a platform
     with no wheel) uvicorn's pure-Python pair serves the same requests.
     """
     import importlib.util
