@@ -183,7 +183,7 @@ def detail(st: dict) -> dict:
 StatusFilter = Annotated[list[JobState] | None, Query(description="only jobs in these states (repeatable)")]
 
 
-@router.get("/jobs", response_model=JobList, responses=error_responses(400, 404))
+@router.get("/jobs", response_model=JobList, responses=error_responses(400))
 def list_jobs(status: StatusFilter = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               after: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{1,64}$",
                                                  description="the last job id of the previous page")] = None,
@@ -194,8 +194,7 @@ def list_jobs(status: StatusFilter = None, limit: Annotated[int, Query(ge=1, le=
     if after is not None:
         ids = [j["job_id"] for j in jobs]
         if after not in ids:
-            # a well-formed cursor naming no job you can see: the page it points after does not exist
-            raise ApiError(404, f"after={after!r} is not a job this principal can see", "BadCursor")
+            raise ApiError(400, f"after={after!r} is not a job this principal can see", "BadCursor")
         jobs = jobs[ids.index(after) + 1:]
     if status:
         wanted = {s.value for s in status}

@@ -158,8 +158,7 @@ def decode_cursor(cursor: str, parts: int) -> tuple[int, int, int]:
         if not all(isinstance(x, int) and x >= 0 for x in (part, offset, skip)) or part > parts:
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        # well formed (the schema's pattern) but not a page of this result: there is no such page
-        raise ApiError(404, f"cursor {cursor[:40]!r} is not one this service handed out", "BadCursor") from None
+        raise ApiError(400, f"cursor {cursor[:40]!r} is not one this service handed out", "BadCursor") from None
     return part, offset, skip
 
 

@@ -9,8 +9,10 @@ work (model serving, cleanup) reuses it: request ``service`` in a test.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+import crc32c
 import httpx
 
 from mapred.runtime.procs import Cluster
@@ -46,3 +48,23 @@ class ServiceHandle:
     @property
     def master(self) -> str:
         return self.cluster.master_addr
+
+
+def hadoop_checksum(data: bytes, block_lengths: list[int], chunk: int = 64 << 10) -> dict:
+    """HDFS's MD5MD5CRC32CastagnoliFileChecksum of ``data`` cut into these blocks, from the bytes alone.
+
+    Computed here independently of the store: CRC32C of every chunk of every
+    block (big-endian, as an HDFS checksum file holds them), MD5 per block,
+    MD5 of those; the Writable is int bytesPerCRC, long crcPerBlock, MD5.
+    """
+    assert sum(block_lengths) == len(data)
+    outer, pos, per_block = hashlib.md5(), 0, []
+    for length in block_lengths:
+        block = data[pos:pos + length]
+        pos += length
+        crcs = b"".join(crc32c.crc32c(block[i:i + chunk]).to_bytes(4, "big") for i in range(0, length, chunk))
+        per_block.append(len(crcs) // 4)
+        outer.update(hashlib.md5(crcs).digest())
+    crc_per_block = per_block[0] if len(block_lengths) > 1 else 0
+    raw = chunk.to_bytes(4, "big") + crc_per_block.to_bytes(8, "big") + outer.digest()
+    return {"algorithm": f"MD5-of-{crc_per_block}MD5-of-{chunk}CRC32C", "bytes": raw.hex(), "length": 28}

@@ -6,11 +6,11 @@ import os
 import socket
 import time
 
-import crc32c
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from servicekit import hadoop_checksum
 
 from mapred.service import webhdfs
 
@@ -44,26 +44,6 @@ def test_create_two_steps_then_status_list_open(service):
         tail = c.get(W + "/data/ws/a.bin", params={"op": "OPEN", "offset": len(data) - 5, "length": 100})
         assert tail.content == data[-5:]
         assert c.get(W + "/data/ws/a.bin", params={"op": "OPEN", "offset": len(data)}).content == b""
-
-
-def hadoop_checksum(data: bytes, block_lengths: list[int], chunk: int = 64 << 10) -> dict:
-    """HDFS's MD5MD5CRC32CastagnoliFileChecksum of ``data`` cut into these blocks, from the bytes alone.
-
-    Computed here independently of the store: CRC32C of every chunk of every
-    block (big-endian, as an HDFS checksum file holds them), MD5 per block,
-    MD5 of those; the Writable is int bytesPerCRC, long crcPerBlock, MD5.
-    """
-    assert sum(block_lengths) == len(data)
-    outer, pos, per_block = hashlib.md5(), 0, []
-    for length in block_lengths:
-        block = data[pos:pos + length]
-        pos += length
-        crcs = b"".join(crc32c.crc32c(block[i:i + chunk]).to_bytes(4, "big") for i in range(0, length, chunk))
-        per_block.append(len(crcs) // 4)
-        outer.update(hashlib.md5(crcs).digest())
-    crc_per_block = per_block[0] if len(block_lengths) > 1 else 0
-    raw = chunk.to_bytes(4, "big") + crc_per_block.to_bytes(8, "big") + outer.digest()
-    return {"algorithm": f"MD5-of-{crc_per_block}MD5-of-{chunk}CRC32C", "bytes": raw.hex(), "length": 28}
 
 
 def test_checksum_is_hadoops_md5_of_md5_of_crc32c(service):
@@ -341,6 +321,7 @@ def test_chunked_body_over_the_limit_is_cut_and_nothing_stored(service):
 def test_path_schema_is_exactly_what_store_path_takes(raw):
     """The OpenAPI pattern of ``<path>`` and ``store_path`` agree, so the fuzzer's checks mean something."""
     import re
+
     from mapred.service.errors import ApiError
     documented = len(raw) <= webhdfs.PATH_SCHEMA["maxLength"] and re.fullmatch(webhdfs.PATH_SCHEMA["pattern"], raw)
     try:

@@ -241,3 +241,28 @@ def test_a_read_right_after_a_namenode_restart_waits_for_the_datanodes_to_report
         assert sha(c.read_bytes("/r")) == sha(data)
     finally:
         c.close()
+
+
+def test_block_checksums_are_the_writers_whichever_replica_answers(make_cluster):
+    """``Client.block_checksums`` (what GETFILECHECKSUM is made of): a local checksum file or a
+    zero-length remote read give the writer's CRCs; a replica whose checksum file was forged is
+    passed over, because its list does not hash to the digest the NameNode recorded."""
+    cluster = make_cluster(datanodes=3, replication=2)
+    c = cluster.client()
+    data = payload(int(2.5 * BLOCK), seed=5)
+    c.write_bytes("/d/ck", data)
+    blocks = c.locations("/d/ck")[1]
+    want = [(b[2], blockstore.CHUNK, blockstore.chunk_crcs(data[b[1]:b[1] + b[2]])) for b in blocks]
+    remote = Client(cluster.namenode_addr, short_circuit=False)
+    assert c.block_checksums("/d/ck") == want
+    assert remote.block_checksums("/d/ck") == want
+    for block in blocks:                        # forge the first replica's checksum file of every block
+        meta = blockstore.block_path(block[3][0][3], block[0]) + ".meta"
+        with open(meta, "r+b") as f:
+            f.seek(-4, os.SEEK_END)
+            crc = f.read(4)
+            f.seek(-4, os.SEEK_END)
+            f.write(bytes(x ^ 0xFF for x in crc))
+    assert c.block_checksums("/d/ck") == want
+    assert remote.block_checksums("/d/ck") == want
+    remote.close()
