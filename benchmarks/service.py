@@ -1,6 +1,7 @@
 """The HTTP service against the store's own client: WebHDFS upload/download, and requests under load.
 
     python benchmarks/service.py [--size-mb 512] [--repeat 3] [--seconds 10] [--clients 32]
+                                 [--servers uvloop/httptools,asyncio/h11]
 
 Starts a NameNode, 2 DataNodes (replication 2, 64 MiB blocks), a master, a
 worker and ``mapred serve`` on this machine.  Then, interleaved ``--repeat``
@@ -12,6 +13,9 @@ times (best kept):
   against ``Client.get`` into a local file (what ``mapred fs get`` runs).
   Goal: WebHDFS >= 0.7x of the direct client.  The service's CPU seconds per
   GiB are printed beside each, the steadier number on a shared machine.
+  Each WebHDFS transfer runs through ``mapred serve`` on every ``--servers``
+  loop/http pair (restarted between them, outside the clock), so the C pair
+  and uvicorn's pure-Python one are compared in the same run.
 
 And for ``--seconds`` with ``--clients`` concurrent asyncio clients each:
 requests per second with p50/p99 latency of GETFILESTATUS, and of a result
@@ -74,6 +78,7 @@ def curl_get(url: str, token: str, path: str, local: str) -> None:
 
 
 def webhdfs_put(url: str, token: str, src: str, path: str) -> None:
+    """Both steps of CREATE with httpx, the body streamed from the file in 4 MiB pieces."""
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(headers=headers, timeout=600) as c:
         r = c.put(url + W + path, params={"op": "CREATE", "overwrite": "true"})
@@ -100,24 +105,39 @@ def sha_file(path: str) -> str:
     return subprocess.run(["sha256sum", path], capture_output=True, text=True, check=True).stdout.split()[0]
 
 
-def best_of(repeat: int, runs: dict, service_pid: int) -> dict:
-    """Each named run ``repeat`` times, interleaved: ``{name: (best seconds, service CPU seconds of that run)}``.
+def best_of(repeat: int, runs: dict, cluster) -> dict:
+    """Each named ``(server, fn)`` run ``repeat`` times, interleaved: ``{name: (best s, service CPU s)}``.
 
+    ``server`` names the service's loop/http pair (None: the store's own client);
+    the service is restarted with it before the clock starts when it changes.
     The service's CPU time (all its threads, from /proc) is the steadier number
     on a shared machine: wall time depends on what else runs, CPU per byte less.
     """
-    service = psutil.Process(service_pid)
     best = {name: (float("inf"), 0.0) for name in runs}
     for _ in range(repeat):
-        for name, fn in runs.items():
+        for name, (server, fn) in runs.items():
+            if server:
+                use_server(cluster, server)
+            service = psutil.Process(cluster.service_proc.pid)
             os.sync()
             cpu = sum(service.cpu_times()[:2])
             start = time.perf_counter()
-            fn()
+            fn(cluster.service_url)
             took = time.perf_counter() - start
             if took < best[name][0]:
                 best[name] = (took, sum(service.cpu_times()[:2]) - cpu)
     return best
+
+
+def use_server(cluster, server: str) -> None:
+    """Run ``mapred serve`` with this ``loop/http`` pair (``uvloop/httptools``, ``asyncio/h11``)."""
+    loop, http = server.split("/")
+    if cluster.env.get("MAPRED_SERVICE_LOOP") == loop and cluster.env.get("MAPRED_SERVICE_HTTP") == http:
+        return
+    cluster.service_proc.terminate()
+    cluster.service_proc.wait(30)
+    cluster.env.update(MAPRED_SERVICE_LOOP=loop, MAPRED_SERVICE_HTTP=http)
+    cluster.start_service()
 
 
 async def load(url: str, token: str, clients: int, seconds: float, make_request, check) -> dict:
@@ -158,6 +178,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--servers", default="uvloop/httptools,asyncio/h11",
+                    help="loop/http pairs of mapred serve to compare in the same run (the first serves the queries)")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="mapred-bench-service-", dir=args.dir)
     token_file = os.path.join(root, "tokens.json")
@@ -169,39 +191,48 @@ def main() -> None:
                  env={"MAPRED_SERVICE_MAX_IN_FLIGHT": str(4 * args.clients)}) as cluster:
         from mapred.storage.client import Client
         store = Client(cluster.storage.namenode_addr)
-        url = cluster.service_url
-        transfer(args, store, url, token, src, digest, cluster.service_proc.pid)
-        queries(args, cluster, store, url, token)
+        transfer(args, store, cluster, token, src, digest)
+        use_server(cluster, args.servers.split(",")[0])
+        queries(args, cluster, store, cluster.service_url, token)
         store.close()
 
 
-def transfer(args, store, url: str, token: str, src: str, digest: str, service_pid: int) -> None:
-    """Interleaved runs of each way in and out, from and to local files as ``mapred fs put/get`` do;
-    every copy's bytes are checked against the source after the timed runs."""
+def transfer(args, store, cluster, token: str, src: str, digest: str) -> None:
+    """Interleaved runs of each way in and out, from and to local files as ``mapred fs put/get`` do,
+    through the service on each ``--servers`` pair; every copy's bytes are checked after the timed runs."""
     size = args.size_mb * MB
     out = os.path.join(os.path.dirname(src), "out-{}.bin")
-    puts = {"put  Client.put (mapred fs put)": lambda: store.put(src, "/bench/direct", overwrite=True),
-            "put  WebHDFS CREATE, httpx": lambda: webhdfs_put(url, token, src, "/bench/httpx")}
-    gets = {"get  Client.get (mapred fs get)": lambda: store.get("/bench/direct", out.format("direct")),
-            "get  WebHDFS OPEN, httpx": lambda: webhdfs_get(url, token, "/bench/httpx", out.format("httpx"))}
-    if shutil.which("curl"):
-        puts["put  WebHDFS CREATE, curl -L -T"] = lambda: curl_put(url, token, src, "/bench/curl")
-        gets["get  WebHDFS OPEN, curl -o"] = lambda: curl_get(url, token, "/bench/curl", out.format("curl"))
-    up = best_of(args.repeat, puts, service_pid)
-    down = best_of(args.repeat, gets, service_pid)
-    for name, copy in zip(gets, ("direct", "httpx", "curl")):
+    puts = {"put  Client.put (mapred fs put)": (None, lambda url: store.put(src, "/bench/direct", overwrite=True))}
+    gets = {"get  Client.get (mapred fs get)": (None, lambda url: store.get("/bench/direct", out.format("direct")))}
+    copies = {"get  Client.get (mapred fs get)": "direct"}
+    for server in args.servers.split(","):
+        tag = server.replace("/", "-")
+        puts[f"put  WebHDFS CREATE, httpx  [{server}]"] = (
+            server, lambda url, tag=tag: webhdfs_put(url, token, src, f"/bench/httpx-{tag}"))
+        gets[f"get  WebHDFS OPEN, httpx    [{server}]"] = (
+            server, lambda url, tag=tag: webhdfs_get(url, token, f"/bench/httpx-{tag}", out.format(f"httpx-{tag}")))
+        copies[f"get  WebHDFS OPEN, httpx    [{server}]"] = f"httpx-{tag}"
+        if shutil.which("curl"):
+            puts[f"put  WebHDFS CREATE, curl   [{server}]"] = (
+                server, lambda url, tag=tag: curl_put(url, token, src, f"/bench/curl-{tag}"))
+            gets[f"get  WebHDFS OPEN, curl -o  [{server}]"] = (
+                server, lambda url, tag=tag: curl_get(url, token, f"/bench/curl-{tag}", out.format(f"curl-{tag}")))
+            copies[f"get  WebHDFS OPEN, curl -o  [{server}]"] = f"curl-{tag}"
+    up = best_of(args.repeat, puts, cluster)
+    down = best_of(args.repeat, gets, cluster)
+    for name, copy in copies.items():
         assert sha_file(out.format(copy)) == digest, f"{name}: the bytes differ"
         os.remove(out.format(copy))
     print(f"file {args.size_mb} MB, replication 2, 64 MiB blocks, best of {args.repeat} (interleaved); "
-          "service CPU is the seconds the service process used per GiB moved")
-    print(f"{'transfer':36} {'seconds':>8} {'MB/s':>8} {'ratio':>7} {'service CPU s/GiB':>18}")
+          "service CPU: seconds the service process used per GiB moved; [loop/http] of mapred serve")
+    print(f"{'transfer':46} {'seconds':>8} {'MB/s':>8} {'ratio':>7} {'service CPU s/GiB':>18}")
     for results in (up, down):
         names = list(results)
         base = results[names[0]][0]
         for name in names:
             took, cpu = results[name]
             cpu_text = "-" if "Client" in name else f"{cpu / (size / (1 << 30)):.2f}"
-            print(f"{name:36} {took:8.2f} {size / MB / took:8.0f} {base / took:6.2f}x {cpu_text:>18}")
+            print(f"{name:46} {took:8.2f} {size / MB / took:8.0f} {base / took:6.2f}x {cpu_text:>18}")
 
 
 def queries(args, cluster, store, url: str, token: str) -> None:

@@ -38,11 +38,13 @@ def server_implementation() -> tuple[str, str]:
     about a third against asyncio's pure-Python one (benchmarks/service.py
     prints it); httptools parses requests in C.  Without them (a platform
     with no wheel) uvicorn's pure-Python pair serves the same requests.
+    ``MAPRED_SERVICE_LOOP`` (``asyncio``) and ``MAPRED_SERVICE_HTTP`` (``h11``)
+    choose the pure-Python ones anyway (to compare, or to rule them out).
     """
     import importlib.util
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return loop, http
+    return os.environ.get("MAPRED_SERVICE_LOOP") or loop, os.environ.get("MAPRED_SERVICE_HTTP") or http
 
 
 def bind(host: str, port: int, any_port: bool) -> socket.socket:

@@ -54,7 +54,7 @@ class Limits:
         async def wrapped():
             nonlocal seen
             try:
-                message = await asyncio.wait_for(receive(), timeout)
+                message = await _within(receive(), timeout)
             except TimeoutError:
                 self.refused("slow_body")
                 raise ApiError(408, f"no request body bytes arrived for {timeout:g}s; the request was dropped",
@@ -66,6 +66,18 @@ class Limits:
                     raise _too_large(limit, seen)
             return message
         return wrapped
+
+
+async def _within(awaitable, timeout: float):
+    """``await awaitable`` or ``TimeoutError`` after ``timeout`` seconds.
+
+    ``asyncio.timeout`` (3.11+) arms a timer on the running task; ``wait_for``
+    makes a new task per call, which for an upload is one per body chunk.
+    """
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout)
 
 
 def _too_large(limit: int, size: int) -> ApiError:
