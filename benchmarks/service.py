@@ -186,15 +186,18 @@ def main() -> None:
     token, _ = TokenStore(token_file).create("bench", "admin")
     src = os.path.join(root, "input.bin")
     digest = make_file(src, args.size_mb * MB)
-    with Cluster(os.path.join(root, "cluster"), workers=1, slots=2, datanodes=2, service=True,
-                 token_file=token_file, block_size=64 * MB, dead_timeout=30,
-                 env={"MAPRED_SERVICE_MAX_IN_FLIGHT": str(4 * args.clients)}) as cluster:
-        from mapred.storage.client import Client
-        store = Client(cluster.storage.namenode_addr)
-        transfer(args, store, cluster, token, src, digest)
-        use_server(cluster, args.servers.split(",")[0])
-        queries(args, cluster, store, cluster.service_url, token)
-        store.close()
+    try:
+        with Cluster(os.path.join(root, "cluster"), workers=1, slots=2, datanodes=2, service=True,
+                     token_file=token_file, block_size=64 * MB, dead_timeout=30,
+                     env={"MAPRED_SERVICE_MAX_IN_FLIGHT": str(4 * args.clients)}) as cluster:
+            from mapred.storage.client import Client
+            store = Client(cluster.storage.namenode_addr)
+            transfer(args, store, cluster, token, src, digest)
+            use_server(cluster, args.servers.split(",")[0])
+            queries(args, cluster, store, cluster.service_url, token)
+            store.close()
+    finally:                       # the source, the copies and the cluster's blocks: gigabytes
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def transfer(args, store, cluster, token: str, src: str, digest: str) -> None:
