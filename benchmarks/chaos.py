@@ -87,8 +87,10 @@ def read_output(out: str) -> dict:
 class Chaos:
     """Injects one fault of a kind into the cluster; counts what it did."""
 
-    def __init__(self, cluster: Cluster, rng: random.Random, stored: list[str]) -> None:
+    def __init__(self, cluster: Cluster, rng: random.Random, stored: list[str],
+                 originals: dict | None = None) -> None:
         self.c, self.rng, self.stored = cluster, rng, stored
+        self.originals = originals or {}      # stored path -> the local file it was put from
         self.counts: collections.Counter = collections.Counter()
         self.lock = threading.Lock()
         self.timers: list = []
@@ -175,15 +177,27 @@ class Chaos:
                 print(f"  (restarting datanode {i} failed: {exc})", file=sys.stderr)
 
     def corrupt_replica(self) -> bool:
+        """Flip one byte of one copy of a block, never of its last good copy.
+
+        A block whose every copy is corrupt is lost to any block store (HDFS
+        too): no survivable fault.  So only a block with two or more copies
+        that still hold the right bytes (checked against the file it was put
+        from) gets one of them corrupted.
+        """
         client = self.c.storage.client()
         path = self.rng.choice(self.stored)
         blocks = client.locations(path)[1]
         block = self.rng.choice(blocks)       # [id, offset, length, replicas, token, digest, gen]: by position
-        block_id, length, replicas = block[0], block[2], block[3]
+        block_id, offset, length, replicas = block[0], block[1], block[2], block[3]
         if not replicas or length <= 0:
             return False
-        data_dir = self.rng.choice(replicas)[3]   # [dnid, addr, host, data_dir]
-        target = blockstore.block_path(data_dir, block_id)
+        with open(self.originals[path], "rb") as f:
+            f.seek(offset)
+            want = f.read(length)
+        good = [r for r in replicas if _holds(blockstore.block_path(r[3], block_id), want)]  # r[3]: data dir
+        if len(good) < 2:
+            return False
+        target = blockstore.block_path(self.rng.choice(good)[3], block_id)
         try:
             with open(target, "r+b") as f:       # flip one byte behind the DataNode's back
                 f.seek(self.rng.randrange(length))
@@ -193,6 +207,14 @@ class Chaos:
         except OSError:
             return False
         return True
+
+
+def _holds(block_file: str, want: bytes) -> bool:
+    try:
+        with open(block_file, "rb") as f:
+            return f.read(len(want) + 1) == want
+    except OSError:
+        return False
 
 
 def run_chaos(jobs: int = 10, seed: int = 1, faults_per_job: int = 2, workdir: str | None = None,
@@ -222,7 +244,7 @@ def run_chaos(jobs: int = 10, seed: int = 1, faults_per_job: int = 2, workdir: s
             stored.append(f"/chaos/{os.path.basename(p)}")
         uri = cluster.namenode_uri()
         client = mapred.connect(cluster.master_addr, timeout=10.0)
-        chaos = Chaos(cluster, rng, stored)
+        chaos = Chaos(cluster, rng, stored, dict(zip(stored, local)))
         job = make_job()
         try:
             for n in range(jobs):
