@@ -61,7 +61,7 @@ def test_fs_commands_end_to_end(run, tmp_path):
     (["cat", "/nope"], "no such file"),
     (["ls", "/a/../b"], "'..'"),
     (["mkdir", "relative"], "not absolute"),
-    (["get", "/nope", "/tmp/x"], "no such file"),
+    (["get", "/nope", "/nonexistent-mapred-dir/x"], "no such file"),
     (["stat", "/nope"], "no such file"),
     (["mv", "/nope", "/x"], "no such file"),
     (["safemode", "sideways"], "Invalid value"),
