@@ -1,7 +1,6 @@
 """Clients no one here wrote, and many at once: fsspec's WebHDFS round trip; 32 concurrent clients.
 
-The load test runs 10 s in CI (``LOAD_SECONDS``); ``-m chaos`` runs it for the
-30 s the issue names.
+The load test runs the 30 s the issue names, in CI too (``MAPRED_LOAD_SECONDS`` changes it).
 """
 from __future__ import annotations
 
@@ -71,7 +70,7 @@ def test_fsspec_round_trips_200_mb(service):
         fs.info("/user/fay/nothing")
 
 
-LOAD_SECONDS = float(os.environ.get("MAPRED_LOAD_SECONDS", "10"))
+LOAD_SECONDS = float(os.environ.get("MAPRED_LOAD_SECONDS", "30"))
 
 
 def _load(service, seconds: float) -> dict:
@@ -145,12 +144,6 @@ def _load(service, seconds: float) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(400)
 def test_32_clients_read_and_write_with_zero_errors(service):
     _load(service, LOAD_SECONDS)
-
-
-@pytest.mark.chaos
-@pytest.mark.timeout(400)
-def test_32_clients_for_30_seconds(service):
-    _load(service, 30.0)
