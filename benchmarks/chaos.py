@@ -23,6 +23,7 @@ import collections
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -286,6 +287,8 @@ def run_chaos(jobs: int = 10, seed: int = 1, faults_per_job: int = 2, workdir: s
                 proxy_box["p"].stop()
         board["faults"] = dict(chaos.counts)
     board["seconds"] = round(time.monotonic() - started, 1)
+    if workdir is None and not board["errors"]:
+        shutil.rmtree(root, ignore_errors=True)    # a temporary dir of its own; kept when something went wrong
     return board
 
 
