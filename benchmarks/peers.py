@@ -61,16 +61,27 @@ GREP_PATTERN = r"\bqz[a-z]*\b|^ab"
 class Measured:
     """Wall seconds, CPU seconds of this process and every descendant, peak RSS of the tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_jvm: bool = False) -> None:
         self.me = psutil.Process()
         self.peak = 0
         self._stop = threading.Event()
+        self.with_jvm = with_jvm       # a warm Spark JVM is a child of this process: counted for Spark only
 
     def _tree(self) -> list:
         try:
-            return [self.me, *self.me.children(recursive=True)]
+            tree = [self.me, *self.me.children(recursive=True)]
         except psutil.Error:
             return [self.me]
+        if self.with_jvm:
+            return tree
+        out = []
+        for p in tree:
+            try:
+                if p.name() != "java" and "pyspark" not in " ".join(p.cmdline()[:3]):
+                    out.append(p)
+            except psutil.Error:
+                pass
+        return out
 
     def _cpu_of_live(self) -> dict:
         out = {}
@@ -636,7 +647,8 @@ class Context:
         if self._spark is None:
             from pyspark.sql import SparkSession
             self._spark = (SparkSession.builder.master(f"local[{self.workers}]").appName("peers")
-                           .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", self.workers * 2)
+                           .config("spark.ui.enabled", "false")
+                           .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", self.workers * 2)
                            .getOrCreate())
             self._spark.sparkContext.setLogLevel("ERROR")
         return self._spark
@@ -676,7 +688,7 @@ def run_all(args) -> list[dict]:
                 for rep in range(args.repeat):
                     for name, fn in systems:
                         print(f"  {job}: {name} (run {rep + 1})", file=sys.stderr, flush=True)
-                        out, wall, cpu, peak = Measured().run(lambda: fn(ctx))
+                        out, wall, cpu, peak = Measured(name.startswith("spark")).run(lambda: fn(ctx))
                         if reference is None:
                             reference = (name, out)
                         elif out != reference[1]:

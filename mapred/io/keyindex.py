@@ -55,6 +55,7 @@ class IndexedWriter:
         self.sorted = True
         self.usable = True
         self.kinds: set[str] = set()
+        self.last_type: type | None = None      # the type of the last str/int key (its kind is noted)
 
     @property
     def records(self) -> int:
@@ -73,9 +74,20 @@ class IndexedWriter:
             except TypeError:
                 if order_key(key) < order_key(self.prev):
                     self.sorted = False
-        if not self.sorted or not _plain(key):
+        t = type(key)
+        if t is str or t is int:           # the common keys: plain, their kind noted once per part
+            if not self.sorted:
+                self.usable = False
+                return
+            if t is not self.last_type:
+                self.kinds.add(_kind(key))
+                self.last_type = t
+        elif not self.sorted or not _plain(key):
             self.usable = False
             return
+        else:
+            self.kinds.add(_kind(key))
+            self.last_type = None
         if self.n % self.interval == 0:
             offset = self._boundary()
             if offset is not None:
@@ -84,7 +96,6 @@ class IndexedWriter:
                 if len(self.keys) > MAX_ENTRIES:
                     self.keys, self.offsets = self.keys[::2], self.offsets[::2]
                     self.interval *= 2
-        self.kinds.add(_kind(key))
         self.prev = key
         self.n += 1
 

@@ -289,10 +289,11 @@ class MapOutputBuffer:
         parts = [sort_keys(keys) for keys in self._partitioned()]
         started = self._took("sort", started)
         for keys in parts:
+            # [key, values] lists: the writer packs a list of them without a Python step per record
             if self.fold is not None:
-                writer.write_partition([(k, [groups[k]]) for k in keys])
+                writer.write_partition([[k, [groups[k]]] for k in keys], packed_lists=True)
             else:
-                writer.write_partition([(k, groups[k]) for k in keys])
+                writer.write_partition([[k, groups[k]] for k in keys], packed_lists=True)
         index = writer.close()
         self._took("spill", started)
         return index
