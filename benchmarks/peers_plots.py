@@ -27,8 +27,14 @@ import mapred  # noqa: E402
 import mapred.combiners  # noqa: E402
 
 
+STRAGGLE_S = 3.0       # how long the straggler run's worker is stopped
+
+
 def write_all(rows: list[dict], args) -> list[str]:
     """Every picture into ``args.plot_dir``; returns the paths written."""
+    import cloudpickle
+    import peers
+    cloudpickle.register_pickle_by_value(peers)     # cluster workers cannot import the benchmark
     os.makedirs(args.plot_dir, exist_ok=True)
     written = [throughput(rows, os.path.join(args.plot_dir, "peers-throughput.png"))]
     counts = [int(w) for w in str(args.scaling).split(",") if w]
@@ -53,7 +59,8 @@ def throughput(rows: list[dict], path: str) -> str:
                 ys.append(r["mb"] / r["wall"])
         ax.bar(xs, ys, width, label=system)
     ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(jobs))], jobs)
-    ax.set_ylabel("input MB/s (wall)")
+    ax.set_yscale("log")          # GNU tools run 10-100x the Python systems: a log scale keeps both readable
+    ax.set_ylabel("input MB/s (wall, log scale)")
     ax.set_title("throughput by system and job")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -101,8 +108,9 @@ def rates(args, path: str) -> str:
                          num_reducers=2, split_size=max(64 << 10, os.path.getsize(paths["text"]) // 12))
         for label, speculation, fault in (("normal", True, None), ("straggler, no speculation", False, "stop"),
                                           ("a worker killed", True, "kill")):
+            # the straggler is stopped for STRAGGLE_S, inside its dead timeout: slow, not dead
             with Cluster(os.path.join(d, f"c-{fault}"), workers=2, slots=1, speculation=speculation,
-                         dead_timeout=2.0, heartbeat=0.25) as cluster:
+                         dead_timeout=2.0 if fault != "stop" else 4 * STRAGGLE_S, heartbeat=0.25) as cluster:
                 runs[label] = _sampled_run(cluster, job, paths["text"], os.path.join(d, f"out-{fault}"), fault)
     fig, axes = plt.subplots(3, len(runs), figsize=(4 * len(runs), 6), sharex="col", squeeze=False)
     for col, (label, samples) in enumerate(runs.items()):
@@ -141,7 +149,7 @@ def _sampled_run(cluster, job, path: str, out: str, fault) -> list[tuple]:
         st = client.status(handle.job_id, detail=True)
         now = time.monotonic() - started
         samples.append((now, *_totals(st)))
-        if fault and fault_at is None and st.get("progress", {}).get("maps_done", 0) >= 1:
+        if fault and fault_at is None and st.get("progress", {}).get("maps_done", 0) >= 2:
             fault_at = now
             _inject(cluster, fault)
         if st.get("state") in ("SUCCEEDED", "FAILED", "KILLED"):
@@ -156,7 +164,7 @@ def _inject(cluster, fault: str) -> None:
         cluster.kill_worker(0)
     elif fault == "stop":
         cluster.signal_worker(0, signal.SIGSTOP)
-        threading.Timer(1.5, cluster.signal_worker, (0, signal.SIGCONT)).start()
+        threading.Timer(STRAGGLE_S, cluster.signal_worker, (0, signal.SIGCONT)).start()
 
 
 def _totals(st: dict) -> tuple[int, int, int]:
