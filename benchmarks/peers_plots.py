@@ -78,15 +78,20 @@ def scaling(args, counts: list[int], path: str) -> str:
         for w in counts:
             ctx = peers.Context(d, paths, w, args.mb)
             try:
-                for name, fn in (("pool", peers.pool_wc_record), ("mapred", peers.mapred_wc_record),
-                                 ("mapred-fold", peers.mapred_wc_fold)):
-                    _, wall, _, _ = peers.Measured().run(lambda: fn(ctx))
+                best: dict = {}
+                for _ in range(2):         # alternating, the best of two
+                    for name, fn in (("pool", peers.pool_wc_record), ("mapred", peers.mapred_wc_record),
+                                     ("mapred-fold", peers.mapred_wc_fold)):
+                        _, wall, _, _ = peers.Measured().run(lambda: fn(ctx))
+                        best[name] = min(best.get(name, wall), wall)
+                for name, wall in best.items():
                     series.setdefault(name, []).append(mb / wall)
             finally:
                 ctx.close()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, ys in series.items():
         ax.plot(counts, ys, marker="o", label=name)
+    ax.set_xticks(counts)
     ax.set_xlabel("workers")
     ax.set_ylabel("MB/s")
     ax.set_title(f"per-record word count, {mb:.0f} MB ({os.cpu_count()} cores)")

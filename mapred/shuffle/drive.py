@@ -58,17 +58,28 @@ def drive(buf, source: Iterable, mapper: Callable, pos, report: Callable[[int, i
                 ours = tb
             tb = tb.tb_next
         if ours is not None and ours.tb_next is None:      # raised by the loop itself, not by user code
-            pair = ours.tb_frame.f_locals.get("pair", _MISSING)
-            if pair is not _MISSING:
-                as_pair(pair, "mapper")        # names what was yielded instead of a pair, if that was it
-                if isinstance(exc, TypeError):
-                    raise RecordError(f"map output key {pair[0]!r:.60} of type {type(pair[0]).__name__} "
-                                      f"is not hashable") from None
-            raise RecordError(f"mapper output is not an iterable of (key, value) pairs with hashable keys "
-                              f"({type(exc).__name__}: {exc})") from None
+            _explain(ours.tb_frame.f_locals, exc)
         raise
     n_in, n_out, samples, _ = stats
     return n_in, n_out, scaled_sample(samples, n_in)
+
+
+def _explain(names: dict, exc: Exception) -> None:
+    """Raise the ``RecordError`` that says what the mapper gave where the loop expected pairs."""
+    out = names.get("out")
+    if out is not None and not hasattr(out, "__iter__"):
+        raise RecordError(f"mapper returned {type(out).__name__}, not an iterable of (key, value) pairs") from None
+    pair = names.get("pair", _MISSING)
+    if pair is _MISSING:
+        raise RecordError(f"map output could not be collected ({type(exc).__name__}: {exc})") from None
+    as_pair(pair, "mapper")        # names what was yielded instead of a pair, if that was it
+    try:
+        hash(pair[0])
+    except TypeError:
+        raise RecordError(f"map output key {pair[0]!r:.60} of type {type(pair[0]).__name__} "
+                          f"is not hashable") from None
+    raise RecordError(f"map output {pair!r:.80} could not be collected ({type(exc).__name__}: {exc}); "
+                      f"a folding combiner needs values its function takes") from None
 
 
 def scaled_sample(samples: list, n: int) -> float:

@@ -118,13 +118,17 @@ def test_bad_pairs_are_named_and_user_errors_stay_the_users(clusters, text_input
     def unhashable(offset, line):
         yield [line], 1
 
+    def returns_int(offset, line):
+        return 5
+
     def own_type_error(offset, line):
         yield "fine", 1
         raise TypeError("the user's own mistake")
 
     reducer = combiner or (lambda k, vs: [(k, sum(vs))])
     for mapper, message in ((not_pairs, "mapper yielded \\(.the., 1, 2\\) \\(tuple\\); expected a \\(key, value\\) pair"),
-                            (unhashable, "hashable"), (own_type_error, "the user's own mistake")):
+                            (unhashable, "hashable"), (returns_int, "mapper returned int, not an iterable"),
+                            (own_type_error, "the user's own mistake")):
         job = mapred.Job(mapper=mapper, combiner=combiner, reducer=reducer, max_attempts=1)
         with pytest.raises(JobFailed, match=message) as info:
             clusters.get(1).run(job, text_input, str(tmp_path / mapper.__name__))
