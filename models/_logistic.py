@@ -150,7 +150,7 @@ def logistic_hessian(X, W, b, multinomial: bool) -> np.ndarray:
     is X1' diag(p_k (delta_kl - p_l)) X1, built as one product of the
     (n, (d+1)K) matrix of x_i kron p_i plus a diagonal block per class.
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)  # sparse: small d only
     n = X.shape[0]
     X1 = np.hstack([X, np.ones((n, 1))])
     Z = X @ W + b

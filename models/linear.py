@@ -63,6 +63,12 @@ def _positive(model, name: str, allow_none: bool = False) -> None:
         raise DataError(f"{name} must be positive, got {value!r}")
 
 
+def _densifies(data: Data) -> bool:
+    """Whether a sparse dataset's blocks are small enough to densify for the Hessian (64 MiB)."""
+    rows = data.num_rows / max(1, data.ds.num_splits)
+    return rows * data.n_features * 8 <= 64 << 20
+
+
 # ---------------------------------------------------------------- linear regression
 
 
@@ -267,8 +273,8 @@ class LogisticRegression(ClassifierMixin, Estimator):
 
     Parameters
     ----------
-    solver : "auto" (default: Newton while the Hessian is small and the data
-        dense, else L-BFGS), "newton", "lbfgs", "gd" (full-batch proximal
+    solver : "auto" (default: Newton while the Hessian is small — for sparse
+        input also while a block densifies in 64 MiB — else L-BFGS), "newton", "lbfgs", "gd" (full-batch proximal
         gradient, needed for ``penalty="l1"``), "sgd" or "async" (see
         ``models.sgd`` / ``models.async_sgd``).
     C : inverse regularisation strength with scikit-learn's meaning: minimise
@@ -347,7 +353,7 @@ class LogisticRegression(ClassifierMixin, Estimator):
         if self.penalty == "l1":
             return "gd"
         small = (data.n_features + 1) * K <= NEWTON_MAX_PARAMS
-        return "newton" if small and not data.sparse else "lbfgs"
+        return "newton" if small and (not data.sparse or _densifies(data)) else "lbfgs"
 
     def _batch(self, n: int) -> int:
         from .sgd import auto_batch
@@ -382,8 +388,6 @@ class LogisticRegression(ClassifierMixin, Estimator):
         if solver in ("newton", "lbfgs") and self.penalty == "l1":
             raise DataError(f"penalty='l1' needs solver='gd', 'sgd' or 'async' ({solver} needs a "
                             "smooth penalty)")
-        if solver == "newton" and data.sparse:
-            raise DataError("solver='newton' takes dense features; use 'lbfgs' for sparse input")
         W, b = np.zeros((data.n_features, K)), np.zeros(K)
         if solver in ("newton", "lbfgs"):
             W, b = self._fit_second_order(data, info["n"], K, runner, solver)

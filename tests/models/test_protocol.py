@@ -73,3 +73,13 @@ def test_fitted_attributes(c2):
     assert km.labels_.shape == (150,) and km.inertia_ > 0 and km.n_iter_ >= 1
     with pytest.raises(models.NotFittedError):
         models.LogisticRegression().predict(X)
+
+
+def test_engine_names_a_bad_runner_and_refuses_a_cluster_with_spark(c2):
+    with pytest.raises(ValueError, match="runner must be one of"):
+        with models.engine(runner="dask"):
+            pass
+    with pytest.raises(ValueError, match="either cluster= .* or runner='spark'"):
+        with models.engine(cluster=c2, runner="spark"):
+            pass
+    assert models.protocol.engine_defaults()["runner"] == "local"  # nothing leaked from the refused blocks
