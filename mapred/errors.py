@@ -76,6 +76,10 @@ class NoLiveReplica(StorageError):
     """No DataNode that holds a block could serve it."""
 
 
+class PermissionDenied(StorageError):
+    """The store refused a path operation to this principal (owner and permission bits)."""
+
+
 class SafeModeError(StorageError):
     """A namespace change refused because the NameNode is in safe mode."""
 

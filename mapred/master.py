@@ -361,7 +361,8 @@ class Master:
             self.refusals.refuse(self.peer or "an unkeyed peer", "output_exists", str(exc))
             self._reply(route, wire.Error(rid=msg.rid, kind=type(exc).__name__, message=str(exc)))
             return
-        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time(), owner=policy.name_of(self.peer),
+        owner = policy.submit_owner(self.peer, msg.submitter)   # the service names its HTTP user
+        self.jobs[plan.job_id] = rec = JobRecord(plan, time.time(), owner=owner,
                                                        submitter=msg.submitter or policy.name_of(self.peer))
         rec.log(f"submitted {plan.job.name!r}: {len(plan.splits)} maps, {plan.job.num_reducers} reduces, "
                 f"output {plan.output}")

@@ -13,6 +13,7 @@ import click
 
 from mapred import config as _config
 from mapred.cli.common import clean_errors as _clean, daemon_logging as _daemon_logging, namenode_address, namenode_option
+from mapred.storage.permissions import describe
 
 GiB = 1024 ** 3
 
@@ -221,7 +222,33 @@ def ls(remote):
             kind = "d" if e["type"] == "dir" else "-"
             rep = e.get("replication", "-")
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["mtime"]))
-            click.echo(f"{kind} {rep:>2} {e['length']:>14} {when} {e['path']}")
+            bits = describe(e.get("mode", 0)) or "rwxrwxrwx"   # no owner recorded: open to all
+            owner = e.get("owner") or "-"
+            click.echo(f"{kind}{bits} {owner:<12} {rep:>2} {e['length']:>14} {when} {e['path']}")
+
+
+@fs.command("chmod")
+@click.argument("mode")
+@click.argument("remote")
+@_clean
+def chmod(mode, remote):
+    """Set a path's permission bits (octal, e.g. 600: only you may read and write it)."""
+    try:
+        bits = int(mode, 8)
+    except ValueError:
+        raise click.BadParameter(f"{mode!r} is not an octal mode such as 600 or 755") from None
+    with _client(remote) as c:
+        c.chmod(_path(remote), bits)
+
+
+@fs.command("chown")
+@click.argument("owner")
+@click.argument("remote")
+@_clean
+def chown(owner, remote):
+    """Give a path to another principal (admins only)."""
+    with _client(remote) as c:
+        c.chmod(_path(remote), owner=owner)
 
 
 @fs.command("mkdir")

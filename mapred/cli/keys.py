@@ -17,7 +17,7 @@ from mapred.errors import ConfigError
 from mapred.security import keys as keymod
 from mapred.security.principals import Principal
 
-ROLES = click.Choice(["admin", "user", "worker", "datanode"])
+ROLES = click.Choice(["admin", "user", "worker", "datanode", "service"])
 
 
 def _dir(path: str) -> keymod.KeyDir:

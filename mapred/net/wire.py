@@ -298,6 +298,8 @@ class Mkdir(Message):
     """Create directory ``path`` (and missing ancestors with ``parents``)."""
     path: str
     parents: bool = False
+    mode: int = 0              # permission bits (0: the default, 0755)
+    as_user: str = ""          # from the service only: the HTTP user it acts for
 
 
 @message("nn.create")
@@ -309,6 +311,8 @@ class Create(Message):
     replication: int = 0       # 0 = the NameNode's default
     block_size: int = 0
     client_host: str = ""
+    mode: int = 0              # permission bits of the file (0: the default, 0644)
+    as_user: str = ""          # from the service only: the HTTP user it acts for
 
 
 @message("nn.add_block")
@@ -331,6 +335,17 @@ class BumpGeneration(Message):
     block_id: int
 
 
+@message("nn.chmod")
+class SetPermission(Message):
+    """Set ``path``'s permission bits (``mode``, -1: unchanged) and/or owner (``owner``, "" unchanged;
+    admins only).  Only the owner or an admin may change the bits."""
+
+    path: str
+    mode: int = -1
+    owner: str = ""
+    as_user: str = ""
+
+
 @message("nn.complete")
 class Complete(Message):
     """Close ``path`` for writing; ``last`` is its final block as the writer saw it."""
@@ -349,18 +364,21 @@ class Abandon(Message):
 class GetListing(Message):
     """List the children of directory ``path`` (a file lists itself, as in HDFS)."""
     path: str
+    as_user: str = ""
 
 
 @message("nn.stat")
 class GetStatus(Message):
     """The status entry (type, length, times, replication) of ``path``."""
     path: str
+    as_user: str = ""
 
 
 @message("nn.locations")
 class GetLocations(Message):
     """The blocks of file ``path`` with their live replicas and read tokens."""
     path: str
+    as_user: str = ""
 
 
 @message("nn.delete")
@@ -376,6 +394,7 @@ class Delete(Message):
     recursive: bool = False
     trash: bool = False
     user: str = ""
+    as_user: str = ""          # from the service only: the HTTP user it acts for
 
 
 @message("nn.rename")
@@ -383,6 +402,7 @@ class Rename(Message):
     """Move ``src`` to ``dst`` atomically in the namespace."""
     src: str
     dst: str
+    as_user: str = ""
 
 
 @message("nn.concat")
@@ -391,6 +411,7 @@ class Concat(Message):
 
     target: str
     sources: list[str]
+    as_user: str = ""
 
 
 @message("nn.setrep")

@@ -131,7 +131,7 @@ class Cluster:
                 "--token-file", self.token_file, "--ready-file", ready]
         if self.storage is not None:
             args += ["--namenode", self.storage.namenode_addr]
-        self.service_proc = self._spawn(args, "service.log")
+        self.service_proc = self._spawn(args, "service.log", principal="service", role="service")
 
         def up():
             if self.service_proc.poll() is not None:

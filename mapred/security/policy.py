@@ -31,3 +31,10 @@ def may_act_on(peer: Principal | None, owner: str) -> bool:
 def name_of(peer: Principal | None) -> str:
     """The owner name recorded for what ``peer`` creates (``local`` on an unkeyed socket)."""
     return peer.name if peer is not None else "local"
+
+
+def submit_owner(peer: Principal | None, submitter: str) -> str:
+    """The owner of a job ``peer`` submits: the service names the HTTP user it acts for."""
+    if peer is not None and peer.role is Role.SERVICE and submitter:
+        return submitter
+    return name_of(peer)

@@ -90,6 +90,8 @@ def from_mapred(exc: me.MapredError) -> ApiError:
         return ApiError(404, msg, "NotFound", "FileNotFoundException")
     if isinstance(exc, me.FileExists):
         return ApiError(403, msg, "AlreadyExists", "FileAlreadyExistsException")
+    if isinstance(exc, me.PermissionDenied):     # the NameNode's owner and permission check
+        return ApiError(403, msg, "Forbidden", "AccessControlException")
     if isinstance(exc, me.SafeModeError):
         return ApiError(503, msg, "SafeMode", "RetriableException", {"Retry-After": "5"})
     if isinstance(exc, (me.NoLiveReplica, me.ClusterError)):

@@ -31,7 +31,8 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from mapred.errors import FileExists, FileNotFound, MapredError
-from mapred.security.principals import Principal
+from mapred.net.transport import has_credentials
+from mapred.security.principals import Principal, Role
 from mapred.service import access
 from mapred.service.auth import forbidden, webhdfs_principal
 from mapred.service.backend import Backend, backend
@@ -195,6 +196,25 @@ def _name(entry: dict) -> str:
     return entry["path"].rsplit("/", 1)[1]
 
 
+def _store(b: Backend, principal: Principal):
+    """The store client acting for ``principal``: the NameNode checks and records that user.
+
+    An HTTP admin's requests go as the service itself (it never lends admin
+    rights through ``as_user``).  On a keyed cluster the shared roots
+    (``/user``, ``/tmp``) are made first by the service, so they belong to
+    nobody and every user may make their own home in them.
+    """
+    store = b.store()
+    if principal.role is Role.ADMIN:
+        return store
+    if not getattr(b, "roots_made", False) and has_credentials():
+        for top in (access.HOME_ROOT, *access.SHARED):
+            if not store.exists(top):
+                store.mkdir(top, parents=True)
+        b.roots_made = True
+    return store.as_user(principal.name)
+
+
 def _may(principal: Principal, path: str, write: bool) -> None:
     ok = access.may_write(principal, path) if write else access.may_read(principal, path)
     if not ok:
@@ -217,7 +237,7 @@ def webhdfs_get(request: Request, op: GetOp, path: str = "", offset: Offset = 0,
     if op is GetOp.GETTRASHROOT:
         return {"Path": access.home(principal) + "/.Trash"}
     _may(principal, p, write=False)
-    store = b.store()
+    store = _store(b, principal)
     if op is GetOp.OPEN:
         return _open(store, p, offset, length)
     if op is GetOp.GETFILESTATUS:
@@ -313,7 +333,7 @@ async def webhdfs_put(request: Request, op: PutOp, path: str = "", overwrite: Fl
     """CREATE (two steps, streamed), MKDIRS, RENAME, SETREPLICATION."""
     p = store_path(path)
     _may(principal, p, write=True)
-    store = b.store()
+    store = _store(b, principal)
     if op is PutOp.CREATE:
         if not data:
             await run_in_threadpool(_check_create, store, p, overwrite)
@@ -417,7 +437,7 @@ async def webhdfs_post(request: Request, op: PostOp, path: str = "", buffersize:
     """APPEND, two steps: the bytes are staged as a hidden file, then moved onto the target's end at once."""
     p = store_path(path)
     _may(principal, p, write=True)
-    store = b.store()
+    store = _store(b, principal)
     st = await run_in_threadpool(store.stat, p)
     if st["type"] == "dir":
         raise ApiError(404, f"{p} is a directory: APPEND takes a file", "NotAFile", "FileNotFoundException")
@@ -463,7 +483,7 @@ def webhdfs_delete(op: DeleteOp, path: str = "", recursive: Flag = False,
         raise ApiError(403, "refusing to delete /", "Forbidden", "AccessControlException")
     _may(principal, p, write=True)
     try:
-        where = b.store().rm(p, recursive=recursive, trash=not skiptrash, user=principal.name)
+        where = _store(b, principal).rm(p, recursive=recursive, trash=not skiptrash, user=principal.name)
     except FileNotFound:
         return {"boolean": False}
     if where:

@@ -14,6 +14,9 @@ A file becomes visible when its writer is closed.
 from __future__ import annotations
 
 import collections
+import contextlib
+import copy
+import dataclasses
 import functools
 import io
 import logging
@@ -73,11 +76,37 @@ class Client:
         self._lock = threading.Lock()
         self._socks: dict[str, list] = {}     # DataNode address -> idle DEALERs
         self._sock_lock = threading.Lock()
+        self._acting = threading.local()       # the service's ``acting_as`` user, per thread
+        self._as_user = ""                     # set on a view made by ``as_user``
+
+    def as_user(self, user: str) -> "Client":
+        """A view of this client whose requests act for ``user`` (honoured only from a ``service``
+        key): it shares the connections; close the client, never the view."""
+        view = copy.copy(self)
+        view._as_user = user
+        return view
+
+    @contextlib.contextmanager
+    def acting_as(self, user: str):
+        """Requests from this thread act for ``user`` (honoured only from a ``service`` key).
+
+        The HTTP service shares one client between requests and wraps each in
+        this, so the NameNode checks the HTTP user's rights, not the service's.
+        """
+        before = getattr(self._acting, "user", "")
+        self._acting.user = user
+        try:
+            yield self
+        finally:
+            self._acting.user = before
 
     # -- plumbing --------------------------------------------------------------------------------
 
     def call(self, msg: wire.Message, retry: bool = False) -> wire.Message:
         """One NameNode request; an ``Error`` reply is raised as its typed exception."""
+        user = self._as_user or getattr(self._acting, "user", "")
+        if user and hasattr(msg, "as_user") and not msg.as_user:
+            msg = dataclasses.replace(msg, as_user=user)
         with self._lock:
             reply, _ = self._rpc.call(msg, retry=retry)
         if isinstance(reply, wire.Error):
@@ -102,9 +131,14 @@ class Client:
 
     # -- namespace -------------------------------------------------------------------------------
 
-    def mkdir(self, path: str, parents: bool = False) -> None:
-        """Create a directory (``parents``: with missing ancestors, like ``mkdir -p``)."""
-        self.call(wire.Mkdir(path=path, parents=parents))
+    def mkdir(self, path: str, parents: bool = False, mode: int = 0) -> None:
+        """Create a directory (``parents``: with missing ancestors, like ``mkdir -p``; ``mode``: its
+        permission bits, 0 = the default 0755)."""
+        self.call(wire.Mkdir(path=path, parents=parents, mode=mode))
+
+    def chmod(self, path: str, mode: int = -1, owner: str = "") -> None:
+        """Set ``path``'s permission bits (e.g. ``0o600``: private) and/or, as an admin, its owner."""
+        self.call(wire.SetPermission(path=path, mode=mode, owner=owner))
 
     def ls(self, path: str = "/") -> list[dict]:
         """Entries of a directory (or the file itself): path, type, length, mtime, replication."""
@@ -249,12 +283,15 @@ class Client:
     # -- data ------------------------------------------------------------------------------------
 
     def open(self, path: str, mode: str = "rb", *, overwrite: bool = False, replication: int = 0,
-             block_size: int = 0, buffer_size: int = 1024 * 1024):
-        """A buffered, seekable reader (``"rb"``) or a writer (``"wb"``) of ``path``."""
+             block_size: int = 0, buffer_size: int = 1024 * 1024, permission: int = 0):
+        """A buffered, seekable reader (``"rb"``) or a writer (``"wb"``) of ``path``.
+
+        ``permission``: a new file's bits (0 = the default 0644; ``0o600`` keeps it private).
+        """
         if mode in ("rb", "r"):
             return io.BufferedReader(BlockReader(self, path), buffer_size)
         if mode in ("wb", "w"):
-            return BlockWriter(self, path, overwrite, replication, block_size)
+            return BlockWriter(self, path, overwrite, replication, block_size, permission)
         raise errors.ConfigError(f"open mode {mode!r} is not 'rb' or 'wb'")
 
     def put(self, local: str, path: str, *, overwrite: bool = False, replication: int = 0,
@@ -537,11 +574,12 @@ class BlockWriter(io.RawIOBase):
     """Buffers one block, then writes it down a pipeline; ``close()`` makes the file visible."""
 
     def __init__(self, client: Client, path: str, overwrite: bool, replication: int,
-                 block_size: int) -> None:
+                 block_size: int, permission: int = 0) -> None:
         super().__init__()
         self.client, self.path = client, path
         reply = client.call(wire.Create(path=path, overwrite=overwrite, replication=replication,
-                                        block_size=block_size, client_host=HOSTNAME))
+                                        block_size=block_size, client_host=HOSTNAME,
+                                        mode=permission))
         self.block_size = int(reply.info["block_size"])
         self.buf = bytearray()
         self.previous: list = []

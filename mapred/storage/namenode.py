@@ -29,7 +29,7 @@ import zmq
 
 from mapred.core.dispatch import handler_table
 from mapred.net import wire
-from mapred.errors import ConfigError, MapredError, ProtocolError, StorageError
+from mapred.errors import ConfigError, MapredError, PermissionDenied, ProtocolError, StorageError
 from mapred.net.transport import (
     bind, make_socket, recv_peer, say_if_unkeyed, send, stop_authenticator, zap_refusals)
 from mapred.security import tokens
@@ -37,10 +37,11 @@ from mapred.security.policy import LEGACY, may_act_as
 from mapred.security.principals import Role
 from mapred.security.refusals import Refusals
 from mapred.storage import cleanup, trash
+from mapred.storage import permissions as perm
 from mapred.storage.housekeeping import Housekeeper
 from mapred.storage.journal import Journal
+from mapred.storage.namespace import DirNode, normalize
 from mapred.storage.rulerun import RunQueue
-from mapred.storage.namespace import normalize
 from mapred.storage.namesystem import (
     BlockReportReceived,
     DatanodeRegistered,
@@ -157,6 +158,9 @@ class NameNode:
             return wire.Error(kind="PermissionDenied", message=why)
         try:
             return handler(msg) or wire.Ok()
+        except PermissionDenied as exc:
+            self.refusals.refuse(self._who(), "permission_denied", str(exc))
+            return wire.Error(kind="PermissionDenied", message=str(exc))
         except MapredError as exc:
             return wire.Error(kind=type(exc).__name__, message=str(exc))
         except OSError:
@@ -169,16 +173,59 @@ class NameNode:
 
     # -- client requests -------------------------------------------------------------------------
 
+    # -- who may do what to which path (``permissions``) --------------------------------------
+
+    def _caller(self, m) -> perm.Caller:
+        return perm.Caller.of(self.peer, getattr(m, "as_user", ""))
+
+    def _is_admin(self) -> bool:
+        return self.peer is None or self.peer == LEGACY or self.peer.role is Role.ADMIN
+
+    def _require_admin(self, what: str) -> None:
+        if not self._is_admin():
+            raise PermissionDenied(f"permission denied: {what} needs an admin key ({self._who()})")
+
+    def _owner_in(self, caller: perm.Caller, path: str) -> str:
+        """The owner a new path gets: the caller, or for a node the owner of the directory above."""
+        parent = path
+        while parent != "/":
+            parent = parent.rsplit("/", 1)[0] or "/"
+            node = self.core.ns.lookup(parent)
+            if node is not None:
+                return perm.owner_for(caller, node)
+        return perm.owner_for(caller, self.core.ns.root)
+
+    def _check_lease(self, caller: perm.Caller, path: str) -> None:
+        """Only the writer (or a super-user) adds to, completes or abandons a file being written."""
+        uc = self.core.writing.get(normalize(path))
+        if uc is not None and uc.owner and not caller.superuser and caller.name != uc.owner:
+            raise PermissionDenied(f"permission denied: {path} is being written by {uc.owner}")
+
+    # -- client requests -------------------------------------------------------------------------
+
     def _h_nn_mkdir(self, m: wire.Mkdir):
-        self.core.mkdir(m.path, m.parents, time.time())
+        caller, path = self._caller(m), normalize(m.path)
+        perm.check_create(self.core.ns, caller, path)
+        self.core.mkdir(path, m.parents, time.time(), self._owner_in(caller, path),
+                        perm.check_mode(m.mode))
+
+    def _h_nn_chmod(self, m: wire.SetPermission):
+        caller, path = self._caller(m), normalize(m.path)
+        perm.check_owner(self.core.ns, caller, path, "change the permissions of")
+        if m.owner:
+            self._require_admin(f"giving {path} to {m.owner}")
+        self.core.chmod(path, None if m.mode < 0 else perm.check_mode(m.mode), m.owner or None)
 
     def _h_nn_create(self, m: wire.Create):
-        uc = self.core.create(m.path, m.overwrite, m.replication, m.block_size, m.client_host,
-                              time.time())
+        caller, path = self._caller(m), normalize(m.path)
+        perm.check_create(self.core.ns, caller, path)
+        uc = self.core.create(path, m.overwrite, m.replication, m.block_size, m.client_host,
+                              time.time(), self._owner_in(caller, path), perm.check_mode(m.mode))
         return wire.Ok(info={"block_size": uc.block_size, "replication": uc.replication})
 
     def _h_nn_add_block(self, m: wire.AddBlock):
         _check_previous(m.previous)
+        self._check_lease(self._caller(m), m.path)
         block_id = self._new_block_id()
         now = time.time()
         targets = self.core.add_block(m.path, m.previous, m.exclude, m.client_host, block_id, now)
@@ -187,30 +234,42 @@ class NameNode:
                                    gen=gen, token=token)
 
     def _h_nn_bump_gen(self, m: wire.BumpGeneration):
+        self._check_lease(self._caller(m), m.path)
         gen, token = self.core.bump_gen(m.path, m.block_id, time.time())
         log.info("block %d of %s: pipeline recovery, generation stamp now %d", m.block_id, m.path, gen)
         return wire.BlockAllocated(block_id=m.block_id, targets=[], gen=gen, token=token)
 
     def _h_nn_complete(self, m: wire.Complete):
         _check_previous(m.last)
+        self._check_lease(self._caller(m), m.path)
         self.core.complete(m.path, m.last, time.time())
 
     def _h_nn_abandon(self, m: wire.Abandon):
+        self._check_lease(self._caller(m), m.path)
         self.core.abandon(m.path)
 
     def _h_nn_list(self, m: wire.GetListing):
+        perm.check(self.core.ns, self._caller(m), normalize(m.path), perm.READ, "list")
         return wire.Listing(entries=self.core.listing(m.path))
 
     def _h_nn_stat(self, m: wire.GetStatus):
+        perm.check_traverse(self.core.ns, self._caller(m), normalize(m.path))
         return wire.FileStatus(entry=self.core.status(m.path))
 
     def _h_nn_locations(self, m: wire.GetLocations):
+        perm.check(self.core.ns, self._caller(m), normalize(m.path), perm.READ, "read")
         length, blocks = self.core.locations(m.path, time.time())
         return wire.Located(length=length, blocks=blocks)
 
     def _h_nn_delete(self, m: wire.Delete):
-        user = self._trash_owner(m.user) if m.trash else trash.SYSTEM_USER
-        where = self.core.remove(m.path, m.recursive, user, m.trash, time.time())
+        caller, path = self._caller(m), normalize(m.path)
+        perm.check_remove(self.core.ns, caller, path, m.recursive)
+        if not m.trash:
+            user = trash.SYSTEM_USER
+        else:                       # nobody fills another's trash
+            user = self._trash_owner(m.user) if caller.superuser else caller.name
+        owner = user if self.peer is not None and m.trash else ""   # the trash dirs are the user's
+        where = self.core.remove(path, m.recursive, user, m.trash, time.time(), owner=owner)
         if where:
             log.info("moved %s to the trash of %s at %s", m.path, user, where)
         return wire.Ok(info={"trash": where})
@@ -223,7 +282,7 @@ class NameNode:
         an unkeyed loopback peer is trusted as every local user is without keys.
         """
         peer = self.peer
-        if peer is None or peer == LEGACY or peer.role is Role.ADMIN:
+        if peer is None or peer == LEGACY or peer.role in (Role.ADMIN, Role.SERVICE):
             return claimed or (peer.name if peer is not None and peer != LEGACY else trash.SYSTEM_USER)
         if claimed and claimed != peer.name:
             log.info("rm by %s named %s's trash; it goes to %s's own", peer.name, claimed, peer.name)
@@ -282,12 +341,22 @@ class NameNode:
         return wire.Ok(info=self.keeper.status(time.time()))
 
     def _h_nn_rename(self, m: wire.Rename):
+        caller, src, dst = self._caller(m), normalize(m.src), normalize(m.dst)
+        perm.check_remove(self.core.ns, caller, src, recursive=False)
+        if isinstance(self.core.ns.lookup(dst), DirNode):     # into a directory, as mv does
+            dst = f"{dst.rstrip('/')}/{src.rsplit('/', 1)[1]}"
+        perm.check_create(self.core.ns, caller, dst)
         self.core.rename(m.src, m.dst, time.time())
 
     def _h_nn_concat(self, m: wire.Concat):
+        caller = self._caller(m)
+        perm.check(self.core.ns, caller, normalize(m.target), perm.WRITE, "append to")
+        for src in m.sources:
+            perm.check_remove(self.core.ns, caller, normalize(src), recursive=False)
         self.core.concat(m.target, m.sources, time.time())
 
     def _h_nn_setrep(self, m: wire.SetReplication):
+        perm.check(self.core.ns, self._caller(m), normalize(m.path), perm.WRITE, "set the replication of")
         return wire.Ok(info={"files": self.core.set_replication(m.path, m.replication)})
 
     def _h_nn_bad_replica(self, m: wire.ReportBadReplica):
@@ -310,12 +379,15 @@ class NameNode:
         return wire.Datanodes(nodes=nodes, refusals={**self.refusals.counts(), **zap_refusals(self.ctx)})
 
     def _h_nn_decommission(self, m: wire.DecommissionDatanode):
+        self._require_admin("decommissioning a DataNode")
         dnid = self.core.decommission(m.datanode, m.on)
         self._save_leaving()
         log.info("DataNode %s: %s", dnid, "decommissioning" if m.on else "back in service")
         return wire.Ok(info={"dnid": dnid, "admin_state": self.core.bmap.nodes[dnid].admin.value})
 
     def _h_nn_balance(self, m: wire.Balance):
+        if m.action != "status":
+            self._require_admin("balancing")
         if m.action == "start":
             return wire.Ok(info=self.core.start_balance(m.threshold, m.bandwidth))
         if m.action == "stop":
@@ -340,6 +412,8 @@ class NameNode:
                 self.core.leaving = {str(d) for d in json.load(f)}
 
     def _h_nn_safemode(self, m: wire.SafeMode):
+        if m.action != "get":
+            self._require_admin(f"safemode {m.action}")
         return wire.Ok(info={"safemode": self.core.set_safemode(m.action)})
 
     # -- DataNode messages -----------------------------------------------------------------------

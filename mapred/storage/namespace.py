@@ -19,6 +19,7 @@ from mapred.errors import FileExists, FileNotFound, StorageError
 
 MAX_PATH = 4096
 MAX_NAME = 255
+_FILE_MODE, _DIR_MODE = 0o644, 0o755      # HDFS's defaults (umask 022); see ``permissions``
 
 
 class InvalidPath(StorageError):
@@ -39,6 +40,8 @@ class FileNode:
     block_size: int
     mtime: float
     blocks: list = field(default_factory=list)
+    owner: str = ""           # the principal that wrote it ("" = none recorded: open to all)
+    mode: int = 0             # permission bits (see ``permissions``; 0 = none recorded)
 
     @property
     def length(self) -> int:
@@ -48,10 +51,12 @@ class FileNode:
 
 @dataclass
 class DirNode:
-    """A directory: children by name."""
+    """A directory: children by name, its owner and permission bits (as ``FileNode``)."""
 
     mtime: float = 0.0
     children: dict = field(default_factory=dict)
+    owner: str = ""
+    mode: int = 0
 
 
 def normalize(path: str) -> str:
@@ -132,9 +137,9 @@ class Namespace:
         if isinstance(node, FileNode):
             return {"path": path, "type": "file", "length": node.length, "mtime": node.mtime,
                     "replication": node.replication, "block_size": node.block_size,
-                    "blocks": len(node.blocks)}
+                    "blocks": len(node.blocks), "owner": node.owner, "mode": node.mode}
         return {"path": path, "type": "dir", "length": 0, "mtime": node.mtime,
-                "children": len(node.children)}
+                "children": len(node.children), "owner": node.owner, "mode": node.mode}
 
     def walk_files(self, path: str):
         """Yield ``(path, FileNode)`` for every file at or under ``path``, in name order."""
@@ -163,8 +168,9 @@ class Namespace:
 
     # -- ops: building (validation) ----------------------------------------------------------
 
-    def mkdir_ops(self, path: str, parents: bool, now: float) -> list[dict]:
-        """Ops creating ``path`` (and missing parents when ``parents``)."""
+    def mkdir_ops(self, path: str, parents: bool, now: float, owner: str = "",
+                  mode: int = 0) -> list[dict]:
+        """Ops creating ``path`` (and missing parents when ``parents``), owned by ``owner``."""
         node = self.lookup(path)
         if node is not None:
             if isinstance(node, DirNode) and parents:
@@ -176,10 +182,13 @@ class Namespace:
         if pnode is None:
             if not parents:
                 raise FileNotFound(f"parent directory {parent} does not exist (use -p)")
-            ops = self.mkdir_ops(parent, True, now)
+            ops = self.mkdir_ops(parent, True, now, owner, _DIR_MODE if owner else 0)
         elif isinstance(pnode, FileNode):
             raise FileExists(f"{parent} is a file, not a directory")
-        return ops + [{"op": "mkdir", "path": path, "mtime": now}]
+        op = {"op": "mkdir", "path": path, "mtime": now}
+        if owner:
+            op.update(owner=owner, mode=mode or _DIR_MODE)
+        return ops + [op]
 
     def check_create(self, path: str, overwrite: bool) -> None:
         """Raise unless a file may be created at ``path``."""
@@ -195,12 +204,25 @@ class Namespace:
                 raise FileExists(f"{ancestor} is a file, not a directory")
 
     def add_file_ops(self, path: str, replication: int, block_size: int, blocks: list,
-                     now: float) -> list[dict]:
-        """Ops making ``path`` a closed file (parents created as needed)."""
+                     now: float, owner: str = "", mode: int = 0) -> list[dict]:
+        """Ops making ``path`` a closed file (parents created as needed), owned by ``owner``."""
         parent, _ = split(path)
-        ops = [] if isinstance(self.lookup(parent), DirNode) else self.mkdir_ops(parent, True, now)
-        return ops + [{"op": "add_file", "path": path, "replication": replication,
-                       "block_size": block_size, "mtime": now, "blocks": [list(b) for b in blocks]}]
+        ops = [] if isinstance(self.lookup(parent), DirNode) else self.mkdir_ops(parent, True, now, owner)
+        op = {"op": "add_file", "path": path, "replication": replication,
+              "block_size": block_size, "mtime": now, "blocks": [list(b) for b in blocks]}
+        if owner:
+            op.update(owner=owner, mode=mode or _FILE_MODE)
+        return ops + [op]
+
+    def chmod_ops(self, path: str, mode: int | None, owner: str | None) -> list[dict]:
+        """Ops setting ``path``'s permission bits and/or owner (None: unchanged)."""
+        node = self.get(path)
+        op = {"op": "chmod", "path": path}
+        if mode is not None and mode != node.mode:
+            op["mode"] = mode
+        if owner is not None and owner != node.owner:
+            op["owner"] = owner
+        return [op] if len(op) > 2 else []
 
     def delete_ops(self, path: str, recursive: bool) -> list[dict]:
         """The journal ops that delete ``path``; refuses a non-empty directory without ``recursive``."""
@@ -261,14 +283,21 @@ class Namespace:
 
     def _apply_mkdir(self, op: dict) -> None:
         parent, name = split(op["path"])
-        self.get(parent).children[name] = DirNode(mtime=op["mtime"])
+        self.get(parent).children[name] = DirNode(mtime=op["mtime"], owner=op.get("owner", ""),
+                                                  mode=op.get("mode", 0))
 
     def _apply_add_file(self, op: dict) -> None:
         parent, name = split(op["path"])
         pnode = self.get(parent)
         pnode.children[name] = FileNode(op["replication"], op["block_size"], op["mtime"],
-                                        [list(b) for b in op["blocks"]])
+                                        [list(b) for b in op["blocks"]], op.get("owner", ""),
+                                        op.get("mode", 0))
         pnode.mtime = op["mtime"]
+
+    def _apply_chmod(self, op: dict) -> None:
+        node = self.get(op["path"])
+        node.mode = op.get("mode", node.mode)
+        node.owner = op.get("owner", node.owner)
 
     def _apply_delete(self, op: dict) -> None:
         parent, name = split(op["path"])
@@ -334,12 +363,18 @@ def _ancestors(path: str) -> list[str]:
 
 def _dump(node) -> dict:
     if isinstance(node, FileNode):
-        return {"f": [node.replication, node.block_size, node.mtime, node.blocks]}
-    return {"d": node.mtime, "c": {name: _dump(child) for name, child in node.children.items()}}
+        fields = [node.replication, node.block_size, node.mtime, node.blocks]
+        return {"f": fields + ([node.owner, node.mode] if node.owner or node.mode else [])}
+    out = {"d": node.mtime, "c": {name: _dump(child) for name, child in node.children.items()}}
+    if node.owner or node.mode:
+        out["o"], out["m"] = node.owner, node.mode
+    return out
 
 
 def _load(data: dict):
-    if "f" in data:
-        replication, block_size, mtime, blocks = data["f"]
-        return FileNode(replication, block_size, mtime, [list(b) for b in blocks])
-    return DirNode(data["d"], {name: _load(child) for name, child in data["c"].items()})
+    if "f" in data:        # images from before owners hold four fields
+        replication, block_size, mtime, blocks, *rest = data["f"]
+        owner, mode = (rest + ["", 0])[:2]
+        return FileNode(replication, block_size, mtime, [list(b) for b in blocks], owner, mode)
+    return DirNode(data["d"], {name: _load(child) for name, child in data["c"].items()},
+                   data.get("o", ""), data.get("m", 0))

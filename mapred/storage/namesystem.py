@@ -119,6 +119,8 @@ class UnderConstruction:
     blocks: list = field(default_factory=list)      # committed [block_id, length, gen, digest]
     current: int | None = None                      # allocated, not yet committed
     current_gen: int = 0
+    owner: str = ""                                 # who the file will belong to ("" = nobody)
+    mode: int = 0                                   # its permission bits (0 = the default)
 
 
 EVENTS = (DatanodeRegistered, HeartbeatReceived, BlockReportReceived, ReplicaReceived,
@@ -197,14 +199,20 @@ class Namesystem(DecommissionAndBalance):
 
     # -- namespace requests ----------------------------------------------------------------------
 
-    def mkdir(self, path: str, parents: bool, now: float) -> None:
-        """Make a directory (journaled)."""
+    def mkdir(self, path: str, parents: bool, now: float, owner: str = "", mode: int = 0) -> None:
+        """Make a directory (journaled), owned by ``owner`` with permission bits ``mode``."""
         path = normalize(path)
         self._writable()
-        self._commit(self.ns.mkdir_ops(path, parents, now))
+        self._commit(self.ns.mkdir_ops(path, parents, now, owner, mode))
+
+    def chmod(self, path: str, mode: int | None = None, owner: str | None = None) -> None:
+        """Set a path's permission bits and/or owner (journaled)."""
+        path = normalize(path)
+        self._writable()
+        self._commit(self.ns.chmod_ops(path, mode, owner))
 
     def create(self, path: str, overwrite: bool, replication: int, block_size: int,
-               client_host: str, now: float) -> UnderConstruction:
+               client_host: str, now: float, owner: str = "", mode: int = 0) -> UnderConstruction:
         """Open a new file for writing (replacing one with ``overwrite``); returns its writer state."""
         path = normalize(path)
         self._writable()
@@ -220,7 +228,8 @@ class Namesystem(DecommissionAndBalance):
             raise StorageError(f"{path} is being written by another client")
         if old is not None:
             self.abandon(path)
-        uc = self.writing[path] = UnderConstruction(path, replication, block_size, client_host, now)
+        uc = self.writing[path] = UnderConstruction(path, replication, block_size, client_host, now,
+                                                    owner=owner, mode=mode)
         return uc
 
     def _writer(self, path: str, now: float) -> UnderConstruction:
@@ -308,7 +317,7 @@ class Namesystem(DecommissionAndBalance):
         self.ns.check_create(uc.path, overwrite=True)
         ops = ([{"op": "delete", "path": uc.path}] if replaced is not None else [])
         self._commit(ops + self.ns.add_file_ops(uc.path, uc.replication, uc.block_size,
-                                                uc.blocks, now))
+                                                uc.blocks, now, uc.owner, uc.mode))
         del self.writing[uc.path]
         for block_id in old_blocks:
             self._delete_everywhere(block_id)
@@ -332,7 +341,8 @@ class Namesystem(DecommissionAndBalance):
         for block_id in doomed:
             self._delete_everywhere(block_id)
 
-    def remove(self, path: str, recursive: bool, user: str, use_trash: bool, now: float) -> str:
+    def remove(self, path: str, recursive: bool, user: str, use_trash: bool, now: float,
+               owner: str = "") -> str:
         """``rm``: into ``user``'s trash (returning where it went) or, without trash, gone ("")."""
         path = normalize(path)
         if not use_trash or self.cfg.trash_interval <= 0 or trash.in_trash(path):
@@ -346,11 +356,11 @@ class Namesystem(DecommissionAndBalance):
             raise StorageError(f"{path} is a non-empty directory (use -r)")
         exists = lambda p: self.ns.lookup(p) is not None   # noqa: E731
         dst = trash.target(path, trash.check_user(user), exists, now)
-        try:
-            ops = self.ns.mkdir_ops(split(dst)[0], True, now)
+        try:            # the trash directories belong to whoever deleted (``owner``)
+            ops = self.ns.mkdir_ops(split(dst)[0], True, now, owner)
         except StorageError:    # a file of an earlier deletion sits where a parent would go
             dst = f"{trash.current(user)}/{int(now * 1000)}{path}"
-            ops = self.ns.mkdir_ops(split(dst)[0], True, now)
+            ops = self.ns.mkdir_ops(split(dst)[0], True, now, owner)
         self._commit(ops + [{"op": "rename", "src": path, "dst": dst, "mtime": now}])
         self._retarget(dst)
         return dst

@@ -1,7 +1,7 @@
 """The namespace tree, fed ops directly: no sockets, no clock."""
 import pytest
 
-from mapred.errors import FileExists, FileNotFound, StorageError
+from mapred.errors import FileExists, FileNotFound, PermissionDenied, StorageError
 from mapred.storage.namespace import InvalidPath, Namespace, normalize
 
 
@@ -50,3 +50,29 @@ def test_image_round_trip():
     again = Namespace.from_image(ns.image())
     assert again.image() == ns.image()
     assert list(again.all_blocks()) == [(9, 10, "/x/y", 2)]
+
+
+def test_owners_and_permission_bits_survive_the_journal_ops_and_the_image():
+    from mapred.storage import permissions as perm
+    ns = Namespace()
+    for op in ns.mkdir_ops("/home", False, 1.0, "root", 0o777):
+        ns.apply(op)
+    for op in ns.mkdir_ops("/home/alice", False, 1.0, "alice"):
+        ns.apply(op)
+    for op in ns.add_file_ops("/home/alice/f", 3, 1024, [], 2.0, "alice", 0o600):
+        ns.apply(op)
+    for op in ns.chmod_ops("/home/alice", 0o700, None):
+        ns.apply(op)
+    again = Namespace.from_image(ns.image())
+    for tree in (ns, again):
+        assert (tree.lookup("/home/alice/f").owner, tree.lookup("/home/alice/f").mode) == ("alice", 0o600)
+        assert tree.lookup("/home/alice").mode == 0o700 and tree.lookup("/home").mode == 0o777
+        bob, alice = perm.Caller("bob"), perm.Caller("alice")
+        with pytest.raises(PermissionDenied):
+            perm.check(tree, bob, "/home/alice/f", perm.READ, "read")
+        perm.check(tree, alice, "/home/alice/f", perm.READ, "read")
+        with pytest.raises(PermissionDenied):
+            perm.check_remove(tree, bob, "/home/alice", True)
+        perm.check_remove(tree, perm.Caller("root", superuser=True), "/home/alice", True)
+    old = Namespace.from_image({"txid": 1, "root": {"d": 0.0, "c": {"f": {"f": [3, 1024, 0.0, []]}}}})
+    assert old.lookup("/f").owner == "" and perm.allows(old.lookup("/f"), perm.Caller("x"), perm.WRITE)
