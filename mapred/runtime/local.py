@@ -196,6 +196,10 @@ class LocalCluster:
                 events += self._heartbeats()
             events.append(ev.Tick(time.monotonic()))
             self._step_all(events)
+            with self._cv:      # the driver's own caller sees its progress as the waiting ones do
+                snapshot, mine.snapshot = mine.snapshot, None
+            if snapshot is not None and mine.progress is not None and mine.done is None:
+                mine.progress(*snapshot)
 
     def _step_all(self, events: list) -> None:
         """Step the core (driver only); hand finished jobs and progress to the callers waiting."""

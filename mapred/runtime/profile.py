@@ -14,6 +14,7 @@ from typing import Iterable
 STAGE_GROUP = "time_ms"
 MAP_STAGES = ("read", "map", "collect", "combine", "sort", "spill", "merge", "write", "other")
 REDUCE_STAGES = ("fetch", "merge", "reduce", "write", "other")
+SHOWN = {"map": ("read", "map", "collect"), "reduce": ("merge", "reduce", "write")}   # columns even at 0 ms
 STAGE_HELP = {
     "read": "reading and decoding input blocks",
     "map": "the user's mapper (per-record mappers: sampled, 1 record in 1,024)",
@@ -60,7 +61,7 @@ def render(rows: list[tuple[str, dict]]) -> str:
         mine = [(t, s) for t, s in rows if _kind(t) == kind]
         if not mine:
             continue
-        used = [st for st in stages if any(s.get(st) for _, s in mine)]
+        used = [st for st in stages if st in SHOWN[kind] or any(s.get(st) for _, s in mine)]
         header = ["task", *used, "total"]
         body = [[t, *(str(s.get(st, 0)) for st in used), str(s.get("total", 0))] for t, s in mine]
         sums = {st: sum(s.get(st, 0) for _, s in mine) for st in [*used, "total"]}

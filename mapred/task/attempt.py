@@ -276,7 +276,11 @@ def _run_map(job, spec: MapSpec, fns: TaskFunctions, ctx, pos: _Position) -> Att
     inside = reader.read_seconds + in_loop.get("map", 0.0) + sum(
         in_loop.get(k, 0.0) for k in ("combine", "sort", "spill", "merge"))
     times["read"] = reader.read_seconds
-    times["collect"] = max(0.0, (loop_done - started) - inside)
+    # a sampled estimate of the mapper can overshoot on a short split: it never exceeds the loop
+    outside_map = inside - in_loop.get("map", 0.0)
+    if "map" in times:
+        times["map"] = min(times["map"], max(0.0, (loop_done - started) - outside_map))
+    times["collect"] = max(0.0, (loop_done - started) - outside_map - times.get("map", 0.0))
     if job.map_only:
         times["write"] = done - loop_done
     key = cache_key(split)
