@@ -283,6 +283,17 @@ def _wait_master(proc: subprocess.Popen, dir: str, timeout: float) -> str:
     return wait_for(up, timeout, "the master to start")
 
 
+
+def _recorded(dir: str) -> tuple[str, dict, dict]:
+    """The state file ``cluster up`` wrote in ``dir``: its path, its contents, and pid -> start time."""
+    path = os.path.join(os.path.abspath(dir), STATE_FILE)
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"no running cluster recorded in {dir}: {exc}") from None
+    return path, state, {int(pid): float(t) for pid, t in state["pids"]}
+
 def restart_master(dir: str, timeout: float = 60.0) -> str:
     """Start the master of the cluster recorded in ``dir`` again, after it died; returns its address.
 
@@ -291,13 +302,7 @@ def restart_master(dir: str, timeout: float = 60.0) -> str:
     replaces the dead master's pid in the state file, so ``cluster down``
     stops it.  A master still running is refused, not restarted.
     """
-    path = os.path.join(os.path.abspath(dir), STATE_FILE)
-    try:
-        with open(path) as f:
-            state = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ClusterError(f"no running cluster recorded in {dir}: {exc}") from None
-    created = {int(pid): float(t) for pid, t in state["pids"]}
+    path, state, created = _recorded(dir)
     old = int(state.get("master_pid") or 0)
     if old and _running(old, created.get(old, 0.0)):
         raise ClusterError(f"the master of {dir} (pid {old}) is still running; "
@@ -378,13 +383,7 @@ def kill_pids(pids, extra=(), grace: float = 3.0, created: dict | None = None) -
 
 def down(dir: str) -> int:
     """Stop the cluster whose state file is in ``dir``; returns how many processes were stopped."""
-    path = os.path.join(os.path.abspath(dir), STATE_FILE)
-    try:
-        with open(path) as f:
-            state = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ClusterError(f"no running cluster recorded in {dir}: {exc}") from None
-    created = {int(pid): float(t) for pid, t in state["pids"]}
+    path, state, created = _recorded(dir)
     n = kill_pids(list(created), created=created)
     os.remove(path)
     return n
