@@ -113,20 +113,7 @@ def read_aligned(path: str, offset: int = 0, length: int = -1) -> tuple:
     (a chunk boundary), so the reader can check every chunk itself.
     """
     chunk, crcs, gen = read_meta_full(path)
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            _check_size(path, size, chunk, crcs, None)
-            if offset < 0 or offset > size:
-                raise StorageError(f"offset {offset} is outside block {path} of {size} bytes")
-            end = size if length < 0 else min(size, offset + length)
-            first = offset - offset % chunk
-            last = min(size, -(-end // chunk) * chunk)
-            f.seek(first)
-            raw = f.read(last - first)
-    except FileNotFoundError:
-        raise BlockMissing(f"block file {path} is missing") from None
-    _verify(path, raw, first, chunk, crcs)
+    raw, first, size, _ = _read_chunks(path, chunk, crcs, offset, length, None)
     return raw, first, size, chunk, crcs, gen
 
 
@@ -155,6 +142,15 @@ def read_verified(path: str, offset: int = 0, length: int = -1,
     Raises ``BlockMissing`` or ``ChecksumError`` naming the file and chunk.
     """
     chunk, crcs = read_meta(path)
+    raw, first, size, end = _read_chunks(path, chunk, crcs, offset, length, expect_length)
+    return raw[offset - first:end - first], size
+
+def _read_chunks(path: str, chunk: int, crcs: bytes, offset: int, length: int,
+                 expect_length: int | None) -> tuple[bytes, int, int, int]:
+    """``(raw, first, size, end)``: the verified whole chunks of ``path`` covering ``[offset, end)``.
+
+    Whole chunks because a CRC covers a whole chunk; ``raw`` starts at ``first``.
+    """
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -163,13 +159,14 @@ def read_verified(path: str, offset: int = 0, length: int = -1,
                 raise StorageError(f"offset {offset} is outside block {path} of {size} bytes")
             end = size if length < 0 else min(size, offset + length)
             first = offset - offset % chunk
-            last = min(size, -(-end // chunk) * chunk)     # whole chunks: a CRC covers a whole chunk
+            last = min(size, -(-end // chunk) * chunk)
             f.seek(first)
             raw = f.read(last - first)
     except FileNotFoundError:
         raise BlockMissing(f"block file {path} is missing") from None
     _verify(path, raw, first, chunk, crcs)
-    return raw[offset - first:end - first], size
+    return raw, first, size, end
+
 
 
 def _check_size(path: str, size: int, chunk: int, crcs: bytes, expect: int | None) -> None:
