@@ -30,12 +30,3 @@ def service(tmp_path_factory):
                  env=limits) as cluster:
         yield ServiceHandle(cluster.service_url, admin, token_file, cluster)
 
-
-def pytest_collection_modifyitems(config, items):
-    """Soak runs (``@pytest.mark.chaos``) run only when asked for with ``-m chaos``."""
-    if "chaos" in (config.option.markexpr or ""):
-        return
-    skip = pytest.mark.skip(reason="a soak run: select it with -m chaos")
-    for item in items:
-        if "chaos" in item.keywords:
-            item.add_marker(skip)
