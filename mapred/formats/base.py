@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 from mapred.errors import InputError, RecordError
 from mapred.io.fs import get_fs
+from mapred.io.linerule import first_line_start
 from mapred.types import Split
 
 BAD_DIR = "_bad_records"
@@ -246,11 +247,8 @@ def line_blocks(f: BinaryIO, start: int, end: int, meter) -> Iterator[tuple[int,
     A range not at 0 skips its first partial line (the previous range owns
     it) and every range reads past its end to finish its last line.
     """
-    pos = start
-    if pos > 0:
-        f.seek(pos - 1)
-        if f.read(1) != b"\n":
-            pos = _next_line(f, pos, meter)
+    pos, scanned = first_line_start(f, start, 65536)
+    meter.bytes_read += scanned
     f.seek(pos)
     carry, base = b"", pos
     while base < end or carry:
@@ -272,19 +270,6 @@ def line_blocks(f: BinaryIO, start: int, end: int, meter) -> Iterator[tuple[int,
             continue
         yield base, buf[:cut + 1]
         carry, base = buf[cut + 1:], base + cut + 1
-
-
-def _next_line(f: BinaryIO, pos: int, meter) -> int:
-    f.seek(pos)
-    while True:
-        data = f.read(65536)
-        meter.bytes_read += len(data)
-        if not data:
-            return pos
-        i = data.find(b"\n")
-        if i >= 0:
-            return pos + i + 1
-        pos += len(data)
 
 
 def json_line(value: Any) -> str:

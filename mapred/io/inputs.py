@@ -19,6 +19,7 @@ from mapred.io import recordfile
 from mapred.io.datasets import ArrayDataset, is_dataset_dir, load_dataset
 from mapred.errors import InputError
 from mapred.io.fs import get_fs
+from mapred.io.linerule import first_line_start
 from mapred.types import Split
 
 RECORD_SUFFIXES = (".mpk", ".msgpack")
@@ -124,16 +125,10 @@ class SplitReader:
         """
         s = self.split
         with get_fs(s.path).open_read(s.path) as f:
-            pos = s.start
-            # Hadoop's line rule, first half: a split that does not start a line leaves the line it
-            # starts inside to the previous split (which reads past its own end to finish it).  Only
-            # the byte before `start` tells: a newline there means `start` begins a line of its own.
-            if pos > 0:
-                f.seek(pos - 1)
-                prev = f.read(1)
-                self.bytes_read += 1
-                if prev != b"\n":
-                    pos = self._skip_partial_line(f, pos)
+            # Hadoop's line rule, first half (io/linerule): skip a partial first line, the
+            # previous split's to finish
+            pos, scanned = first_line_start(f, s.start, READ_PAST)
+            self.bytes_read += scanned
             f.seek(pos)
             carry = bytearray()   # a line begun in earlier reads and not yet ended
             while pos < s.end or carry:
@@ -183,19 +178,6 @@ class SplitReader:
         # lines starting before `end` are owned; find the newline ending the line that spans `end`
         i = data.find(b"\n", max(end - base - 1, 0))
         return i + 1
-
-    def _skip_partial_line(self, f, pos: int) -> int:
-        """The offset just past the first newline at or after ``pos`` (the end of the file if none)."""
-        f.seek(pos)
-        while True:
-            data = f.read(READ_PAST)
-            self.bytes_read += len(data)
-            if not data:
-                return pos
-            i = data.find(b"\n")
-            if i >= 0:
-                return pos + i + 1
-            pos += len(data)
 
     def _decode(self, raw: bytes, offset: int) -> str:
         try:
