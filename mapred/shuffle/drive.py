@@ -4,15 +4,16 @@ A per-record mapper (``for w in line.split(): yield w, 1``) emits a pair
 every few hundred nanoseconds of user code, so anything the engine does per
 pair counts as much as the user's own work.  These loops do per pair only
 what the semantics need — unpack the pair, find its key, append (or fold)
-the value, count it — and everything else per *distinct key* (the pair's
-type — a tuple, or a list that ``as_pair`` accepts, never a 2-character
-string —, the encodability check and the size estimate, in
+the value — and everything else per *distinct key* (the pair's type — a
+tuple, or a list that ``as_pair`` accepts, never a 2-character string —,
+the encodability check and the size estimate, in
 ``MapOutputBuffer.new_key``) or per record (the progress report, the
 user-time sample, the size check):
 
 * ``lists``: a plain combiner (or none). A repeated key costs a dict lookup
-  and an append; the bytes of repeated values are estimated from the mean
-  size of the keys' first values, checked every ``CHECK_EVERY`` pairs.
+  and an append, not even a count: the pairs and the bytes of repeated
+  values are counted from the lists' lengths between records (``_Meter``),
+  repeated values sized at the mean size of the keys' first values.
 * ``fold``: a combiner marked associative (``mapred.combiners``): the value
   is folded into the key's one slot, ``+`` written inline for ``sum``.
 
@@ -30,7 +31,10 @@ from mapred.errors import RecordError
 from mapred.shuffle.combine import as_pair
 
 SAMPLE_MASK = 0x3FF      # records n with n & SAMPLE_MASK == 1 are sampled and reported (1, 1025, ...)
-CHECK_EVERY = 4096       # appended values between size checks of a list buffer
+CHECK_EVERY = 4096       # pairs between size checks of a heavy record's pairs (_Meter.metered)
+HEAVY_RECORD = 1024      # mean pairs per record past which a list buffer checks its size per pair
+FIRST_CHECK = 2          # the first record before which a list buffer is counted (the first may be heavy)
+MAX_INTERVAL = 16384     # records between a list buffer's counts at most
 _MISSING = object()
 
 
@@ -111,19 +115,26 @@ def _sampled(mapper, key, value, stats) -> Any:
 
 
 def _drive_lists(buf, source, mapper, pos, report, stats) -> None:
-    groups = buf.groups
+    """The list loop (a plain combiner, or none): per pair a lookup and an append, nothing else.
+
+    Pairs are not counted and the size is not checked per pair: both come
+    from the buffer itself, between records (``_Meter``), and a new key's
+    bytes are checked as it is added.  Whatever is rarer than a record —
+    the user-time sample, the progress report, the size check — happens on
+    the records ``check_at`` names.
+    """
+    groups = buf.groups              # the buffer's one dict: relief combines and spills it in place
     get, new_key, limit = groups.get, buf.new_key, buf.limit
-    n_in = n_out = 0
-    first_bytes = first_n = 0        # the keys' first values: their mean sizes the repeated ones
-    base = new_since = 0             # n_out at the last relief, keys first seen since
-    check_at = CHECK_EVERY
+    meter = _Meter(buf, mapper, report, stats)
+    record = meter.record
+    n_in = 0
+    check_at = 1
     key = None
     try:
         for key, value in source:
             n_in += 1
-            if n_in & SAMPLE_MASK == 1:
-                report(n_in, n_out)
-                out = _sampled(mapper, key, value, stats)
+            if n_in >= check_at:
+                out, check_at = record(n_in, key, value)
             else:
                 out = mapper(key, value)
             if out is None:
@@ -134,32 +145,118 @@ def _drive_lists(buf, source, mapper, pos, report, stats) -> None:
                 if values is None:
                     if type(pair) is not tuple:
                         as_pair(pair, "mapper")
-                    first_bytes += new_key(k, v)
-                    first_n += 1
-                    new_since += 1
+                    over = new_key(k, v) > limit
                     groups[k] = [v]
+                    if over:
+                        check_at = meter.relieve(n_in)
                 else:
                     values.append(v)
-                n_out += 1
-                if n_out >= check_at:
-                    # new keys are counted in buf.bytes already; repeated values at the mean first value
-                    estimate = buf.bytes + (n_out - base - new_since) * (first_bytes // first_n + 8)
-                    if estimate > limit:
-                        buf.bytes = estimate
-                        buf.multi = True
-                        buf._relieve()
-                        groups = buf.groups
-                        get = groups.get
-                        base, new_since = n_out, 0
-                    check_at = n_out + CHECK_EVERY
-        if n_out - base > new_since:
-            buf.multi = True
-            buf.bytes += (n_out - base - new_since) * (first_bytes // first_n + 8)
+        meter.close(n_in)
     except BaseException:
         pos.offset = key
         raise
     finally:
-        stats[0], stats[1] = n_in, n_out
+        stats[0], stats[1] = n_in, meter.pairs
+
+
+class _Meter:
+    """How many pairs a list buffer holds and how big it is, counted between records, not per pair.
+
+    The pairs collected since the last count are the growth of the buffer's
+    list lengths (``sum(map(len, ...))``, one C pass over the keys); new keys
+    are in ``buf.bytes`` already (``new_key``), repeated values are sized at
+    the mean first value.  A count costs O(keys), so counts are spaced at
+    least a quarter as many records apart as there are keys, and otherwise
+    by the records the growth rate says fit in half the room left: the
+    buffer passes its limit by at most a few records' values.  A job whose
+    records each yield thousands of pairs (a document per record) would pass
+    it by a whole record, so once a window averages over ``HEAVY_RECORD``
+    pairs per record every later record's pairs are counted one by one
+    (``metered``) and checked every ``CHECK_EVERY`` pairs.
+    """
+
+    __slots__ = ("base_keys", "base_values", "buf", "counted", "heavy", "last_bytes", "last_n", "mapper",
+                 "n_in", "next_check", "next_sample", "pairs", "report", "stats")
+
+    def __init__(self, buf, mapper, report, stats) -> None:
+        self.buf, self.mapper, self.report, self.stats = buf, mapper, report, stats
+        self.pairs = 0                 # pairs collected by this loop up to the last count
+        self.heavy = False
+        self.counted = 0               # pairs metered one by one since the last count (heavy records)
+        self.last_n = self.n_in = 0
+        self.next_sample, self.next_check = 1, FIRST_CHECK
+        self._baseline()
+        self.last_bytes = buf.bytes
+
+    def _baseline(self) -> None:
+        groups = self.buf.groups
+        self.base_values = sum(map(len, groups.values()))
+        self.base_keys = len(groups)
+
+    def record(self, n_in: int, key, value) -> tuple:
+        """Map record ``n_in`` (sampled when due) after a count if one is due; ``(output, next check_at)``."""
+        self.n_in = n_in
+        if n_in >= self.next_check:
+            self.count(n_in)
+        if n_in >= self.next_sample:
+            self.next_sample = n_in + SAMPLE_MASK + 1
+            self.report(n_in, self.pairs)
+            out = _sampled(self.mapper, key, value, self.stats)
+        else:
+            out = self.mapper(key, value)
+        if self.heavy:
+            return (None if out is None else self.metered(out)), n_in + 1
+        return out, min(self.next_sample, self.next_check)
+
+    def count(self, n_in: int, relieve: bool = True) -> None:
+        """Bring ``pairs`` and ``buf.bytes`` up to date; relieve the buffer if it is over its limit."""
+        buf = self.buf
+        groups = buf.groups
+        if self.heavy:
+            fresh = self.counted
+            values = self.base_values + fresh
+        else:
+            values = sum(map(len, groups.values()))
+            fresh = values - self.base_values
+        self.counted = 0
+        repeated = fresh - (len(groups) - self.base_keys)      # the rest were new keys, counted as added
+        self.pairs += fresh
+        if repeated > 0:
+            buf.multi = True
+            buf.bytes += repeated * (buf.first_bytes // max(1, buf.first_n) + 8)
+        self.base_values, self.base_keys = values, len(groups)
+        records = max(1, n_in - self.last_n)
+        grown = max(1, buf.bytes - self.last_bytes)
+        if not self.heavy and fresh > HEAVY_RECORD * records:
+            self.heavy = True
+        if relieve and buf.bytes > buf.limit:
+            buf._relieve()
+            self._baseline()
+        self.last_n, self.last_bytes = n_in, buf.bytes
+        # half the room left at the recent rate, never so often that the O(keys) count costs per record
+        step = min(MAX_INTERVAL, max(0, buf.limit - buf.bytes) * records // (2 * grown))
+        self.next_check = n_in + max(step, len(groups) // 4, 1)
+
+    def relieve(self, n_in: int) -> int:
+        """A new key took the buffer past its limit (record ``n_in``): count, relieve; the next check_at."""
+        self.count(n_in)
+        return n_in + 1 if self.heavy else min(self.next_sample, self.next_check)
+
+    def metered(self, out) -> Iterable:
+        """A heavy record's pairs, counted one by one, the buffer checked every ``CHECK_EVERY``."""
+        n = 0
+        for pair in out:
+            yield pair
+            n += 1
+            if n == CHECK_EVERY:
+                self.counted += n
+                n = 0
+                self.count(self.n_in)
+        self.counted += n
+
+    def close(self, n_in: int) -> None:
+        """The loop is done: the last count, without relief (the buffer's finish decides what to do)."""
+        self.count(n_in, relieve=False)
 
 
 def _drive_sum(buf, source, mapper, pos, report, stats) -> None:
@@ -276,4 +373,5 @@ def _check_growing(buf) -> int:
     return max(SAMPLE_MASK, len(buf.groups))
 
 
-_LOOPS = {f.__code__ for f in (_drive_lists, _drive_sum, _drive_fold, _sampled)}
+_LOOPS = {f.__code__ for f in (_drive_lists, _drive_sum, _drive_fold, _sampled, _Meter.record,
+                                 _Meter.metered)}

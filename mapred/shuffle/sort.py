@@ -19,7 +19,7 @@ from mapred.io.arrays import ArrayPairs, concat_chunks, partition_array, sort_or
 from mapred.io.codec import approx_size, encode_key, make_packer, packb, sort_keys
 from mapred.combiners import fold_of
 from mapred.errors import RecordError
-from mapred.shuffle.combine import combine_groups
+from mapred.shuffle.combine import COMBINE_AT_LEAST, combine_groups, combine_in_place
 from mapred.shuffle.merge import merge_and_group
 from mapred.shuffle.partition import _xxh64, check_partition, hash_partition
 from mapred.shuffle.spill import RunIndex, RunWriter, read_segment
@@ -70,7 +70,8 @@ class MapOutputBuffer:
         self.work_dir = work_dir
         self.counters = counters
         self.compression = compression
-        self.groups: dict[Any, list] = {}
+        self.groups: dict[Any, list] = {}    # one dict for the buffer's life: emptied and combined in place
+        self.first_bytes = self.first_n = 0  # the keys' first values' sizes: repeated values are sized at their mean
         self.multi = False                   # some key has two or more values (worth combining)
         self.chunks: list[tuple] = []        # ArrayPairs mode: (keys, values) chunks
         self.mode = ""                       # "records" or "arrays", fixed by the first output
@@ -201,7 +202,7 @@ class MapOutputBuffer:
                 self._spill()
 
     def new_key(self, key: Any, value: Any) -> int:
-        """Check a key first seen (and its value) and count its bytes; returns the value's size.
+        """Check a key first seen (and its value) and count its bytes; returns the buffer's bytes.
 
         The drivers of ``shuffle.drive`` call this once per distinct key and
         keep only a count per repeated value, so a repeated key costs a dict
@@ -223,8 +224,10 @@ class MapOutputBuffer:
             vsize = approx_size(value)
             if self.fold is not None and vt is not bool and value is not None:
                 self.growing = True      # a folded str, list or tuple may grow with each value
+        self.first_bytes += vsize
+        self.first_n += 1
         self.bytes += (len(key) + 49 if kt is str else approx_size(key)) + vsize + PAIR_OVERHEAD
-        return vsize
+        return self.bytes
 
     def _relieve(self) -> None:
         if self.fold is not None:
@@ -238,12 +241,12 @@ class MapOutputBuffer:
 
     def _combine_in_memory(self, recount: bool = True) -> None:
         started = time.perf_counter()
-        combined = dict(combine_groups(self.combiner, self.groups.items(), self.counters))
-        self.groups = combined
-        self.multi = any(len(vs) > 1 for vs in combined.values())
-        if recount:      # the new size decides whether to spill; at the end nobody asks
+        groups = self.groups
+        combine_in_place(self.combiner, groups, self.counters)
+        if recount:      # the new size decides whether to spill, and whether combining again can pay
+            self.multi = max(map(len, groups.values()), default=0) >= COMBINE_AT_LEAST
             self.bytes = sum(approx_size(k) + sum(map(approx_size, vs)) + PAIR_OVERHEAD
-                             for k, vs in combined.items())
+                             for k, vs in groups.items())
         self._took("combine", started)
 
     def recount_folded(self) -> None:
@@ -324,7 +327,7 @@ class MapOutputBuffer:
         else:
             spilled = sum(len(v) for v in self.groups.values())
         self.counters["spilled_records"] = self.counters.get("spilled_records", 0) + spilled
-        self.groups = {}
+        self.groups.clear()
         self.chunks = []
         self.bytes = 0
         self.multi = False

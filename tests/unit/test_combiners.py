@@ -134,3 +134,41 @@ def test_bad_pairs_are_named_and_user_errors_stay_the_users(clusters, text_input
             clusters.get(1).run(job, text_input, str(tmp_path / mapper.__name__))
         if mapper is own_type_error:
             assert "RecordError" not in str(info.value)
+
+
+def heavy(offset, line):
+    for i in range(20000):
+        yield f"k{i % 50}", i
+
+
+def total(key, values):
+    yield key, sum(values)
+
+
+@pytest.mark.timeout(120)
+def test_a_heavy_record_is_spilled_within_itself(clusters, write_files, tmp_path):
+    """The list buffer counts between records; a record yielding far more than the buffer holds is
+    counted pair by pair (after the first), so the buffer spills inside it and stays bounded."""
+    paths = write_files({"h.txt": "a\nb\nc\n"})
+    job = mapred.Job(mapper=heavy, reducer=total, sort_buffer_bytes=64 << 10, output_format="msgpack")
+    result = clusters.get(1).run(job, paths, str(tmp_path / "out"))
+    want = collections.Counter()
+    for i in range(20000):
+        want[f"k{i % 50}"] += 3 * i
+    assert dict(result) == want
+    m = result.counters["map"]
+    assert m["output_records"] == m["spilled_records"] == 60000
+    assert m["spills"] > 2 * 3          # several per record, not one after each
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("buffer", [1024, 1 << 20])
+def test_list_buffer_counts_every_pair_across_reliefs(clusters, text_input, tmp_path, buffer):
+    job = mapred.Job(mapper=words, combiner=total, reducer=total, num_reducers=2, sort_buffer_bytes=buffer,
+                     output_format="msgpack")
+    result = clusters.get(2).run(job, text_input, str(tmp_path / "out"))
+    assert dict(result) == expected_counts()
+    m = result.counters["map"]
+    assert m["output_records"] == sum(expected_counts().values())
+    if buffer == 1024:
+        assert m["spills"] > 0
