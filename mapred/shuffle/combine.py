@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Iterator
 
 from mapred.errors import RecordError
+from mapred.io.codec import approx_size
 
 
 def combine_groups(combiner: Callable, groups: Iterable[tuple[Any, Iterable]],
@@ -45,16 +46,19 @@ later combine) sees them.
 """
 
 
-def combine_in_place(combiner: Callable, groups: dict, counters: dict, least: int = COMBINE_AT_LEAST) -> None:
+def combine_in_place(combiner: Callable, groups: dict, counters: dict,
+                     least: int = COMBINE_AT_LEAST) -> tuple[int, int]:
     """Replace the values of every key of ``groups`` with ``least`` or more of them by ``combiner``'s output.
 
     ``groups`` maps keys to value lists (the map's sort buffer) and is changed
     in place: a key the combiner yields nothing for is dropped.  The counters
     count every value as combine input and every value kept as output, so
-    keys passed through count as combined into themselves.
+    keys passed through count as combined into themselves.  Returns the
+    values taken by the combiner and the estimated bytes of what it gave back
+    (``approx_size`` and a list slot each), for the buffer's new size.
     """
     total = sum(map(len, groups.values()))
-    took = gave = 0
+    took = gave = out_bytes = 0
     emptied = []
     for key, values in groups.items():
         if len(values) < least:
@@ -68,6 +72,7 @@ def combine_in_place(combiner: Callable, groups: dict, counters: dict, least: in
             out.append(pair[1])
         took += len(values)
         gave += len(out)
+        out_bytes += sum(map(approx_size, out)) + 8 * len(out)
         if out:
             groups[key] = out          # an existing key: the dict's size, and so the iteration, is unchanged
         else:
@@ -76,6 +81,7 @@ def combine_in_place(combiner: Callable, groups: dict, counters: dict, least: in
         del groups[key]
     counters["combine_input_records"] = counters.get("combine_input_records", 0) + total
     counters["combine_output_records"] = counters.get("combine_output_records", 0) + total - took + gave
+    return took, out_bytes
 
 
 def as_pair(pair: Any, who: str) -> tuple:

@@ -2,9 +2,12 @@
 
 Pairs are grouped by key in a dict as they arrive (in-mapper combining: a key
 seen a million times costs one dict entry and a list).  When the estimated
-size passes the limit the buffer runs the combiner; if that does not bring it
-under half the limit it partitions, sorts and spills a run to disk.  At the
-end the runs are merged into one file with a segment per partition.
+size passes the limit the buffer runs the combiner (in place, on the keys with
+enough values to pay for a call); if that does not bring it under three
+quarters of the limit it partitions, sorts and spills a run to disk — a spill
+costs every key a place in the final merge, so it is worth a combine more
+often.  At the end the runs are merged into one file with a segment per
+partition.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from mapred.shuffle.spill import RunIndex, RunWriter, read_segment
 
 PAIR_OVERHEAD = 160   # a dict slot, a values list and their headers
 MERGE_READ_BLOCK = 64 * 1024
+RELIEF_KEEP = 0.75    # a relief that combines the buffer below this share of its limit goes on without a spill
 MERGE_FACTOR = 16     # runs merged at once; more spills are merged in passes (Hadoop's io.sort.factor)
 
 
@@ -235,18 +239,21 @@ class MapOutputBuffer:
             return
         if self.combiner is not None and self.mode == "records":
             self._combine_in_memory()
-            if self.bytes <= self.limit // 2:
+            if self.bytes <= self.limit * RELIEF_KEEP:
                 return
         self._spill()
 
     def _combine_in_memory(self, recount: bool = True) -> None:
         started = time.perf_counter()
         groups = self.groups
-        combine_in_place(self.combiner, groups, self.counters)
+        took, out_bytes = combine_in_place(self.combiner, groups, self.counters)
         if recount:      # the new size decides whether to spill, and whether combining again can pay
             self.multi = max(map(len, groups.values()), default=0) >= COMBINE_AT_LEAST
-            self.bytes = sum(approx_size(k) + sum(map(approx_size, vs)) + PAIR_OVERHEAD
-                             for k, vs in groups.items())
+            if self.first_n:     # filled by shuffle.drive: repeated values were counted at the mean first value
+                self.bytes = max(0, self.bytes - took * (self.first_bytes // self.first_n + 8) + out_bytes)
+            else:                # filled by collect: sized value by value, so recounted so
+                self.bytes = sum(approx_size(k) + sum(map(approx_size, vs)) + PAIR_OVERHEAD
+                                 for k, vs in groups.items())
         self._took("combine", started)
 
     def recount_folded(self) -> None:
