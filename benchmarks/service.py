@@ -1,50 +1,62 @@
 """The HTTP service against the store's own client: WebHDFS upload/download, and requests under load.
 
-    python benchmarks/service.py [--size-mb 512] [--repeat 3] [--seconds 10] [--clients 32]
+    python benchmarks/service.py [--size-mb 1024] [--repeat 2] [--seconds 10] [--clients 32]
                                  [--servers uvloop/httptools,asyncio/h11]
 
 Starts a NameNode, 2 DataNodes (replication 2, 64 MiB blocks), a master, a
 worker and ``mapred serve`` on this machine.  Then, interleaved ``--repeat``
-times (best kept):
+times (best kept; the default is the issue's 1 GB file):
 
 - upload of one ``--size-mb`` file: WebHDFS two-step CREATE with the body
   streamed from disk, against ``Client.put`` (what ``mapred fs put`` runs);
-- download: WebHDFS OPEN streamed into a local file (httpx, and ``curl -o``),
-  against ``Client.get`` into a local file (what ``mapred fs get`` runs).
-  Goal: WebHDFS >= 0.7x of the direct client.  The service's CPU seconds per
-  GiB are printed beside each, the steadier number on a shared machine.
-  Each WebHDFS transfer runs through ``mapred serve`` on every ``--servers``
-  loop/http pair (restarted between them, outside the clock), so the C pair
-  and uvicorn's pure-Python one are compared in the same run.
+- download: WebHDFS OPEN streamed into a new local file (httpx, and ``curl
+  -o``), against ``Client.get`` into a new local file (what ``mapred fs get``
+  runs, with the allocator setting the CLI and the service both make, see
+  ``mapred/storage/malloc.py``).  Goal: WebHDFS >= 0.7x of the direct client.
+  The service's CPU seconds per GiB are printed beside each, the steadier
+  number on a shared machine.  Each WebHDFS transfer runs through ``mapred
+  serve`` on every ``--servers`` loop/http pair (restarted between them,
+  outside the clock), so the C pair and uvicorn's pure-Python one are
+  compared in the same run.
+- the client's own ceiling: the same clients downloading the same bytes from
+  a bare HTTP server that ``sendfile``s the source file (no Python per byte,
+  no checksums).  Whatever a client loses there, no service can win back:
+  the gap between a service row and its ceiling row is the service's.
+
+Every copy is compared with the source (xxh3-128, after each timed run and
+outside the clock), and removed before the next run, so each run writes a
+new file as a first download does.
 
 And for ``--seconds`` with ``--clients`` concurrent asyncio clients each:
 requests per second with p50/p99 latency of GETFILESTATUS, and of a result
-lookup by key in a committed word count.  The bytes are compared after each
-transfer (SHA-256, after the timed runs), and every answer is checked, so a fast wrong answer
-cannot count.
+lookup by key in a committed word count.  Every answer is checked, so a fast
+wrong answer cannot count.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
+import xxhash  # noqa: E402
 from _common import load_example  # noqa: E402
 
 from mapred.runtime.procs import Cluster  # noqa: E402
 from mapred.service.tokens import TokenStore  # noqa: E402
+from mapred.storage.malloc import keep_read_buffers  # noqa: E402
 
 MB = 1 << 20
 W = "/webhdfs/v1"
@@ -52,14 +64,21 @@ W = "/webhdfs/v1"
 
 def make_file(path: str, size: int) -> str:
     pattern = os.urandom(16 * MB)
-    h = hashlib.sha256()
     with open(path, "wb") as f:
         left = size
         while left > 0:
             piece = pattern[:min(left, len(pattern))]
             f.write(piece)
-            h.update(piece)
             left -= len(piece)
+    return digest_of(path)
+
+
+def digest_of(path: str) -> str:
+    """xxh3-128 of a file (about 10x faster than SHA-256: checking every copy of 1 GB stays cheap)."""
+    h = xxhash.xxh3_128()
+    with open(path, "rb", buffering=0) as f:
+        while piece := f.read(8 * MB):
+            h.update(piece)
     return h.hexdigest()
 
 
@@ -73,8 +92,11 @@ def curl_put(url: str, token: str, src: str, path: str) -> None:
 
 def curl_get(url: str, token: str, path: str, local: str) -> None:
     """``curl -o``: the download written to a local file, as ``mapred fs get`` writes it."""
-    subprocess.run(["curl", "-sS", "-f", "-H", f"Authorization: Bearer {token}", "-o", local,
-                    f"{url}{W}{path}?op=OPEN"], check=True)
+    curl_download(f"{url}{W}{path}?op=OPEN", token, local)
+
+
+def curl_download(url: str, token: str, local: str) -> None:
+    subprocess.run(["curl", "-sS", "-f", "-H", f"Authorization: Bearer {token}", "-o", local, url], check=True)
 
 
 def webhdfs_put(url: str, token: str, src: str, path: str) -> None:
@@ -94,24 +116,89 @@ def webhdfs_put(url: str, token: str, src: str, path: str) -> None:
 
 def webhdfs_get(url: str, token: str, path: str, local: str) -> None:
     """OPEN streamed into a local file by httpx (64 KiB reads, its default)."""
+    httpx_download(url + W + path, token, local, {"op": "OPEN"})
+
+
+def httpx_download(url: str, token: str, local: str, params=None) -> None:
     with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=600) as c, open(local, "wb") as out:
-        with c.stream("GET", url + W + path, params={"op": "OPEN"}) as r:
+        with c.stream("GET", url, params=params) as r:
             assert r.status_code == 200
             for piece in r.iter_raw():
                 out.write(piece)
 
 
-def sha_file(path: str) -> str:
-    return subprocess.run(["sha256sum", path], capture_output=True, text=True, check=True).stdout.split()[0]
+def lean_download(url: str, token: str, local: str) -> None:
+    """The least an HTTP/1.1 client can do: one GET on a raw socket, the body read into a reused
+    4 MiB buffer and written out as it comes (curl reads and writes 16 KiB at a time, httpx 64 KiB
+    through Python).  Enough for these answers (a status line, headers, a Content-Length body)."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock, open(local, "wb", buffering=0) as out:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n"
+                     f"Connection: close\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            got = sock.recv(65536)
+            assert got, "the server closed before its headers ended"
+            head += got
+        head, _, body = head.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        assert lines[0].split()[1] == "200", lines[0]
+        length = next(int(v) for k, _, v in (h.partition(":") for h in lines[1:]) if k.lower() == "content-length")
+        out.write(body)
+        left = length - len(body)
+        buf = memoryview(bytearray(4 * MB))
+        while left > 0:
+            n = sock.recv_into(buf, min(left, len(buf)))
+            assert n, f"the body stopped {left} bytes short"
+            out.write(buf[:n])
+            left -= n
 
 
-def best_of(repeat: int, runs: dict, cluster) -> dict:
+class SendfileServer:
+    """A bare HTTP/1.1 server on loopback that ``sendfile``s one local file to every GET.
+
+    The clients' ceiling: no Python touches a byte and nothing is checked, so
+    a client's speed here is what it can take at all on this machine.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path, self.size = path, os.path.getsize(path)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:                      # closed: the benchmark is over
+                return
+            with conn, open(self.path, "rb") as f:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    got = conn.recv(65536)
+                    if not got:
+                        break
+                    request += got
+                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                             f"Content-Length: {self.size}\r\nConnection: close\r\n\r\n".encode())
+                sent = 0
+                while sent < self.size:
+                    sent += os.sendfile(conn.fileno(), f.fileno(), sent, self.size - sent)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def best_of(repeat: int, runs: dict, cluster, check=None) -> dict:
     """Each named ``(server, fn)`` run ``repeat`` times, interleaved: ``{name: (best s, service CPU s)}``.
 
-    ``server`` names the service's loop/http pair (None: the store's own client);
+    ``server`` names the service's loop/http pair (None: no service involved);
     the service is restarted with it before the clock starts when it changes.
     The service's CPU time (all its threads, from /proc) is the steadier number
     on a shared machine: wall time depends on what else runs, CPU per byte less.
+    ``check(name)`` runs after each timed run, outside the clock.
     """
     best = {name: (float("inf"), 0.0) for name in runs}
     for _ in range(repeat):
@@ -126,6 +213,8 @@ def best_of(repeat: int, runs: dict, cluster) -> dict:
             took = time.perf_counter() - start
             if took < best[name][0]:
                 best[name] = (took, sum(service.cpu_times()[:2]) - cpu)
+            if check:
+                check(name)
     return best
 
 
@@ -173,8 +262,8 @@ async def load(url: str, token: str, clients: int, seconds: float, make_request,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size-mb", type=int, default=512)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--size-mb", type=int, default=1024, help="the file's size (default: the issue's 1 GB)")
+    ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--dir", default=None)
@@ -202,12 +291,14 @@ def main() -> None:
 
 def transfer(args, store, cluster, token: str, src: str, digest: str) -> None:
     """Interleaved runs of each way in and out, from and to local files as ``mapred fs put/get`` do,
-    through the service on each ``--servers`` pair; every copy's bytes are checked after the timed runs."""
+    through the service on each ``--servers`` pair; every copy's bytes are checked after its run."""
     size = args.size_mb * MB
     out = os.path.join(os.path.dirname(src), "out-{}.bin")
+    keep_read_buffers()     # what `mapred fs get` does before Client.get (and `mapred serve` at start)
     puts = {"put  Client.put (mapred fs put)": (None, lambda url: store.put(src, "/bench/direct", overwrite=True))}
     gets = {"get  Client.get (mapred fs get)": (None, lambda url: store.get("/bench/direct", out.format("direct")))}
     copies = {"get  Client.get (mapred fs get)": "direct"}
+    ceiling = SendfileServer(src)
     for server in args.servers.split(","):
         tag = server.replace("/", "-")
         puts[f"put  WebHDFS CREATE, httpx  [{server}]"] = (
@@ -215,26 +306,48 @@ def transfer(args, store, cluster, token: str, src: str, digest: str) -> None:
         gets[f"get  WebHDFS OPEN, httpx    [{server}]"] = (
             server, lambda url, tag=tag: webhdfs_get(url, token, f"/bench/httpx-{tag}", out.format(f"httpx-{tag}")))
         copies[f"get  WebHDFS OPEN, httpx    [{server}]"] = f"httpx-{tag}"
+        gets[f"get  WebHDFS OPEN, lean     [{server}]"] = (
+            server, lambda url, tag=tag: lean_download(f"{url}{W}/bench/httpx-{tag}?op=OPEN", token,
+                                                       out.format(f"lean-{tag}")))
+        copies[f"get  WebHDFS OPEN, lean     [{server}]"] = f"lean-{tag}"
         if shutil.which("curl"):
             puts[f"put  WebHDFS CREATE, curl   [{server}]"] = (
                 server, lambda url, tag=tag: curl_put(url, token, src, f"/bench/curl-{tag}"))
             gets[f"get  WebHDFS OPEN, curl -o  [{server}]"] = (
                 server, lambda url, tag=tag: curl_get(url, token, f"/bench/curl-{tag}", out.format(f"curl-{tag}")))
             copies[f"get  WebHDFS OPEN, curl -o  [{server}]"] = f"curl-{tag}"
-    up = best_of(args.repeat, puts, cluster)
-    down = best_of(args.repeat, gets, cluster)
-    for name, copy in copies.items():
-        assert sha_file(out.format(copy)) == digest, f"{name}: the bytes differ"
-        os.remove(out.format(copy))
+    gets["ceil httpx from a sendfile server"] = (None, lambda url: httpx_download(ceiling.url, token,
+                                                                                  out.format("ceil-httpx")))
+    copies["ceil httpx from a sendfile server"] = "ceil-httpx"
+    gets["ceil lean from a sendfile server"] = (None, lambda url: lean_download(ceiling.url, token,
+                                                                                out.format("ceil-lean")))
+    copies["ceil lean from a sendfile server"] = "ceil-lean"
+    if shutil.which("curl"):
+        gets["ceil curl -o from a sendfile server"] = (None, lambda url: curl_download(ceiling.url, token,
+                                                                                       out.format("ceil-curl")))
+        copies["ceil curl -o from a sendfile server"] = "ceil-curl"
+
+    def check(name: str) -> None:
+        """The copy just written equals the source; then it goes, so the next run writes a new file."""
+        local = out.format(copies[name])
+        assert digest_of(local) == digest, f"{name}: the bytes differ"
+        os.remove(local)
+    try:
+        up = best_of(args.repeat, puts, cluster)
+        down = best_of(args.repeat, gets, cluster, check)
+    finally:
+        ceiling.close()
     print(f"file {args.size_mb} MB, replication 2, 64 MiB blocks, best of {args.repeat} (interleaved); "
-          "service CPU: seconds the service process used per GiB moved; [loop/http] of mapred serve")
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+          "service CPU: seconds the service process used per GiB moved; [loop/http] of mapred serve; "
+          "ceil: the client's own limit, no service")
     print(f"{'transfer':46} {'seconds':>8} {'MB/s':>8} {'ratio':>7} {'service CPU s/GiB':>18}")
     for results in (up, down):
         names = list(results)
         base = results[names[0]][0]
         for name in names:
             took, cpu = results[name]
-            cpu_text = "-" if "Client" in name else f"{cpu / (size / (1 << 30)):.2f}"
+            cpu_text = "-" if "Client" in name or name.startswith("ceil") else f"{cpu / (size / (1 << 30)):.2f}"
             print(f"{name:46} {took:8.2f} {size / MB / took:8.0f} {base / took:6.2f}x {cpu_text:>18}")
 
 

@@ -136,6 +136,8 @@ def put(local, remote, overwrite, replication, block_size):
 @_clean
 def get(remote, local):
     """Copy a stored file to a local path."""
+    from mapred.storage.malloc import keep_read_buffers
+    keep_read_buffers()            # as the service does for OPEN: read-ahead pieces reuse their pages
     with _client(remote) as c:
         n = c.get(_path(remote), local)
     click.echo(f"got {n} bytes into {local}")

@@ -103,6 +103,8 @@ def serve(namenode, master_addr, host, port, any_port, public, token_file, ready
         raise click.ClickException(f"refusing to listen on {host}: pass --public to serve beyond this "
                                    "machine (and put TLS in front of it: tokens travel in every request)")
     _daemon_logging(verbose)
+    from mapred.storage.malloc import keep_read_buffers
+    keep_read_buffers()            # OPEN's read-ahead pieces reuse their pages (docs/service.md)
     routers = tuple(r.strip() for item in routers for r in item.split(",") if r.strip())
     sock = bind(host, port, any_port)
     bound = sock.getsockname()[1]

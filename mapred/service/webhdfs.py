@@ -18,9 +18,11 @@ abandoned and the target is unchanged.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Annotated
 from urllib.parse import quote, urlencode
@@ -46,6 +48,7 @@ PREFIX = "/webhdfs/v1"
 APPEND_DIR = "/.mapred-service/appends"   # hidden staging of appended bytes (moved by concat)
 WRITE_CHUNK = 4 << 20                     # body bytes handed to the block writer at once
 READ_PIECE = 4 << 20                      # bytes per DataNode read while streaming OPEN
+READ_AHEAD = 2                            # OPEN's pieces read (and verified) ahead, each in its own thread
 LIST_BATCH = 1000                         # entries per LISTSTATUS_BATCH answer (Hadoop's dfs.ls.limit)
 
 
@@ -308,15 +311,37 @@ def _open(store, p: str, offset: int, length: int | None):
     end = size if length is None else min(size, offset + length)
     reader = BlockReader(store, p)
     reader.seek(offset)
-
-    def body():
-        try:
-            yield from reader.chunks(lookahead=2, end=end, piece=READ_PIECE)
-        except MapredError as exc:     # the status is sent already: cut the stream, say why in the log
-            log.warning("OPEN %s stopped at byte %d: %s", p, reader.pos, exc)
-            raise
-    return StreamingResponse(body(), media_type="application/octet-stream",
+    pool = ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="webhdfs-open")
+    pieces = reader.pieces(pool, lookahead=READ_AHEAD, end=end, piece=READ_PIECE)
+    try:   # the first piece before the status line: a range no replica can serve is an error answer
+        first = next(pieces, None)
+        head = reader.advance(first.result()) if first else b""
+    except BaseException:
+        pieces.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    return StreamingResponse(_stream(reader, pool, pieces, head, p), media_type="application/octet-stream",
                              headers={"Content-Length": str(end - offset)})
+
+
+async def _stream(reader, pool, pieces, head: bytes, p: str):
+    """OPEN's body: pieces read and CRC-verified in threads, awaited here, so the event loop only writes.
+
+    Every piece is verified before it is yielded (``BlockReader.pieces``).  A
+    piece after the first that no replica can serve ends the stream short of
+    its Content-Length: the client sees an incomplete body, never wrong bytes.
+    """
+    try:
+        if head:
+            yield head
+        for future in pieces:
+            yield reader.advance(await asyncio.wrap_future(future))
+    except MapredError as exc:     # the status is sent already: cut the stream, say why in the log
+        log.warning("OPEN %s stopped at byte %d: %s", p, reader.pos, exc)
+        raise
+    finally:                       # a client gone mid-stream: drop queued reads, never wait on the loop
+        pieces.close()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- PUT ------------------------------------------------------------------------------------------

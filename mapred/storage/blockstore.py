@@ -11,7 +11,9 @@ Layout under a DataNode data directory::
 Paths are built from integer block ids only, so nothing from the network can
 steer a file operation outside the data directory.  Every read verifies the
 chunks it touches; the same code serves remote reads, short-circuit local
-reads by a client on the same host, and the background scanner.
+reads by a client on the same host, and the background scanner.  (A
+short-circuit reader asks ``read_aligned(..., verify=False)`` because it runs
+the end-to-end check below over the same bytes anyway: one pass, not two.)
 
 End to end: the writer's chunk CRCs, hashed (``crc_digest``), are recorded by
 the NameNode with the block.  A reader checks the CRC list a replica sends
@@ -106,14 +108,17 @@ def read_meta(path: str) -> tuple[int, bytes]:
     return chunk, crcs
 
 
-def read_aligned(path: str, offset: int = 0, length: int = -1) -> tuple:
+def read_aligned(path: str, offset: int = 0, length: int = -1, verify: bool = True) -> tuple:
     """What a DataNode sends for a read: whole verified chunks covering the range.
 
     ``(raw, first, size, chunk, crcs, gen)``: ``raw`` starts at byte ``first``
     (a chunk boundary), so the reader can check every chunk itself.
+    ``verify=False`` only for a caller that runs ``check_replica`` on the
+    result before using a byte of it (the short-circuit reader): the chunks
+    are then checked once, there, instead of twice.
     """
     chunk, crcs, gen = read_meta_full(path)
-    raw, first, size, _ = _read_chunks(path, chunk, crcs, offset, length, None)
+    raw, first, size, _ = _read_chunks(path, chunk, crcs, offset, length, None, verify)
     return raw, first, size, chunk, crcs, gen
 
 
@@ -146,7 +151,7 @@ def read_verified(path: str, offset: int = 0, length: int = -1,
     return raw[offset - first:end - first], size
 
 def _read_chunks(path: str, chunk: int, crcs: bytes, offset: int, length: int,
-                 expect_length: int | None) -> tuple[bytes, int, int, int]:
+                 expect_length: int | None, verify: bool = True) -> tuple[bytes, int, int, int]:
     """``(raw, first, size, end)``: the verified whole chunks of ``path`` covering ``[offset, end)``.
 
     Whole chunks because a CRC covers a whole chunk; ``raw`` starts at ``first``.
@@ -164,7 +169,8 @@ def _read_chunks(path: str, chunk: int, crcs: bytes, offset: int, length: int,
             raw = f.read(last - first)
     except FileNotFoundError:
         raise BlockMissing(f"block file {path} is missing") from None
-    _verify(path, raw, first, chunk, crcs)
+    if verify:
+        _verify(path, raw, first, chunk, crcs)
     return raw, first, size, end
 
 

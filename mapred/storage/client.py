@@ -347,7 +347,8 @@ class Client:
         if self.short_circuit and host == HOSTNAME and data_dir:
             path = bs.block_path(data_dir, block_id)
             if os.path.exists(path):
-                raw, first, size, chunk, crcs, here = bs.read_aligned(path, offset, length)
+                # not verified here: ``_checked`` verifies every chunk against the writer's CRCs
+                raw, first, size, chunk, crcs, here = bs.read_aligned(path, offset, length, verify=False)
                 if gen and here and here != gen:
                     raise errors.ChecksumError(f"{what} is generation {here}, not {gen} (stale)")
                 return _checked(what, raw, first, chunk, crcs, size, block_length, digest,
@@ -503,23 +504,44 @@ class BlockReader(io.RawIOBase):
         caller's buffer, and the next pieces are read and checksum-verified in
         threads while this one is used.
         """
+        with ThreadPoolExecutor(max_workers=lookahead) as pool:
+            for future in self.pieces(pool, lookahead, end, piece):
+                yield self.advance(future.result())
+
+    def pieces(self, pool, lookahead: int = 2, end: int | None = None, piece: int = READ_SIZE):
+        """Futures of the pieces ``chunks`` yields, in order, each read and verified in ``pool``.
+
+        At most ``lookahead + 1`` pieces are asked for ahead of the one the
+        caller waits on.  For a caller that must not block on a read (the HTTP
+        service awaits each future on its event loop); it hands every piece's
+        bytes to ``advance`` in order, as ``chunks`` does.  Closing the
+        generator early cancels the reads not yet started.
+        """
         end = self.length if end is None else min(end, self.length)
         ranges = []
         for block in self.blocks:
             block_id, start, length = block[:3]
-            lo, hi = max(self.pos, start), min(end, start + length)
-            for off in range(lo - start, hi - start, piece):
-                ranges.append((block, off, min(piece, hi - start - off)))
-        with ThreadPoolExecutor(max_workers=lookahead) as pool:
-            pending = collections.deque()
+            off, hi = max(self.pos, start) - start, min(end, start + length) - start
+            while off < hi:
+                # cut at multiples of ``piece`` within the block: with a piece a multiple of the
+                # chunk, no chunk straddles two pieces, so none is read and verified twice
+                cut = min(hi, (off // piece + 1) * piece)
+                ranges.append((block, off, cut - off))
+                off = cut
+        pending = collections.deque()
+        try:
             for item in ranges:
                 pending.append(pool.submit(self._from_replicas, *item))
                 if len(pending) > lookahead:
-                    yield self._advance(pending.popleft().result())
+                    yield pending.popleft()
             while pending:
-                yield self._advance(pending.popleft().result())
+                yield pending.popleft()
+        finally:
+            for future in pending:
+                future.cancel()
 
-    def _advance(self, piece: bytes) -> bytes:
+    def advance(self, piece) -> bytes:
+        """Count ``piece`` (the next one from ``pieces``) as read: ``pos`` moves past it."""
         self.pos += len(piece)
         return piece
 

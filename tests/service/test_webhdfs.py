@@ -5,6 +5,7 @@ import hashlib
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -70,6 +71,61 @@ def test_checksum_is_hadoops_md5_of_md5_of_crc32c(service):
         assert empty["algorithm"] == "MD5-of-0MD5-of-0CRC32C" and empty["bytes"].endswith(hashlib.md5().hexdigest())
         r = get("/data/ck")
         assert r.status_code == 404 and r.json()["RemoteException"]["exception"] == "FileNotFoundException"
+
+
+def _corrupt(store, path: str, block_index: int, at: int, copies: int) -> None:
+    """Flip one byte ``at`` bytes into a block in ``copies`` of its replicas, behind the DataNodes' backs."""
+    from mapred.storage import blockstore as bs
+    block_id, _, _, replicas = store.locations(path)[1][block_index][:4]
+    assert len(replicas) >= copies
+    for *_, data_dir in replicas[:copies]:
+        with open(bs.block_path(data_dir, block_id), "r+b") as f:
+            f.seek(at)
+            byte = f.read(1)
+            f.seek(at)
+            f.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.timeout(120)
+def test_open_sends_no_byte_that_failed_its_checksum(service):
+    """OPEN verifies every chunk it sends (once): a bad copy fails over, a range no copy can serve is a
+    503 RemoteException before any byte, and a file whose later block has no good copy stops short."""
+    from mapred.storage.client import Client
+    block = 4 << 20                                   # the fixture's block size
+    data = os.urandom(2 * block + 1_000_000)
+    bad = block + 3 * 65536 + 100                     # in the 4th chunk of the middle block
+    store = Client(service.cluster.storage.namenode_addr)
+    with service.client() as c:
+        assert put_file(c, "/data/bad/one", data).status_code == 201
+        assert put_file(c, "/data/bad/all", data).status_code == 201
+        _corrupt(store, "/data/bad/one", 1, bad - block, copies=1)
+        _corrupt(store, "/data/bad/all", 1, bad - block, copies=2)
+        for offset, length in ((bad - 5, 10), (1_000_003, 2 * block), (bad, None), (bad - 70_000, 140_000)):
+            params = {"op": "OPEN", "offset": offset, **({"length": length} if length else {})}
+            r = c.get(W + "/data/bad/one", params=params)       # whichever copy is tried first
+            assert r.status_code == 200 and r.content == data[offset:offset + length if length else None]
+        r = c.get(W + "/data/bad/all", params={"op": "OPEN", "offset": 17, "length": block})
+        assert r.content == data[17:17 + block]       # the first block is sound
+
+        def cut_short():
+            got = bytearray()
+            with service.client() as c2, c2.stream("GET", W + "/data/bad/all", params={"op": "OPEN"}) as r:
+                assert r.status_code == 200 and r.headers["content-length"] == str(len(data))
+                with pytest.raises(httpx.HTTPError):                # the body ends before its length
+                    for piece in r.iter_raw():
+                        got += piece
+            return bytes(got)
+        with ThreadPoolExecutor(1) as pool:           # both wait out the reader's fresh looks at once
+            whole = pool.submit(cut_short)
+            r = c.get(W + "/data/bad/all", params={"op": "OPEN", "offset": bad - 1000, "length": 2000})
+            assert r.status_code == 503, r.text
+            assert r.json()["RemoteException"]["exception"] == "RetriableException"
+            assert "no live replica" in r.json()["RemoteException"]["message"]
+            got = whole.result()
+        assert len(got) < bad and got == data[:len(got)]     # a true prefix, never past the bad chunk
+    for path in ("/data/bad/one", "/data/bad/all"):
+        store.rm(path)
+    store.close()
 
 
 def test_append_mkdirs_rename_delete_summary_checksum(service):
