@@ -174,18 +174,24 @@ class SendfileServer:
                 conn, _ = self.sock.accept()
             except OSError:                      # closed: the benchmark is over
                 return
-            with conn, open(self.path, "rb") as f:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    got = conn.recv(65536)
-                    if not got:
-                        break
-                    request += got
-                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-                             f"Content-Length: {self.size}\r\nConnection: close\r\n\r\n".encode())
-                sent = 0
-                while sent < self.size:
-                    sent += os.sendfile(conn.fileno(), f.fileno(), sent, self.size - sent)
+            try:
+                self._answer(conn)
+            except OSError:                      # that client went away: serve the next one
+                pass
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn, open(self.path, "rb") as f:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                got = conn.recv(65536)
+                if not got:
+                    break
+                request += got
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                         f"Content-Length: {self.size}\r\nConnection: close\r\n\r\n".encode())
+            sent = 0
+            while sent < self.size:
+                sent += os.sendfile(conn.fileno(), f.fileno(), sent, self.size - sent)
 
     def close(self) -> None:
         self.sock.close()
