@@ -117,8 +117,9 @@ def holder_session(model, shape_w, shape_b, **init):
     try:
         client = HolderClient(address, shape_w, shape_b)
         W0, b0 = init.pop("W"), init.pop("b")
+        extra = [init.pop("penalty_j")] if "penalty_j" in init else []
         client.call(mapred.wire.HolderInit(shape_w=list(shape_w), shape_b=list(shape_b),
-                                           max_staleness=model.max_staleness, **init), W0, b0)
+                                           max_staleness=model.max_staleness, **init), W0, b0, *extra)
         yield client, address
         _record_staleness(model, client)
         client.call(mapred.wire.HolderStop())
@@ -274,3 +275,109 @@ def fit_async_adaptive(model, data, n, K, runner, valid):
         return Wa, ba_
     return stopper.best
 
+
+
+# ---------------------------------------------------------------- SVRG (the default)
+
+
+def fit_async_svrg(model, data, n, K, runner, valid, *, state=None, theta=None, epochs=None):
+    """Asynchronous SVRG (Reddi et al., "On variance reduction in stochastic gradient descent
+    and its asynchronous variants", NIPS 2015) with the sync default's snapshot pass.
+
+    Every outer iteration: the snapshot pass (``models.sgd``: exact objective
+    and full gradient ``mu`` at the holder's weights, by map/reduce), the same
+    stopping rule as sync SVRG, then one asynchronous pass: every task walks its
+    block once and pushes, per mini-batch, the variance-reduced gradient
+    ``g_S(w) - g_S(snapshot) + mu`` at the weights it last received; the holder
+    ("prox" optimizer) takes a plain step with it and the penalty's proximal
+    step per coordinate.  The holder so makes one step per row per pass, the
+    progress of one sequential epoch.  ``state``/``theta`` continue a fit.
+    """
+    from ._logistic import EarlyStop, record_pass
+    from .optim import Coordinates, standardiser, warn_unconverged
+    from .sgd import SvrgState, _svrg_snapshot_job, svrg_batch, svrg_step_size
+    d = data.n_features
+    if state is None:
+        mean, scale = standardiser(data, runner, center=model.fit_intercept)
+        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K)
+    coords, P = state.coords, d * K + K
+    theta = np.zeros(P) if theta is None else theta
+    batch = svrg_batch(n) if model.batch_size == "auto" else int(model.batch_size)
+    tol = 1e-5 if model.tol is None else float(model.tol)
+    epochs = model.epochs if epochs is None else epochs
+    stopper = EarlyStop(tol, model.n_iter_no_change)
+    base = len(runner.history)
+    model.n_iter_ = epochs
+    converged = False
+    with holder_session(model, (d, K), (K,), W=theta[:d * K].reshape(d, K), b=theta[d * K:],
+                        lr=1.0, alpha=0.0, penalty="none", optimizer="prox",
+                        penalty_j=state.alpha_j) as (client, address):
+        for it in range(epochs):
+            started = time.perf_counter()
+            need_step = state.eta is None
+            v = runner.run_sum(_svrg_snapshot_job(model, theta, state, d, K, data, base + it,
+                                                  need_step, batch), data.ds)
+            rows, V = v[P + 2], theta[:d * K].reshape(d, K)
+            obj = v[0] / rows + 0.5 * float((state.alpha_j[:, None] * V * V).sum())
+            mu = v[1:1 + P] / rows
+            if not model.fit_intercept:
+                mu[d * K:] = 0.0
+            grad = mu + np.concatenate([(state.alpha_j[:, None] * V).ravel(), np.zeros(K)])
+            if not np.isfinite(obj) or not np.isfinite(grad).all():
+                raise ModelError(f"training diverged at pass {base + it}: loss is {obj}")
+            if need_step:
+                lam = v[P + 4] / rows if batch > 1 else None
+                state.eta = (float(model.lr) if model.lr is not None
+                             else svrg_step_size(v[P + 3] / rows, lam, n, batch, K))
+            W, b = coords.to_original(theta)
+            watched = record_pass(model, runner, valid, base + it, started, obj, v[P + 1] / rows, W, b)
+            if valid is not None and stopper.update(it + 1, watched, (W, b)):
+                model.n_iter_ = it + 1
+                break
+            if np.max(np.abs(grad)) <= tol:
+                model.n_iter_, converged = it + 1, True
+                break
+            client.call(mapred.wire.HolderConfig(lr=state.eta))
+            runner.run_sum(_svrg_async_pass_job(model, address, theta, mu, state, d, K, data,
+                                                base + it, batch), data.ds)
+            _, Vh, bh = client.pull()
+            theta = np.concatenate([Vh.ravel(), bh])
+        else:
+            if valid is None and epochs == model.epochs:
+                warn_unconverged(model, "async SGD (SVRG)", epochs, tol)
+    model._svrg = (state, theta)
+    if valid is not None and stopper.best is not None and not converged:
+        return stopper.best
+    return coords.to_original(theta)
+
+
+def _svrg_async_pass_job(model, address, theta, mu, state, d, K, data, step, batch):
+    """Map: walk the block once, pushing variance-reduced gradient sums to the holder."""
+    from ._logistic import softmax_stats
+    classes, sparse, multinomial = model.classes_, data.sparse, K > 1
+    seed, fit_b = model.seed, model.fit_intercept
+    bc = mapred.broadcast({"theta": theta, "mu": mu, "mean": state.mean, "scale": state.scale})
+
+    def stat(block):
+        p = bc.value
+        X, y = unpack(block, sparse, d)
+        yi = np.searchsorted(classes, y)
+        Z = (np.asarray(X.toarray() if sparse else X, dtype=np.float64) - p["mean"]) / p["scale"]
+        sV, sb = p["theta"][:d * K].reshape(d, K), p["theta"][d * K:]
+        muV, mub = p["mu"][:d * K].reshape(d, K), p["mu"][d * K:]
+        client = HolderClient(address, (d, K), (K,))
+
+        def gradient(idx, V, b):
+            _, g1V, g1b, _ = softmax_stats(Z[idx], yi[idx], V, b, multinomial)
+            _, g0V, g0b, _ = softmax_stats(Z[idx], yi[idx], sV, sb, multinomial)
+            m = len(idx)
+            gb = g1b - g0b + m * mub
+            return g1V - g0V + m * muV, (gb if fit_b else 0.0 * gb)
+        try:
+            order = seeded_rng(seed, step, mapred.context().split.start).permutation(len(yi))
+            push_minibatches(client, order, batch, gradient)
+        finally:
+            client.close()
+        return np.array([len(yi)], dtype=np.float64)
+
+    return sum_job(stat, f"logreg.async.svrg.{step}")

@@ -307,7 +307,7 @@ class LogisticRegression(ClassifierMixin, Estimator):
     _attr_names = ("n_features_in_", "staleness_", "sparse_", "n_iter_")
 
     def __init__(self, solver="auto", C=1.0, alpha=None, penalty="l2", fit_intercept=True, tol=None,
-                 max_iter=100, lr=None, epochs=100, batch_size="auto", lr_schedule="adam",
+                 max_iter=100, lr=None, epochs=100, batch_size="auto", lr_schedule="svrg",
                  power_t=0.5, n_iter_no_change=5, seed=0, max_staleness=8, classes=None,
                  momentum=0.9, holder_host="127.0.0.1"):
         self.solver, self.C, self.alpha, self.penalty = solver, C, alpha, penalty
@@ -331,9 +331,9 @@ class LogisticRegression(ClassifierMixin, Estimator):
         if self.alpha is not None and (not isinstance(self.alpha, (int, float, np.number))
                                        or self.alpha < 0):
             raise DataError(f"alpha must be a non-negative number or None, got {self.alpha!r}")
-        if self.lr_schedule not in ("adam", "adagrad", "invscaling", "constant"):
-            raise DataError(f"lr_schedule must be 'adam', 'adagrad', 'invscaling' or 'constant', "
-                            f"got {self.lr_schedule!r}")
+        if self.lr_schedule not in ("svrg", "adam", "adagrad", "invscaling", "constant"):
+            raise DataError(f"lr_schedule must be 'svrg', 'adam', 'adagrad', 'invscaling' or "
+                            f"'constant', got {self.lr_schedule!r}")
         for name in ("max_iter", "epochs") + (() if self.batch_size == "auto" else ("batch_size",)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -377,6 +377,7 @@ class LogisticRegression(ClassifierMixin, Estimator):
         self.classes_ = classes_from(info, self.classes)
         self.n_features_in_, self.sparse_ = data.n_features, data.sparse
         self.staleness_ = {}
+        self._svrg, self._rows_seen = None, info["n"]  # what partial_fit continues from
         valid = None
         if validation is not None:
             valid = as_data(*validation) if isinstance(validation, tuple) else as_data(validation)
@@ -391,6 +392,12 @@ class LogisticRegression(ClassifierMixin, Estimator):
         W, b = np.zeros((data.n_features, K)), np.zeros(K)
         if solver in ("newton", "lbfgs"):
             W, b = self._fit_second_order(data, info["n"], K, runner, solver)
+        elif solver == "async" and self.lr_schedule == "svrg":
+            from .async_sgd import fit_async_svrg
+            W, b = fit_async_svrg(self, data, info["n"], K, runner, valid)
+        elif solver == "sgd" and self.lr_schedule == "svrg":
+            from .sgd import fit_svrg
+            W, b = fit_svrg(self, data, info["n"], K, runner, valid)
         elif solver == "async" and self.lr_schedule in ("adam", "adagrad"):
             from .async_sgd import fit_async_adaptive
             W, b = fit_async_adaptive(self, data, info["n"], K, runner, valid)
@@ -403,6 +410,70 @@ class LogisticRegression(ClassifierMixin, Estimator):
         else:
             from .sgd import fit_sync
             W, b = fit_sync(self, data, info["n"], W, b, runner, valid)
+        self.coef_, self.intercept_ = W.T.copy(), b.copy()
+        self.fitted_ = True
+        return self
+
+    def partial_fit(self, X, y, classes=None, *, workers=None, cluster=None):
+        """Continue training on one batch (X, y) from the current weights: scikit-learn
+        ``SGDClassifier.partial_fit``'s contract.
+
+        ``classes`` (every label the stream will ever hold) is required on the
+        first call and fixes ``classes_``; later calls may omit it (or must repeat
+        it).  Each call runs one SVRG iteration (``models.sgd.fit_svrg``: a
+        snapshot pass and a variance-reduced epoch pass over this batch; over the
+        parameter holder when ``solver="async"``; any other solver's partial_fit
+        uses sync SVRG), starting from ``coef_``/``intercept_``.  The features are
+        standardised with the first batch's means and deviations.  The penalty is
+        C's over the rows seen so far (``alpha = 1 / (C * rows seen)``), so one
+        sweep over a data set's batches aims at ``fit``'s objective; ``alpha=``
+        fixes a per-row strength instead.
+        """
+        from .optim import Coordinates, standardiser
+        from .sgd import SvrgState
+        check_class_labels(y)
+        fitted = getattr(self, "fitted_", False)
+        if not fitted and classes is None:
+            raise DataError("classes must be passed on the first call to partial_fit: every label "
+                            "the batches will hold, e.g. classes=np.unique(y_all)")
+        if classes is not None:
+            declared = np.unique(np.asarray(classes))
+            if len(declared) < 2:
+                raise DataError(f"classes must hold at least 2 labels, got {list(declared)}")
+            if fitted and not np.array_equal(declared, self.classes_):
+                raise DataError(f"classes={list(declared)} differs from the first call's "
+                                f"{list(self.classes_)}")
+        else:
+            declared = self.classes_
+        data = cached(as_data(X, y))
+        if fitted and data.n_features != self.n_features_in_:
+            raise DataError(f"X has {data.n_features} features, but {type(self).__name__} is "
+                            f"expecting {self.n_features_in_} features as input (partial_fit "
+                            f"batches must all have the first batch's width)")
+        runner = self._runner(workers, cluster)
+        info = scan(data, runner, classes=declared)
+        self.classes_ = declared
+        K = 1 if len(declared) == 2 else len(declared)
+        saved = getattr(self, "_svrg", None) if fitted else None
+        if saved is None or saved[0].K != K:
+            mean, scale = standardiser(data, runner, center=self.fit_intercept)
+            state = SvrgState(Coordinates(mean, scale, K, self.fit_intercept), 0.0, K)
+            theta = (state.coords.from_original(self.coef_.T, self.intercept_) if fitted
+                     else np.zeros(data.n_features * K + K))
+            self._rows_seen = 0
+        else:
+            state, theta = saved
+        self._rows_seen = getattr(self, "_rows_seen", 0) + info["n"]
+        state.alpha = self._alpha(self._rows_seen)
+        state.alpha_j = state.alpha / state.scale ** 2
+        state.eta = None  # the step bound of this batch's rows
+        self.n_features_in_, self.sparse_ = data.n_features, data.sparse
+        self.staleness_ = getattr(self, "staleness_", {}) or {}
+        if self.solver == "async":
+            from .async_sgd import fit_async_svrg as step_fn
+        else:
+            from .sgd import fit_svrg as step_fn
+        W, b = step_fn(self, data, info["n"], K, runner, None, state=state, theta=theta, epochs=1)
         self.coef_, self.intercept_ = W.T.copy(), b.copy()
         self.fitted_ = True
         return self

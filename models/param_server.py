@@ -13,7 +13,9 @@ logged, and changes nothing.
 - ``ps.init`` + W, b frames: weights, step rule (``optimizer`` "sgd": a plain
   step, then the penalty's proximal step; "adam" / "adagrad": per-coordinate
   adaptive steps, the pushed gradient already holding the penalty's) and
-  the staleness bound;
+  the staleness bound; "prox" (SVRG): a plain step with the pushed
+  variance-reduced gradient, then the L2 penalty's proximal step per
+  coordinate, its strengths (one per feature) in a third frame;
 - ``ps.config``: the learning rate for the next pass; with ``average``, every
   accepted push also updates a running average of the weights;
 - ``ps.push`` {base, n} + gradient-sum frames: applied when
@@ -28,7 +30,7 @@ import numpy as np
 
 import mapred
 
-OPTIMIZERS = ("sgd", "adam", "adagrad")
+OPTIMIZERS = ("sgd", "adam", "adagrad", "prox")
 
 
 def encode(msg, *arrays: np.ndarray) -> list:
@@ -53,6 +55,7 @@ class Holder:
         self.histogram: dict[int, int] = {}
         self.optimizer, self.t, self.moments = "sgd", 0, {}
         self.averaging, self.avg, self.avg_count = False, None, 0
+        self.alpha_j = None
 
     def _array(self, data: list, i: int, like: np.ndarray) -> np.ndarray:
         if len(data) <= i:
@@ -103,6 +106,10 @@ class Holder:
         self.b = self._array(data, 1, np.zeros(shape_b)).copy()
         self.lr, self.alpha, self.penalty = msg.lr, msg.alpha, msg.penalty
         self.max_staleness, self.optimizer = msg.max_staleness, msg.optimizer
+        if msg.optimizer == "prox":
+            self.alpha_j = self._array(data, 2, np.zeros(shape_w[0])).copy()
+            if not (np.isfinite(self.alpha_j).all() and (self.alpha_j >= 0).all()):
+                raise ValueError("the per-feature penalty must be finite and non-negative")
         self.moments = {k: np.zeros_like(a) for k, a in
                         (("mW", self.W), ("vW", self.W), ("mb", self.b), ("vb", self.b))}
         return encode(mapred.wire.Ok())
@@ -129,6 +136,10 @@ class Holder:
 
     def _apply(self, gW: np.ndarray, gb: np.ndarray) -> None:
         """One step with the mean gradient: plain SGD plus the penalty's prox, or adaptive."""
+        if self.optimizer == "prox":
+            self.W = (self.W - self.lr * gW) / (1.0 + self.lr * self.alpha_j)[:, None]
+            self.b = self.b - self.lr * gb
+            return
         if self.optimizer != "sgd":
             self._adaptive(gW, gb)
             return

@@ -25,7 +25,7 @@ from ._logistic import (
     sgd_block,
     softmax_stats,
 )
-from .optim import warn_unconverged
+from .optim import svrg_step_size, warn_unconverged
 
 
 def fit_sync(model, data: Data, n: int, W, b, runner, valid):
@@ -254,3 +254,148 @@ def _adaptive_job(model, bc, d: int, K: int, data: Data, step: int, alpha_j, bat
         return np.concatenate([m * flat, m * mV.ravel(), m * mb, [loss, correct, m * (state["t"] - t0), m]])
 
     return sum_job(stat, f"logreg.sgd.{schedule}.{step}")
+
+
+# ---------------------------------------------------------------- SVRG (the default SGD)
+
+def svrg_batch(n: int) -> int:
+    """Mini-batch of ``batch_size="auto"`` for SVRG: one row per step on small data (the most
+    progress per row read), larger on large data so the per-step Python cost stays small."""
+    return int(min(256, max(1, n // 10000)))
+
+
+def local_epochs(n: int, m: int) -> int:
+    """Epochs a task runs over its block of ``m`` of ``n`` rows in one pass: about ``n`` steps'
+    worth of rows (at most 8 epochs), so a pass makes the progress of one sequential epoch
+    whatever the number of splits, without each task drifting to its own block's optimum."""
+    return int(max(1, min(8, round(n / max(1, m)))))
+
+
+class SvrgState:
+    """What a fit or ``partial_fit`` by SVRG carries between passes: coordinates, penalty, step."""
+
+    def __init__(self, coords, alpha: float, K: int, eta: float | None = None) -> None:
+        self.coords, self.alpha, self.K, self.eta = coords, alpha, K, eta
+        self.alpha_j = alpha / coords.scale ** 2
+        self.mean, self.scale = coords.mean, coords.scale
+
+
+def fit_svrg(model, data: Data, n: int, K: int, runner, valid, *, state=None, theta=None,
+             epochs=None):
+    """Variance-reduced SGD (SVRG) over map/reduce passes; returns (W, b) in original units.
+
+    Every outer iteration is two passes over the cached blocks:
+
+    1. the *snapshot pass*: map emits its block's loss sum and (standardised)
+       gradient sum at the broadcast snapshot, reduce adds them: the exact
+       regularised objective and full gradient ``mu`` (summation form);
+    2. the *epoch pass*: every task runs variance-reduced proximal steps
+       (``models.optim.svrg_epochs``) over its block from the snapshot,
+       ``local_epochs`` times, and emits its row-weighted last iterate; the
+       driver mixes (averages) them into the next snapshot.
+
+    Stops when the full regularised gradient's largest standardised entry is
+    at most ``tol`` (default 1e-5); with ``validation`` also when the
+    snapshot's validation loss has not improved by ``tol`` relative in
+    ``n_iter_no_change`` iterations (the best snapshot is kept).  ``state`` and
+    ``theta`` continue an earlier fit (``partial_fit``).
+    """
+    from .optim import Coordinates, standardiser
+    d = data.n_features
+    if state is None:
+        mean, scale = standardiser(data, runner, center=model.fit_intercept)
+        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K)
+    coords = state.coords
+    theta = np.zeros(d * K + K) if theta is None else theta
+    batch = svrg_batch(n) if model.batch_size == "auto" else int(model.batch_size)
+    tol = 1e-5 if model.tol is None else float(model.tol)
+    epochs = model.epochs if epochs is None else epochs
+    stopper = EarlyStop(tol, model.n_iter_no_change)
+    base = len(runner.history)
+    model.n_iter_ = epochs
+    converged = False
+    for it in range(epochs):
+        started = time.perf_counter()
+        need_step = state.eta is None
+        v = runner.run_sum(_svrg_snapshot_job(model, theta, state, d, K, data, base + it, need_step,
+                                              batch), data.ds)
+        P = d * K + K
+        rows = v[P + 2]
+        V = theta[:d * K].reshape(d, K)
+        obj = v[0] / rows + 0.5 * float((state.alpha_j[:, None] * V * V).sum())
+        mu = v[1:1 + P] / rows
+        if not model.fit_intercept:
+            mu[d * K:] = 0.0
+        grad = mu + np.concatenate([(state.alpha_j[:, None] * V).ravel(), np.zeros(K)])
+        if not np.isfinite(obj) or not np.isfinite(grad).all():
+            raise ModelError(f"training diverged at pass {base + it}: loss is {obj}")
+        if need_step:
+            lam = v[P + 4] / rows if batch > 1 else None
+            state.eta = (float(model.lr) if model.lr is not None
+                         else svrg_step_size(v[P + 3] / rows, lam, n, batch, K))
+        W, b = coords.to_original(theta)
+        watched = record_pass(model, runner, valid, base + it, started, obj, v[P + 1] / rows, W, b)
+        if valid is not None and stopper.update(it + 1, watched, (W, b)):
+            model.n_iter_ = it + 1
+            break
+        if np.max(np.abs(grad)) <= tol:
+            model.n_iter_, converged = it + 1, True
+            break
+        v = runner.run_sum(_svrg_epoch_job(model, theta, mu, state, d, K, data, base + it, batch,
+                                           n), data.ds)
+        theta = v[:P] / v[P]
+    else:
+        if valid is None and epochs == model.epochs:
+            warn_unconverged(model, "SGD (SVRG)", epochs, tol)
+    model._svrg = (state, theta)
+    if valid is not None and stopper.best is not None and not converged:
+        return stopper.best
+    return coords.to_original(theta)
+
+
+def _standardised(block, sparse: bool, d: int, p: dict):
+    X, y = unpack(block, sparse, d)
+    Z = (np.asarray(X.toarray() if sparse else X, dtype=np.float64) - p["mean"]) / p["scale"]
+    return Z, y
+
+
+def _svrg_snapshot_job(model, theta, state, d, K, data, step, need_step, batch):
+    """Map: the block's [loss, gradient sums (standardised), correct, rows(, sum ||z1||², m*lam)]."""
+    from .optim import block_gram_bound
+    classes, sparse, multinomial = model.classes_, data.sparse, K > 1
+    bc = mapred.broadcast({"theta": theta, "mean": state.mean, "scale": state.scale})
+
+    def stat(block):
+        p = bc.value
+        Z, y = _standardised(block, sparse, d, p)
+        yi = np.searchsorted(classes, y)
+        th = p["theta"]
+        loss, gV, gb, correct = softmax_stats(Z, yi, th[:d * K].reshape(d, K), th[d * K:], multinomial)
+        m = len(yi)
+        parts = [[loss], gV.ravel(), gb, [correct, m]]
+        if need_step:
+            lam = m * block_gram_bound(Z) if batch > 1 and d <= 2000 else float(np.sum(Z * Z) + m)
+            parts.append([float(np.sum(Z * Z)) + m, lam])
+        return np.concatenate(parts)
+
+    return sum_job(stat, f"logreg.svrg.snapshot.{step}")
+
+
+def _svrg_epoch_job(model, theta, mu, state, d, K, data, step, batch, n):
+    """Map: variance-reduced epochs over the block from the snapshot; emits [m * iterate, m]."""
+    from .optim import svrg_epochs
+    classes, sparse, seed, fit_b = model.classes_, data.sparse, model.seed, model.fit_intercept
+    bc = mapred.broadcast({"theta": theta, "mu": mu, "mean": state.mean, "scale": state.scale,
+                           "alpha_j": state.alpha_j, "eta": state.eta})
+
+    def stat(block):
+        p = bc.value
+        Z, y = _standardised(block, sparse, d, p)
+        yi = np.searchsorted(classes, y)
+        m = len(yi)
+        rng = seeded_rng(seed, step, mapred.context().split.start)
+        out = svrg_epochs(Z, yi, p["theta"], p["theta"], p["mu"], eta=p["eta"], alpha_j=p["alpha_j"],
+                          batch=batch, epochs=local_epochs(n, m), rng=rng, K=K, fit_b=fit_b)
+        return np.concatenate([m * out, [m]])
+
+    return sum_job(stat, f"logreg.svrg.epoch.{step}")

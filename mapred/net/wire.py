@@ -1014,7 +1014,8 @@ class PipeFailed(Message):
 @message("ps.init")
 class HolderInit(Message):
     """Set the holder's weights (frames W, b), step rule and staleness bound; ``optimizer`` is
-    "sgd" (plain step, then the penalty's proximal step), "adam" or "adagrad"."""
+    "sgd" (plain step, then the penalty's proximal step), "adam", "adagrad" or "prox" (a plain
+    step, then a per-feature L2 proximal step whose strengths follow in a third frame)."""
 
     shape_w: list[int]
     shape_b: list[int]

@@ -146,30 +146,59 @@ def test_convergence_warning_at_max_iter(c2):
             models.LinearRegression(solver="lbfgs", max_iter=2).fit(X, X[:, 0] * 2 + X[:, 3])
 
 
+def split_at(X, y, scaled, seed):
+    Xtr, Xte, ytr, yte = model_selection.train_test_split(X, y, test_size=0.25, random_state=seed)
+    if scaled:
+        sc = preprocessing.StandardScaler().fit(Xtr)
+        Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
+    return Xtr, Xte, ytr, yte
+
+
+def sklearn_reference(Xtr, ytr, scaled):
+    """scikit-learn's ``LogisticRegression()`` on scaled data; on raw data, where its lbfgs
+    default stops short of its optimum, the same model driven to the optimum."""
+    return linear_model.LogisticRegression().fit(Xtr, ytr) if scaled else optimum(Xtr, ytr)
+
+
+SMALL = ["breast_cancer", "wine", "iris", "iris-0-vs-rest", "wine-1-vs-rest"]
+# digits (1,347 training rows, 64 features, nearly separable) needs the full 100 SVRG iterations
+# (about a minute): its splits 0 run here, all four in docs/models.md's table
+SGD_CASES = ([(name, seed, True) for name in SMALL for seed in range(4)]
+             + [(name, 0, False) for name in SMALL]
+             + [pytest.param(name, 0, True, marks=pytest.mark.slow)
+                for name in ("digits", "digits-3-vs-rest")])
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("name", TASKS)
-def test_sgd_defaults_within_one_point_of_sklearn(c2, name):
-    """Adam on internally standardised features, iterate averaging, early stopping: no tuning."""
-    Xtr, Xte, ytr, yte = split(*load(name), scaled=True)
-    default = linear_model.LogisticRegression().fit(Xtr, ytr).score(Xte, yte)
+@pytest.mark.parametrize("name,seed,scaled", SGD_CASES)
+def test_sgd_defaults_within_one_point_of_sklearn(c2, name, seed, scaled):
+    """SVRG on internally standardised features: variance-reduced steps reach the regularised
+    optimum, so the accuracy is scikit-learn's to within one point, raw data too."""
+    Xtr, Xte, ytr, yte = split_at(*load(name), scaled, seed)
+    ref = sklearn_reference(Xtr, ytr, scaled).score(Xte, yte)
     with models.engine(cluster=c2):
         ours = models.LogisticRegression(solver="sgd").fit(Xtr, ytr)
-    # no more than 1 point short (SGD's early-stopped model may also do better on the test split)
-    assert ours.score(Xte, yte) >= default - 0.01 - 1e-12, (name, ours.score(Xte, yte), default)
+    assert abs(ours.score(Xte, yte) - ref) <= 0.01 + 1e-12, (name, seed, ours.score(Xte, yte), ref)
     assert all(np.isfinite(h["loss"]) for h in ours.history_)
+    assert ours.n_iter_ == len(ours.history_)
+
+
+ASYNC_CASES = [(name, 0, True) for name in ("breast_cancer", "wine", "iris")] + [
+    ("wine", 1, True), ("iris", 2, True), ("breast_cancer", 0, False)]
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("name", CLASSIFICATION)
-def test_async_defaults_near_sync_and_sklearn(c2, name):
-    """Async SGD is not deterministic (pushes interleave as the tasks run): measured 0 to 0.9
-    points from sync on these splits across runs, so the bound here is 1.5 points from
-    scikit-learn's default, not the issue's 0.5 from sync (docs/models.md says so)."""
-    Xtr, Xte, ytr, yte = split(*load(name), scaled=True)
-    default = linear_model.LogisticRegression().fit(Xtr, ytr).score(Xte, yte)
+@pytest.mark.parametrize("name,seed,scaled", ASYNC_CASES)
+def test_async_defaults_within_half_a_point_of_sync(c2, name, seed, scaled):
+    """Async SVRG converges to the same optimum as sync, so their accuracies agree to half a
+    point: on these 38-143-row test sets that means identical predictions."""
+    Xtr, Xte, ytr, yte = split_at(*load(name), scaled, seed)
     with models.engine(cluster=c2):
+        sync = models.LogisticRegression(solver="sgd").fit(Xtr, ytr)
         asyn = models.LogisticRegression(solver="async").fit(Xtr, ytr)
-    assert asyn.score(Xte, yte) >= default - 0.015 - 1e-12, (name, asyn.score(Xte, yte), default)
+    assert abs(asyn.score(Xte, yte) - sync.score(Xte, yte)) <= 0.005 + 1e-12, (name, seed)
+    ref = sklearn_reference(Xtr, ytr, scaled).score(Xte, yte)
+    assert abs(asyn.score(Xte, yte) - ref) <= 0.01 + 1e-12
     assert asyn.staleness_["accepted"] > 0
 
 
@@ -180,3 +209,12 @@ def test_sgd_defaults_do_not_diverge_on_raw_data(c2):
     with models.engine(cluster=c2):
         ours = models.LogisticRegression(solver="sgd").fit(Xtr, ytr)
     assert ours.score(Xte, yte) >= optimum(Xtr, ytr).score(Xte, yte) - 0.01 - 1e-12
+    assert all(np.isfinite(h["loss"]) for h in ours.history_)
+
+
+@pytest.mark.timeout(120)
+def test_old_adam_recipe_still_available(c2):
+    Xtr, Xte, ytr, yte = split(*load("iris"), scaled=True)
+    with models.engine(cluster=c2):
+        ours = models.LogisticRegression(solver="sgd", lr_schedule="adam").fit(Xtr, ytr)
+    assert ours.score(Xte, yte) >= 0.9
