@@ -163,8 +163,9 @@ def sklearn_reference(Xtr, ytr, scaled):
 SMALL = ["breast_cancer", "wine", "iris", "iris-0-vs-rest", "wine-1-vs-rest"]
 # digits (1,347 training rows, 64 features, nearly separable) needs the full 100 SVRG iterations
 # (about a minute): its splits 0 run here, all four in docs/models.md's table
-SGD_CASES = ([(name, seed, True) for name in SMALL for seed in range(4)]
-             + [(name, 0, False) for name in SMALL]
+SGD_CASES = ([(name, seed, True) for name in SMALL[:3] for seed in range(4)]
+             + [(name, 0, True) for name in SMALL[3:]]
+             + [(name, 0, False) for name in SMALL[:3]]
              + [pytest.param(name, 0, True, marks=pytest.mark.slow)
                 for name in ("digits", "digits-3-vs-rest")])
 
@@ -183,8 +184,7 @@ def test_sgd_defaults_within_one_point_of_sklearn(c2, name, seed, scaled):
     assert ours.n_iter_ == len(ours.history_)
 
 
-ASYNC_CASES = [(name, 0, True) for name in ("breast_cancer", "wine", "iris")] + [
-    ("wine", 1, True), ("iris", 2, True), ("breast_cancer", 0, False)]
+ASYNC_CASES = [(name, 0, True) for name in ("breast_cancer", "wine", "iris")] + [("iris", 2, False)]
 
 
 @pytest.mark.timeout(300)
