@@ -85,7 +85,7 @@ def main(argv=None):
                     help="keep the dataset in a block store (mrfs://) started for the run")
     ap.add_argument("--block-mb", type=int, default=8, help="block size of that store")
     ap.add_argument("--defaults", action="store_true",
-                    help="only the default-solver rows (Newton, adaptive SGD, scikit-learn)")
+                    help="only the default-solver rows (Newton, SVRG, the old Adam SGD, scikit-learn)")
     args = ap.parse_args(argv)
 
     X, y, _, _, _ = make_logistic(args.rows, args.features, seed=0, dtype=np.dtype(args.dtype))
@@ -181,8 +181,10 @@ def default_rows(ds, Xtr, ytr, Xte, yte, cluster) -> dict:
     from sklearn.linear_model import LogisticRegression
     rows = {}
     for name, make in [("mapred LogisticRegression() [newton]", lambda: models.LogisticRegression()),
-                       ("mapred LogisticRegression(solver='sgd')",
-                        lambda: models.LogisticRegression(solver="sgd"))]:
+                       ("mapred LogisticRegression(solver='sgd') [svrg]",
+                        lambda: models.LogisticRegression(solver="sgd")),
+                       ("mapred solver='sgd', lr_schedule='adam'",
+                        lambda: models.LogisticRegression(solver="sgd", lr_schedule="adam"))]:
         t = time.perf_counter()
         clf = make().fit(ds, cluster=cluster)
         rows[name] = (time.perf_counter() - t, log_loss(clf.predict_proba(Xte)[:, 1], yte),

@@ -291,13 +291,17 @@ class LogisticRegression(ClassifierMixin, Estimator):
         in docs/models.md.
     max_iter : the most Newton or L-BFGS iterations (default 100); ``epochs``
         is the cap for gd, sgd and async.
-    lr, lr_schedule, batch_size : SGD's step: ``lr_schedule="adam"`` (default;
-        or "adagrad") adapts each coordinate's step, on internally standardised
-        features, with iterate averaging and early stopping (``models.sgd``);
-        "invscaling" / "constant" are plain SGD at ``lr / (1 + pass)^power_t`` or
-        ``lr``.  ``lr=None`` is 0.1.  ``batch_size="auto"`` is 16 rows on small
-        data, up to 256 on large.  A ``ConvergenceWarning`` says when a
-        solver stopped at its cap short of ``tol``.
+    lr, lr_schedule, batch_size : SGD's step: ``lr_schedule="svrg"`` (default) is
+        variance-reduced SGD (SVRG, the family of scikit-learn's SAG/SAGA) on
+        internally standardised features, converging to the regularised
+        optimum; ``lr=None`` is its step bound ``1/L`` (``models.sgd``,
+        docs/models.md), ``tol`` (default 1e-5) the largest standardised entry
+        of the full gradient at which it stops.  "adam" / "adagrad" are the
+        previous adaptive recipe (lr 0.1, iterate averaging, early stopping);
+        "invscaling" / "constant" plain SGD at ``lr / (1 + pass)^power_t`` or
+        ``lr``.  ``batch_size="auto"`` is 1 row per SVRG step up to 10,000
+        rows, then n/5,000 (16-256 for adam).  ``partial_fit`` continues by SVRG.  A
+        ``ConvergenceWarning`` says when a solver stopped at its cap short of ``tol``.
     """
 
     _param_names = ("solver", "C", "alpha", "penalty", "fit_intercept", "tol", "max_iter", "lr",

@@ -3,9 +3,13 @@
 - ``solver="gd"``: map emits the block's gradient sum at the broadcast weights;
   the driver takes one heavy-ball step and the proximal step of the penalty
   (L2 shrink or L1 soft-threshold) per pass.
-- ``solver="sgd"``: each task runs its block's mini-batches starting from the
-  broadcast weights (parameter mixing); map emits the row-weighted final
-  weights; reduce adds; the driver divides by the rows.
+- ``solver="sgd"`` (default ``lr_schedule="svrg"``, ``fit_svrg``): SVRG, a
+  snapshot pass (full gradient in summation form) then an epoch pass in which
+  every task runs variance-reduced steps from the snapshot; the driver mixes
+  (averages) the tasks' iterates.  ``lr_schedule="adam"``/``"adagrad"``
+  (``fit_adaptive``) and plain SGD (``fit_sync``) use the same parameter
+  mixing: map emits the row-weighted final weights; reduce adds; the driver
+  divides by the rows.
 """
 from __future__ import annotations
 
@@ -259,9 +263,10 @@ def _adaptive_job(model, bc, d: int, K: int, data: Data, step: int, alpha_j, bat
 # ---------------------------------------------------------------- SVRG (the default SGD)
 
 def svrg_batch(n: int) -> int:
-    """Mini-batch of ``batch_size="auto"`` for SVRG: one row per step on small data (the most
-    progress per row read), larger on large data so the per-step Python cost stays small."""
-    return int(min(256, max(1, n // 10000)))
+    """Mini-batch of ``batch_size="auto"`` for SVRG: one row per step up to 10,000 rows (the
+    most progress per row read), then about 5,000 steps per pass (at most 256 rows a step) so
+    the per-step Python cost stays small on large data."""
+    return int(min(256, max(1, n // 5000)))
 
 
 def local_epochs(n: int, m: int) -> int:

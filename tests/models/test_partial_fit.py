@@ -46,7 +46,7 @@ def test_repeated_partial_fit_approaches_fit(c2, cancer, solver):
 
 @pytest.mark.timeout(60)
 def test_partial_fit_continues_from_fit(c2, cancer):
-    Xtr, Xte, ytr, yte = cancer
+    Xtr, _, ytr, _ = cancer
     with models.engine(cluster=c2):
         with pytest.warns(models.ConvergenceWarning, match="max_iter=3"):
             m = models.LogisticRegression(solver="sgd", epochs=3).fit(Xtr, ytr)
