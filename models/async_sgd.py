@@ -299,7 +299,8 @@ def fit_async_svrg(model, data, n, K, runner, valid, *, state=None, theta=None, 
     d = data.n_features
     if state is None:
         mean, scale = standardiser(data, runner, center=model.fit_intercept)
-        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K)
+        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K,
+                          penalty=model.penalty)
     coords, P = state.coords, d * K + K
     theta = np.zeros(P) if theta is None else theta
     batch = svrg_batch(n) if model.batch_size == "auto" else int(model.batch_size)
@@ -310,25 +311,25 @@ def fit_async_svrg(model, data, n, K, runner, valid, *, state=None, theta=None, 
     model.n_iter_ = epochs
     converged = False
     with holder_session(model, (d, K), (K,), W=theta[:d * K].reshape(d, K), b=theta[d * K:],
-                        lr=1.0, alpha=0.0, penalty="none", optimizer="prox",
+                        lr=1.0, alpha=0.0, penalty="l1" if state.l1 else "l2", optimizer="prox",
                         penalty_j=state.alpha_j) as (client, address):
         for it in range(epochs):
             started = time.perf_counter()
             need_step = state.eta is None
             v = runner.run_sum(_svrg_snapshot_job(model, theta, state, d, K, data, base + it,
                                                   need_step, batch), data.ds)
-            rows, V = v[P + 2], theta[:d * K].reshape(d, K)
-            obj = v[0] / rows + 0.5 * float((state.alpha_j[:, None] * V * V).sum())
+            rows = v[P + 2]
+            obj = state.objective(v[0] / rows, theta)
             mu = v[1:1 + P] / rows
             if not model.fit_intercept:
                 mu[d * K:] = 0.0
-            grad = mu + np.concatenate([(state.alpha_j[:, None] * V).ravel(), np.zeros(K)])
-            if not np.isfinite(obj) or not np.isfinite(grad).all():
-                raise ModelError(f"training diverged at pass {base + it}: loss is {obj}")
             if need_step:
                 lam = v[P + 4] / rows if batch > 1 else None
                 state.eta = (float(model.lr) if model.lr is not None
                              else svrg_step_size(v[P + 3] / rows, lam, n, batch, K))
+            grad = state.stationarity(theta, mu)
+            if not np.isfinite(obj) or not np.isfinite(grad).all():
+                raise ModelError(f"training diverged at pass {base + it}: loss is {obj}")
             W, b = coords.to_original(theta)
             watched = record_pass(model, runner, valid, base + it, started, obj, v[P + 1] / rows, W, b)
             if valid is not None and stopper.update(it + 1, watched, (W, b)):

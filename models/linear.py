@@ -461,15 +461,15 @@ class LogisticRegression(ClassifierMixin, Estimator):
         saved = getattr(self, "_svrg", None) if fitted else None
         if saved is None or saved[0].K != K:
             mean, scale = standardiser(data, runner, center=self.fit_intercept)
-            state = SvrgState(Coordinates(mean, scale, K, self.fit_intercept), 0.0, K)
+            state = SvrgState(Coordinates(mean, scale, K, self.fit_intercept), 0.0, K,
+                              penalty=self.penalty)
             theta = (state.coords.from_original(self.coef_.T, self.intercept_) if fitted
                      else np.zeros(data.n_features * K + K))
             self._rows_seen = 0
         else:
             state, theta = saved
         self._rows_seen = getattr(self, "_rows_seen", 0) + info["n"]
-        state.alpha = self._alpha(self._rows_seen)
-        state.alpha_j = state.alpha / state.scale ** 2
+        state.set_alpha(self._alpha(self._rows_seen))
         state.eta = None  # the step bound of this batch's rows
         self.n_features_in_, self.sparse_ = data.n_features, data.sparse
         self.staleness_ = getattr(self, "staleness_", {}) or {}

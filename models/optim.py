@@ -240,7 +240,7 @@ def svrg_step_size(sq_mean: float, lam: float | None, n: int, batch: int, K: int
     return 1.0 / L
 
 
-def svrg_epochs(Z, yi, theta, snap, mu, *, eta, alpha_j, batch, epochs, rng, K, fit_b):
+def svrg_epochs(Z, yi, theta, snap, mu, *, eta, alpha_j, batch, epochs, rng, K, fit_b, l1=False):
     """Variance-reduced proximal SGD (Prox-SVRG, Xiao & Zhang 2014) over rows Z from ``theta``.
 
     Each step on mini-batch S moves along ``g_S(theta) - g_S(snap) + mu``
@@ -249,7 +249,8 @@ def svrg_epochs(Z, yi, theta, snap, mu, *, eta, alpha_j, batch, epochs, rng, K, 
     iterates converge to it instead of hovering.  The L2 penalty (per
     coordinate ``alpha_j``, the original-units penalty in standardised units)
     is applied by its proximal step, ``v / (1 + eta * alpha_j)``, which is
-    stable for any strength.  Returns the last iterate.
+    stable for any strength (L1, ``l1=True``: the soft threshold at
+    ``eta * alpha_j``).  Returns the last iterate.
     """
     from ._logistic import softmax_stats
     d = Z.shape[1]
@@ -258,6 +259,7 @@ def svrg_epochs(Z, yi, theta, snap, mu, *, eta, alpha_j, batch, epochs, rng, K, 
     sV, sb = snap[:d * K].reshape(d, K), snap[d * K:]
     muV, mub = mu[:d * K].reshape(d, K), mu[d * K:]
     shrink = 1.0 / (1.0 + eta * alpha_j)[:, None]
+    cut = (eta * alpha_j)[:, None]
     for _ in range(epochs):
         order = rng.permutation(Z.shape[0])
         for lo in range(0, len(order), batch):
@@ -265,7 +267,8 @@ def svrg_epochs(Z, yi, theta, snap, mu, *, eta, alpha_j, batch, epochs, rng, K, 
             Zb, yb, m = Z[idx], yi[idx], len(idx)
             _, g1V, g1b, _ = softmax_stats(Zb, yb, V, b, multinomial)
             _, g0V, g0b, _ = softmax_stats(Zb, yb, sV, sb, multinomial)
-            V = (V - eta * ((g1V - g0V) / m + muV)) * shrink
+            V = V - eta * ((g1V - g0V) / m + muV)
+            V = np.sign(V) * np.maximum(np.abs(V) - cut, 0.0) if l1 else V * shrink
             if fit_b:
                 b = b - eta * ((g1b - g0b) / m + mub)
     return np.concatenate([V.ravel(), b])

@@ -14,8 +14,9 @@ logged, and changes nothing.
   step, then the penalty's proximal step; "adam" / "adagrad": per-coordinate
   adaptive steps, the pushed gradient already holding the penalty's) and
   the staleness bound; "prox" (SVRG): a plain step with the pushed
-  variance-reduced gradient, then the L2 penalty's proximal step per
-  coordinate, its strengths (one per feature) in a third frame;
+  variance-reduced gradient, then the penalty's proximal step per
+  coordinate (L2 shrink, or L1 soft threshold with ``penalty="l1"``), its
+  strengths (one per feature) in a third frame;
 - ``ps.config``: the learning rate for the next pass; with ``average``, every
   accepted push also updates a running average of the weights;
 - ``ps.push`` {base, n} + gradient-sum frames: applied when
@@ -136,8 +137,10 @@ class Holder:
 
     def _apply(self, gW: np.ndarray, gb: np.ndarray) -> None:
         """One step with the mean gradient: plain SGD plus the penalty's prox, or adaptive."""
-        if self.optimizer == "prox":
-            self.W = (self.W - self.lr * gW) / (1.0 + self.lr * self.alpha_j)[:, None]
+        if self.optimizer == "prox":  # per-feature strengths: L1 soft threshold, else L2 shrink
+            W, cut = self.W - self.lr * gW, (self.lr * self.alpha_j)[:, None]
+            l1 = self.penalty == "l1"
+            self.W = np.sign(W) * np.maximum(np.abs(W) - cut, 0.0) if l1 else W / (1.0 + cut)
             self.b = self.b - self.lr * gb
             return
         if self.optimizer != "sgd":

@@ -277,12 +277,41 @@ def local_epochs(n: int, m: int) -> int:
 
 
 class SvrgState:
-    """What a fit or ``partial_fit`` by SVRG carries between passes: coordinates, penalty, step."""
+    """What a fit or ``partial_fit`` by SVRG carries between passes: coordinates, penalty, step.
 
-    def __init__(self, coords, alpha: float, K: int, eta: float | None = None) -> None:
-        self.coords, self.alpha, self.K, self.eta = coords, alpha, K, eta
-        self.alpha_j = alpha / coords.scale ** 2
+    The penalty in standardised units, per coordinate: L2 ``0.5 alpha (v_j / s_j)²``
+    (``alpha_j = alpha / s_j²``) or L1 ``alpha |v_j| / s_j`` (``alpha_j = alpha / s_j``).
+    """
+
+    def __init__(self, coords, alpha: float, K: int, eta: float | None = None,
+                 penalty: str = "l2") -> None:
+        self.coords, self.K, self.eta = coords, K, eta
+        self.l1 = penalty == "l1"
         self.mean, self.scale = coords.mean, coords.scale
+        self.set_alpha(alpha)
+
+    def set_alpha(self, alpha: float) -> None:
+        self.alpha = alpha
+        self.alpha_j = alpha / (self.scale if self.l1 else self.scale ** 2)
+
+    def objective(self, mean_loss: float, theta) -> float:
+        """The regularised objective from the mean loss at ``theta``."""
+        V = theta[:len(self.scale) * self.K].reshape(-1, self.K)
+        if self.l1:
+            return mean_loss + float((self.alpha_j[:, None] * np.abs(V)).sum())
+        return mean_loss + 0.5 * float((self.alpha_j[:, None] * V * V).sum())
+
+    def stationarity(self, theta, mu) -> np.ndarray:
+        """The regularised gradient at ``theta`` (L2), or the proximal gradient mapping (L1,
+        whose penalty has no gradient at 0): zero exactly at the optimum."""
+        dK = len(self.scale) * self.K
+        V = theta[:dK].reshape(-1, self.K)
+        if not self.l1:
+            return mu + np.concatenate([(self.alpha_j[:, None] * V).ravel(), np.zeros(self.K)])
+        eta = self.eta if self.eta else 1.0
+        step = V - eta * mu[:dK].reshape(V.shape)
+        moved = np.sign(step) * np.maximum(np.abs(step) - eta * self.alpha_j[:, None], 0.0)
+        return np.concatenate([((V - moved) / eta).ravel(), mu[dK:]])
 
 
 def fit_svrg(model, data: Data, n: int, K: int, runner, valid, *, state=None, theta=None,
@@ -309,7 +338,8 @@ def fit_svrg(model, data: Data, n: int, K: int, runner, valid, *, state=None, th
     d = data.n_features
     if state is None:
         mean, scale = standardiser(data, runner, center=model.fit_intercept)
-        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K)
+        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K,
+                          penalty=model.penalty)
     coords = state.coords
     theta = np.zeros(d * K + K) if theta is None else theta
     batch = svrg_batch(n) if model.batch_size == "auto" else int(model.batch_size)
@@ -326,18 +356,17 @@ def fit_svrg(model, data: Data, n: int, K: int, runner, valid, *, state=None, th
                                               batch), data.ds)
         P = d * K + K
         rows = v[P + 2]
-        V = theta[:d * K].reshape(d, K)
-        obj = v[0] / rows + 0.5 * float((state.alpha_j[:, None] * V * V).sum())
+        obj = state.objective(v[0] / rows, theta)
         mu = v[1:1 + P] / rows
         if not model.fit_intercept:
             mu[d * K:] = 0.0
-        grad = mu + np.concatenate([(state.alpha_j[:, None] * V).ravel(), np.zeros(K)])
-        if not np.isfinite(obj) or not np.isfinite(grad).all():
-            raise ModelError(f"training diverged at pass {base + it}: loss is {obj}")
         if need_step:
             lam = v[P + 4] / rows if batch > 1 else None
             state.eta = (float(model.lr) if model.lr is not None
                          else svrg_step_size(v[P + 3] / rows, lam, n, batch, K))
+        grad = state.stationarity(theta, mu)
+        if not np.isfinite(obj) or not np.isfinite(grad).all():
+            raise ModelError(f"training diverged at pass {base + it}: loss is {obj}")
         W, b = coords.to_original(theta)
         watched = record_pass(model, runner, valid, base + it, started, obj, v[P + 1] / rows, W, b)
         if valid is not None and stopper.update(it + 1, watched, (W, b)):
@@ -391,7 +420,7 @@ def _svrg_epoch_job(model, theta, mu, state, d, K, data, step, batch, n):
     from .optim import svrg_epochs
     classes, sparse, seed, fit_b = model.classes_, data.sparse, model.seed, model.fit_intercept
     bc = mapred.broadcast({"theta": theta, "mu": mu, "mean": state.mean, "scale": state.scale,
-                           "alpha_j": state.alpha_j, "eta": state.eta})
+                           "alpha_j": state.alpha_j, "eta": state.eta, "l1": state.l1})
 
     def stat(block):
         p = bc.value
@@ -400,7 +429,8 @@ def _svrg_epoch_job(model, theta, mu, state, d, K, data, step, batch, n):
         m = len(yi)
         rng = seeded_rng(seed, step, mapred.context().split.start)
         out = svrg_epochs(Z, yi, p["theta"], p["theta"], p["mu"], eta=p["eta"], alpha_j=p["alpha_j"],
-                          batch=batch, epochs=local_epochs(n, m), rng=rng, K=K, fit_b=fit_b)
+                          batch=batch, epochs=local_epochs(n, m), rng=rng, K=K, fit_b=fit_b,
+                          l1=p["l1"])
         return np.concatenate([m * out, [m]])
 
     return sum_job(stat, f"logreg.svrg.epoch.{step}")

@@ -218,3 +218,20 @@ def test_old_adam_recipe_still_available(c2):
     with models.engine(cluster=c2):
         ours = models.LogisticRegression(solver="sgd", lr_schedule="adam").fit(Xtr, ytr)
     assert ours.score(Xte, yte) >= 0.9
+
+
+@pytest.mark.timeout(300)
+def test_sgd_l1_penalty_is_the_l1_prox(c2):
+    """penalty="l1" under SVRG is applied by its soft threshold (sync, and by the async
+    holder): coefficients are exactly zero where they vanish, and the accuracy is scikit-learn's
+    L1 model's to within a point."""
+    Xtr, Xte, ytr, yte = split(*load("breast_cancer"), scaled=True)
+    ref = linear_model.LogisticRegression(penalty="l1", solver="liblinear", C=1.0).fit(Xtr, ytr)
+    with models.engine(cluster=c2):
+        for solver in ("sgd", "async"):
+            ours = models.LogisticRegression(solver=solver, penalty="l1", epochs=30)
+            with pytest.warns(models.ConvergenceWarning):
+                ours.fit(Xtr, ytr)
+            zeros = int((ours.coef_ == 0).sum())
+            assert 5 <= zeros < Xtr.shape[1], (solver, zeros)
+            assert abs(ours.score(Xte, yte) - ref.score(Xte, yte)) <= 0.01 + 1e-12, solver
