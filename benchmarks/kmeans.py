@@ -10,13 +10,16 @@ cache) against the second pass (goal: 3x), and the inertia each reaches.
 
 ``--n-init N`` prints the n_init rows instead: mapred ``KMeans(k, n_init=N)``
 (every init in the same Lloyd passes) against ``n_init=1`` (what N inits
-cost over one) and scikit-learn ``KMeans(k, n_init=N)``: seconds and inertia.
+cost over one), scikit-learn ``KMeans(k, n_init=N)`` and, where pyspark is
+installed, PySpark MLlib's ``KMeans`` best of N seeds (``benchmarks/sparkml.py``;
+MLlib has no ``n_init``): seconds and inertia.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 # one BLAS thread per process: the executors are one per core already, and threaded BLAS in
@@ -30,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mapred  # noqa: E402
 import models  # noqa: E402
+import sparkml  # noqa: E402  (benchmarks/, beside this file)
 from models._common import Runner  # noqa: E402
 from models.kmeans import farthest, lloyd_stats, sq_distances  # noqa: E402
 from models.synthetic import make_blobs  # noqa: E402
@@ -148,6 +152,18 @@ def n_init_rows(args) -> dict:
     t = time.perf_counter()
     sk = SkKMeans(args.k, n_init=args.n_init, random_state=0).fit(X)
     out[f"scikit-learn n_init={args.n_init}"] = (time.perf_counter() - t, sk.inertia_, sk.n_iter_)
+    if sparkml.installed():
+        spark = sparkml.session(args.workers)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                df = sparkml.frame(spark, X, None, os.path.join(tmp, "points.parquet"), args.splits)
+                t = time.perf_counter()
+                _, cost = sparkml.kmeans(df, args.k, n_init=args.n_init)
+                out[f"PySpark MLlib best of {args.n_init} seeds"] = (time.perf_counter() - t, cost, "-")
+        finally:
+            spark.stop()
+    else:
+        print("PySpark MLlib: skipped (pyspark is not installed; pip install \".[bench]\")")
     for name, (secs, inertia, passes) in out.items():
         print(f"{name:28s} {secs:8.2f} s   inertia {inertia:.6g}   Lloyd passes {passes}")
     one, many = out["mapred n_init=1"][0], out[f"mapred n_init={args.n_init}"][0]

@@ -17,8 +17,10 @@ Prints, in one run:
   (Newton over map/reduce passes) and ``LogisticRegression(solver="sgd")``
   (Adam, averaging, early stopping) against scikit-learn's
   ``LogisticRegression()`` to reach a validation log-loss within 0.001 of
-  the optimum's (the Newton fit's), and where each ends.  PySpark MLlib is
-  not run here (no Spark session on this host's budget).
+  the optimum's (the Newton fit's), and where each ends; PySpark MLlib's
+  L-BFGS ``LogisticRegression`` on the same objective beside them where
+  pyspark is installed (``benchmarks/sparkml.py``, its frame cached before
+  the clock).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mapred  # noqa: E402
 import models  # noqa: E402
+import sparkml  # noqa: E402  (benchmarks/, beside this file)
 from models._common import seeded_rng, sum_job, unpack  # noqa: E402
 from models._logistic import sgd_block, softmax_stats  # noqa: E402
 from models.synthetic import make_logistic  # noqa: E402
@@ -194,6 +197,21 @@ def default_rows(ds, Xtr, ytr, Xte, yte, cluster) -> dict:
     rows["scikit-learn LogisticRegression()"] = (time.perf_counter() - t,
                                                  log_loss(sk.predict_proba(Xte)[:, 1], yte),
                                                  sk.score(Xte, yte), int(sk.n_iter_[0]))
+    if sparkml.installed():
+        spark = sparkml.session(cluster.size)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                df = sparkml.frame(spark, Xtr, ytr, os.path.join(tmp, "train.parquet"), 2 * cluster.size)
+                t = time.perf_counter()
+                coef, intercept, iters = sparkml.logistic(df, C=1.0, n_rows=len(Xtr))
+                secs = time.perf_counter() - t
+        finally:
+            spark.stop()
+        p1 = 1 / (1 + np.exp(-(Xte @ coef + intercept)))
+        rows["PySpark MLlib LogisticRegression [L-BFGS]"] = (secs, log_loss(p1, yte),
+                                                             float(np.mean((p1 > 0.5) == (yte == 1))), iters)
+    else:
+        print("PySpark MLlib: skipped (pyspark is not installed; pip install \".[bench]\")")
     target = rows["mapred LogisticRegression() [newton]"][1] + 1e-3
     print(f"target validation log-loss: {target:.5f} (the Newton optimum's + 0.001)")
     for name, (secs, loss, acc, passes) in rows.items():
