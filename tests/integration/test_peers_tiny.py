@@ -32,3 +32,21 @@ def test_peers_tiny_mode_runs_every_job_with_equal_results(tmp_path):
     profiled = next(r for r in rows if r["system"] == "mapred" and r["job"] == "wc-record")["profile"]
     assert any("time_ms" in c for c in profiled.values())
     assert "every result checked equal" in run.stdout and "wall ratio" in run.stdout
+
+
+@pytest.mark.timeout(180)
+def test_model_jobs_agree_within_a_tolerance_and_a_missing_peer_is_named(tmp_path, monkeypatch, capsys):
+    """logreg and k-means against scikit-learn, compared by accuracy and inertia, not bit for bit;
+    a peer whose package is missing (here Spark MLlib, made to look absent) is skipped with a line saying so."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
+    import peers
+    monkeypatch.setitem(peers.NEEDS, "spark-mllib", "no_such_module_for_the_peers_test")
+    rows = peers.main(["--tiny", "--jobs", "logreg,kmeans", "--systems", "mapred,sklearn,spark-mllib",
+                       "--dir", str(tmp_path / "d")])
+    out = capsys.readouterr().out
+    for job in ("logreg", "kmeans"):
+        assert f"{job}: spark-mllib skipped: no_such_module_for_the_peers_test is not installed" in out
+    assert {(r["job"], r["system"]) for r in rows} == {(j, s) for j in ("logreg", "kmeans") for s in ("sklearn", "mapred")}
+    assert peers.agree("logreg", 0.90, 0.915) and not peers.agree("logreg", 0.90, 0.93)
+    assert peers.agree("kmeans", 2.50, 2.60) and not peers.agree("kmeans", 2.50, 2.70)
+    assert peers.agree("wc-record", {"a": 1}, {"a": 1}) and not peers.agree("wc-record", {"a": 1}, {"a": 2})
