@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from enum import Enum
+from operator import itemgetter
 from typing import Any, Iterable
 
 import msgpack
@@ -153,6 +154,29 @@ def sort_keys(keys: Iterable[Any]) -> list:
     if types in _NATIVE_GROUPS:
         return sorted(keys)
     return sorted(keys, key=order_key)
+
+
+_first = itemgetter(0)
+
+
+def _order_of_first(record) -> tuple:
+    return order_key(record[0])
+
+
+def sort_records(records: list) -> set:
+    """Sort ``[key, ...]`` records in place by key in ``order_key`` order; returns the keys' types.
+
+    Natively (the keys compared as they are) when their types allow it, as
+    ``sort_keys``.  Sorting the records, not the keys, lets a caller build
+    them in the order their dict is laid out in memory and never look a key
+    up again in sorted order (a cache miss per key on a large buffer).
+    """
+    types = set(map(type, map(_first, records)))
+    if not types or types in _NATIVE_GROUPS:
+        records.sort(key=_first)
+    else:
+        records.sort(key=_order_of_first)
+    return types
 
 
 def approx_size(obj: Any) -> int:
