@@ -820,9 +820,11 @@ def main(argv=None) -> list[dict]:
                     help="comma-separated: mapred,pool,spark-rdd,spark-df,spark-mllib,dask,mrjob,gnu,sklearn")
     ap.add_argument("--dir", default=None, help="keep generated data here and reuse it")
     ap.add_argument("--json", default=None, help="also write the rows as JSON to this file")
-    ap.add_argument("--plot", action="store_true", help="write PNGs into --plot-dir")
+    ap.add_argument("--plot", nargs="?", const="throughput,scaling,rates", default="",
+                    help="write PNGs into --plot-dir: all, or those named (throughput,scaling,rates)")
     ap.add_argument("--plot-dir", default=os.path.join(HERE, "..", "docs", "img"))
-    ap.add_argument("--scaling", default="1,2", help="worker counts of the scaling plot (with --plot)")
+    ap.add_argument("--scaling", default="1,2,4",
+                    help="worker counts of the scaling plot (with --plot); past the cores they are marked oversubscribed")
     ap.add_argument("--tiny", action="store_true", help="a few hundred KB through every job (tests)")
     args = ap.parse_args(argv)
     if args.tiny:
