@@ -488,10 +488,19 @@ def tera_identity(offset, line):
     yield line[:10], line[10:]
 
 
+def tera_str_key(line: bytes) -> str:
+    """The sampled key as the identity map emits it: a str (text records are decoded)."""
+    return line[:10].decode("ascii")
+
+
 def mapred_terasort_record(ctx) -> str:
-    """The per-record identity map: a line's first 10 bytes are its key (total order by range)."""
-    ts = load_example("terasort")
-    part = mapred.TotalOrderPartitioner(ts.record_key, samples=2000)
+    """The per-record identity map: a line's first 10 characters are its key (total order by range).
+
+    The partitioner samples the keys the map emits — str, not the array
+    example's bytes: with bytes boundaries every str key ranks past them all
+    and lands in one reducer.
+    """
+    part = mapred.TotalOrderPartitioner(tera_str_key, samples=2000)
     job = mapred.Job(mapper=tera_identity, reducer=_tera_write, num_reducers=2 * ctx.workers, partitioner=part,
                      output_format="raw")
     result = ctx.run(job, _tera_inputs(ctx), fmt=None)
