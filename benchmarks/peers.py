@@ -558,11 +558,11 @@ def sklearn_logreg(ctx) -> float:
 
 
 def spark_mllib_logreg(ctx) -> float:
-    """PySpark MLlib's LogisticRegression on the same rows (a cached DataFrame, made before the clock)."""
-    from pyspark.ml.classification import LogisticRegression
-    df = _spark_frame(ctx, "clf")
-    model = LogisticRegression(maxIter=100, regParam=0.0).fit(df)
-    return float(model.transform(df).selectExpr("avg(cast(prediction = label as double))").first()[0])
+    """PySpark MLlib's L-BFGS LogisticRegression on scikit-learn's objective (C = 1), a DataFrame cached before the clock."""
+    import sparkml
+    X, y = _classification(ctx)
+    coef, intercept, _ = sparkml.logistic(_spark_frame(ctx, "clf"), C=1.0, n_rows=len(y))
+    return float(np.mean(((X @ coef + intercept) > 0) == y))
 
 
 def _blobs(ctx):
@@ -593,11 +593,11 @@ def sklearn_kmeans(ctx) -> tuple:
 
 
 def spark_mllib_kmeans(ctx) -> float:
-    """PySpark MLlib's KMeans (k-means||, as scikit-learn's k-means++ seeding) on the same points."""
-    from pyspark.ml.clustering import KMeans
+    """PySpark MLlib's KMeans (k-means|| seeding) on the same points."""
+    import sparkml
     X, _ = _blobs(ctx)
-    model = KMeans(k=8, seed=0, maxIter=50).fit(_spark_frame(ctx, "blobs"))
-    return _inertia_bucket(X, model.clusterCenters())
+    centres, _ = sparkml.kmeans(_spark_frame(ctx, "blobs"), 8, n_init=1, max_iter=50)
+    return _inertia_bucket(X, centres)
 
 
 def _inertia_bucket(X, centres) -> float:
@@ -608,26 +608,13 @@ def _inertia_bucket(X, centres) -> float:
 
 
 def _spark_frame(ctx, name: str):
-    """The job's arrays as a cached Spark DataFrame of ``features`` vectors and a ``label``.
-
-    Written once to Parquet by pyarrow and read back (no pandas needed), the
-    features assembled into vectors and the frame cached and counted — all
-    before the clock starts (``Context.prepare``), as scikit-learn's arrays are.
-    """
+    """The job's arrays as a cached Spark DataFrame (``benchmarks/sparkml.frame``), made in ``Context.prepare``."""
     key = f"spark-{name}"
     if ctx.cache.get(key) is None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        from pyspark.ml.feature import VectorAssembler
+        import sparkml
         X, y = ctx.cache[name]
-        cols = [f"f{i}" for i in range(X.shape[1])]
-        table_ = pa.table({**{c: X[:, i] for i, c in enumerate(cols)}, "label": np.asarray(y, dtype=np.float64)})
-        path = os.path.join(ctx.dir, f"{name}.parquet")
-        pq.write_table(table_, path)
-        raw = ctx.spark().read.parquet(path).repartition(ctx.workers * 2)
-        df = VectorAssembler(inputCols=cols, outputCol="features").transform(raw).select("features", "label")
-        df.cache().count()
-        ctx.cache[key] = df
+        ctx.cache[key] = sparkml.frame(ctx.spark(), X, y if name == "clf" else None,
+                                       os.path.join(ctx.dir, f"{name}.parquet"), ctx.workers * 2)
     return ctx.cache[key]
 
 
@@ -725,12 +712,8 @@ class Context:
 
     def spark(self):
         if self._spark is None:
-            from pyspark.sql import SparkSession
-            self._spark = (SparkSession.builder.master(f"local[{self.workers}]").appName("peers")
-                           .config("spark.ui.enabled", "false")
-                           .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", self.workers * 2)
-                           .getOrCreate())
-            self._spark.sparkContext.setLogLevel("ERROR")
+            import sparkml
+            self._spark = sparkml.session(self.workers, name="peers")
         return self._spark
 
     def close(self) -> None:
