@@ -128,24 +128,36 @@ class Measured:
 
 
 # ------------------------------------------------------------------ data
-def make_data(d: str, mb: float, tiny: bool) -> dict:
-    """The inputs of every job under ``d`` (generated once, seeded)."""
+DATA_OF = {"index": {"small_text"}, "records": {"records"}, "join": {"join"}, "terasort": {"tera"},
+           "logreg": set(), "kmeans": set()}
+"""The generated inputs a job reads, besides the text (what ``make_data`` makes for ``--jobs``)."""
+
+
+def make_data(d: str, mb: float, tiny: bool, jobs=None) -> dict:
+    """The inputs of ``jobs`` (every job when None) under ``d``, generated once, seeded.
+
+    Only what the chosen jobs read is made: at 1 GB the record file, the
+    terasort rows and the join tables take minutes that a ``--jobs wc-record``
+    run has no use for.
+    """
     generate = _bench_module("wordcount").generate
+    wanted = set().union(*(DATA_OF.get(j, {"text"}) for j in jobs)) if jobs is not None else {
+        "text", "small_text", "records", "tera", "join"}
     paths = {}
     paths["text"] = os.path.join(d, "zipf.txt")
-    if not os.path.exists(paths["text"]):
+    if wanted - {"tera", "join"} and not os.path.exists(paths["text"]):
         _generate_text(generate, paths["text"], mb)
     paths["small_text"] = os.path.join(d, "zipf-small.txt")      # the index and join run on a quarter
-    if not os.path.exists(paths["small_text"]):
+    if wanted & {"small_text", "records"} and not os.path.exists(paths["small_text"]):
         _head(paths["text"], paths["small_text"], os.path.getsize(paths["text"]) // 4)
     paths["records"] = os.path.join(d, "lines.mpk")
-    if not os.path.exists(paths["records"]):
+    if "records" in wanted and not os.path.exists(paths["records"]):
         _records_file(paths["small_text"], paths["records"])
     paths["tera"] = os.path.join(d, "tera")
-    if not os.path.isdir(paths["tera"]):
+    if "tera" in wanted and not os.path.isdir(paths["tera"]):
         load_example("terasort").generate(max(2000, int(mb * 1e6 / 100 / 4)), paths["tera"], files=2)
     paths["users"], paths["events"] = os.path.join(d, "users.txt"), os.path.join(d, "events.txt")
-    if not os.path.exists(paths["events"]):
+    if "join" in wanted and not os.path.exists(paths["events"]):
         _join_tables(paths["users"], paths["events"], max(2000, int(mb * 1e6 / 40 / 4)))
     return paths
 
@@ -735,7 +747,7 @@ def run_all(args) -> list[dict]:
     """Every selected job and system, alternating runs; returns one row per (job, system)."""
     rows = []
     with scratch("mapred-peers-", args.dir) as d:
-        paths = make_data(d, args.mb, args.tiny)
+        paths = make_data(d, args.mb, args.tiny, args.jobs)
         ctx = Context(d, paths, args.workers, args.mb)
         try:
             for job in args.jobs:
