@@ -12,7 +12,10 @@ times (best kept; the default is the issue's 1 GB file):
 - download: WebHDFS OPEN streamed into a new local file (httpx, and ``curl
   -o``), against ``Client.get`` into a new local file (what ``mapred fs get``
   runs, with the allocator setting the CLI and the service both make, see
-  ``mapred/storage/malloc.py``).  Goal: WebHDFS >= 0.7x of the direct client.
+  ``mapred/storage/malloc.py``), and "2 ranges": two GETs of half the file
+  each (``offset``/``length``) written into one file at once, the parallel
+  download of aria2 or s5cmd, as ``Client.get`` reads ahead in threads.
+  Goal: WebHDFS >= 0.7x of the direct client.
   The service's CPU seconds per GiB are printed beside each, the steadier
   number on a shared machine.  Each WebHDFS transfer runs through ``mapred
   serve`` on every ``--servers`` loop/http pair (restarted between them,
@@ -153,6 +156,52 @@ def lean_download(url: str, token: str, local: str) -> None:
             assert n, f"the body stopped {left} bytes short"
             out.write(buf[:n])
             left -= n
+
+
+def ranged_download(url: str, token: str, local: str, size: int, streams: int = 2) -> None:
+    """``streams`` lean GETs at once, each of one range (WebHDFS ``offset``/``length``), written
+    with ``pwrite`` into one local file: the parallel download a tool like aria2 or s5cmd makes,
+    and what ``mapred fs get`` does with its read-ahead threads. Each socket and write releases
+    the GIL, so the streams run side by side."""
+    with open(local, "wb") as f:
+        f.truncate(size)
+    step = -(-size // streams)
+    failures = []
+
+    def one(start: int) -> None:
+        try:
+            length = min(step, size - start)
+            parts = urlsplit(f"{url}&offset={start}&length={length}")
+            with socket.create_connection((parts.hostname, parts.port)) as sock:
+                fd = os.open(local, os.O_WRONLY)
+                try:
+                    sock.sendall(f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                                 f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode())
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        got = sock.recv(65536)
+                        assert got, "the server closed before its headers ended"
+                        head += got
+                    head, _, body = head.partition(b"\r\n\r\n")
+                    assert head.split(b" ", 2)[1] == b"200", head[:80]
+                    pos = start + os.pwrite(fd, body, start)
+                    end = start + length
+                    buf = memoryview(bytearray(4 * MB))
+                    while pos < end:
+                        n = sock.recv_into(buf, min(end - pos, len(buf)))
+                        assert n, f"the range at {start} stopped {end - pos} bytes short"
+                        pos += os.pwrite(fd, buf[:n], pos)
+                finally:
+                    os.close(fd)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            failures.append(exc)
+    threads = [threading.Thread(target=one, args=(i * step,)) for i in range(streams) if i * step < size]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
 
 
 class SendfileServer:
@@ -316,6 +365,10 @@ def transfer(args, store, cluster, token: str, src: str, digest: str) -> None:
             server, lambda url, tag=tag: lean_download(f"{url}{W}/bench/httpx-{tag}?op=OPEN", token,
                                                        out.format(f"lean-{tag}")))
         copies[f"get  WebHDFS OPEN, lean     [{server}]"] = f"lean-{tag}"
+        gets[f"get  WebHDFS OPEN, 2 ranges [{server}]"] = (
+            server, lambda url, tag=tag: ranged_download(f"{url}{W}/bench/httpx-{tag}?op=OPEN", token,
+                                                         out.format(f"ranges-{tag}"), size))
+        copies[f"get  WebHDFS OPEN, 2 ranges [{server}]"] = f"ranges-{tag}"
         if shutil.which("curl"):
             puts[f"put  WebHDFS CREATE, curl   [{server}]"] = (
                 server, lambda url, tag=tag: curl_put(url, token, src, f"/bench/curl-{tag}"))
