@@ -20,7 +20,9 @@ class Config:
     # compute
     """Every tunable with its default; ``load()`` applies the file, the environment and overrides."""
     split_size: int = 64 * MiB           # bytes of text per map split (also the block size for mrfs)
-    sort_buffer_bytes: int = 64 * MiB    # map-side sort buffer; a spill happens when it is full
+    # map-side sort buffer in Python-object bytes (about 3-4x their msgpack size, so 128 MiB holds
+    # roughly what Hadoop's 100 MB serialized io.sort.mb does); past it the combiner runs, then a spill
+    sort_buffer_bytes: int = 128 * MiB
     reduce_buffer_bytes: int = 128 * MiB # reduce-side in-memory fetch budget before merging on disk
     spill_compression: str = "none"      # "none" or "lz4"
     max_attempts: int = 4                # attempts per task before the job fails

@@ -29,15 +29,39 @@ EXT_TUPLE = 1
 EXT_NDARRAY = 2
 
 
+_inner = threading.local()      # .free: this thread's idle packers for ext payloads
+
+
+def _pack_inner(obj: Any) -> bytes:
+    """``packb`` for an ext type's payload (a tuple's items, an array's header), on a reused packer.
+
+    ``msgpack.packb`` builds a new ``Packer`` per call, which costs more than
+    packing a small tuple: on tagged values (the join's ``(tag, value)``)
+    that was 0.8 of the 1.9 us a value took to spill. A tuple inside a tuple
+    packs while the outer payload is still being packed, so each nesting
+    level takes its own packer from the thread's free list; one that raised
+    is dropped rather than reused.
+    """
+    free = getattr(_inner, "free", None)
+    if free is None:
+        free = _inner.free = []
+    packer = free.pop() if free else msgpack.Packer(default=_default, use_bin_type=True, strict_types=True)
+    data = packer.pack(obj)
+    free.append(packer)
+    return data
+
+
 def _default(obj: Any) -> Any:
     """Turn the values msgpack cannot pack natively (with strict types) into ones it can."""
+    if type(obj) is tuple:
+        return msgpack.ExtType(EXT_TUPLE, _pack_inner(list(obj)))
     if isinstance(obj, tuple):
         return msgpack.ExtType(EXT_TUPLE, packb(list(obj)))
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise TypeError("numpy arrays of dtype object cannot be encoded")
         arr = np.ascontiguousarray(obj)
-        return msgpack.ExtType(EXT_NDARRAY, packb([arr.dtype.str, list(arr.shape), arr.tobytes()]))
+        return msgpack.ExtType(EXT_NDARRAY, _pack_inner([arr.dtype.str, list(arr.shape), arr.tobytes()]))
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, Enum):
