@@ -130,6 +130,19 @@ def httpx_download(url: str, token: str, local: str, params=None) -> None:
                 out.write(piece)
 
 
+def _get_head(sock: socket.socket, parts, target: str, token: str) -> tuple[str, bytes]:
+    """Send a bare GET and read to the end of its headers: ``(head text, body bytes so far)``."""
+    sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n"
+                 f"Connection: close\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        got = sock.recv(65536)
+        assert got, "the server closed before its headers ended"
+        head += got
+    head, _, body = head.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
 def lean_download(url: str, token: str, local: str) -> None:
     """The least an HTTP/1.1 client can do: one GET on a raw socket, the body read into a reused
     4 MiB buffer and written out as it comes (curl reads and writes 16 KiB at a time, httpx 64 KiB
@@ -137,15 +150,8 @@ def lean_download(url: str, token: str, local: str) -> None:
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port)) as sock, open(local, "wb", buffering=0) as out:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n"
-                     f"Connection: close\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            got = sock.recv(65536)
-            assert got, "the server closed before its headers ended"
-            head += got
-        head, _, body = head.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
+        head, body = _get_head(sock, parts, target, token)
+        lines = head.split("\r\n")
         assert lines[0].split()[1] == "200", lines[0]
         length = next(int(v) for k, _, v in (h.partition(":") for h in lines[1:]) if k.lower() == "content-length")
         out.write(body)
@@ -175,15 +181,8 @@ def ranged_download(url: str, token: str, local: str, size: int, streams: int = 
             with socket.create_connection((parts.hostname, parts.port)) as sock:
                 fd = os.open(local, os.O_WRONLY)
                 try:
-                    sock.sendall(f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                                 f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode())
-                    head = b""
-                    while b"\r\n\r\n" not in head:
-                        got = sock.recv(65536)
-                        assert got, "the server closed before its headers ended"
-                        head += got
-                    head, _, body = head.partition(b"\r\n\r\n")
-                    assert head.split(b" ", 2)[1] == b"200", head[:80]
+                    head, body = _get_head(sock, parts, f"{parts.path}?{parts.query}", token)
+                    assert head.split(" ", 2)[1] == "200", head[:80]
                     pos = start + os.pwrite(fd, body, start)
                     end = start + length
                     buf = memoryview(bytearray(4 * MB))

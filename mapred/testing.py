@@ -68,3 +68,14 @@ def text_strategy():
     ending = st.sampled_from(["\n", "\r\n"])
     return st.tuples(st.lists(st.tuples(line, ending), max_size=40), st.booleans()).map(
         lambda t: "".join(l + e for l, e in t[0]) + ("tail" if t[1] else ""))
+
+
+def write_text_files(folder, texts) -> list[str]:
+    """Write each of ``texts`` (what ``text_strategy`` draws) as UTF-8 ``f<i>.txt`` in ``folder``; their paths."""
+    paths = []
+    for i, text in enumerate(texts):
+        path = os.path.join(str(folder), f"f{i}.txt")
+        with open(path, "wb") as f:
+            f.write(text.encode("utf-8"))
+        paths.append(path)
+    return paths

@@ -293,50 +293,20 @@ def fit_async_svrg(model, data, n, K, runner, valid, *, state=None, theta=None, 
     step per coordinate.  The holder so makes one step per row per pass, the
     progress of one sequential epoch.  ``state``/``theta`` continue a fit.
     """
-    from ._logistic import EarlyStop, record_pass
-    from .optim import Coordinates, standardiser, warn_unconverged
-    from .sgd import SvrgState, _svrg_snapshot_job, svrg_batch, svrg_step_size
+    from .optim import warn_unconverged
+    from .sgd import svrg_result, svrg_setup, svrg_snapshot
     d = data.n_features
-    if state is None:
-        mean, scale = standardiser(data, runner, center=model.fit_intercept)
-        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K,
-                          penalty=model.penalty)
-    coords, P = state.coords, d * K + K
-    theta = np.zeros(P) if theta is None else theta
-    batch = svrg_batch(n) if model.batch_size == "auto" else int(model.batch_size)
-    tol = 1e-5 if model.tol is None else float(model.tol)
-    epochs = model.epochs if epochs is None else epochs
-    stopper = EarlyStop(tol, model.n_iter_no_change)
+    state, theta, batch, tol, epochs, stopper = svrg_setup(model, data, runner, n, K, state, theta, epochs)
     base = len(runner.history)
-    model.n_iter_ = epochs
     converged = False
     with holder_session(model, (d, K), (K,), W=theta[:d * K].reshape(d, K), b=theta[d * K:],
                         lr=1.0, alpha=0.0, penalty="l1" if state.l1 else "l2", optimizer="prox",
                         penalty_j=state.alpha_j) as (client, address):
         for it in range(epochs):
-            started = time.perf_counter()
-            need_step = state.eta is None
-            v = runner.run_sum(_svrg_snapshot_job(model, theta, state, d, K, data, base + it,
-                                                  need_step, batch), data.ds)
-            rows = v[P + 2]
-            obj = state.objective(v[0] / rows, theta)
-            mu = v[1:1 + P] / rows
-            if not model.fit_intercept:
-                mu[d * K:] = 0.0
-            if need_step:
-                lam = v[P + 4] / rows if batch > 1 else None
-                state.eta = (float(model.lr) if model.lr is not None
-                             else svrg_step_size(v[P + 3] / rows, lam, n, batch, K))
-            grad = state.stationarity(theta, mu)
-            if not np.isfinite(obj) or not np.isfinite(grad).all():
-                raise ModelError(f"training diverged at pass {base + it}: loss is {obj}")
-            W, b = coords.to_original(theta)
-            watched = record_pass(model, runner, valid, base + it, started, obj, v[P + 1] / rows, W, b)
-            if valid is not None and stopper.update(it + 1, watched, (W, b)):
-                model.n_iter_ = it + 1
-                break
-            if np.max(np.abs(grad)) <= tol:
-                model.n_iter_, converged = it + 1, True
+            mu, stop = svrg_snapshot(model, runner, data, state, theta, d, K, base + it, batch, n, tol,
+                                     valid, stopper, it)
+            if stop:
+                converged = stop == "converged"
                 break
             client.call(mapred.wire.HolderConfig(lr=state.eta))
             runner.run_sum(_svrg_async_pass_job(model, address, theta, mu, state, d, K, data,
@@ -346,10 +316,7 @@ def fit_async_svrg(model, data, n, K, runner, valid, *, state=None, theta=None, 
         else:
             if valid is None and epochs == model.epochs:
                 warn_unconverged(model, "async SGD (SVRG)", epochs, tol)
-    model._svrg = (state, theta)
-    if valid is not None and stopper.best is not None and not converged:
-        return stopper.best
-    return coords.to_original(theta)
+    return svrg_result(model, state, theta, valid, stopper, converged)
 
 
 def _svrg_async_pass_job(model, address, theta, mu, state, d, K, data, step, batch):

@@ -334,46 +334,16 @@ def fit_svrg(model, data: Data, n: int, K: int, runner, valid, *, state=None, th
     ``n_iter_no_change`` iterations (the best snapshot is kept).  ``state`` and
     ``theta`` continue an earlier fit (``partial_fit``).
     """
-    from .optim import Coordinates, standardiser
     d = data.n_features
-    if state is None:
-        mean, scale = standardiser(data, runner, center=model.fit_intercept)
-        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K,
-                          penalty=model.penalty)
-    coords = state.coords
-    theta = np.zeros(d * K + K) if theta is None else theta
-    batch = svrg_batch(n) if model.batch_size == "auto" else int(model.batch_size)
-    tol = 1e-5 if model.tol is None else float(model.tol)
-    epochs = model.epochs if epochs is None else epochs
-    stopper = EarlyStop(tol, model.n_iter_no_change)
+    state, theta, batch, tol, epochs, stopper = svrg_setup(model, data, runner, n, K, state, theta, epochs)
+    P = d * K + K
     base = len(runner.history)
-    model.n_iter_ = epochs
     converged = False
     for it in range(epochs):
-        started = time.perf_counter()
-        need_step = state.eta is None
-        v = runner.run_sum(_svrg_snapshot_job(model, theta, state, d, K, data, base + it, need_step,
-                                              batch), data.ds)
-        P = d * K + K
-        rows = v[P + 2]
-        obj = state.objective(v[0] / rows, theta)
-        mu = v[1:1 + P] / rows
-        if not model.fit_intercept:
-            mu[d * K:] = 0.0
-        if need_step:
-            lam = v[P + 4] / rows if batch > 1 else None
-            state.eta = (float(model.lr) if model.lr is not None
-                         else svrg_step_size(v[P + 3] / rows, lam, n, batch, K))
-        grad = state.stationarity(theta, mu)
-        if not np.isfinite(obj) or not np.isfinite(grad).all():
-            raise ModelError(f"training diverged at pass {base + it}: loss is {obj}")
-        W, b = coords.to_original(theta)
-        watched = record_pass(model, runner, valid, base + it, started, obj, v[P + 1] / rows, W, b)
-        if valid is not None and stopper.update(it + 1, watched, (W, b)):
-            model.n_iter_ = it + 1
-            break
-        if np.max(np.abs(grad)) <= tol:
-            model.n_iter_, converged = it + 1, True
+        mu, stop = svrg_snapshot(model, runner, data, state, theta, d, K, base + it, batch, n, tol,
+                                 valid, stopper, it)
+        if stop:
+            converged = stop == "converged"
             break
         v = runner.run_sum(_svrg_epoch_job(model, theta, mu, state, d, K, data, base + it, batch,
                                            n), data.ds)
@@ -381,10 +351,80 @@ def fit_svrg(model, data: Data, n: int, K: int, runner, valid, *, state=None, th
     else:
         if valid is None and epochs == model.epochs:
             warn_unconverged(model, "SGD (SVRG)", epochs, tol)
+    return svrg_result(model, state, theta, valid, stopper, converged)
+
+
+def svrg_setup(model, data: Data, runner, n: int, K: int, state, theta, epochs):
+    """Where sync and async SVRG start: ``(state, theta, batch, tol, epochs, stopper)``.
+
+    A new fit measures the standardising moments (one pass) and starts at
+    zero; ``partial_fit`` passes its kept ``state`` and ``theta`` to go on
+    from them. ``model.n_iter_`` starts at the pass budget (a stop lowers it).
+    """
+    from .optim import Coordinates, standardiser
+    d = data.n_features
+    if state is None:
+        mean, scale = standardiser(data, runner, center=model.fit_intercept)
+        state = SvrgState(Coordinates(mean, scale, K, model.fit_intercept), model._alpha(n), K,
+                          penalty=model.penalty)
+    theta = np.zeros(d * K + K) if theta is None else theta
+    batch = svrg_batch(n) if model.batch_size == "auto" else int(model.batch_size)
+    tol = 1e-5 if model.tol is None else float(model.tol)
+    epochs = model.epochs if epochs is None else epochs
+    model.n_iter_ = epochs
+    return state, theta, batch, tol, epochs, EarlyStop(tol, model.n_iter_no_change)
+
+
+def svrg_result(model, state, theta, valid, stopper, converged: bool):
+    """What sync and async SVRG return: ``(W, b)`` in original units, and what ``partial_fit`` keeps.
+
+    With ``validation`` and no convergence, the best snapshot the early stop
+    saw wins over the last one (the last may be past the validation optimum).
+    """
     model._svrg = (state, theta)
     if valid is not None and stopper.best is not None and not converged:
         return stopper.best
-    return coords.to_original(theta)
+    return state.coords.to_original(theta)
+
+
+def svrg_snapshot(model, runner, data: Data, state, theta, d: int, K: int, step: int, batch: int,
+                  n: int, tol: float, valid, stopper, it: int):
+    """One snapshot pass and the stopping rule, shared by sync and async SVRG.
+
+    Runs ``_svrg_snapshot_job`` at ``theta`` (the exact regularised objective
+    and the full standardised gradient ``mu``, summed over splits), sets the
+    step size from the first pass's smoothness, refuses a non-finite loss,
+    records the pass, and says whether to stop. Returns ``(mu, stop)``:
+    ``stop`` is None to go on, ``"early"`` (validation loss stopped improving)
+    or ``"converged"`` (the largest stationarity entry is at most ``tol``);
+    ``model.n_iter_`` is set when it stops.
+    """
+    started = time.perf_counter()
+    need_step = state.eta is None
+    v = runner.run_sum(_svrg_snapshot_job(model, theta, state, d, K, data, step, need_step, batch),
+                       data.ds)
+    P = d * K + K
+    rows = v[P + 2]
+    obj = state.objective(v[0] / rows, theta)
+    mu = v[1:1 + P] / rows
+    if not model.fit_intercept:
+        mu[d * K:] = 0.0
+    if need_step:
+        lam = v[P + 4] / rows if batch > 1 else None
+        state.eta = (float(model.lr) if model.lr is not None
+                     else svrg_step_size(v[P + 3] / rows, lam, n, batch, K))
+    grad = state.stationarity(theta, mu)
+    if not np.isfinite(obj) or not np.isfinite(grad).all():
+        raise ModelError(f"training diverged at pass {step}: loss is {obj}")
+    W, b = state.coords.to_original(theta)
+    watched = record_pass(model, runner, valid, step, started, obj, v[P + 1] / rows, W, b)
+    if valid is not None and stopper.update(it + 1, watched, (W, b)):
+        model.n_iter_ = it + 1
+        return mu, "early"
+    if np.max(np.abs(grad)) <= tol:
+        model.n_iter_ = it + 1
+        return mu, "converged"
+    return mu, None
 
 
 def _standardised(block, sparse: bool, d: int, p: dict):

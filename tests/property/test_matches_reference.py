@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mapred
 import mapred.combiners
-from mapred.testing import assert_matches_reference, text_strategy
+from mapred.testing import assert_matches_reference, text_strategy, write_text_files
 
 import inverted_index
 import wordcount
@@ -80,10 +80,4 @@ def test_inverted_index_equals_reference(clusters, tmp_path_factory, files, spli
 
 
 def _write(tmp_path_factory, files):
-    d = tmp_path_factory.mktemp("in")
-    paths = []
-    for i, text in enumerate(files):
-        p = d / f"f{i}.txt"
-        p.write_bytes(text.encode("utf-8"))
-        paths.append(str(p))
-    return paths
+    return write_text_files(tmp_path_factory.mktemp("in"), files)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mapred
 from mapred.shuffle.combine import COMBINE_AT_LEAST, combine_in_place
-from mapred.testing import assert_matches_reference, text_strategy
+from mapred.testing import assert_matches_reference, text_strategy, write_text_files
 
 
 def letters(offset, line):
@@ -62,12 +62,7 @@ JOBS = {"top 3": (top3_combiner, top3_reducer), "partial means": (partial_mean_c
        form=st.sampled_from(sorted(JOBS)))
 def test_partially_combined_keys_equal_the_reference(clusters, tmp_path_factory, files, split_size, reducers,
                                                      workers, buffer, form):
-    d = tmp_path_factory.mktemp("in")
-    paths = []
-    for i, text in enumerate(files):
-        p = d / f"f{i}.txt"
-        p.write_bytes(text.encode("utf-8"))
-        paths.append(str(p))
+    paths = write_text_files(tmp_path_factory.mktemp("in"), files)
     combiner, reducer = JOBS[form]
     job = mapred.Job(mapper=letters, combiner=combiner, reducer=reducer, num_reducers=reducers,
                      split_size=split_size, sort_buffer_bytes=buffer, output_format="msgpack")

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 
 import mapred  # noqa: E402
 from mapred.errors import JobFailed  # noqa: E402
-from mapred.testing import assert_matches_reference, text_strategy  # noqa: E402
+from mapred.testing import assert_matches_reference, text_strategy, write_text_files  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.timeout(300)
@@ -115,11 +115,7 @@ def add(word, counts):
 def test_property_spark_runner_equals_the_reference(spark, tmp_path_factory, files, split_size, reducers,
                                                     combine, buffer):
     folder = tmp_path_factory.mktemp("prop")
-    paths = []
-    for i, text in enumerate(files):
-        path = folder / f"f{i}.txt"
-        path.write_bytes(text.encode("utf-8"))
-        paths.append(str(path))
+    paths = write_text_files(folder, files)
     job = mapred.Job(mapper=per_record, combiner=add if combine else None, reducer=add, num_reducers=reducers,
                      split_size=split_size, sort_buffer_bytes=buffer)
     result = job.run(paths, str(folder / "out"), runner="spark")
