@@ -55,7 +55,10 @@ def test_a_burst_grows_the_cluster_and_idleness_shrinks_it(tmp_path, monkeypatch
         watcher.join(5)
         states = [w["state"] for w in client.workers(alive_only=False)]
         assert states.count("DECOMMISSIONED") == 2 and states.count("LOST") == 0, states
-        status = json.load(open(os.path.join(d, "autoscale.json")))
+        # the autoscaler drains a worker, then records the decision (to the master, then to
+        # autoscale.json): a worker can read DECOMMISSIONED a moment before its decision is written
+        wait_for(lambda: _retires_in(d) == 2 or None, 10, "both retire decisions to be recorded")
+        status = _autoscale_status(d)
         actions = [x["action"] for x in status["decisions"]]
         assert "grow" in actions and actions.count("retire") == 2, status["decisions"]
         assert all(x["reason"] for x in status["decisions"])
@@ -66,6 +69,18 @@ def test_a_burst_grows_the_cluster_and_idleness_shrinks_it(tmp_path, monkeypatch
     finally:
         out = runner.invoke(main, ["cluster", "down", "--dir", d])
         assert out.exit_code == 0, out.output
+
+
+def _autoscale_status(d: str) -> dict:
+    with open(os.path.join(d, "autoscale.json")) as f:
+        return json.load(f)
+
+
+def _retires_in(d: str) -> int:
+    try:
+        return [x["action"] for x in _autoscale_status(d)["decisions"]].count("retire")
+    except (OSError, ValueError):      # being rewritten
+        return 0
 
 
 def _service_shows_states_and_decisions(d: str) -> None:
