@@ -54,6 +54,11 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
     from mapred.progress import ProgressLine, format_counters
     progress = None
     previous = signal.signal(signal.SIGTERM, _terminated)
+    # Ctrl-C must stop the job and remove its output even when the parent started us with SIGINT
+    # ignored or blocked (both are inherited across exec: a script's background command, a
+    # thread that masked it); otherwise the signal is lost and the job runs on
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         loaded = load_job(jobfile, job_name, script_args=inputs)
         inputs = _job_inputs(loaded, inputs)
@@ -83,6 +88,8 @@ def run(jobfile, inputs, output, reducers, workers, params, job_name, output_for
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
         if progress is not None:
             progress.close()
     if not quiet:
